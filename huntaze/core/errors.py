@@ -1,0 +1,151 @@
+"""One application error type, one exception handler, one error body shape.
+
+Every API error answers::
+
+    {"error": {"code": "validation_error", "message": "…", "details": {"recipientId": ["…"]}}}
+
+`details` is present only when there is something field-specific to say.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A failure the client should hear about, with an HTTP status and a stable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class ServiceUnavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    exceptions.ParseError: ("invalid_json", "The request body is not valid JSON."),
+    exceptions.NotAuthenticated: ("not_authenticated", "Authentication credentials were not provided."),
+    exceptions.AuthenticationFailed: ("authentication_failed", "The credentials are invalid or expired."),
+    exceptions.PermissionDenied: ("permission_denied", "You do not have permission to do this."),
+    exceptions.NotFound: ("not_found", "Not found."),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed."),
+    exceptions.NotAcceptable: ("not_acceptable", "Not acceptable."),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type."),
+    exceptions.Throttled: ("rate_limited", "Too many requests."),
+}
+
+
+def _flatten_detail(detail: Any) -> Any:
+    """DRF ErrorDetail trees become plain strings, lists and dicts."""
+    if isinstance(detail, dict):
+        return {key: _flatten_detail(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten_detail(value) for value in detail]
+    return str(detail)
+
+
+def _validation_message(details: Any) -> str:
+    if isinstance(details, dict) and details:
+        fields = ", ".join(key for key in details if key != "nonFieldErrors")
+        if fields:
+            return f"Invalid request: check {fields}."
+    if isinstance(details, list) and details:
+        return f"Invalid request: {details[0]}"
+    return "Invalid request."
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: everything, including the unexpected, becomes the one shape."""
+    if isinstance(exc, ApplicationError):
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        view = context.get("view")
+        logger.exception("Unhandled API error", extra={"view": type(view).__name__ if view else None})
+        return Response(
+            error_body("internal_error", "An unexpected error occurred."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    assert isinstance(exc, exceptions.APIException)
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten_detail(exc.detail)
+        if isinstance(details, list):
+            details = {"nonFieldErrors": details}
+        response.data = error_body("validation_error", _validation_message(details), details)
+        return response
+
+    code, message = "error", str(exc.detail) if not isinstance(exc.detail, dict | list) else ""
+    for exc_type, (known_code, default_message) in _CODES.items():
+        if isinstance(exc, exc_type):
+            code = known_code
+            if isinstance(exc.detail, dict | list) or not message:
+                message = default_message
+            break
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        message = f"Too many requests. Retry in {int(exc.wait + 0.999)} seconds."
+    if isinstance(exc, exceptions.ParseError):
+        message = f"The request body is not valid JSON: {exc.detail}"
+    response.data = error_body(code, message or "Error.")
+    return response
+
+
+def json_error_view(status_code: int, code: str, message: str):
+    def view(request, exception=None):
+        return JsonResponse(error_body(code, message), status=status_code)
+
+    return view
+
+
+handler400 = json_error_view(400, "bad_request", "Bad request.")
+handler403 = json_error_view(403, "permission_denied", "You do not have permission to do this.")
+handler404 = json_error_view(404, "not_found", "Not found.")
+handler500 = json_error_view(500, "internal_error", "An unexpected error occurred.")

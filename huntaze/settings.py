@@ -1,0 +1,267 @@
+"""Settings for every environment, read entirely from the environment (see .env.example).
+
+Local and production run the same code; they differ only in the values below.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from huntaze.core.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_optional,
+    env_str,
+    redis_url_from_endpoint,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key" if DEBUG else None)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+PORT = env_int("PORT", 8000, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "onlyfans",
+    "crm",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "huntaze.urls"
+WSGI_APPLICATION = "huntaze.wsgi.application"
+# The seed's paths have no trailing slash; the URL patterns accept both, so no redirect is needed.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": environ.Env.db_url_config(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the web server, the worker and beat share one SQLite file.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DATABASE_CONN_MAX_AGE", 60))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Redis: the token bucket, the API throttles and the Celery broker ---------------------
+_redis_endpoint = env_optional("REDIS_URL") or env_optional("REDIS_ENDPOINT")
+REDIS_URL = redis_url_from_endpoint(_redis_endpoint or "redis://127.0.0.1:6379/0")
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.05)
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "huntaze"),
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "huntaze.core.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
+    "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Huntaze OnlyFans CRM API",
+    "DESCRIPTION": (
+        "Fans, conversations and a rate-limited outbound message pipeline for OnlyFans accounts. "
+        'Every error answers `{"error": {"code", "message", "details"?}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from the project's own static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Per-user limit on the send endpoints, and per-IP limit on login attempts (django-ratelimit).
+SEND_RATE_LIMIT = env_str("SEND_RATE_LIMIT", "60/m")
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/m")
+RATELIMIT_USE_CACHE = "default"
+
+# --- The outbound pipeline -------------------------------------------------------------------
+RATE_LIMITER_ENABLED = env_bool("RATE_LIMITER_ENABLED", True)
+AWS_REGION = env_str("AWS_REGION", "us-east-1")
+SQS_RATE_LIMITER_QUEUE_URL = env_optional("SQS_RATE_LIMITER_QUEUE_URL")
+SQS_RATE_LIMITER_DLQ_URL = env_optional("SQS_RATE_LIMITER_DLQ_URL")
+SQS_QUEUE_NAME = env_str("SQS_QUEUE_NAME", "huntaze-rate-limiter-queue")
+SQS_DLQ_NAME = env_str("SQS_DLQ_NAME", "huntaze-rate-limiter-queue-dlq")
+# Local SQS (moto server) or any SQS-compatible endpoint; unset means AWS itself.
+SQS_ENDPOINT_URL = env_optional("SQS_ENDPOINT_URL")
+SQS_MAX_RECEIVE_COUNT = env_int("SQS_MAX_RECEIVE_COUNT", 5, minimum=1)
+SQS_VISIBILITY_TIMEOUT = env_int("SQS_VISIBILITY_TIMEOUT", 90, minimum=1)
+# An API request never waits on SQS for longer than this; the relay publishes what it missed.
+SQS_REQUEST_TIMEOUT = env_float("SQS_REQUEST_TIMEOUT", 0.5, minimum=0.05)
+SQS_OUTAGE_BACKOFF_SECONDS = env_float("SQS_OUTAGE_BACKOFF_SECONDS", 5.0, minimum=0)
+CLOUDWATCH_NAMESPACE = env_str("CLOUDWATCH_NAMESPACE", "Huntaze/OnlyFans")
+CLOUDWATCH_ENDPOINT_URL = env_optional("CLOUDWATCH_ENDPOINT_URL")
+CLOUDWATCH_ENABLED = env_bool("CLOUDWATCH_ENABLED", True)
+# Metrics leave from a background thread so that CloudWatch never slows a request.
+CLOUDWATCH_ASYNC = env_bool("CLOUDWATCH_ASYNC", True)
+
+ONLYFANS_RATE_LIMIT_PER_MINUTE = env_int("ONLYFANS_RATE_LIMIT_PER_MINUTE", 10, minimum=1)
+# The window the limit applies to; shorter only in time-compressed tests and simulations.
+ONLYFANS_RATE_WINDOW_SECONDS = env_float("ONLYFANS_RATE_WINDOW_SECONDS", 60.0, minimum=0.001)
+# Slots are spaced window/limit apart, stretched by this fraction so that network jitter
+# between the bucket and the gateway can never squeeze limit+1 calls into one window.
+ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.01, minimum=0)
+ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
+ONLYFANS_CLAIM_LEASE_SECONDS = env_int("ONLYFANS_CLAIM_LEASE_SECONDS", 60, minimum=1)
+ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, minimum=0)
+ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, minimum=0)
+# A deferral shorter than this is waited out in the consumer instead of a round trip to SQS.
+ONLYFANS_INLINE_WAIT_SECONDS = env_float("ONLYFANS_INLINE_WAIT_SECONDS", 1.0, minimum=0)
+ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
+ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key")
+ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
+ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
+# The sandbox gateway (same contract, records deliveries) stands in when no gateway is set.
+ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", ONLYFANS_API_BASE_URL is None)
+if ONLYFANS_API_BASE_URL is None:
+    if not ONLYFANS_SANDBOX_ENABLED:
+        raise ImproperlyConfigured("Set ONLYFANS_API_BASE_URL, or ONLYFANS_SANDBOX_ENABLED=true.")
+    ONLYFANS_API_BASE_URL = f"http://127.0.0.1:{PORT}/sandbox/onlyfans"
+ONLYFANS_WEBHOOK_SECRET = env_optional("ONLYFANS_WEBHOOK_SECRET")
+ONLYFANS_WEBHOOK_TOLERANCE_SECONDS = env_int("ONLYFANS_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_optional("CELERY_RESULT_BACKEND")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240, minimum=1)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CONSUMER_TASK_SECONDS = env_float("CONSUMER_TASK_SECONDS", 20.0, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "publish-pending-messages": {
+        "task": "onlyfans.tasks.publish_pending",
+        "schedule": env_float("PUBLISH_PENDING_EVERY_SECONDS", 5.0, minimum=0.5),
+        "options": {"expires": 30},
+    },
+    "consume-messages": {
+        "task": "onlyfans.tasks.consume_messages",
+        "schedule": env_float("CONSUME_EVERY_SECONDS", 5.0, minimum=0.5),
+        "options": {"expires": 30},
+    },
+}
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FILE = env_optional("LOG_FILE")
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+_log_handlers: dict[str, dict] = {
+    "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+}
+if LOG_FILE:
+    Path(LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+    _log_handlers["file"] = {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": LOG_FILE,
+        "formatter": "json",
+    }
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "huntaze.core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": _log_handlers,
+    "root": {"handlers": list(_log_handlers), "level": LOG_LEVEL},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+# Key prefix of the token buckets in Redis (tests swap it per test).
+TOKEN_BUCKET_KEY_PREFIX = env_str("TOKEN_BUCKET_KEY_PREFIX", "huntaze:onlyfans")

@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from huntaze.auth import LoginApi, RefreshApi
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    re_path(r"^api/auth/token/?$", LoginApi.as_view(), name="token-obtain"),
+    re_path(r"^api/auth/token/refresh/?$", RefreshApi.as_view(), name="token-refresh"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/onlyfans/", include("onlyfans.urls")),
+]
+
+handler400 = "huntaze.core.errors.handler400"
+handler403 = "huntaze.core.errors.handler403"
+handler404 = "huntaze.core.errors.handler404"
+handler500 = "huntaze.core.errors.handler500"

@@ -1,0 +1,232 @@
+"""The seed's routes: validate → call a service → serialize. No business logic here."""
+
+from __future__ import annotations
+
+import logging
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from huntaze.core.formats import iso_z
+from huntaze.core.parsers import AnyContentTypeJSONParser
+from huntaze.core.throttles import UserSendThrottle
+from onlyfans import selectors, services
+from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.serializers import (
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    ErrorSerializer,
+    MessageDetailOutputSerializer,
+    QueueStatusOutputSerializer,
+    SendInputSerializer,
+    SendOutputSerializer,
+    message_input,
+)
+
+logger = logging.getLogger(__name__)
+
+QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."
+PENDING_TEXT = (
+    "Message accepted. The queue is unreachable right now; it will be queued as soon as it "
+    "answers and sent with rate limiting. Nothing is lost."
+)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    400: _error("Invalid request: the body is not JSON, or a field is missing, blank, too long or of the wrong type."),
+    401: _error("No token, or an expired or invalid one."),
+    404: _error("The OnlyFans account (accountId) is not one of yours."),
+    409: _error("The account is inactive, or the Idempotency-Key was used for another message."),
+    429: _error("More than 60 requests a minute from this user; see Retry-After."),
+    503: _error("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
+    500: _error("Unexpected error."),
+}
+
+
+def send_result(message: OutboundMessage) -> dict:
+    return {
+        "messageId": str(message.id),
+        "status": message.status,
+        "queuedAt": iso_z(message.queued_at),
+        "estimatedSendTime": iso_z(message.estimated_send_time),
+        "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
+    }
+
+
+def idempotency_key(request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError(
+            {IDEMPOTENCY_HEADER: [f"Must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
+        )
+    return key
+
+
+class MessageSendApi(APIView):
+    parser_classes = [AnyContentTypeJSONParser]
+    throttle_classes = [UserSendThrottle]
+
+    @extend_schema(
+        operation_id="onlyfans_messages_send",
+        summary="Queue one message for rate-limited delivery",
+        request=SendInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Sending the same key again returns the original message instead of a second one.",
+            )
+        ],
+        responses={202: SendOutputSerializer, **COMMON_ERRORS},
+    )
+    def post(self, request, *args, **kwargs):
+        services.ensure_enabled()
+        key = idempotency_key(request)
+        serializer = SendInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = selectors.account_for_user(
+            user=request.user, account_id=serializer.validated_data.get("accountId")
+        )
+        outcome = services.message_send(
+            user=request.user,
+            account=account,
+            data=serializer.to_message_input(),
+            idempotency_key=key,
+        )
+        logger.info(
+            "OnlyFans send message: accepted",
+            extra={
+                "messageId": str(outcome.message.id),
+                "userId": request.user.pk,
+                "accountId": account.pk,
+                "status": outcome.message.status,
+                "replayed": outcome.replayed,
+            },
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        return Response(send_result(outcome.message), status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+class MessageBatchApi(APIView):
+    parser_classes = [AnyContentTypeJSONParser]
+    throttle_classes = [UserSendThrottle]
+
+    @extend_schema(
+        operation_id="onlyfans_messages_batch",
+        summary="Queue 1 to 10 messages in one request (one SQS SendMessageBatch)",
+        description=(
+            "All messages are validated first: one invalid message rejects the batch (400, "
+            "details name `messages[i].field`) and nothing is written. Each accepted message "
+            "reports its own status: `queued`, or `pending` with an `error` when SQS refused "
+            "that entry (the relay publishes it later)."
+        ),
+        request=BatchInputSerializer,
+        responses={202: BatchOutputSerializer, **COMMON_ERRORS},
+    )
+    def post(self, request, *args, **kwargs):
+        services.ensure_enabled()
+        serializer = BatchInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = selectors.account_for_user(
+            user=request.user, account_id=serializer.validated_data.get("accountId")
+        )
+        outcomes = services.messages_send_batch(
+            user=request.user,
+            account=account,
+            items=[message_input(item) for item in serializer.validated_data["messages"]],
+        )
+        results = []
+        for index, outcome in enumerate(outcomes):
+            item = {"index": index, **send_result(outcome.message)}
+            if outcome.publish_error:
+                item["error"] = outcome.publish_error
+            results.append(item)
+        queued = sum(1 for o in outcomes if o.message.status == MessageStatus.QUEUED)
+        logger.info(
+            "OnlyFans send message: batch accepted",
+            extra={"userId": request.user.pk, "accountId": account.pk, "count": len(results), "queued": queued},
+        )
+        body = {"accepted": len(results), "queued": queued, "pending": len(results) - queued, "results": results}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class QueueStatusApi(APIView):
+    @extend_schema(
+        operation_id="onlyfans_messages_status",
+        summary="Queue depth, in-flight and DLQ counts, drain time and health",
+        description="`health.status` is `degraded` when the DLQ holds messages or Redis is unreachable.",
+        responses={
+            200: QueueStatusOutputSerializer,
+            401: COMMON_ERRORS[401],
+            503: _error("The queue cannot be reached."),
+            500: COMMON_ERRORS[500],
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        queue_status = services.get_queue_status(user=request.user)
+        logger.info(
+            "OnlyFans queue status: fetched",
+            extra={
+                "userId": request.user.pk,
+                "depth": queue_status.depth,
+                "inFlight": queue_status.in_flight,
+                "dlqCount": queue_status.dlq_count,
+                "health": queue_status.health_status,
+            },
+        )
+        return Response(queue_status.as_dict())
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(
+        operation_id="onlyfans_messages_retrieve",
+        summary="One message: its status and every delivery attempt",
+        responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: _error("Not one of your messages.")},
+    )
+    def get(self, request, message_id: str, *args, **kwargs):
+        message = selectors.message_for_user(user=request.user, message_id=message_id)
+        return Response(message_detail(message))
+
+
+def message_detail(message: OutboundMessage) -> dict:
+    return {
+        "messageId": str(message.id),
+        "accountId": message.account_id,
+        "recipientId": message.recipient_id,
+        "content": message.content,
+        "mediaUrls": message.media_urls,
+        "priority": message.priority,
+        "metadata": message.metadata,
+        "status": message.status,
+        "attemptCount": message.attempt_count,
+        "lastError": message.last_error,
+        "queuedAt": iso_z(message.queued_at),
+        "estimatedSendTime": iso_z(message.estimated_send_time),
+        "sentAt": iso_z(message.sent_at),
+        "upstreamId": message.upstream_id,
+        "attempts": [
+            {
+                "number": attempt.number,
+                "attemptedAt": iso_z(attempt.attempted_at),
+                "outcome": attempt.outcome,
+                "httpStatus": attempt.http_status,
+                "error": attempt.error,
+                "latencyMs": attempt.latency_ms,
+            }
+            for attempt in message.attempts.all()
+        ],
+    }

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OnlyFansAccount(models.Model):
+    """An OnlyFans creator account that a user (a creator or an agency) runs through Huntaze."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="onlyfans_accounts"
+    )
+    onlyfans_id = models.CharField("OnlyFans account id", max_length=64)
+    username = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=128, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
+        help_text="Overrides ONLYFANS_RATE_LIMIT_PER_MINUTE for this account when set.",
+    )
+    webhook_secret = models.CharField(
+        max_length=128, blank=True, help_text="Overrides ONLYFANS_WEBHOOK_SECRET for this account."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OnlyFans account"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "onlyfans_id"], name="account_unique_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.username} ({self.onlyfans_id})"
+
+    @property
+    def effective_rate_limit(self) -> int:
+        return self.rate_limit_per_minute or settings.ONLYFANS_RATE_LIMIT_PER_MINUTE
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending (accepted, not yet on the queue)"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+WAITING_STATUSES = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
+FINAL_STATUSES = (
+    MessageStatus.SENT,
+    MessageStatus.FAILED,
+    MessageStatus.DEAD_LETTERED,
+    MessageStatus.CANCELLED,
+)
+
+
+class OutboundMessage(models.Model):
+    """One message to one fan. The row is the record; SQS only carries its id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        OnlyFansAccount, on_delete=models.PROTECT, related_name="outbound_messages"
+    )
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="outbound_messages",
+    )
+    recipient_id = models.CharField(max_length=128)
+    content = models.TextField()
+    media_urls = models.JSONField(default=list, blank=True)
+    priority = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.PENDING
+    )
+    attempt_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    estimated_send_time = models.DateTimeField(null=True, blank=True)
+    # When the consumer next expects to see this message on SQS; the relay republishes copies
+    # that have not shown up long after it (a copy lost from SQS).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    upstream_id = models.CharField(max_length=128, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="outbound_idempotency_key_per_sender",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=1) & Q(priority__lte=10), name="outbound_priority_1_10"
+            ),
+        ]
+        indexes = [
+            # publish_pending (the outbox relay): pending rows and queued rows gone missing.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                name="outbound_relay_idx",
+                condition=Q(status__in=["pending", "queued"]),
+            ),
+            # An account's backlog, in the order its slots are given out (estimates, deferrals).
+            models.Index(
+                fields=["account", "status", "-priority", "queued_at"], name="outbound_backlog_idx"
+            ),
+            # The admin's and the API's newest-first lists.
+            models.Index(fields=["-queued_at"], name="outbound_queued_at_idx"),
+            models.Index(fields=["recipient_id"], name="outbound_recipient_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} → {self.recipient_id} ({self.status})"
+
+
+class AttemptOutcome(models.TextChoices):
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Transient failure, retried"
+    FAILED = "failed", "Permanent failure"
+    DEAD_LETTERED = "dead_lettered", "Transient failure, attempts exhausted"
+
+
+class DeliveryAttempt(models.Model):
+    """One real call to the OnlyFans gateway. Rate-limit deferrals are not attempts."""
+
+    message = models.ForeignKey(OutboundMessage, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        indexes = [models.Index(fields=["-attempted_at"], name="attempt_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id}: {self.outcome}"

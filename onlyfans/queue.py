@@ -1,0 +1,275 @@
+"""SQS, the pipeline's transport. The database row is the record; a queue message carries its id.
+
+Every call here can raise `QueueUnavailable`; callers decide whether that is fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+SQS_MAX_BATCH = 10
+SQS_MAX_DELAY_SECONDS = 900
+
+
+class QueueUnavailable(Exception):
+    """SQS could not be reached or refused the call."""
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message received from SQS."""
+
+    receipt_handle: str
+    message_id: str
+    account_id: int | None
+    receive_count: int
+    raw_body: str
+
+
+@dataclass(frozen=True)
+class QueueAttributes:
+    depth: int
+    in_flight: int
+    delayed: int
+    dlq_count: int
+
+
+def _client(timeout: float | None):
+    config = Config(
+        region_name=settings.AWS_REGION,
+        connect_timeout=timeout or 5,
+        # A long poll must be allowed to last its 20 seconds.
+        read_timeout=timeout or 30,
+        retries={"total_max_attempts": 1 if timeout else 3, "mode": "standard"},
+    )
+    return boto3.client("sqs", endpoint_url=settings.SQS_ENDPOINT_URL, config=config)
+
+
+@lru_cache(maxsize=8)
+def _cached_client(timeout: float | None, endpoint: str | None, region: str):
+    return _client(timeout)
+
+
+def sqs(timeout: float | None = None):
+    """A client; `timeout` bounds a call for callers that must answer fast (API requests)."""
+    return _cached_client(timeout, settings.SQS_ENDPOINT_URL, settings.AWS_REGION)
+
+
+def _call(operation: str, fn, **kwargs) -> Any:
+    try:
+        return fn(**kwargs)
+    except (BotoCoreError, ClientError) as exc:
+        raise QueueUnavailable(f"SQS {operation} failed: {exc}") from exc
+
+
+@lru_cache(maxsize=16)
+def _resolve_url(name: str, endpoint: str | None) -> str:
+    response = _call("GetQueueUrl", sqs(settings.SQS_REQUEST_TIMEOUT * 4).get_queue_url, QueueName=name)
+    return response["QueueUrl"]
+
+
+def main_queue_url() -> str:
+    return settings.SQS_RATE_LIMITER_QUEUE_URL or _resolve_url(
+        settings.SQS_QUEUE_NAME, settings.SQS_ENDPOINT_URL
+    )
+
+
+def dlq_url() -> str:
+    return settings.SQS_RATE_LIMITER_DLQ_URL or _resolve_url(
+        settings.SQS_DLQ_NAME, settings.SQS_ENDPOINT_URL
+    )
+
+
+def clear_caches() -> None:
+    """Forget clients and resolved URLs (settings changed: tests, a reconfigured process)."""
+    _cached_client.cache_clear()
+    _resolve_url.cache_clear()
+
+
+def encode_body(message_id: str, account_id: int) -> str:
+    return json.dumps({"messageId": message_id, "accountId": account_id, "v": 1})
+
+
+def publish(
+    entries: Iterable[tuple[str, int]], *, timeout: float | None = None, delay_seconds: int = 0
+) -> dict[str, str | None]:
+    """Send (message id, account id) pairs in batches of ten.
+
+    Returns each message id mapped to None (published) or the reason it was not. Raises
+    QueueUnavailable only when SQS could not be reached at all.
+    """
+    entries = list(entries)
+    results: dict[str, str | None] = {}
+    client = sqs(timeout)
+    url = main_queue_url()
+    for start in range(0, len(entries), SQS_MAX_BATCH):
+        chunk = entries[start : start + SQS_MAX_BATCH]
+        response = _call(
+            "SendMessageBatch",
+            client.send_message_batch,
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "MessageBody": encode_body(message_id, account_id),
+                    "DelaySeconds": min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS),
+                }
+                for index, (message_id, account_id) in enumerate(chunk)
+            ],
+        )
+        for ok in response.get("Successful", []):
+            results[chunk[int(ok["Id"])][0]] = None
+        for failed in response.get("Failed", []):
+            reason = f"{failed.get('Code', 'Error')}: {failed.get('Message', 'SQS refused it')}"
+            results[chunk[int(failed["Id"])][0]] = reason
+    return results
+
+
+def requeue(message_id: str, account_id: int, *, delay_seconds: float) -> None:
+    """A fresh copy of the message, visible after the delay (SQS caps delays at 15 minutes).
+
+    A new copy starts with a receive count of zero, so waiting never walks a healthy message
+    towards the queue's maxReceiveCount.
+    """
+    delay = min(max(int(delay_seconds + 0.999), 0), SQS_MAX_DELAY_SECONDS)
+    _call(
+        "SendMessage",
+        sqs().send_message,
+        QueueUrl=main_queue_url(),
+        MessageBody=encode_body(message_id, account_id),
+        DelaySeconds=delay,
+    )
+
+
+def send_to_dlq(message_id: str, account_id: int, *, reason: str) -> None:
+    _call(
+        "SendMessage",
+        sqs().send_message,
+        QueueUrl=dlq_url(),
+        MessageBody=encode_body(message_id, account_id),
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000] or "-"}},
+    )
+
+
+def _parse(raw: dict[str, Any]) -> QueuedMessage:
+    message_id, account_id = "", None
+    try:
+        body = json.loads(raw.get("Body", ""))
+        message_id = str(body.get("messageId", ""))
+        account_id = int(body["accountId"]) if body.get("accountId") is not None else None
+    except (ValueError, TypeError, AttributeError, KeyError):
+        pass
+    return QueuedMessage(
+        receipt_handle=raw["ReceiptHandle"],
+        message_id=message_id,
+        account_id=account_id,
+        receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        raw_body=raw.get("Body", ""),
+    )
+
+
+def receive(
+    *, max_messages: int = 10, wait_seconds: int = 0, queue_url: str | None = None
+) -> list[QueuedMessage]:
+    response = _call(
+        "ReceiveMessage",
+        sqs().receive_message,
+        QueueUrl=queue_url or main_queue_url(),
+        MaxNumberOfMessages=min(max(max_messages, 1), SQS_MAX_BATCH),
+        WaitTimeSeconds=min(max(wait_seconds, 0), 20),
+        AttributeNames=["ApproximateReceiveCount"],
+        MessageAttributeNames=["All"],
+    )
+    return [_parse(raw) for raw in response.get("Messages", [])]
+
+
+def delete(receipt_handle: str, *, queue_url: str | None = None) -> None:
+    _call(
+        "DeleteMessage",
+        sqs().delete_message,
+        QueueUrl=queue_url or main_queue_url(),
+        ReceiptHandle=receipt_handle,
+    )
+
+
+def set_visibility(receipt_handle: str, seconds: int, *, queue_url: str | None = None) -> None:
+    _call(
+        "ChangeMessageVisibility",
+        sqs().change_message_visibility,
+        QueueUrl=queue_url or main_queue_url(),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=min(max(int(seconds), 0), 43200),
+    )
+
+
+def _int_attribute(attributes: dict[str, str], name: str) -> int:
+    return int(attributes.get(name, "0") or 0)
+
+
+def attributes(*, timeout: float | None = None) -> QueueAttributes:
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    client = sqs(timeout)
+    main = _call("GetQueueAttributes", client.get_queue_attributes, QueueUrl=main_queue_url(), AttributeNames=names)
+    dlq = _call(
+        "GetQueueAttributes",
+        client.get_queue_attributes,
+        QueueUrl=dlq_url(),
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )
+    main_attrs, dlq_attrs = main.get("Attributes", {}), dlq.get("Attributes", {})
+    return QueueAttributes(
+        depth=_int_attribute(main_attrs, "ApproximateNumberOfMessages"),
+        in_flight=_int_attribute(main_attrs, "ApproximateNumberOfMessagesNotVisible"),
+        delayed=_int_attribute(main_attrs, "ApproximateNumberOfMessagesDelayed"),
+        dlq_count=_int_attribute(dlq_attrs, "ApproximateNumberOfMessages"),
+    )
+
+
+def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
+    """Create the DLQ, then the main queue with a redrive policy pointing at it (idempotent)."""
+    client = sqs()
+    dlq = _call(
+        "CreateQueue",
+        client.create_queue,
+        QueueName=dlq_name,
+        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )["QueueUrl"]
+    dlq_arn = _call(
+        "GetQueueAttributes", client.get_queue_attributes, QueueUrl=dlq, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    redrive = json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.SQS_MAX_RECEIVE_COUNT)}
+    )
+    main = _call(
+        "CreateQueue",
+        client.create_queue,
+        QueueName=queue_name,
+        Attributes={
+            "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
+            "MessageRetentionPeriod": str(4 * 24 * 3600),
+            "ReceiveMessageWaitTimeSeconds": "0",
+        },
+    )["QueueUrl"]
+    _call(
+        "SetQueueAttributes",
+        client.set_queue_attributes,
+        QueueUrl=main,
+        Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT)},
+    )
+    return main, dlq

@@ -1,0 +1,68 @@
+"""Reads, always scoped to the requesting user's OnlyFans accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Max, QuerySet
+from rest_framework.exceptions import NotFound, ValidationError
+
+from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
+
+
+def accounts_of(user) -> QuerySet[OnlyFansAccount]:
+    return OnlyFansAccount.objects.filter(owner=user)
+
+
+def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
+    """The account a request acts on: named, or the user's only account. Another user's is a 404."""
+    if account_id is not None:
+        try:
+            return accounts_of(user).get(pk=account_id)
+        except OnlyFansAccount.DoesNotExist:
+            raise NotFound("OnlyFans account not found.") from None
+    accounts = list(accounts_of(user).order_by("pk")[:2])
+    if not accounts:
+        raise ValidationError({"accountId": ["You have no OnlyFans account yet; connect one first."]})
+    if len(accounts) > 1:
+        raise ValidationError(
+            {"accountId": ["This field is required when you run several OnlyFans accounts."]}
+        )
+    return accounts[0]
+
+
+def message_for_user(*, user, message_id: str) -> OutboundMessage:
+    try:
+        key = uuid.UUID(str(message_id))
+    except ValueError:
+        raise NotFound("Message not found.") from None
+    try:
+        return (
+            OutboundMessage.objects.select_related("account")
+            .prefetch_related("attempts")
+            .get(pk=key, account__owner=user)
+        )
+    except OutboundMessage.DoesNotExist:
+        raise NotFound("Message not found.") from None
+
+
+def backlog_ahead(*, account: OnlyFansAccount, priority: int, exclude_id=None) -> int:
+    """Messages of the account that will take a slot before a new one of this priority."""
+    queryset = OutboundMessage.objects.filter(
+        account=account, status__in=WAITING_STATUSES, priority__gte=priority
+    )
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    return queryset.count()
+
+
+def waiting_count(*, account: OnlyFansAccount) -> int:
+    return OutboundMessage.objects.filter(account=account, status__in=WAITING_STATUSES).count()
+
+
+def last_processed_at(*, user=None) -> datetime | None:
+    attempts = DeliveryAttempt.objects.all()
+    if user is not None:
+        attempts = attempts.filter(message__account__owner=user)
+    return attempts.aggregate(last=Max("attempted_at"))["last"]

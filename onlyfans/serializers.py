@@ -1,0 +1,164 @@
+"""The message payload, shared by the pipeline's API and the CRM's compose endpoint."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlparse
+
+from rest_framework import serializers
+
+from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from onlyfans.services import MessageInput
+
+RECIPIENT_ID_MAX_LENGTH = 128
+# OnlyFans chat messages are short; 5,000 characters leaves room for long-form captions.
+CONTENT_MAX_LENGTH = 5000
+MEDIA_URLS_MAX = 10
+MEDIA_URL_MAX_LENGTH = 2048
+METADATA_MAX_BYTES = 4096
+BATCH_MAX = 10
+
+
+class HttpsUrlField(StrictCharField):
+    default_error_messages = {"https": "Must be an https:// URL."}
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=MEDIA_URL_MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        parsed = urlparse(value)
+        if parsed.scheme != "https" or not parsed.netloc or " " in value:
+            self.fail("https")
+        return value
+
+
+class MetadataField(serializers.JSONField):
+    default_error_messages = {
+        "not_object": "Must be a JSON object.",
+        "too_large": f"Must be at most {METADATA_MAX_BYTES} bytes as JSON.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        if len(json.dumps(data, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
+            self.fail("too_large")
+        return data
+
+
+class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    recipientId = StrictCharField(max_length=RECIPIENT_ID_MAX_LENGTH, help_text="The fan's OnlyFans user id.")
+    content = StrictCharField(max_length=CONTENT_MAX_LENGTH, trim_whitespace=False)
+    mediaUrls = serializers.ListField(
+        child=HttpsUrlField(), required=False, default=list, max_length=MEDIA_URLS_MAX
+    )
+    priority = StrictIntegerField(min_value=1, max_value=10, required=False, default=5)
+    metadata = MetadataField(required=False, default=dict)
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+    def to_message_input(self) -> MessageInput:
+        return message_input(self.validated_data)
+
+
+def message_input(data) -> MessageInput:
+    return MessageInput(
+        recipient_id=data["recipientId"],
+        content=data["content"],
+        media_urls=data.get("mediaUrls", []),
+        priority=data.get("priority", 5),
+        metadata=data.get("metadata", {}),
+    )
+
+
+class SendInputSerializer(MessageInputSerializer):
+    accountId = StrictIntegerField(
+        required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
+    )
+
+
+class BatchInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    accountId = StrictIntegerField(required=False, min_value=1)
+    messages = MessageInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX)
+
+
+class SendOutputSerializer(serializers.Serializer):
+    messageId = serializers.UUIDField()
+    status = serializers.CharField()
+    queuedAt = serializers.DateTimeField()
+    estimatedSendTime = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class BatchItemOutputSerializer(SendOutputSerializer):
+    index = serializers.IntegerField()
+    error = serializers.CharField(required=False)
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    results = BatchItemOutputSerializer(many=True)
+
+
+class AttemptOutputSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    attemptedAt = serializers.DateTimeField()
+    outcome = serializers.CharField()
+    httpStatus = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    latencyMs = serializers.IntegerField(allow_null=True)
+
+
+class MessageDetailOutputSerializer(serializers.Serializer):
+    messageId = serializers.UUIDField()
+    accountId = serializers.IntegerField()
+    recipientId = serializers.CharField()
+    content = serializers.CharField()
+    mediaUrls = serializers.ListField(child=serializers.CharField())
+    priority = serializers.IntegerField()
+    metadata = serializers.DictField()
+    status = serializers.CharField()
+    attemptCount = serializers.IntegerField()
+    lastError = serializers.CharField()
+    queuedAt = serializers.DateTimeField()
+    estimatedSendTime = serializers.DateTimeField(allow_null=True)
+    sentAt = serializers.DateTimeField(allow_null=True)
+    upstreamId = serializers.CharField()
+    attempts = AttemptOutputSerializer(many=True)
+
+
+class QueueStatusOutputSerializer(serializers.Serializer):
+    class Queue(serializers.Serializer):
+        depth = serializers.IntegerField()
+        inFlight = serializers.IntegerField()
+        dlqCount = serializers.IntegerField()
+        total = serializers.IntegerField()
+
+    class Processing(serializers.Serializer):
+        estimatedTimeSeconds = serializers.IntegerField()
+        rateLimit = serializers.CharField()
+        lastProcessedAt = serializers.DateTimeField(allow_null=True)
+
+    class Health(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["healthy", "degraded"])
+        message = serializers.CharField()
+
+    queue = Queue()
+    processing = Processing()
+    health = Health()
+    timestamp = serializers.DateTimeField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    class Body(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+        details = serializers.DictField(required=False)
+
+    error = Body()

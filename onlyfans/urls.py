@@ -1,0 +1,13 @@
+from django.urls import re_path
+
+from onlyfans import apis
+
+# The seed's paths have no trailing slash; both forms are served.
+urlpatterns = [
+    re_path(r"^messages/send/?$", apis.MessageSendApi.as_view(), name="onlyfans-send"),
+    re_path(r"^messages/batch/?$", apis.MessageBatchApi.as_view(), name="onlyfans-batch"),
+    re_path(r"^messages/status/?$", apis.QueueStatusApi.as_view(), name="onlyfans-status"),
+    re_path(
+        r"^messages/(?P<message_id>[^/]+)/?$", apis.MessageDetailApi.as_view(), name="onlyfans-message"
+    ),
+]

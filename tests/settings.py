@@ -1,0 +1,30 @@
+"""Test settings: the project's settings, pointed at real servers started for this process."""
+
+import os
+
+from tests.support.servers import MotoServer, RedisServer, set_fake_aws_credentials
+
+set_fake_aws_credentials()
+REDIS = RedisServer()
+MOTO = MotoServer()
+
+os.environ.update(
+    {
+        "DJANGO_SECRET_KEY": "test-only-secret-key-not-used-anywhere-else",
+        "DJANGO_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        "REDIS_URL": REDIS.url,
+        "SQS_ENDPOINT_URL": MOTO.url,
+        "CLOUDWATCH_ENDPOINT_URL": MOTO.url,
+        "CLOUDWATCH_ASYNC": "false",
+        "ONLYFANS_API_BASE_URL": os.environ.get("ONLYFANS_API_BASE_URL", "http://127.0.0.1:9/unused"),
+        "ONLYFANS_WEBHOOK_SECRET": "test-webhook-secret",
+        "LOG_FORMAT": "json",
+    }
+)
+os.environ.pop("DJANGO_DEBUG", None)
+
+from huntaze.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LOGGING["loggers"]["werkzeug"] = {"level": "WARNING"}  # noqa: F405 - moto server's access log
