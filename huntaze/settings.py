@@ -265,3 +265,7 @@ LOGGING = {
 
 # Key prefix of the token buckets in Redis (tests swap it per test).
 TOKEN_BUCKET_KEY_PREFIX = env_str("TOKEN_BUCKET_KEY_PREFIX", "huntaze:onlyfans")
+
+# Uploaded files (CSV imports and their failed-rows reports).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "media/"

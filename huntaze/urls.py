@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -10,8 +11,15 @@ urlpatterns = [
     re_path(r"^api/auth/token/refresh/?$", RefreshApi.as_view(), name="token-refresh"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/crm/", include("crm.urls")),
+    path("api/onlyfans/webhooks/", include("crm.webhook_urls")),
+    path("api/onlyfans/import/", include("crm.import_urls")),
     path("api/onlyfans/", include("onlyfans.urls")),
 ]
+
+if settings.ONLYFANS_SANDBOX_ENABLED:
+    # The sandbox OnlyFans gateway: the gateway contract, for the local stack and tests.
+    urlpatterns.append(path("sandbox/onlyfans/", include("onlyfans.sandbox.urls")))
 
 handler400 = "huntaze.core.errors.handler400"
 handler403 = "huntaze.core.errors.handler403"

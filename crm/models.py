@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from onlyfans.models import OnlyFansAccount, OutboundMessage
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+
+
+class Fan(models.Model):
+    """A fan of one OnlyFans account, with what they spend and their subscription."""
+
+    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="fans")
+    onlyfans_user_id = models.CharField("OnlyFans user id", max_length=64)
+    username = models.CharField(max_length=128, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    subscription_status = models.CharField(
+        max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    subscribed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    auto_renew = models.BooleanField(default=False)
+    subscription_price = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
+    total_spent = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
+    tips = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "onlyfans_user_id"], name="fan_unique_per_account"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_spent__gte=0) & Q(tips__gte=0) & Q(subscription_price__gte=0),
+                name="fan_money_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "-total_spent"], name="fan_spend_idx"),
+            models.Index(fields=["account", "-last_seen_at"], name="fan_last_seen_idx"),
+            models.Index(fields=["account", "-subscribed_at"], name="fan_subscribed_idx"),
+            models.Index(fields=["account", "subscription_status", "expires_at"], name="fan_expiry_idx"),
+            models.Index(fields=["account", "username"], name="fan_username_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.onlyfans_user_id} on {self.account_id}"
+
+
+class Conversation(models.Model):
+    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="conversations")
+    fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="conversations")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=255, blank=True)
+    unread_count = models.PositiveIntegerField(default=0)
+    pinned = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "fan"], name="conversation_unique_per_fan"),
+        ]
+        indexes = [
+            # The inbox: newest activity first, within archived/not archived.
+            models.Index(fields=["account", "archived", "-last_message_at"], name="conversation_inbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk} with {self.fan}"
+
+
+class MessageDirection(models.TextChoices):
+    INBOUND = "inbound", "From the fan"
+    OUTBOUND = "outbound", "To the fan"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=8, choices=MessageDirection.choices)
+    content = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+    # Outbound messages go through the pipeline; their delivery state lives on this row.
+    outbound = models.OneToOneField(
+        OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="crm_message"
+    )
+    # Inbound events are idempotent by the upstream event id.
+    external_id = models.CharField(max_length=128, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_external_id_unique",
+            ),
+        ]
+        indexes = [
+            # The thread, newest first, with (sent_at, id) as a stable cursor.
+            models.Index(fields=["conversation", "-sent_at", "-id"], name="message_thread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} message {self.pk}"
+
+
+class WebhookEvent(models.Model):
+    """Inbound events already applied, by their id: a replayed event changes nothing."""
+
+    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="webhook_events")
+    event_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "event_id"], name="webhook_event_unique"),
+        ]
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A fans CSV import, run in the background for large files."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    upload = models.FileField(upload_to="imports/uploads/", blank=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    failed_rows_file = models.FileField(upload_to="imports/failed/", blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.id} ({self.status})"
