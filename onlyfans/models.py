@@ -100,7 +100,7 @@ class OutboundMessage(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     upstream_id = models.CharField(max_length=128, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -159,3 +159,6 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
+
+
+from onlyfans.sandbox.models import SandboxDelivery, SandboxFault  # noqa: E402,F401 - registered here

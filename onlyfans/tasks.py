@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from onlyfans import services
+from onlyfans.consumer import Consumer
 
 
 @shared_task(name="onlyfans.tasks.publish_pending", ignore_result=True)
 def publish_pending() -> dict:
     report = services.messages_publish_pending()
     return {"published": report.published, "failed": report.failed}
+
+
+@shared_task(name="onlyfans.tasks.consume_messages", ignore_result=True)
+def consume_messages(seconds: float | None = None) -> dict:
+    """Drain the queue for a bounded time; beat schedules it, several workers may run it."""
+    report = Consumer().run(seconds=seconds or settings.CONSUMER_TASK_SECONDS, wait_seconds=2)
+    return report.as_dict()

@@ -1,0 +1,98 @@
+"""Moving dead-lettered messages back to the main queue (moto lacks StartMessageMoveTask, and
+the rows must move back to `queued` with the copies anyway)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from onlyfans import queue
+from onlyfans.models import MessageStatus, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+# The row states a DLQ copy can be redriven from: our own dead-lettering and failures, and
+# messages SQS's redrive policy moved there while their row still says queued or sending.
+REDRIVABLE_FROM = (
+    MessageStatus.DEAD_LETTERED,
+    MessageStatus.FAILED,
+    MessageStatus.QUEUED,
+    MessageStatus.PENDING,
+    MessageStatus.SENDING,
+)
+
+
+@dataclass
+class RedriveReport:
+    seen: int = 0
+    redriven: int = 0
+    discarded: int = 0  # copies of messages already sent or cancelled, or unknown
+    message_ids: list[str] = field(default_factory=list)
+
+
+def dlq_redrive(
+    *, limit: int | None = None, dry_run: bool = False, progress: Callable[[int], None] | None = None
+) -> RedriveReport:
+    """Receive from the DLQ in batches; each copy is republished on the main queue with its row
+    back to `queued` (a fresh set of attempts), then deleted from the DLQ. In a dry run the
+    copies are made visible again at once and nothing changes."""
+    report = RedriveReport()
+    dlq_url = queue.dlq_url()
+    seen_handles: set[str] = set()
+    while limit is None or report.seen < limit:
+        want = queue.SQS_MAX_BATCH if limit is None else min(queue.SQS_MAX_BATCH, limit - report.seen)
+        batch = queue.receive(max_messages=want, wait_seconds=0, queue_url=dlq_url)
+        batch = [m for m in batch if m.message_id not in seen_handles]
+        if not batch:
+            break
+        for copy in batch:
+            seen_handles.add(copy.message_id)
+            report.seen += 1
+            row = _row(copy.message_id)
+            redrivable = row is not None and row.status in REDRIVABLE_FROM
+            if dry_run:
+                if redrivable:
+                    report.redriven += 1
+                    report.message_ids.append(copy.message_id)
+                else:
+                    report.discarded += 1
+                continue
+            if redrivable:
+                OutboundMessage.objects.filter(pk=row.pk, status__in=REDRIVABLE_FROM).update(
+                    status=MessageStatus.QUEUED,
+                    attempt_count=0,
+                    claim_token=None,
+                    claimed_until=None,
+                    next_attempt_at=timezone.now(),
+                    published_at=timezone.now(),
+                )
+                queue.publish([(str(row.pk), row.account_id)])
+                report.redriven += 1
+                report.message_ids.append(copy.message_id)
+            else:
+                report.discarded += 1
+            queue.delete(copy.receipt_handle, queue_url=dlq_url)
+        if dry_run:
+            for copy in batch:
+                queue.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
+        if progress:
+            progress(report.seen)
+    logger.info(
+        "OnlyFans DLQ redrive",
+        extra={"seen": report.seen, "redriven": report.redriven, "discarded": report.discarded, "dryRun": dry_run},
+    )
+    return report
+
+
+def _row(message_id: str) -> OutboundMessage | None:
+    try:
+        key = uuid.UUID(message_id)
+    except ValueError:
+        return None
+    return OutboundMessage.objects.filter(pk=key).first()
+
+

@@ -1,0 +1,139 @@
+"""The client of the OnlyFans gateway (DESIGN.md, "The OnlyFans gateway contract").
+
+`POST {ONLYFANS_API_BASE_URL}/api/{account}/chats/{recipientId}/messages` with a bearer key
+and `Idempotency-Key: {messageId}`. Every answer is classified once, here:
+
+- 2xx: sent, with the upstream message id;
+- 429: transient, retry after `Retry-After`;
+- 408, 5xx, timeouts, connection errors: transient, retry with backoff;
+- any other 4xx: permanent, with the gateway's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+_REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    ok: bool
+    http_status: int | None
+    latency_ms: int
+    upstream_id: str = ""
+    error: str = ""
+    permanent: bool = False
+    retry_after: float | None = None  # seconds, from a 429's Retry-After
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.http_status == 429
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def message_url(base_url: str, account_id: str, recipient_id: str) -> str:
+    return (
+        f"{base_url.rstrip('/')}/api/{quote(account_id, safe='')}"
+        f"/chats/{quote(recipient_id, safe='')}/messages"
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((moment - timezone.now()).total_seconds(), 0.0)
+
+
+def _reason(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "")[:_REASON_MAX]
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail", "reason"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("code")
+            if value:
+                return str(value)[:_REASON_MAX]
+    return str(body)[:_REASON_MAX]
+
+
+def send_message(
+    *, account_id: str, recipient_id: str, message_id: str, text: str, media_urls: list[str]
+) -> GatewayResult:
+    url = message_url(settings.ONLYFANS_API_BASE_URL, account_id, recipient_id)
+    payload: dict = {"text": text}
+    if media_urls:
+        payload["mediaFiles"] = media_urls
+    headers = {
+        "Authorization": f"Bearer {settings.ONLYFANS_API_KEY}",
+        "Idempotency-Key": message_id,
+        "Accept": "application/json",
+    }
+    started = time.monotonic()
+    try:
+        response = _session().post(
+            url,
+            json=payload,
+            headers=headers,
+            timeout=(settings.ONLYFANS_CONNECT_TIMEOUT, settings.ONLYFANS_READ_TIMEOUT),
+        )
+    except requests.Timeout as exc:
+        return GatewayResult(False, None, _since(started), error=f"Gateway timeout: {exc}")
+    except requests.RequestException as exc:
+        return GatewayResult(False, None, _since(started), error=f"Gateway unreachable: {exc}")
+    latency = _since(started)
+    status = response.status_code
+    if 200 <= status < 300:
+        upstream_id = ""
+        try:
+            body = response.json()
+            if isinstance(body, dict):
+                upstream_id = str(body.get("id") or body.get("messageId") or "")
+        except ValueError:
+            pass
+        return GatewayResult(True, status, latency, upstream_id=upstream_id)
+    reason = f"HTTP {status}: {_reason(response)}"
+    if status == 429:
+        return GatewayResult(
+            False, status, latency, error=reason, retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+    if status == 408 or status >= 500:
+        return GatewayResult(False, status, latency, error=reason)
+    return GatewayResult(False, status, latency, error=reason, permanent=True)
+
+
+def _since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
