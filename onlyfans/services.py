@@ -115,11 +115,30 @@ def estimate_send_times(*, account: OnlyFansAccount, priorities: Sequence[int]) 
 
 
 # --- Accepting messages ------------------------------------------------------------------------
-def _existing_for_key(*, user, idempotency_key: str, data: MessageInput) -> OutboundMessage | None:
+def _existing_for_key(
+    *, user, account: OnlyFansAccount, idempotency_key: str, data: MessageInput
+) -> OutboundMessage | None:
     existing = OutboundMessage.objects.filter(sender=user, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
-    if (existing.recipient_id, existing.content) != (data.recipient_id, data.content):
+    # A replay must be the same request: any difference is a client bug, not a retry.
+    stored = (
+        existing.account_id,
+        existing.recipient_id,
+        existing.content,
+        list(existing.media_urls),
+        existing.priority,
+        dict(existing.metadata),
+    )
+    asked = (
+        account.pk,
+        data.recipient_id,
+        data.content,
+        list(data.media_urls),
+        data.priority,
+        dict(data.metadata),
+    )
+    if stored != asked:
         raise Conflict(
             "This Idempotency-Key was already used for a different message.",
             code="idempotency_key_reused",
@@ -138,7 +157,9 @@ def message_send(
     ensure_enabled()
     _ensure_account_active(account)
     if idempotency_key:
-        existing = _existing_for_key(user=user, idempotency_key=idempotency_key, data=data)
+        existing = _existing_for_key(
+            user=user, account=account, idempotency_key=idempotency_key, data=data
+        )
         if existing is not None:
             return SendOutcome(existing, replayed=True)
     [estimate] = estimate_send_times(account=account, priorities=[data.priority])
@@ -147,7 +168,9 @@ def message_send(
             message = _create(user=user, account=account, data=data, estimate=estimate, key=idempotency_key)
     except IntegrityError:
         # Two requests with one Idempotency-Key raced; the first one's row is the answer.
-        existing = _existing_for_key(user=user, idempotency_key=idempotency_key or "", data=data)
+        existing = _existing_for_key(
+            user=user, account=account, idempotency_key=idempotency_key or "", data=data
+        )
         if existing is None:
             raise
         return SendOutcome(existing, replayed=True)
@@ -192,8 +215,10 @@ def _ensure_account_active(account: OnlyFansAccount) -> None:
 
 
 def _create(*, user, account, data: MessageInput, estimate: datetime, key: str | None) -> OutboundMessage:
+    queued_at = timezone.now()
     return OutboundMessage.objects.create(
         id=generate_message_id(),
+        queued_at=queued_at,
         account=account,
         sender=user,
         recipient_id=data.recipient_id,
@@ -202,7 +227,8 @@ def _create(*, user, account, data: MessageInput, estimate: datetime, key: str |
         priority=data.priority,
         metadata=dict(data.metadata),
         status=MessageStatus.PENDING,
-        estimated_send_time=estimate,
+        # The estimate was computed a moment before the row: never promise a send in the past.
+        estimated_send_time=max(estimate, queued_at),
         idempotency_key=key,
     )
 
