@@ -1,0 +1,199 @@
+"""GET /api/onlyfans/messages/status: the seed's shape, 401, 503, and health."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import boto3
+import pytest
+from django.utils import timezone
+
+from onlyfans import bucket, queue
+from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
+from tests.conftest import make_account
+from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, parse_iso, post_json
+from tests.support.servers import free_port
+
+STATUS = "/api/onlyfans/messages/status"
+
+
+def sqs_client(settings):
+    return boto3.client("sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION)
+
+
+def add_waiting(account, n: int, *, status=MessageStatus.QUEUED) -> list[OutboundMessage]:
+    return [
+        OutboundMessage.objects.create(
+            account=account, sender=account.owner, recipient_id=f"fan_{i}", content="hi", status=status
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def redis_down(settings):
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [STATUS, STATUS + "/"])
+def test_it_answers_the_seeds_exact_shape(api, account, queues, path):
+    response = api.get(path)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"queue", "processing", "health", "timestamp"}
+    assert set(body["queue"]) == {"depth", "inFlight", "dlqCount", "total"}
+    assert set(body["processing"]) == {"estimatedTimeSeconds", "rateLimit", "lastProcessedAt"}
+    assert set(body["health"]) == {"status", "message"}
+    assert body["queue"] == {"depth": 0, "inFlight": 0, "dlqCount": 0, "total": 0}
+    assert body["processing"] == {
+        "estimatedTimeSeconds": 0,
+        "rateLimit": "10 messages/minute",
+        "lastProcessedAt": None,
+    }
+    assert body["health"] == {"status": "healthy", "message": "All systems operational"}
+    assert body["timestamp"].endswith("Z")
+    assert abs((parse_iso(body["timestamp"]) - timezone.now()).total_seconds()) < 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_the_messages_on_the_queue(api, account, queues, settings):
+    for _ in range(3):
+        assert post_json(api, SEND, SEED_BODY).status_code == 202
+    # One of them is being delivered: received, hence invisible (in flight).
+    sqs_client(settings).receive_message(QueueUrl=queues.main, MaxNumberOfMessages=1)
+    body = api.get(STATUS).json()
+    assert body["queue"] == {"depth": 2, "inFlight": 1, "dlqCount": 0, "total": 3}
+    assert body["health"]["status"] == "healthy"
+
+
+@pytest.mark.django_db
+def test_it_counts_delayed_copies_in_the_depth(api, account, queues):
+    [message] = add_waiting(account, 1)
+    queue.requeue(str(message.id), account.pk, delay_seconds=60)
+    body = api.get(STATUS).json()
+    assert body["queue"]["depth"] == 1
+    assert body["queue"]["total"] == 1
+
+
+@pytest.mark.django_db
+def test_it_estimates_the_time_to_drain_the_users_backlog(api, account, queues):
+    add_waiting(account, 47)
+    body = api.get(STATUS).json()
+    # 47 messages at 10 a minute (slots spaced 6 s, stretched by the 1 % guard).
+    assert 282 <= body["processing"]["estimatedTimeSeconds"] <= 285
+
+
+@pytest.mark.django_db
+def test_it_drains_accounts_in_parallel(api, owner, account, queues):
+    other = make_account(owner, rate_limit_per_minute=30)
+    add_waiting(account, 10)
+    add_waiting(other, 10)
+    body = api.get(STATUS).json()
+    # The slowest account decides: 10 at 10/min ≈ 60 s (not 10 + 10 in series).
+    assert 60 <= body["processing"]["estimatedTimeSeconds"] <= 62
+    assert body["processing"]["rateLimit"] == "10 messages/minute / 30 messages/minute"
+
+
+@pytest.mark.django_db
+def test_it_ignores_other_users_backlogs_and_attempts(api, account, outsider, queues):
+    theirs = make_account(outsider)
+    [message] = add_waiting(theirs, 30)[:1]
+    DeliveryAttempt.objects.create(message=message, number=1, outcome=AttemptOutcome.SENT)
+    body = api.get(STATUS).json()
+    assert body["processing"]["estimatedTimeSeconds"] == 0
+    assert body["processing"]["lastProcessedAt"] is None
+
+
+@pytest.mark.django_db
+def test_it_reports_the_last_delivery_attempt(api, account, queues):
+    [message] = add_waiting(account, 1, status=MessageStatus.SENT)
+    when = timezone.now() - timedelta(minutes=3)
+    DeliveryAttempt.objects.create(message=message, number=1, outcome=AttemptOutcome.SENT, attempted_at=when)
+    body = api.get(STATUS).json()
+    assert parse_iso(body["processing"]["lastProcessedAt"]) == when.replace(
+        microsecond=when.microsecond // 1000 * 1000
+    )
+
+
+@pytest.mark.django_db
+def test_it_is_degraded_when_the_dlq_holds_a_message(api, account, queues, settings):
+    sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
+    body = api.get(STATUS).json()
+    assert body["queue"]["dlqCount"] == 1
+    assert body["health"]["status"] == "degraded"
+    assert "dead-letter" in body["health"]["message"]
+
+
+@pytest.mark.django_db
+def test_it_is_degraded_when_redis_is_unreachable(api, account, queues, redis_down):
+    response = api.get(STATUS)
+    assert response.status_code == 200, response.content
+    health = response.json()["health"]
+    assert health["status"] == "degraded"
+    assert "Redis" in health["message"]
+
+
+@pytest.mark.django_db
+def test_it_is_degraded_while_messages_wait_for_sqs(api, account, queues):
+    add_waiting(account, 2, status=MessageStatus.PENDING)
+    health = api.get(STATUS).json()["health"]
+    assert health["status"] == "degraded"
+    assert "2 message(s) waiting to be published" in health["message"]
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_sqs_is_unreachable(api, account, sqs_down):
+    error = assert_error(api.get(STATUS), 503, "queue_unavailable")
+    assert "queue" in error["message"].lower()
+
+
+@pytest.mark.django_db
+def test_it_answers_503_when_the_queue_does_not_exist(api, account, settings):
+    settings.SQS_RATE_LIMITER_QUEUE_URL = None
+    settings.SQS_RATE_LIMITER_DLQ_URL = None
+    settings.SQS_QUEUE_NAME = "no-such-queue-anywhere"
+    queue.clear_caches()
+    assert_error(api.get(STATUS), 503, "queue_unavailable")
+
+
+@pytest.mark.django_db
+def test_it_finds_the_queues_by_name_when_no_url_is_set(api, account, queues, settings):
+    settings.SQS_QUEUE_NAME = queues.main.rsplit("/", 1)[1]
+    settings.SQS_DLQ_NAME = queues.dlq.rsplit("/", 1)[1]
+    settings.SQS_RATE_LIMITER_QUEUE_URL = None
+    settings.SQS_RATE_LIMITER_DLQ_URL = None
+    queue.clear_caches()
+    sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
+    assert api.get(STATUS).json()["queue"]["dlqCount"] == 1
+
+
+@pytest.mark.django_db
+def test_it_requires_authentication(client, queues):
+    assert_error(client.get(STATUS), 401, "not_authenticated")
+
+
+@pytest.mark.django_db
+def test_it_refuses_post(api, queues):
+    assert_error(api.post(STATUS), 405, "method_not_allowed")
+
+
+@pytest.mark.django_db
+def test_it_logs_the_seeds_queue_status_event(api, account, queues, caplog):
+    caplog.set_level(logging.INFO)
+    api.get(STATUS)
+    records = [r for r in caplog.records if r.getMessage().startswith("OnlyFans queue status: ")]
+    assert records, [r.getMessage() for r in caplog.records]
+    assert records[0].health == "healthy"
+    assert json.dumps(records[0].depth) == "0"
+
+
+@pytest.mark.django_db
+def test_it_does_not_take_slots_from_the_bucket(api, account, queues):
+    api.get(STATUS)
+    decision = bucket.take(account.onlyfans_id, limit=account.effective_rate_limit)
+    assert decision.granted
