@@ -22,10 +22,16 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 # KEYS[1]: the account's key, holding the microsecond timestamp of its next free slot.
-# ARGV: mode ("take" | "peek" | "push"), interval in µs, push-until offset in µs.
+# ARGV: mode ("take" | "peek" | "push"), interval in µs, push-until offset in µs, and an
+# optional clock in µs that only tests pass (production always reads the server's TIME).
 _SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if ARGV[4] ~= nil and ARGV[4] ~= '' then
+  now = tonumber(ARGV[4])  -- an explicit clock, for property tests of this script only
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
 local mode = ARGV[1]
 local interval = tonumber(ARGV[2])
@@ -80,7 +86,9 @@ def _from_micros(micros: str | bytes | int) -> datetime:
 _registered: dict[int, object] = {}
 
 
-def _run(mode: str, onlyfans_account_id: str, limit: int, push_seconds: float = 0) -> SlotDecision:
+def _run(
+    mode: str, onlyfans_account_id: str, limit: int, push_seconds: float = 0, now_us: int | None = None
+) -> SlotDecision:
     interval_us = max(1, math.ceil(slot_interval_seconds(limit) * 1_000_000))
     try:
         client = get_redis_connection("default")
@@ -89,7 +97,7 @@ def _run(mode: str, onlyfans_account_id: str, limit: int, push_seconds: float = 
             script = _registered[id(client)] = client.register_script(_SCRIPT)
         granted, wait_us, now_us, next_us = script(
             keys=[_key(onlyfans_account_id)],
-            args=[mode, interval_us, math.ceil(push_seconds * 1_000_000)],
+            args=[mode, interval_us, math.ceil(push_seconds * 1_000_000), "" if now_us is None else now_us],
         )
     except (RedisError, OSError) as exc:
         raise BucketUnavailable(f"Redis is unreachable: {exc}") from exc

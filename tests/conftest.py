@@ -90,3 +90,14 @@ def api(owner):
 @pytest.fixture
 def outsider_api(outsider):
     return client_for(outsider)
+
+
+@pytest.fixture
+def gateway(httpserver, settings):
+    """The fake OnlyFans gateway on a real local HTTP server; the delivery client points at it."""
+    from tests.support.gateway import FakeGateway
+
+    fake = FakeGateway()
+    httpserver.expect_request(FakeGateway.PATH, method="POST").respond_with_handler(fake.handler)
+    settings.ONLYFANS_API_BASE_URL = httpserver.url_for("/").rstrip("/")
+    return fake

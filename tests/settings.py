@@ -18,6 +18,8 @@ os.environ.update(
         "CLOUDWATCH_ASYNC": "false",
         "ONLYFANS_API_BASE_URL": os.environ.get("ONLYFANS_API_BASE_URL", "http://127.0.0.1:9/unused"),
         "ONLYFANS_WEBHOOK_SECRET": "test-webhook-secret",
+        # The sandbox gateway's routes are mounted so that its own tests can call them.
+        "ONLYFANS_SANDBOX_ENABLED": "true",
         "LOG_FORMAT": "json",
     }
 )
@@ -26,5 +28,14 @@ os.environ.pop("DJANGO_DEBUG", None)
 from huntaze.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory: consumer subprocesses in the multi-process tests share it.
+    # One file per test process, so that concurrent runs never share it.
+    import tempfile as _tempfile
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(_tempfile.gettempdir(), f"huntaze-test-{os.getpid()}.sqlite3")
+    }
 
 LOGGING["loggers"]["werkzeug"] = {"level": "WARNING"}  # noqa: F405 - moto server's access log
