@@ -129,8 +129,9 @@ class MessageBatchApi(APIView):
         operation_id="onlyfans_messages_batch",
         summary="Queue 1 to 10 messages in one request (one SQS SendMessageBatch)",
         description=(
-            "All messages are validated first: one invalid message rejects the batch (400, "
-            "details name `messages[i].field`) and nothing is written. Each accepted message "
+            "All messages are validated first: one invalid message rejects the batch (400; "
+            "`details.messages` is keyed by the index of each invalid item and the error "
+            "message names `messages[i].field`) and nothing is written. Each accepted message "
             "reports its own status: `queued`, or `pending` with an `error` when SQS refused "
             "that entry (the relay publishes it later)."
         ),

@@ -85,13 +85,37 @@ def _flatten_detail(detail: Any) -> Any:
     return str(detail)
 
 
+def _error_paths(details: Any, prefix: str = "") -> list[str]:
+    """Where the errors are, as a client would write it: `messages[1].content`, `mediaUrls[0]`."""
+    if isinstance(details, dict):
+        paths = []
+        for key, value in details.items():
+            if key == "nonFieldErrors":
+                if prefix:
+                    paths.append(prefix)
+                continue
+            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                child = f"{prefix}[{key}]"
+            else:
+                child = f"{prefix}.{key}" if prefix else str(key)
+            paths.extend(_error_paths(value, child))
+        return paths
+    if isinstance(details, list) and any(isinstance(item, dict | list) for item in details):
+        # A list serializer's errors: one entry per item, empty for the valid ones.
+        paths = []
+        for index, item in enumerate(details):
+            if item:
+                paths.extend(_error_paths(item, f"{prefix}[{index}]"))
+        return paths
+    return [prefix] if prefix else []
+
+
 def _validation_message(details: Any) -> str:
-    if isinstance(details, dict) and details:
-        fields = ", ".join(key for key in details if key != "nonFieldErrors")
-        if fields:
-            return f"Invalid request: check {fields}."
-    if isinstance(details, list) and details:
-        return f"Invalid request: {details[0]}"
+    paths = list(dict.fromkeys(_error_paths(details)))
+    if paths:
+        return f"Invalid request: check {', '.join(paths)}."
+    if isinstance(details, dict) and details.get("nonFieldErrors"):
+        return f"Invalid request: {details['nonFieldErrors'][0]}"
     return "Invalid request."
 
 
