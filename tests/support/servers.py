@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -91,10 +92,8 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already stopped
             self.server.stop()
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
 
 
 def set_fake_aws_credentials() -> None:

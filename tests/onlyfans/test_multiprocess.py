@@ -1,0 +1,107 @@
+"""Several consumer processes, several accounts, one limit: the gateway's own clock says no
+window ever held more calls than the limit, and every message was delivered exactly once.
+
+Time is compressed (a 1-second window) so that the test proves the property in seconds."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.services import MessageInput, messages_send_batch
+from tests.conftest import make_account
+from tests.support.gateway import max_calls_in_window
+from tests.support.processes import start_consumer, stop
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.concurrency]
+
+ACCOUNTS = 5
+PER_ACCOUNT = 24
+LIMIT = 10
+WINDOW = 1.0
+
+
+def wait_for(condition, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def compressed_time(settings):
+    settings.ONLYFANS_RATE_WINDOW_SECONDS = WINDOW
+    settings.ONLYFANS_RATE_GUARD = 0.25  # room for scheduling jitter between processes
+    settings.ONLYFANS_INLINE_WAIT_SECONDS = 1.0
+
+
+def queue_messages(owner, accounts, per_account):
+    for account in accounts:
+        for start in range(0, per_account, 10):
+            count = min(10, per_account - start)
+            messages_send_batch(
+                user=owner,
+                account=account,
+                items=[MessageInput(recipient_id=f"fan_{start + i}", content=f"hi {start + i}") for i in range(count)],
+            )
+
+
+def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gateway, compressed_time, tmp_path):
+    accounts = [make_account(owner, rate_limit_per_minute=LIMIT) for _ in range(ACCOUNTS)]
+    queue_messages(owner, accounts, PER_ACCOUNT)
+    total = ACCOUNTS * PER_ACCOUNT
+    assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).count() == total
+
+    consumers = [start_consumer(tmp_path / f"consumer-{i}.log") for i in range(3)]
+    try:
+        wait_for(
+            lambda: OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == total,
+            timeout=180,
+            what="every message to be sent",
+        )
+    finally:
+        codes = [stop(process) for process in consumers]
+    logs = "\n".join(p.read_text() for p in tmp_path.glob("consumer-*.log"))
+    assert codes == [0, 0, 0], logs
+
+    # Exactly once: one gateway call per message, each accepted once.
+    assert len(gateway.calls) == total
+    assert len(gateway.accepted) == total
+    assert {c.idempotency_key for c in gateway.calls} == {
+        str(pk) for pk in OutboundMessage.objects.values_list("pk", flat=True)
+    }
+    # Never faster than the limit, by the gateway's clock.
+    for account in accounts:
+        times = [c.at for c in gateway.calls if c.account == account.onlyfans_id]
+        assert len(times) == PER_ACCOUNT
+        assert max_calls_in_window(times, WINDOW) <= LIMIT
+    # Every process did some of the work.
+    assert OutboundMessage.objects.filter(attempt_count=1).count() == total
+
+
+def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, gateway, compressed_time, tmp_path):
+    from onlyfans.consumer import Consumer
+
+    account = make_account(owner, rate_limit_per_minute=LIMIT)
+    queue_messages(owner, [account], 20)
+    gateway.respond_next(200, delay=0.3, times=20)
+
+    consumer = start_consumer(tmp_path / "consumer.log")
+    try:
+        wait_for(lambda: len(gateway.calls) >= 2, timeout=60, what="the consumer's first gateway calls")
+    finally:
+        code = stop(consumer)
+    assert code == 0, (tmp_path / "consumer.log").read_text()
+    statuses = set(OutboundMessage.objects.values_list("status", flat=True))
+    assert statuses <= {MessageStatus.SENT, MessageStatus.QUEUED}  # nothing left mid-flight
+    assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).exists()
+
+    deadline = time.monotonic() + 90
+    while OutboundMessage.objects.exclude(status=MessageStatus.SENT).exists() and time.monotonic() < deadline:
+        Consumer().run(once=True, wait_seconds=2)
+    assert OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 20
+    assert len(gateway.accepted) == 20
+    assert all(len(gateway.calls_for(key)) == 1 for key in gateway.accepted)
