@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from onlyfans import bucket
 from tests.support.gateway import max_calls_in_window
