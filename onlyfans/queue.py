@@ -241,15 +241,32 @@ def attributes(*, timeout: float | None = None) -> QueueAttributes:
     )
 
 
+_QUEUE_EXISTS_CODES = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
+
+
+def _create_or_update_queue(client, name: str, queue_attributes: dict[str, str]) -> str:
+    """CreateQueue refuses an existing queue whose attributes differ (a changed
+    SQS_VISIBILITY_TIMEOUT, say); then update that queue instead, so that setup stays idempotent."""
+    try:
+        return client.create_queue(QueueName=name, Attributes=queue_attributes)["QueueUrl"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in _QUEUE_EXISTS_CODES:
+            raise
+    url = client.get_queue_url(QueueName=name)["QueueUrl"]
+    client.set_queue_attributes(QueueUrl=url, Attributes=queue_attributes)
+    return url
+
+
 def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
     """Create the DLQ, then the main queue with a redrive policy pointing at it (idempotent)."""
     client = sqs()
     dlq = _call(
         "CreateQueue",
-        client.create_queue,
-        QueueName=dlq_name,
-        Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
-    )["QueueUrl"]
+        _create_or_update_queue,
+        client=client,
+        name=dlq_name,
+        queue_attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+    )
     dlq_arn = _call(
         "GetQueueAttributes", client.get_queue_attributes, QueueUrl=dlq, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -258,14 +275,15 @@ def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
     )
     main = _call(
         "CreateQueue",
-        client.create_queue,
-        QueueName=queue_name,
-        Attributes={
+        _create_or_update_queue,
+        client=client,
+        name=queue_name,
+        queue_attributes={
             "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
             "MessageRetentionPeriod": str(4 * 24 * 3600),
             "ReceiveMessageWaitTimeSeconds": "0",
         },
-    )["QueueUrl"]
+    )
     _call(
         "SetQueueAttributes",
         client.set_queue_attributes,
@@ -273,3 +291,12 @@ def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
         Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT)},
     )
     return main, dlq
+
+
+def redrive_policy(url: str) -> dict[str, Any]:
+    """The queue's redrive policy as SQS reports it ({} when it has none)."""
+    response = _call(
+        "GetQueueAttributes", sqs().get_queue_attributes, QueueUrl=url, AttributeNames=["RedrivePolicy"]
+    )
+    raw = response.get("Attributes", {}).get("RedrivePolicy")
+    return json.loads(raw) if raw else {}

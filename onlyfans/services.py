@@ -57,6 +57,8 @@ class PublishReport:
     published: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    # SQS could not be reached even after the retries: everything left stays pending.
+    unreachable: bool = False
 
 
 def generate_message_id() -> uuid.UUID:
@@ -320,6 +322,7 @@ def messages_publish_pending(
         chunk = rows[start : start + queue.SQS_MAX_BATCH]
         results = _publish_with_retries(chunk, retry_delays=retry_delays, sleep=sleep)
         if results is None:
+            report.unreachable = True
             report.failed += len(rows) - start
             report.errors.append("SQS is unreachable; every remaining message stays pending.")
             break

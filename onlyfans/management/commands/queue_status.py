@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from huntaze.core.errors import ApplicationError
+from onlyfans import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the outbound queue's status for all accounts: the same data as "
+        "GET /api/onlyfans/messages/status (queue depth, in flight, DLQ count, time to drain "
+        "the backlog, rate limits, last delivery attempt, health). Exits 1 when SQS cannot be "
+        "reached."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--json", action="store_true", help="Print the endpoint's JSON body instead of a table."
+        )
+
+    def handle(self, *args, **options):
+        try:
+            status = services.get_queue_status(user=None)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        data = status.as_dict()
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        rows = [
+            ("Queue depth", data["queue"]["depth"]),
+            ("In flight", data["queue"]["inFlight"]),
+            ("Dead-letter queue", data["queue"]["dlqCount"]),
+            ("Total", data["queue"]["total"]),
+            ("Time to drain (s)", data["processing"]["estimatedTimeSeconds"]),
+            ("Rate limit", data["processing"]["rateLimit"]),
+            ("Last processed at", data["processing"]["lastProcessedAt"] or "never"),
+            ("Health", f"{data['health']['status']}: {data['health']['message']}"),
+            ("As of", data["timestamp"]),
+        ]
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            line = f"{label.ljust(width)}  {value}"
+            if label == "Health" and status.health_status != "healthy":
+                line = self.style.WARNING(line)
+            self.stdout.write(line)

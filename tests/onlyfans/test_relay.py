@@ -1,0 +1,246 @@
+"""Nothing accepted is lost: an SQS outage answers 202 `pending` without waiting on SQS, and the
+relay (`messages_publish_pending`) publishes the pending rows once SQS answers again."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from unittest import mock
+
+import boto3
+import pytest
+from django.utils import timezone
+
+from onlyfans import queue, services
+from onlyfans.apis import PENDING_TEXT
+from onlyfans.models import MessageStatus, OutboundMessage
+from tests.onlyfans.test_send_api import SEED_BODY, SEND, post_json
+from tests.settings import MOTO
+
+BATCH = "/api/onlyfans/messages/batch"
+
+
+class SqsRequests:
+    """Counts the HTTP requests the API's SQS client really makes (retries included)."""
+
+    def __init__(self, settings):
+        self.count = 0
+        self.client = queue.sqs(settings.SQS_REQUEST_TIMEOUT)
+        self.client.meta.events.register("before-send.sqs", self._seen)
+
+    def _seen(self, **kwargs):
+        self.count += 1
+
+    def close(self):
+        self.client.meta.events.unregister("before-send.sqs", self._seen)
+
+
+@pytest.fixture
+def sqs_requests(settings):
+    counter = SqsRequests(settings)
+    yield counter
+    counter.close()
+
+
+def sqs_back(settings):
+    settings.SQS_ENDPOINT_URL = MOTO.url
+    queue.clear_caches()
+
+
+def bodies_on(url: str) -> list[dict]:
+    client = boto3.client("sqs", endpoint_url=MOTO.url, region_name="us-east-1")
+    found = []
+    while True:
+        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return found
+        found.extend(json.loads(m["Body"]) for m in messages)
+
+
+def pending_row(account, **kwargs) -> OutboundMessage:
+    fields = {"recipient_id": "fan_1", "content": "hi", "status": MessageStatus.PENDING, **kwargs}
+    return OutboundMessage.objects.create(account=account, sender=account.owner, **fields)
+
+
+# --- The API during an outage -------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_it_accepts_a_message_as_pending_during_an_sqs_outage(api, account, sqs_down):
+    response = post_json(api, SEND, SEED_BODY)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "pending"
+    assert body["message"] == PENDING_TEXT
+    message = OutboundMessage.objects.get(pk=body["messageId"])
+    assert message.status == MessageStatus.PENDING
+    assert message.published_at is None
+    assert body["estimatedSendTime"] is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tries_sqs_once_then_skips_it_while_the_circuit_is_open(api, account, sqs_down, sqs_requests):
+    assert post_json(api, SEND, SEED_BODY).json()["status"] == "pending"
+    # One HTTP attempt: no retries, no backoff inside an API request.
+    assert sqs_requests.count == 1
+    assert services.sqs_circuit.is_open()
+
+    for _ in range(5):
+        assert post_json(api, SEND, SEED_BODY).json()["status"] == "pending"
+    assert post_json(api, BATCH, {"messages": [SEED_BODY] * 3}).json()["pending"] == 3
+    assert sqs_requests.count == 1
+    assert OutboundMessage.objects.filter(status=MessageStatus.PENDING).count() == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tries_sqs_again_once_the_outage_backoff_has_passed(api, account, sqs_down, sqs_requests, settings):
+    clock = mock.Mock(wraps=services.time)
+    clock.monotonic.return_value = 1000.0
+    with mock.patch.object(services, "time", clock):
+        post_json(api, SEND, SEED_BODY)
+        clock.monotonic.return_value = 1000.0 + settings.SQS_OUTAGE_BACKOFF_SECONDS - 0.1
+        post_json(api, SEND, SEED_BODY)
+        assert sqs_requests.count == 1
+        clock.monotonic.return_value = 1000.0 + settings.SQS_OUTAGE_BACKOFF_SECONDS + 0.1
+        post_json(api, SEND, SEED_BODY)
+        assert sqs_requests.count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_the_row_when_publishing_fails_unexpectedly(api, account, queues):
+    with mock.patch.object(queue, "publish", side_effect=RuntimeError("bug in the transport")):
+        response = post_json(api, SEND, SEED_BODY)
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "pending"
+    assert OutboundMessage.objects.get(pk=response.json()["messageId"]).status == MessageStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_publishes_after_the_commit_not_before(account, queues):
+    """A consumer must never receive the id of a row it cannot read yet."""
+    from django.db import transaction
+
+    with mock.patch.object(queue, "publish", wraps=queue.publish) as publish:
+        with transaction.atomic():
+            outcome = services.message_send(
+                user=account.owner, account=account, data=services.MessageInput("fan_1", "hi")
+            )
+            assert publish.call_count == 0
+            assert outcome.message.status == MessageStatus.PENDING
+        assert publish.call_count == 1
+    assert OutboundMessage.objects.get(pk=outcome.message.pk).status == MessageStatus.QUEUED
+
+
+# --- The relay ----------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_it_publishes_what_the_outage_left_pending_once_sqs_is_back(api, account, queues, sqs_down, settings):
+    ids = {post_json(api, SEND, SEED_BODY).json()["messageId"] for _ in range(3)}
+    assert OutboundMessage.objects.filter(status=MessageStatus.PENDING).count() == 3
+
+    sqs_back(settings)
+    sleeps: list[float] = []
+    report = services.messages_publish_pending(sleep=sleeps.append)
+    assert (report.published, report.failed, report.unreachable) == (3, 0, False)
+    assert sleeps == []
+    for message in OutboundMessage.objects.all():
+        assert message.status == MessageStatus.QUEUED
+        assert message.published_at is not None
+    assert {b["messageId"] for b in bodies_on(queues.main)} == ids
+    assert {b["accountId"] for b in bodies_on(queues.main)} <= {account.pk}
+
+    # The circuit is closed again: the next request goes straight to SQS.
+    assert not services.sqs_circuit.is_open()
+    assert post_json(api, SEND, SEED_BODY).json()["status"] == "queued"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_publishes_each_pending_message_once(account, queues):
+    for _ in range(3):
+        pending_row(account)
+    first = services.messages_publish_pending(sleep=lambda _: None)
+    second = services.messages_publish_pending(sleep=lambda _: None)
+    assert (first.published, second.published) == (3, 0)
+    assert len(bodies_on(queues.main)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_retries_a_failing_sqs_with_the_seeds_delays(account, sqs_down):
+    rows = [pending_row(account) for _ in range(12)]
+    sleeps: list[float] = []
+    report = services.messages_publish_pending(sleep=sleeps.append)
+    assert sleeps == [1, 2, 4]
+    assert report.unreachable
+    assert (report.published, report.failed) == (0, 12)
+    assert all(
+        OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.PENDING for row in rows
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_publishes_when_sqs_comes_back_during_the_retries(account, queues, sqs_down, settings):
+    row = pending_row(account)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            sqs_back(settings)
+
+    report = services.messages_publish_pending(sleep=sleep)
+    assert sleeps == [1, 2]
+    assert (report.published, report.unreachable) == (1, False)
+    assert OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.QUEUED
+    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(row.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_publishes_the_highest_priority_first(account, queues):
+    low = pending_row(account, priority=1)
+    high = pending_row(account, priority=10)
+    report = services.messages_publish_pending(limit=1, sleep=lambda _: None)
+    assert report.published == 1
+    assert OutboundMessage.objects.get(pk=high.pk).status == MessageStatus.QUEUED
+    assert OutboundMessage.objects.get(pk=low.pk).status == MessageStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_republishes_a_queued_message_whose_copy_went_missing(account, queues):
+    lost = pending_row(
+        account, status=MessageStatus.QUEUED, next_attempt_at=timezone.now() - timedelta(hours=1)
+    )
+    pending_row(account, status=MessageStatus.QUEUED, next_attempt_at=timezone.now())
+    for final in (MessageStatus.SENT, MessageStatus.CANCELLED, MessageStatus.FAILED):
+        pending_row(account, status=final)
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert report.published == 1
+    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(lost.pk)]
+    lost.refresh_from_db()
+    assert lost.status == MessageStatus.QUEUED
+    assert lost.next_attempt_at > timezone.now() - timedelta(minutes=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_leaves_entries_sqs_refused_pending_for_the_next_run(account, queues, settings):
+    rows = [pending_row(account) for _ in range(3)]
+    refused = str(rows[1].pk)
+    real = queue.publish
+
+    def refuse_one(entries, **kwargs):
+        entries = list(entries)
+        results = real([e for e in entries if e[0] != refused], **kwargs)
+        return {**results, refused: "InternalError: try again"}
+
+    with mock.patch.object(queue, "publish", side_effect=refuse_one):
+        report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.published, report.failed, report.unreachable) == (2, 1, False)
+    assert any("InternalError" in error for error in report.errors)
+    assert OutboundMessage.objects.get(pk=refused).status == MessageStatus.PENDING
+    assert services.messages_publish_pending(sleep=lambda _: None).published == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_reports_progress_per_batch_of_ten(account, queues):
+    for _ in range(23):
+        pending_row(account)
+    seen: list[tuple[int, int]] = []
+    report = services.messages_publish_pending(sleep=lambda _: None, progress=lambda d, t: seen.append((d, t)))
+    assert report.published == 23
+    assert seen == [(10, 23), (20, 23), (23, 23)]
