@@ -1,17 +1,37 @@
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Lookup, Q
 from django.utils import timezone
 
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+
+
+class HasElement(Lookup):
+    """`tags__has_element="vip"`: a JSON array holds this string. Django's `contains` on a
+    JSONField does not run on SQLite; this lookup runs on both (a GIN index on PostgreSQL)."""
+
+    lookup_name = "has_element"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",
+            (*lhs_params, str(self.rhs)),
+        )
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} @> %s::jsonb", (*lhs_params, json.dumps([str(self.rhs)]))
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -37,6 +57,7 @@ class Fan(models.Model):
     tips = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
+    tags.register_lookup(HasElement)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -51,12 +72,16 @@ class Fan(models.Model):
                 name="fan_money_not_negative",
             ),
         ]
+        # The fans list (crm.selectors.fans_list): scoped to an account, ordered by one of these
+        # columns with the id as tie-breaker. SQLite and PostgreSQL scan them in both directions.
+        # PostgreSQL also gets a GIN index on tags and NULLS FIRST variants (migration 0002).
         indexes = [
-            models.Index(fields=["account", "-total_spent"], name="fan_spend_idx"),
-            models.Index(fields=["account", "-last_seen_at"], name="fan_last_seen_idx"),
-            models.Index(fields=["account", "-subscribed_at"], name="fan_subscribed_idx"),
+            models.Index(fields=["account", "created_at", "id"], name="fan_created_idx"),
+            models.Index(fields=["account", "total_spent", "id"], name="fan_spend_idx"),
+            models.Index(fields=["account", "last_seen_at", "id"], name="fan_last_seen_idx"),
+            models.Index(fields=["account", "subscribed_at", "id"], name="fan_subscribed_idx"),
+            # "Expiring within N days": active fans by expiry date.
             models.Index(fields=["account", "subscription_status", "expires_at"], name="fan_expiry_idx"),
-            models.Index(fields=["account", "username"], name="fan_username_idx"),
         ]
 
     def __str__(self) -> str:
@@ -64,10 +89,16 @@ class Fan(models.Model):
 
 
 class Conversation(models.Model):
+    """The chat between an account and one of its fans: the inbox row."""
+
     account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="conversations")
     fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="conversations")
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=255, blank=True)
+    last_message_direction = models.CharField(max_length=8, blank=True)
+    # When this conversation last moved (opened, a message in or out): the inbox order. Never
+    # null, so the order is the same on every database.
+    last_activity_at = models.DateTimeField(default=timezone.now)
     unread_count = models.PositiveIntegerField(default=0)
     pinned = models.BooleanField(default=False)
     archived = models.BooleanField(default=False)
@@ -78,9 +109,18 @@ class Conversation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["account", "fan"], name="conversation_unique_per_fan"),
         ]
+        # The inbox (crm.selectors.conversations_list): pinned first, then newest activity,
+        # within archived or not; the unread filter has its own partial index.
         indexes = [
-            # The inbox: newest activity first, within archived/not archived.
-            models.Index(fields=["account", "archived", "-last_message_at"], name="conversation_inbox_idx"),
+            models.Index(
+                fields=["account", "archived", "pinned", "last_activity_at", "id"],
+                name="conversation_inbox_idx",
+            ),
+            models.Index(
+                fields=["account", "archived", "pinned", "last_activity_at", "id"],
+                name="conversation_unread_idx",
+                condition=Q(unread_count__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -93,17 +133,20 @@ class MessageDirection(models.TextChoices):
 
 
 class Message(models.Model):
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # The thread index below starts with the conversation; a second index on it alone is waste.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=8, choices=MessageDirection.choices)
     content = models.TextField(blank=True)
     media_urls = models.JSONField(default=list, blank=True)
     sent_at = models.DateTimeField(default=timezone.now)
-    # Outbound messages go through the pipeline; their delivery state lives on this row.
+    # Outbound messages go through the pipeline; their delivery state lives on that row.
     outbound = models.OneToOneField(
         OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="crm_message"
     )
-    # Inbound events are idempotent by the upstream event id.
-    external_id = models.CharField(max_length=128, null=True, blank=True)
+    # Inbound events are idempotent by the upstream message id.
+    external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 - NULL: no upstream id, skipped by the unique constraint
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -115,8 +158,9 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            # The thread, newest first, with (sent_at, id) as a stable cursor.
-            models.Index(fields=["conversation", "-sent_at", "-id"], name="message_thread_idx"),
+            # The thread (crm.selectors.messages_page): the id is the cursor, in arrival order,
+            # so a page never misses a message that arrives while a client pages.
+            models.Index(fields=["conversation", "id"], name="message_thread_idx"),
         ]
 
     def __str__(self) -> str:
@@ -129,12 +173,16 @@ class WebhookEvent(models.Model):
     account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="webhook_events")
     event_id = models.CharField(max_length=128)
     event_type = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["account", "event_id"], name="webhook_event_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
 
 
 class ImportStatus(models.TextChoices):

@@ -1,1 +1,57 @@
-urlpatterns: list = []
+"""/api/crm/…: paths as the seed writes them (no trailing slash), with a trailing slash too."""
+
+from django.urls import re_path
+
+from crm.apis import conversations, fans, messages
+from crm.apis.routing import route
+
+urlpatterns = [
+    re_path(
+        r"^fans/?$",
+        route("FansRoute", GET=fans.FanListApi, POST=fans.FanCreateApi),
+        name="crm-fans",
+    ),
+    re_path(
+        r"^fans/(?P<id>[^/]+)/?$",
+        route(
+            "FanRoute",
+            GET=fans.FanRetrieveApi,
+            PUT=fans.FanReplaceApi,
+            PATCH=fans.FanUpdateApi,
+            DELETE=fans.FanDeleteApi,
+        ),
+        name="crm-fan",
+    ),
+    re_path(
+        r"^conversations/?$",
+        route(
+            "ConversationsRoute",
+            GET=conversations.ConversationListApi,
+            POST=conversations.ConversationOpenApi,
+        ),
+        name="crm-conversations",
+    ),
+    re_path(
+        r"^conversations/(?P<id>[^/]+)/?$",
+        route(
+            "ConversationRoute",
+            GET=conversations.ConversationRetrieveApi,
+            PATCH=conversations.ConversationUpdateApi,
+        ),
+        name="crm-conversation",
+    ),
+    re_path(
+        r"^conversations/(?P<id>[^/]+)/read/?$",
+        route("ConversationReadRoute", POST=conversations.ConversationReadApi),
+        name="crm-conversation-read",
+    ),
+    re_path(
+        r"^conversations/(?P<id>[^/]+)/messages/?$",
+        route(
+            "ConversationMessagesRoute",
+            GET=messages.ConversationMessageListApi,
+            POST=messages.ConversationMessageSendApi,
+        ),
+        name="crm-conversation-messages",
+    ),
+]

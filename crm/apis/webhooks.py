@@ -1,0 +1,70 @@
+"""POST /api/onlyfans/webhooks/{accountId}: signed inbound events (see crm/webhooks.py)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm import webhooks
+from crm.apis.common import error
+from crm.selectors import parse_id
+from huntaze.core.errors import ApplicationError
+from onlyfans.models import OnlyFansAccount
+
+RESULT = inline_serializer(
+    "WebhookResult",
+    {
+        "status": serializers.ChoiceField(choices=["processed", "duplicate", "ignored"]),
+        "eventId": serializers.CharField(allow_null=True),
+        "type": serializers.CharField(allow_null=True),
+    },
+)
+
+
+class WebhookReceiveApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="onlyfans_webhooks_receive",
+        summary="Receive a signed OnlyFans event",
+        description=webhooks.__doc__,
+        tags=["Webhooks"],
+        auth=[],
+        parameters=[
+            OpenApiParameter("accountId", int, OpenApiParameter.PATH, description="The OnlyFans account's id in Huntaze."),
+            OpenApiParameter(webhooks.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
+            OpenApiParameter(webhooks.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
+        ],
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: RESULT,
+            400: error("Not JSON, or a malformed event (details name the field); nothing was written."),
+            401: error("Missing or wrong signature (invalid_signature), or a timestamp outside the window (timestamp_out_of_range)."),
+            404: error("No such account."),
+            413: error("The body is too large."),
+            503: error("No webhook secret is configured for this account."),
+            500: error("Unexpected error."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        pk = parse_id(kwargs["accountId"])
+        account = OnlyFansAccount.objects.filter(pk=pk).first() if pk else None
+        if account is None:
+            raise ApplicationError("OnlyFans account not found.", code="not_found", status_code=404)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise ApplicationError("The body is too large.", code="too_large", status_code=413) from None
+        webhooks.verify_signature(
+            account=account,
+            timestamp=request.headers.get(webhooks.TIMESTAMP_HEADER),
+            signatures=request.headers.get(webhooks.SIGNATURE_HEADER),
+            body=body,
+        )
+        result = webhooks.webhook_receive(account=account, body=body)
+        return Response(result.as_dict(), status=status.HTTP_200_OK)

@@ -1,0 +1,224 @@
+"""Reads for the CRM, every one scoped to the requesting user's OnlyFans accounts.
+
+Another user's fan or conversation is "not found", never "forbidden": its existence is not
+revealed. Each list query is backed by an index named in crm/models.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+
+from crm.models import Conversation, Fan, Message, SubscriptionStatus
+from onlyfans.selectors import accounts_of
+
+MAX_ID = 2**63 - 1
+
+# The API's ordering names → the columns, each ending with the id so that pages are stable.
+# A missing date sorts as the smallest value on every database.
+_FAN_ORDERINGS = {
+    "createdAt": "created_at",
+    "totalSpent": "total_spent",
+    "lastSeenAt": "last_seen_at",
+    "subscribedAt": "subscribed_at",
+}
+_NULLABLE = {"last_seen_at", "subscribed_at"}
+
+
+@dataclass(frozen=True)
+class Page:
+    results: list[Any]
+    total: int
+    page: int
+    page_size: int
+
+    def as_dict(self, serializer_class) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "pageSize": self.page_size,
+            "totalPages": math.ceil(self.total / self.page_size) if self.total else 0,
+            "results": serializer_class(self.results, many=True).data,
+        }
+
+
+def parse_id(value: Any) -> int | None:
+    """An id from a URL: anything but a positive 64-bit integer is not found."""
+    text = str(value)
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        return None
+    return int(text)
+
+
+def scope_to_accounts(queryset: QuerySet, *, user, account_id: int | None = None) -> QuerySet:
+    """Rows of the user's accounts (or of one of them). Another user's account is a 404."""
+    account_ids = list(accounts_of(user).values_list("pk", flat=True))
+    if account_id is not None:
+        if account_id not in account_ids:
+            raise NotFound("OnlyFans account not found.")
+        account_ids = [account_id]
+    if len(account_ids) == 1:
+        # Equality, not IN (…): the planner walks one index range in order, no sort.
+        return queryset.filter(account_id=account_ids[0])
+    return queryset.filter(account_id__in=account_ids)
+
+
+def paginate(queryset: QuerySet, *, page: int, page_size: int) -> Page:
+    total = queryset.count()
+    start = (page - 1) * page_size
+    results = list(queryset[start : start + page_size]) if start < total else []
+    return Page(results=results, total=total, page=page, page_size=page_size)
+
+
+# --- Fans ----------------------------------------------------------------------------------------
+def fans_query(*, user, filters: dict[str, Any]) -> QuerySet[Fan]:
+    """The fans list: filters from FanListQuerySerializer, ordered, not yet paginated."""
+    fans = scope_to_accounts(Fan.objects.all(), user=user, account_id=filters.get("accountId"))
+    if search := filters.get("search", "").strip():
+        fans = fans.filter(
+            Q(username__icontains=search)
+            | Q(display_name__icontains=search)
+            | Q(onlyfans_user_id=search)
+        )
+    if status := filters.get("subscriptionStatus"):
+        fans = fans.filter(subscription_status=status)
+    if tag := filters.get("tag"):
+        fans = fans.filter(tags__has_element=tag)
+    if (low := filters.get("minSpent")) is not None:
+        fans = fans.filter(total_spent__gte=low)
+    if (high := filters.get("maxSpent")) is not None:
+        fans = fans.filter(total_spent__lte=high)
+    if (days := filters.get("expiringWithinDays")) is not None:
+        now = timezone.now()
+        fans = fans.filter(
+            subscription_status=SubscriptionStatus.ACTIVE,
+            expires_at__gte=now,
+            expires_at__lte=now + timedelta(days=days),
+        )
+    return fans.order_by(*fan_ordering(filters.get("ordering", "-createdAt")))
+
+
+def fan_ordering(ordering: str) -> list:
+    descending = ordering.startswith("-")
+    column = _FAN_ORDERINGS[ordering.lstrip("-")]
+    if descending:
+        key = F(column).desc(nulls_last=True) if column in _NULLABLE else F(column).desc()
+        return [key, F("id").desc()]
+    key = F(column).asc(nulls_first=True) if column in _NULLABLE else F(column).asc()
+    return [key, F("id").asc()]
+
+
+def fans_list(*, user, filters: dict[str, Any]) -> Page:
+    page = paginate(
+        fans_query(user=user, filters=filters), page=filters["page"], page_size=filters["pageSize"]
+    )
+    with_conversation_ids(page.results)
+    return page
+
+
+def with_conversation_ids(fans: list[Fan]) -> list[Fan]:
+    """Each fan's conversation id (or None), in one query for the whole page."""
+    ids = dict(
+        Conversation.objects.filter(fan_id__in=[fan.pk for fan in fans]).values_list("fan_id", "pk")
+    )
+    for fan in fans:
+        fan.conversation_id = ids.get(fan.pk)
+    return fans
+
+
+def fan_get(*, user, fan_id: Any) -> Fan:
+    pk = parse_id(fan_id)
+    fan = Fan.objects.filter(pk=pk, account__owner=user).first() if pk else None
+    if fan is None:
+        raise NotFound("Fan not found.")
+    return with_conversation_ids([fan])[0]
+
+
+# --- Conversations -------------------------------------------------------------------------------
+def conversations_query(*, user, filters: dict[str, Any]) -> QuerySet[Conversation]:
+    """The inbox: pinned first, then newest activity first."""
+    conversations = scope_to_accounts(
+        Conversation.objects.select_related("fan"), user=user, account_id=filters.get("accountId")
+    )
+    conversations = conversations.filter(archived=filters.get("archived", False))
+    if filters.get("pinned") is not None:
+        conversations = conversations.filter(pinned=filters["pinned"])
+    if filters.get("unread") is True:
+        conversations = conversations.filter(unread_count__gt=0)
+    elif filters.get("unread") is False:
+        conversations = conversations.filter(unread_count=0)
+    if search := filters.get("search", "").strip():
+        conversations = conversations.filter(
+            Q(fan__username__icontains=search) | Q(fan__display_name__icontains=search)
+        )
+    return conversations.order_by("-pinned", "-last_activity_at", "-id")
+
+
+def conversations_list(*, user, filters: dict[str, Any]) -> Page:
+    return paginate(
+        conversations_query(user=user, filters=filters),
+        page=filters["page"],
+        page_size=filters["pageSize"],
+    )
+
+
+def conversation_get(*, user, conversation_id: Any) -> Conversation:
+    pk = parse_id(conversation_id)
+    conversation = (
+        Conversation.objects.select_related("fan", "account")
+        .filter(pk=pk, account__owner=user)
+        .first()
+        if pk
+        else None
+    )
+    if conversation is None:
+        raise NotFound("Conversation not found.")
+    return conversation
+
+
+# --- Messages ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MessagePage:
+    results: list[Message]  # newest first
+    before: int | None
+    after: int | None
+    has_older: bool
+    has_newer: bool
+
+
+def messages_page(
+    *, conversation: Conversation, before: int | None, after: int | None, limit: int
+) -> MessagePage:
+    """A page of the thread, newest first, with the id as cursor.
+
+    Ids grow in arrival order, so a message that arrives while a client pages gets an id above
+    every id the client has seen: `after` finds it, `before` never shifts. No duplicates, no gaps.
+    Without `after` the page is the newest `limit` messages (below `before` if given); with
+    `after` it is the `limit` messages right after the cursor, so polling skips none.
+    """
+    thread = Message.objects.filter(conversation=conversation)
+    window = thread.select_related("outbound")
+    if before is not None:
+        window = window.filter(id__lt=before)
+    if after is not None:
+        rows = list(window.filter(id__gt=after).order_by("id")[:limit])[::-1]
+    else:
+        rows = list(window.order_by("-id")[:limit])
+    newest = rows[0].id if rows else None
+    oldest = rows[-1].id if rows else None
+    # Bounds of what this page covers, for "is there more on either side?".
+    low = oldest if rows else (after + 1 if after is not None else before)
+    high = newest if rows else (before - 1 if before is not None else after)
+    return MessagePage(
+        results=rows,
+        before=oldest if rows else before,
+        after=newest if rows else after,
+        has_older=low is not None and thread.filter(id__lt=low).exists(),
+        has_newer=high is not None and thread.filter(id__gt=high).exists(),
+    )

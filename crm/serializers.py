@@ -1,0 +1,337 @@
+"""The CRM's JSON, in camelCase: request bodies and query strings in, resources out.
+
+Input serializers name the model field in `source`, so `validated_data` maps straight onto the
+model and errors name the camelCase field the client sent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from crm.models import SubscriptionStatus
+from huntaze.core.fields import (
+    RejectUnknownFieldsMixin,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from huntaze.core.formats import iso_z
+from onlyfans.models import MessageStatus
+from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
+
+MAX_ID = 2**63 - 1
+FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.DEAD_LETTERED)
+TAG_MAX_LENGTH = 64
+TAGS_MAX = 50
+NOTES_MAX_LENGTH = 10_000
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 200
+FAN_ORDERINGS = (
+    "-createdAt", "createdAt",
+    "-totalSpent", "totalSpent",
+    "-lastSeenAt", "lastSeenAt",
+    "-subscribedAt", "subscribedAt",
+)  # fmt: skip
+
+
+# --- Fields ------------------------------------------------------------------------------------
+class IsoDateTimeField(serializers.DateTimeField):
+    """Out as the pipeline writes times: `2025-11-01T12:00:06.000Z`."""
+
+    def to_representation(self, value):
+        return iso_z(value)
+
+
+class StrictDateTimeField(IsoDateTimeField):
+    default_error_messages = {"invalid": "Must be an ISO 8601 date-time string."}
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+class MoneyField(serializers.DecimalField):
+    """Money as decimals, never floats: "12.50" out; "12.50" (or 12.5) in, never negative."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", Decimal("0"))
+        super().__init__(max_digits=12, decimal_places=2, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IdField(StrictIntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class TagsField(serializers.ListField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=StrictCharField(max_length=TAG_MAX_LENGTH), max_length=TAGS_MAX, **kwargs
+        )
+
+    def to_internal_value(self, data):
+        tags = super().to_internal_value(data)
+        return list(dict.fromkeys(tag for tag in tags if tag))  # drop blanks and repeats
+
+
+class QueryBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        value = str(data).strip().lower()
+        if value in {"true", "1"}:
+            return True
+        if value in {"false", "0"}:
+            return False
+        self.fail("invalid")
+
+
+# --- Query strings -----------------------------------------------------------------------------
+class QuerySerializer(serializers.Serializer):
+    """Query parameters validated like a body: unknown or repeated ones are a 400 naming them."""
+
+    @classmethod
+    def parse(cls, request) -> dict:
+        params = request.query_params
+        errors = {}
+        for name in params:
+            if name not in cls._declared_fields:
+                errors[name] = ["Unknown query parameter."]
+            elif len(params.getlist(name)) > 1:
+                errors[name] = ["Give this parameter once."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        serializer = cls(data=params.dict())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class PageQuerySerializer(QuerySerializer):
+    accountId = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this OnlyFans account."
+    )
+    page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=1_000_000)
+    pageSize = serializers.IntegerField(
+        required=False, default=PAGE_SIZE_DEFAULT, min_value=1, max_value=PAGE_SIZE_MAX
+    )
+
+
+class FanListQuerySerializer(PageQuerySerializer):
+    search = serializers.CharField(
+        required=False, max_length=100, help_text="Part of the username or display name, or the exact OnlyFans user id."
+    )
+    subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False)
+    tag = serializers.CharField(required=False, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag.")
+    minSpent = MoneyField(required=False, help_text="Total spent at least this (decimal string).")
+    maxSpent = MoneyField(required=False, help_text="Total spent at most this (decimal string).")
+    expiringWithinDays = serializers.IntegerField(
+        required=False, min_value=0, max_value=3650,
+        help_text="Active fans whose subscription ends within this many days from now.",
+    )  # fmt: skip
+    ordering = serializers.ChoiceField(
+        choices=FAN_ORDERINGS, required=False, default="-createdAt",
+        help_text="A field, `-` for descending. Fans without the date sort as the smallest value.",
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        low, high = attrs.get("minSpent"), attrs.get("maxSpent")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"maxSpent": ["Must be at least minSpent."]})
+        return attrs
+
+
+class ConversationListQuerySerializer(PageQuerySerializer):
+    search = serializers.CharField(required=False, max_length=100, help_text="Part of the fan's username or display name.")
+    unread = QueryBooleanField(required=False, help_text="true: only conversations with unread messages.")
+    archived = QueryBooleanField(
+        required=False, default=False, help_text="Archived conversations (true) or the inbox (false, the default)."
+    )
+    pinned = QueryBooleanField(required=False, help_text="Only pinned (true) or unpinned (false) conversations.")
+
+
+class MessageListQuerySerializer(QuerySerializer):
+    before = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Messages older than this message id.")
+    after = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Messages newer than this message id.")
+    limit = serializers.IntegerField(required=False, default=PAGE_SIZE_DEFAULT, min_value=1, max_value=PAGE_SIZE_MAX)
+
+
+# --- Fans --------------------------------------------------------------------------------------
+class ReadOnlyFieldsMixin:
+    """Fields the server owns may come back in a PUT of a fetched resource: say they are read-only."""
+
+    read_only_names: frozenset[str] = frozenset()
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            given = sorted(set(data) & self.read_only_names)
+            if given:
+                raise serializers.ValidationError({name: ["This field is read-only."] for name in given})
+        return super().to_internal_value(data)
+
+
+class FanInputSerializer(ReadOnlyFieldsMixin, RejectUnknownFieldsMixin, serializers.Serializer):
+    read_only_names = frozenset({"id", "accountId", "conversationId", "createdAt", "updatedAt"})
+
+    onlyfansUserId = StrictCharField(source="onlyfans_user_id", max_length=64)
+    username = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
+    displayName = StrictCharField(source="display_name", max_length=255, required=False, allow_blank=True, default="")
+    subscriptionStatus = serializers.ChoiceField(
+        source="subscription_status", choices=SubscriptionStatus.values, required=False, default=SubscriptionStatus.ACTIVE
+    )
+    subscribedAt = StrictDateTimeField(source="subscribed_at", required=False, allow_null=True, default=None)
+    expiresAt = StrictDateTimeField(source="expires_at", required=False, allow_null=True, default=None)
+    autoRenew = StrictBooleanField(source="auto_renew", required=False, default=False)
+    subscriptionPrice = MoneyField(source="subscription_price", required=False, default=Decimal("0.00"))
+    totalSpent = MoneyField(source="total_spent", required=False, default=Decimal("0.00"))
+    tips = MoneyField(required=False, default=Decimal("0.00"))
+    lastSeenAt = StrictDateTimeField(source="last_seen_at", required=False, allow_null=True, default=None)
+    tags = TagsField(required=False, default=list)
+    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False, default="")
+
+    def validate_onlyfansUserId(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value.strip()
+
+
+class FanCreateInputSerializer(FanInputSerializer):
+    read_only_names = FanInputSerializer.read_only_names - {"accountId"}
+
+    accountId = IdField(required=False, help_text="Required when you run several OnlyFans accounts.")
+
+
+class FanOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    accountId = serializers.IntegerField(source="account_id")
+    onlyfansUserId = serializers.CharField(source="onlyfans_user_id")
+    username = serializers.CharField()
+    displayName = serializers.CharField(source="display_name")
+    subscriptionStatus = serializers.ChoiceField(source="subscription_status", choices=SubscriptionStatus.values)
+    subscribedAt = IsoDateTimeField(source="subscribed_at", allow_null=True)
+    expiresAt = IsoDateTimeField(source="expires_at", allow_null=True)
+    autoRenew = serializers.BooleanField(source="auto_renew")
+    subscriptionPrice = MoneyField(source="subscription_price")
+    totalSpent = MoneyField(source="total_spent")
+    tips = MoneyField()
+    lastSeenAt = IsoDateTimeField(source="last_seen_at", allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    notes = serializers.CharField()
+    conversationId = serializers.IntegerField(
+        source="conversation_id", allow_null=True, default=None,
+        help_text="The fan's conversation, once opened (POST /api/crm/conversations).",
+    )  # fmt: skip
+    createdAt = IsoDateTimeField(source="created_at")
+    updatedAt = IsoDateTimeField(source="updated_at")
+
+
+class PageOutputSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Items matching the filters, on every page.")
+    page = serializers.IntegerField()
+    pageSize = serializers.IntegerField()
+    totalPages = serializers.IntegerField()
+
+
+class FanPageOutputSerializer(PageOutputSerializer):
+    results = FanOutputSerializer(many=True)
+
+
+# --- Conversations -----------------------------------------------------------------------------
+class FanSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    onlyfansUserId = serializers.CharField(source="onlyfans_user_id")
+    username = serializers.CharField()
+    displayName = serializers.CharField(source="display_name")
+    subscriptionStatus = serializers.CharField(source="subscription_status")
+    expiresAt = IsoDateTimeField(source="expires_at", allow_null=True)
+    totalSpent = MoneyField(source="total_spent")
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    accountId = serializers.IntegerField(source="account_id")
+    fan = FanSummarySerializer()
+    unreadCount = serializers.IntegerField(source="unread_count")
+    lastMessageAt = IsoDateTimeField(source="last_message_at", allow_null=True)
+    lastMessagePreview = serializers.CharField(source="last_message_preview")
+    lastMessageDirection = serializers.CharField(
+        source="last_message_direction", help_text="inbound, outbound, or empty before the first message."
+    )
+    lastActivityAt = IsoDateTimeField(source="last_activity_at")
+    pinned = serializers.BooleanField()
+    archived = serializers.BooleanField()
+    createdAt = IsoDateTimeField(source="created_at")
+
+
+class ConversationPageOutputSerializer(PageOutputSerializer):
+    results = ConversationOutputSerializer(many=True)
+
+
+class ConversationOpenInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    fanId = IdField(source="fan_id")
+
+
+class ConversationUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    pinned = StrictBooleanField(required=False)
+    archived = StrictBooleanField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give pinned, archived or both.")
+        return attrs
+
+
+# --- Messages ----------------------------------------------------------------------------------
+class ThreadMessageInputSerializer(MessageInputSerializer):
+    """The pipeline's payload; the recipient is the conversation's fan."""
+
+    recipientId = None
+
+
+class ThreadMessageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The thread's cursor: pass it as `before` or `after`.")
+    conversationId = serializers.IntegerField(source="conversation_id")
+    direction = serializers.CharField()
+    content = serializers.CharField()
+    mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField())
+    sentAt = IsoDateTimeField(source="sent_at", help_text="When the fan sent it, or when it was written here.")
+    status = serializers.SerializerMethodField(
+        help_text="`received` for inbound messages; the pipeline's status for outbound ones "
+        "(pending, queued, sending, sent, failed, dead_lettered, cancelled)."
+    )
+    messageId = serializers.UUIDField(source="outbound_id", allow_null=True, help_text="The pipeline's message id (outbound).")
+    estimatedSendTime = IsoDateTimeField(source="outbound.estimated_send_time", allow_null=True, default=None)
+    deliveredAt = IsoDateTimeField(source="outbound.sent_at", allow_null=True, default=None)
+    error = serializers.SerializerMethodField()
+
+    def get_status(self, message) -> str | None:
+        if message.direction == "inbound":
+            return "received"
+        return message.outbound.status if message.outbound else None
+
+    def get_error(self, message) -> str | None:
+        """Why delivery failed; a transient error that a retry got past is not shown."""
+        outbound = message.outbound
+        if outbound is None or outbound.status not in FAILED_STATUSES:
+            return None
+        return outbound.last_error or None
+
+
+class MessagePageOutputSerializer(serializers.Serializer):
+    results = ThreadMessageOutputSerializer(many=True, help_text="Newest first.")
+    before = serializers.IntegerField(allow_null=True, help_text="Pass as `before` for the older page.")
+    after = serializers.IntegerField(allow_null=True, help_text="Pass as `after` for newer messages.")
+    hasOlder = serializers.BooleanField()
+    hasNewer = serializers.BooleanField()
+
+
+class ThreadSendOutputSerializer(SendOutputSerializer):
+    conversationId = serializers.IntegerField()
+    threadMessageId = serializers.IntegerField(help_text="The message's id in the thread.")
