@@ -26,6 +26,10 @@ REDRIVABLE_FROM = (
 )
 
 
+# How long a dry run keeps the DLQ messages it has counted out of sight, so it counts each once.
+DRY_RUN_HOLD_SECONDS = 60
+
+
 @dataclass
 class RedriveReport:
     seen: int = 0
@@ -42,50 +46,53 @@ def dlq_redrive(
     copies are made visible again at once and nothing changes."""
     report = RedriveReport()
     dlq_url = queue.dlq_url()
-    seen_handles: set[str] = set()
-    while limit is None or report.seen < limit:
-        want = queue.SQS_MAX_BATCH if limit is None else min(queue.SQS_MAX_BATCH, limit - report.seen)
-        batch = queue.receive(max_messages=want, wait_seconds=0, queue_url=dlq_url)
-        batch = [m for m in batch if m.message_id not in seen_handles]
-        if not batch:
-            break
-        for copy in batch:
-            seen_handles.add(copy.message_id)
-            report.seen += 1
-            row = _row(copy.message_id)
-            redrivable = row is not None and row.status in REDRIVABLE_FROM
-            if dry_run:
+    held: list[queue.QueuedMessage] = []  # dry run: kept invisible until the end, then released
+    try:
+        while limit is None or report.seen < limit:
+            want = queue.SQS_MAX_BATCH if limit is None else min(queue.SQS_MAX_BATCH, limit - report.seen)
+            batch = queue.receive(
+                max_messages=want, wait_seconds=0, queue_url=dlq_url, visibility_timeout=DRY_RUN_HOLD_SECONDS
+            )
+            if not batch:
+                break
+            for copy in batch:
+                report.seen += 1
+                row = _row(copy.message_id)
+                redrivable = row is not None and row.status in REDRIVABLE_FROM
                 if redrivable:
                     report.redriven += 1
                     report.message_ids.append(copy.message_id)
                 else:
                     report.discarded += 1
-                continue
-            if redrivable:
-                OutboundMessage.objects.filter(pk=row.pk, status__in=REDRIVABLE_FROM).update(
-                    status=MessageStatus.QUEUED,
-                    attempt_count=0,
-                    claim_token=None,
-                    claimed_until=None,
-                    next_attempt_at=timezone.now(),
-                    published_at=timezone.now(),
-                )
-                queue.publish([(str(row.pk), row.account_id)])
-                report.redriven += 1
-                report.message_ids.append(copy.message_id)
-            else:
-                report.discarded += 1
-            queue.delete(copy.receipt_handle, queue_url=dlq_url)
-        if dry_run:
-            for copy in batch:
-                queue.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
-        if progress:
-            progress(report.seen)
+                if dry_run:
+                    held.append(copy)
+                    continue
+                if redrivable:
+                    _requeue_row(row)
+                queue.delete(copy.receipt_handle, queue_url=dlq_url)
+            if progress:
+                progress(report.seen)
+    finally:
+        for copy in held:
+            queue.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
     logger.info(
         "OnlyFans DLQ redrive",
         extra={"seen": report.seen, "redriven": report.redriven, "discarded": report.discarded, "dryRun": dry_run},
     )
     return report
+
+
+def _requeue_row(row: OutboundMessage) -> None:
+    now = timezone.now()
+    OutboundMessage.objects.filter(pk=row.pk, status__in=REDRIVABLE_FROM).update(
+        status=MessageStatus.QUEUED,
+        attempt_count=0,
+        claim_token=None,
+        claimed_until=None,
+        next_attempt_at=now,
+        published_at=now,
+    )
+    queue.publish([(str(row.pk), row.account_id)])
 
 
 def _row(message_id: str) -> OutboundMessage | None:

@@ -181,8 +181,13 @@ def _parse(raw: dict[str, Any]) -> QueuedMessage:
 
 
 def receive(
-    *, max_messages: int = 10, wait_seconds: int = 0, queue_url: str | None = None
+    *,
+    max_messages: int = 10,
+    wait_seconds: int = 0,
+    queue_url: str | None = None,
+    visibility_timeout: int | None = None,
 ) -> list[QueuedMessage]:
+    extra = {} if visibility_timeout is None else {"VisibilityTimeout": visibility_timeout}
     response = _call(
         "ReceiveMessage",
         sqs().receive_message,
@@ -191,6 +196,7 @@ def receive(
         WaitTimeSeconds=min(max(wait_seconds, 0), 20),
         AttributeNames=["ApproximateReceiveCount"],
         MessageAttributeNames=["All"],
+        **extra,
     )
     return [_parse(raw) for raw in response.get("Messages", [])]
 
