@@ -1,0 +1,79 @@
+"""Delivery metrics in CloudWatch (moto), the Celery entry point, and lastProcessedAt."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from django.conf import settings as django_settings
+
+from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.services import MessageInput, get_queue_status, message_send
+from onlyfans.tasks import consume_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def metric_names(namespace: str) -> set[str]:
+    client = boto3.client("cloudwatch", endpoint_url=django_settings.CLOUDWATCH_ENDPOINT_URL, region_name="us-east-1")
+    return {m["MetricName"] for m in client.list_metrics(Namespace=namespace)["Metrics"]}
+
+
+@pytest.fixture
+def namespace(settings):
+    import uuid
+
+    settings.CLOUDWATCH_NAMESPACE = f"Huntaze/Test-{uuid.uuid4().hex[:8]}"
+    return settings.CLOUDWATCH_NAMESPACE
+
+
+def send(owner, account, content="hi"):
+    return message_send(user=owner, account=account, data=MessageInput(recipient_id="fan_1", content=content)).message
+
+
+def test_the_celery_task_delivers_and_reports(owner, account, queues, gateway, namespace):
+    message = send(owner, account)
+
+    result = consume_messages.apply(kwargs={"seconds": 2}).get()
+
+    assert result["sent"] == 1
+    assert OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT
+    assert {"OnlyFansMessagesSent", "OnlyFansDeliveryLatency"} <= metric_names(namespace)
+
+
+def test_it_puts_failed_dead_lettered_and_deferred_metrics(owner, queues, gateway, namespace, settings):
+    from onlyfans import bucket
+    from onlyfans.consumer import Consumer
+    from tests.conftest import make_account
+
+    account = make_account(owner, rate_limit_per_minute=600)  # slots 0.1 s apart
+    settings.ONLYFANS_MAX_ATTEMPTS = 1
+    gateway.respond_next(400)  # a: failed
+    gateway.respond_next(503)  # b: dead-lettered after its only attempt
+    for content in ("a", "b"):
+        send(owner, account, content)
+        Consumer().run(once=True, wait_seconds=1)
+    bucket.push_back(account.onlyfans_id, limit=600, seconds=60)
+    send(owner, account, "c")  # c: deferred
+    Consumer().run(once=True, wait_seconds=1)
+
+    statuses = dict(OutboundMessage.objects.values_list("content", "status"))
+    assert statuses == {"a": "failed", "b": "dead_lettered", "c": "queued"}
+    assert {"OnlyFansMessagesFailed", "OnlyFansMessagesDeadLettered", "OnlyFansMessagesDeferred"} <= metric_names(
+        namespace
+    )
+
+
+def test_status_reports_the_real_last_processed_time(owner, account, queues, gateway):
+    assert get_queue_status(user=owner).last_processed_at is None
+    send(owner, account)
+    consume_messages.apply(kwargs={"seconds": 2})
+
+    status = get_queue_status(user=owner)
+
+    attempt_time = OutboundMessage.objects.get().attempts.get().attempted_at
+    assert status.last_processed_at == attempt_time
+
+
+def test_beat_schedules_the_consumer_and_the_relay():
+    tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks == {"onlyfans.tasks.consume_messages", "onlyfans.tasks.publish_pending"}
