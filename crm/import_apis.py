@@ -1,0 +1,213 @@
+"""Fans CSV import over HTTP: upload, job progress, failed-rows download. Views stay thin:
+validate → call crm.imports → serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm import imports
+from crm.models import ImportJob, ImportStatus
+from huntaze.core.errors import ApplicationError, ServiceUnavailable
+from huntaze.core.fields import RejectUnknownFieldsMixin
+from huntaze.core.formats import iso_z
+from onlyfans.selectors import account_for_user
+from onlyfans.serializers import ErrorSerializer
+
+# Multipart framing around the file: a request larger than the limit plus this is refused
+# before its body is read.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+class ImportJobOutputSerializer(serializers.Serializer):
+    """The shape of an import's report (documentation only; built by `job_payload`)."""
+
+    jobId = serializers.UUIDField()
+    url = serializers.CharField()
+    accountId = serializers.IntegerField()
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(choices=ImportStatus.choices)
+    dryRun = serializers.BooleanField()
+    progress = serializers.DictField(help_text="{rowsProcessed, rowsTotal, percent}")
+    rowsRead = serializers.IntegerField(help_text="created + updated + unchanged + failed")
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Rows whose fan id an earlier row already had.")
+    columns = serializers.ListField(child=serializers.DictField())
+    unknownColumns = serializers.ListField(child=serializers.CharField())
+    ignoredColumns = serializers.ListField(child=serializers.DictField())
+    format = serializers.DictField(allow_null=True)
+    errors = serializers.ListField(
+        child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
+    )
+    errorsTruncated = serializers.BooleanField()
+    duplicateRows = serializers.ListField(child=serializers.DictField())
+    duplicateRowsTruncated = serializers.BooleanField()
+    failedRowsUrl = serializers.CharField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+
+
+def job_payload(job: ImportJob) -> dict[str, Any]:
+    report = job.report or {}
+    total = job.rows_total
+    percent = 100 if job.status == ImportStatus.SUCCEEDED else (
+        int(job.rows_processed * 100 / total) if total else 0
+    )
+    return {
+        "jobId": str(job.pk),
+        "url": reverse("fans-import-job", kwargs={"job_id": job.pk}),
+        "accountId": job.account_id,
+        "filename": job.filename,
+        "status": job.status,
+        "dryRun": job.dry_run,
+        "progress": {"rowsProcessed": job.rows_processed, "rowsTotal": total, "percent": percent},
+        "rowsRead": job.rows_processed,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "failed": job.failed,
+        "duplicates": job.duplicates,
+        "columns": report.get("columns", []),
+        "unknownColumns": report.get("unknownColumns", []),
+        "ignoredColumns": report.get("ignoredColumns", []),
+        "format": report.get("format"),
+        "errors": report.get("errors", []),
+        "errorsTruncated": report.get("errorsTruncated", False),
+        "duplicateRows": report.get("duplicateRows", []),
+        "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
+        "failedRowsUrl": (
+            reverse("fans-import-failed-rows", kwargs={"job_id": job.pk}) if job.failed_rows_file else None
+        ),
+        "error": (
+            {"code": report.get("errorCode", "import_failed"), "message": job.error}
+            if job.status == ImportStatus.FAILED
+            else None
+        ),
+        "createdAt": iso_z(job.created_at),
+        "startedAt": iso_z(job.started_at),
+        "finishedAt": iso_z(job.finished_at),
+    }
+
+
+def _refuse_oversized_body(request) -> None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    limit = settings.IMPORT_MAX_BYTES
+    if length > limit + MULTIPART_OVERHEAD_BYTES:
+        raise ApplicationError(
+            f"The upload is {length:,} bytes; the limit is {limit:,} bytes. Split it into smaller files.",
+            code="file_too_large",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+
+
+class FansImportCsvApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True, help_text="The fans CSV (UTF-8, `,` or `;`).")
+        accountId = serializers.IntegerField(
+            required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
+        )
+        dryRun = serializers.BooleanField(
+            required=False, default=False, help_text="Check and report; change no fan."
+        )
+
+    @extend_schema(
+        operation_id="onlyfans_import_csv",
+        summary="Import fans from a CSV file (upsert by OnlyFans user id)",
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            200: OpenApiResponse(ImportJobOutputSerializer, description="Imported at once: the report."),
+            202: OpenApiResponse(
+                ImportJobOutputSerializer, description="A large file: queued as a job; poll `url`."
+            ),
+            400: _error("Not a CSV, not UTF-8, no fan id column, or an invalid field."),
+            401: _error("No token, or an expired or invalid one."),
+            404: _error("The OnlyFans account (accountId) is not one of yours."),
+            413: _error("The file is larger than IMPORT_MAX_BYTES."),
+            503: _error("A large file could not be queued."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        _refuse_oversized_body(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        account = account_for_user(user=request.user, account_id=data.get("accountId"))
+        upload = data["file"]
+        options = {
+            "account": account, "file": upload, "filename": upload.name or "",
+            "dry_run": data["dryRun"], "created_by": request.user,
+        }
+        if imports.import_runs_in_background(upload.size):
+            job = imports.import_job_create(**options)
+            job.refresh_from_db()
+            if job.status == ImportStatus.FAILED:
+                raise ServiceUnavailable(job.error, code="queue_unavailable")
+            payload = job_payload(job)
+            return Response(
+                payload, status=status.HTTP_202_ACCEPTED, headers={"Location": request.build_absolute_uri(payload["url"])}
+            )
+        job = imports.fans_import_csv(**options)
+        return Response(job_payload(job), status=status.HTTP_200_OK)
+
+
+class FansImportJobApi(APIView):
+    @extend_schema(
+        operation_id="onlyfans_import_job",
+        summary="An import's progress and report",
+        responses={
+            200: ImportJobOutputSerializer,
+            401: _error("No token, or an expired or invalid one."),
+            404: _error("No such import among your accounts' imports."),
+        },
+    )
+    def get(self, request, job_id: str, *args, **kwargs):
+        job = imports.import_job_for_user(user=request.user, job_id=job_id)
+        return Response(job_payload(job))
+
+
+class FansImportFailedRowsApi(APIView):
+    @extend_schema(
+        operation_id="onlyfans_import_failed_rows",
+        summary="Download the rows that failed, with their row numbers and reasons, as CSV",
+        responses={
+            (200, "text/csv"): OpenApiResponse(description="The failed rows as CSV."),
+            401: _error("No token, or an expired or invalid one."),
+            404: _error("No such import among yours, or it has no failed rows."),
+        },
+    )
+    def get(self, request, job_id: str, *args, **kwargs):
+        job = imports.import_job_for_user(user=request.user, job_id=job_id)
+        if not job.failed_rows_file:
+            raise NotFound("This import has no failed rows.")
+        stem = (job.filename.rsplit(".", 1)[0] or "fans")[:80]
+        response = FileResponse(
+            job.failed_rows_file.open("rb"),
+            as_attachment=True,
+            filename=f"{stem}-failed-rows.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response

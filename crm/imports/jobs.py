@@ -1,0 +1,100 @@
+"""Large imports as background jobs: the upload is checked and kept, a Celery task runs the
+same `fans_import_csv` on it, and the ImportJob row shows its progress and result."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import IO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+
+from crm.imports.reader import ImportFileError, open_source
+from crm.imports.service import fans_import_csv
+from crm.models import ImportJob, ImportStatus
+from onlyfans.models import OnlyFansAccount
+
+logger = logging.getLogger(__name__)
+
+
+def import_runs_in_background(size: int) -> bool:
+    return size > settings.IMPORT_ASYNC_MIN_BYTES
+
+
+def import_job_create(
+    *, account: OnlyFansAccount, file: IO[bytes], filename: str, dry_run: bool, created_by=None
+) -> ImportJob:
+    """Check what can be checked at once (size, kind, encoding, header), keep the file, and
+    queue the job once this transaction commits."""
+    open_source(file, max_bytes=settings.IMPORT_MAX_BYTES)
+    file.seek(0)
+    job = ImportJob(
+        id=uuid.uuid4(), account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run
+    )
+    job.upload.save(f"{job.id}.csv", file, save=False)  # type: ignore[arg-type]
+    job.save()
+    transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: uuid.UUID) -> None:
+    from crm.tasks import run_import_job
+
+    try:
+        run_import_job.delay(str(job_id))
+    except Exception:  # noqa: BLE001 - the broker is down: say so on the job, don't lose it silently
+        logger.exception("Could not queue the import job", extra={"importJobId": str(job_id)})
+        ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+            status=ImportStatus.FAILED,
+            error="The job queue could not be reached; upload the file again.",
+            report={"errorCode": "queue_unavailable"},
+            finished_at=timezone.now(),
+        )
+
+
+def import_job_run(*, job_id: str) -> ImportJob | None:
+    """Run a pending job once: the status update claims it, so a second delivery of the task
+    does nothing. A fatal file problem fails the job and writes no fan."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    if claimed != 1:
+        logger.info("Import job not pending; skipped", extra={"importJobId": job_id})
+        return None
+    job = ImportJob.objects.select_related("account").get(pk=job_id)
+    try:
+        with job.upload.open("rb") as upload:
+            job = fans_import_csv(account=job.account, file=upload, job=job)
+    except ImportFileError as exc:
+        _fail(job, exc.message, code=exc.code)
+    except Exception as exc:
+        logger.exception("Import job crashed", extra={"importJobId": job_id})
+        _fail(job, f"The import stopped unexpectedly ({type(exc).__name__}).", code="internal_error")
+    finally:
+        if job.upload:
+            job.upload.delete(save=False)
+            ImportJob.objects.filter(pk=job.pk).update(upload="")
+    return job
+
+
+def _fail(job: ImportJob, message: str, *, code: str) -> None:
+    job.status = ImportStatus.FAILED
+    job.error = message
+    job.report = {**(job.report or {}), "errorCode": code}
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "report", "finished_at"])
+
+
+def import_job_for_user(*, user, job_id: str) -> ImportJob:
+    """A job of one of the user's accounts; any other job, or a malformed id, is a 404."""
+    try:
+        key = uuid.UUID(str(job_id))
+    except ValueError:
+        raise NotFound("Import job not found.") from None
+    try:
+        return ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
+    except ImportJob.DoesNotExist:
+        raise NotFound("Import job not found.") from None

@@ -1,0 +1,302 @@
+"""`fans_import_csv`: the one import core behind the API, the Celery job and the command.
+
+1. open_source: size, kind of file, encoding, delimiter, header → fatal errors, nothing written.
+2. scan: one streaming pass over every row → fatal errors, rows total, repeated ids, date order.
+3. a second streaming pass, in batches: parse each row, compare it with the stored fan (or with
+   the earlier row of the file that had the same id), and upsert the new and changed ones with
+   one `bulk_create(update_conflicts=True)` per batch.
+
+Every row read ends in exactly one of created / updated / unchanged / failed. Rows are applied
+in file order, so when an id appears twice the later row wins and is counted against the
+earlier one; `duplicates` counts those repeats and `duplicateRows` says which rows they were.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from crm.imports.columns import COLUMNS, ID_COLUMN
+from crm.imports.failed_rows import FailedRowsWriter
+from crm.imports.reader import CsvSource, Scan, open_source, records, scan
+from crm.imports.values import parser_for
+from crm.models import Fan, ImportJob, ImportStatus
+from onlyfans.models import OnlyFansAccount
+
+logger = logging.getLogger(__name__)
+
+# SQLite takes at most 999 parameters per statement: a 900-id lookup fits, and bulk_create
+# splits its inserts to fit (Django computes ~60 rows of this width per statement).
+BATCH_ROWS = 900
+PROGRESS_EVERY_ROWS = 4500
+MAX_REPORTED = 1000  # errors and duplicates listed in the report; the failed-rows file has all
+VALUE_PREVIEW = 100
+_MISSING = object()
+_MODEL_ORDER = [column.field for column in COLUMNS]
+
+ProgressCallback = Callable[[ImportJob], None]
+
+
+@dataclass
+class _Counts:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fans_import_csv(
+    *,
+    account: OnlyFansAccount,
+    file: IO[bytes],
+    filename: str = "",
+    dry_run: bool = False,
+    created_by=None,
+    job: ImportJob | None = None,
+    on_progress: ProgressCallback | None = None,
+    max_bytes: int | None = None,
+) -> ImportJob:
+    """Import (or with dry_run, only check) a fans CSV into `account`; returns the finished job.
+
+    Raises ImportFileError, before writing anything, when the file as a whole is unusable."""
+    source = open_source(file, max_bytes=settings.IMPORT_MAX_BYTES if max_bytes is None else max_bytes)
+    found = scan(source)
+    now = timezone.now()
+    if job is None:
+        job = ImportJob(account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run)
+    job.status = ImportStatus.RUNNING
+    job.started_at = job.started_at or now
+    job.rows_total = found.rows_total
+    job.report = _format_report(source, found)
+    job.save()
+    importer = _Importer(account=account, source=source, found=found, job=job, on_progress=on_progress)
+    try:
+        importer.run()
+        failed_rows = importer.failed_rows.binary()
+        if failed_rows is not None:
+            job.failed_rows_file.save(f"{job.id}.csv", File(failed_rows), save=False)
+    finally:
+        importer.failed_rows.close()
+    _finish(job, importer.counts)
+    logger.info(
+        "Fans CSV import finished",
+        extra={
+            "importJobId": str(job.id), "accountId": account.pk, "dryRun": job.dry_run,
+            "rows": job.rows_processed, "createdCount": job.created, "updatedCount": job.updated,
+            "unchangedCount": job.unchanged, "failedCount": job.failed,
+            "duplicateCount": job.duplicates,
+        },
+    )
+    return job
+
+
+def _format_report(source: CsvSource, found: Scan) -> dict[str, Any]:
+    header = source.header
+    return {
+        "columns": [
+            {"column": header.header[index], "field": column.api_name} for index, column in header.mapped
+        ],
+        "unknownColumns": header.unknown,
+        "ignoredColumns": header.ignored,
+        "format": {
+            "encoding": "utf-16" if source.encoding == "utf-16" else "utf-8",
+            "bom": source.bom,
+            "delimiter": source.delimiter,
+            "dateOrder": found.date_order,
+        },
+    }
+
+
+def _finish(job: ImportJob, counts: _Counts) -> None:
+    job.status = ImportStatus.SUCCEEDED
+    job.finished_at = timezone.now()
+    _copy_counts(job, counts)
+    job.report = {
+        **job.report,
+        "errors": counts.errors,
+        "errorsTruncated": counts.failed > len(counts.errors),
+        "duplicateRows": counts.duplicate_rows,
+        "duplicateRowsTruncated": counts.duplicates > len(counts.duplicate_rows),
+    }
+    job.save()
+
+
+def _copy_counts(job: ImportJob, counts: _Counts) -> None:
+    job.rows_processed = counts.rows
+    job.created = counts.created
+    job.updated = counts.updated
+    job.unchanged = counts.unchanged
+    job.failed = counts.failed
+    job.duplicates = counts.duplicates
+
+
+class _Importer:
+    def __init__(
+        self,
+        *,
+        account: OnlyFansAccount,
+        source: CsvSource,
+        found: Scan,
+        job: ImportJob,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.account = account
+        self.source = source
+        self.found = found
+        self.job = job
+        self.dry_run = job.dry_run
+        self.on_progress = on_progress
+        self.counts = _Counts()
+        self.now = timezone.now()
+        header = source.header
+        self.parsers = [
+            (index, column, header.header[index], parser_for(column, day_first=found.day_first))
+            for index, column in header.mapped
+        ]
+        self.width = len(header.header)
+        mapped = header.fields()
+        # The file is the truth for the columns it has; fields it has no column for are left alone.
+        self.derive_status = bool(mapped & {"subscription_status", "expires_at"})
+        if self.derive_status:
+            mapped.add("subscription_status")
+        self.fields = [name for name in _MODEL_ORDER if name in mapped and name != ID_COLUMN.field]
+        self.failed_rows = FailedRowsWriter(header.header)
+        self.carry: dict[str, tuple] = {}  # latest values of ids that appear again later
+        self.last_row: dict[str, int] = {}  # row that last set each repeated id
+
+    def run(self) -> None:
+        batch: list[tuple[int, dict[str, Any]]] = []
+        in_chunk = 0
+        last_report = 0
+        with records(self.source) as rows:
+            for record_number, line, cells in rows:
+                in_chunk += 1
+                values = self._parse(record_number, line, cells)
+                if values is not None:
+                    batch.append((record_number, values))
+                if in_chunk >= BATCH_ROWS:
+                    self._flush(batch, in_chunk)
+                    batch, in_chunk = [], 0
+                    if self.counts.rows - last_report >= PROGRESS_EVERY_ROWS:
+                        last_report = self.counts.rows
+                        self._progress()
+        self._flush(batch, in_chunk)
+
+    def _progress(self) -> None:
+        _copy_counts(self.job, self.counts)
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            rows_processed=self.job.rows_processed, created=self.job.created,
+            updated=self.job.updated, unchanged=self.job.unchanged, failed=self.job.failed,
+            duplicates=self.job.duplicates,
+        )
+        if self.on_progress is not None:
+            self.on_progress(self.job)
+
+    def _parse(self, record_number: int, line: int, cells: list[str]) -> dict[str, Any] | None:
+        values: dict[str, Any] = {}
+        problems: list[tuple[str | None, str | None, str, str]] = []
+        count = len(cells)
+        for index, column, header, parse in self.parsers:
+            raw = cells[index] if index < count else ""
+            try:
+                values[column.field] = parse(raw)
+            except ValueError as exc:
+                problems.append((header, column.api_name, raw, str(exc)))
+        if count > self.width and any(cell.strip() for cell in cells[self.width :]):
+            problems.append((None, None, "", f"has {count} cells but the header has {self.width}"))
+        if problems:
+            self._fail(record_number, line, cells, problems)
+            return None
+        if self.derive_status and values.get("subscription_status") is None:
+            expires_at = values.get("expires_at")
+            expired = expires_at is not None and expires_at <= self.now
+            values["subscription_status"] = "expired" if expired else "active"
+        return values
+
+    def _fail(self, record_number: int, line: int, cells: list[str], problems: list) -> None:
+        self.counts.failed += 1
+        reasons = []
+        for header, api_name, raw, message in problems:
+            reason = f"{header} {message}" if header else f"The row {message}"
+            reasons.append(reason)
+            if len(self.counts.errors) < MAX_REPORTED:
+                self.counts.errors.append(
+                    {
+                        "row": record_number, "line": line, "column": header, "field": api_name,
+                        "value": raw[:VALUE_PREVIEW], "message": reason,
+                    }
+                )
+        self.failed_rows.add(record_number, reasons, cells)
+
+    def _flush(self, batch: list[tuple[int, dict[str, Any]]], rows_in_chunk: int) -> None:
+        counts = self.counts
+        fields = self.fields
+        stored = self._stored({values["onlyfans_user_id"] for _, values in batch})
+        state: dict[str, Any] = {}
+        to_write: dict[str, dict[str, Any]] = {}
+        repeated = self.found.duplicate_ids
+        for record_number, values in batch:
+            fan_id = values["onlyfans_user_id"]
+            new = tuple([values[name] for name in fields])
+            if fan_id in state:
+                previous = state[fan_id]
+            elif fan_id in self.carry:
+                previous = self.carry[fan_id]
+            else:
+                previous = stored.get(fan_id, _MISSING)
+            if fan_id in repeated:
+                self._note_repeat(fan_id, record_number)
+            if previous is _MISSING:
+                counts.created += 1
+            elif previous == new:
+                counts.unchanged += 1
+                state[fan_id] = new
+                continue
+            else:
+                counts.updated += 1
+            state[fan_id] = new
+            to_write[fan_id] = values
+        for fan_id, values in state.items():
+            if fan_id in repeated:
+                self.carry[fan_id] = values
+        counts.rows += rows_in_chunk
+        if to_write and not self.dry_run:
+            fans = [Fan(account=self.account, **values) for values in to_write.values()]
+            with transaction.atomic():
+                Fan.objects.bulk_create(
+                    fans,
+                    update_conflicts=True,
+                    unique_fields=["account", "onlyfans_user_id"],
+                    update_fields=[*fields, "updated_at"],
+                )
+
+    def _stored(self, fan_ids: set[str]) -> dict[str, tuple]:
+        wanted = [fan_id for fan_id in fan_ids if fan_id not in self.carry]
+        if not wanted:
+            return {}
+        rows = Fan.objects.filter(account=self.account, onlyfans_user_id__in=wanted).values_list(
+            "onlyfans_user_id", *self.fields
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    def _note_repeat(self, fan_id: str, record_number: int) -> None:
+        previous_row = self.last_row.get(fan_id)
+        self.last_row[fan_id] = record_number
+        if previous_row is None:
+            return
+        self.counts.duplicates += 1
+        if len(self.counts.duplicate_rows) < MAX_REPORTED:
+            self.counts.duplicate_rows.append(
+                {"row": record_number, "onlyfansUserId": fan_id, "previousRow": previous_row}
+            )

@@ -1,0 +1,110 @@
+"""`manage.py import_fans_csv PATH --account ID [--dry-run]`: the API's import, from a shell."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from crm import imports
+from crm.models import ImportJob
+from onlyfans.models import OnlyFansAccount
+
+SHOWN_ERRORS = 20
+
+
+class Command(BaseCommand):
+    help = (
+        "Import fans from a CSV file into one OnlyFans account (upsert by OnlyFans user id). "
+        "See docs/csv-import.md for the columns."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="The CSV file.")
+        parser.add_argument(
+            "--account", required=True,
+            help="The OnlyFans account: its id in Huntaze, or its OnlyFans username or id.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Check and report; change no fan.")
+        parser.add_argument("--failed-rows", metavar="PATH", help="Also copy the failed-rows CSV here.")
+        parser.add_argument("--max-bytes", type=int, help="Size limit (default: IMPORT_MAX_BYTES).")
+        parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, **options) -> str:
+        path = Path(options["path"])
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}")
+        account = self._account(options["account"])
+        bar: tqdm | None = None
+
+        def on_progress(job: ImportJob) -> None:
+            nonlocal bar
+            if options["no_progress"]:
+                return
+            if bar is None:
+                bar = tqdm(total=job.rows_total, unit="rows", desc=path.name, file=self.stderr._out)
+            bar.update(job.rows_processed - bar.n)
+
+        try:
+            with path.open("rb") as file:
+                job = imports.fans_import_csv(
+                    account=account, file=file, filename=path.name, dry_run=options["dry_run"],
+                    on_progress=on_progress, max_bytes=options["max_bytes"],
+                )
+        except imports.ImportFileError as exc:
+            raise CommandError(exc.message) from None
+        finally:
+            if bar is not None:
+                bar.close()
+
+        copy = options["failed_rows"]
+        if copy and job.failed_rows_file:
+            with job.failed_rows_file.open("rb") as source, open(copy, "wb") as target:
+                shutil.copyfileobj(source, target)
+        if options["json"]:
+            from crm.import_apis import job_payload
+
+            self.stdout.write(json.dumps(job_payload(job), indent=2, ensure_ascii=False))
+        else:
+            self._summary(job, copy)
+        return ""
+
+    def _account(self, value: str) -> OnlyFansAccount:
+        if value.isdigit():
+            found = list(OnlyFansAccount.objects.filter(pk=int(value)))
+        else:
+            name = value.lstrip("@")
+            found = list(OnlyFansAccount.objects.filter(username=name)) or list(
+                OnlyFansAccount.objects.filter(onlyfans_id=value)
+            )
+        if not found:
+            raise CommandError(f"No OnlyFans account {value!r}.")
+        if len(found) > 1:
+            ids = ", ".join(str(account.pk) for account in found)
+            raise CommandError(f"{value!r} names several accounts ({ids}); pass the id.")
+        return found[0]
+
+    def _summary(self, job: ImportJob, copy: str | None) -> None:
+        write = self.stdout.write
+        verb = "Checked (dry run, nothing written)" if job.dry_run else "Imported"
+        write(
+            f"{verb} {job.rows_processed:,} rows into @{job.account.username}: "
+            f"{job.created:,} created, {job.updated:,} updated, {job.unchanged:,} unchanged, "
+            f"{job.failed:,} failed; {job.duplicates:,} repeated an earlier row's fan (the later row wins)."
+        )
+        report = job.report
+        if report.get("unknownColumns"):
+            write("Columns not imported (unknown): " + ", ".join(report["unknownColumns"]))
+        for ignored in report.get("ignoredColumns", []):
+            write(f"Column {ignored['column']!r} ignored: {ignored['reason']}")
+        for error in report.get("errors", [])[:SHOWN_ERRORS]:
+            write(f"  row {error['row']}: {error['message']} ({error['value']!r})")
+        if job.failed > SHOWN_ERRORS:
+            write(f"  … and {job.failed - SHOWN_ERRORS:,} more failed rows.")
+        if job.failed_rows_file:
+            write(f"Failed rows: {copy or job.failed_rows_file.path}")
+        write(f"Import job: {job.pk}")
