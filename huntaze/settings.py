@@ -271,3 +271,9 @@ TOKEN_BUCKET_KEY_PREFIX = env_str("TOKEN_BUCKET_KEY_PREFIX", "huntaze:onlyfans")
 # Uploaded files (CSV imports and their failed-rows reports).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
+
+# --- CSV import ------------------------------------------------------------------------------
+# Fans CSV uploads larger than this are refused with a 413 (100,000 fans are about 15 MB).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1)
+# Uploads larger than this run as a background job (202 + the job's URL); smaller ones at once.
+IMPORT_ASYNC_MIN_BYTES = env_int("IMPORT_ASYNC_MIN_BYTES", 1024 * 1024, minimum=0)
