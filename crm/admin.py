@@ -1,0 +1,144 @@
+"""Staff views of the CRM: fans, conversations, threads and the webhook events applied."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from crm.models import Conversation, Fan, Message, WebhookEvent
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("id", "direction", "content", "sent_at", "delivery_status", "outbound")
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="Delivery")
+    def delivery_status(self, message: Message) -> str:
+        return delivery_status(message)
+
+
+def delivery_status(message: Message) -> str:
+    if message.direction == "inbound":
+        return "received"
+    return message.outbound.status if message.outbound else "—"
+
+
+@admin.register(Fan)
+class FanAdmin(admin.ModelAdmin):
+    list_display = (
+        "onlyfans_user_id",
+        "username",
+        "display_name",
+        "account",
+        "subscription_status",
+        "expires_at",
+        "total_spent",
+        "last_seen_at",
+    )
+    list_filter = ("subscription_status", "auto_renew", "account")
+    search_fields = ("onlyfans_user_id", "username", "display_name", "notes")
+    list_select_related = ("account",)
+    readonly_fields = ("created_at", "updated_at")
+    raw_id_fields = ("account",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "fan",
+        "account",
+        "unread_count",
+        "pinned",
+        "archived",
+        "last_message_at",
+        "last_message_preview",
+    )
+    list_filter = ("pinned", "archived", "account")
+    search_fields = ("fan__username", "fan__display_name", "fan__onlyfans_user_id")
+    list_select_related = ("fan", "account")
+    raw_id_fields = ("account", "fan")
+    readonly_fields = (
+        "last_message_at",
+        "last_message_preview",
+        "last_message_direction",
+        "last_activity_at",
+        "created_at",
+        "updated_at",
+    )
+    ordering = ("-last_activity_at",)
+    inlines = [MessageInline]
+
+    def get_queryset(self, request) -> QuerySet[Conversation]:
+        return super().get_queryset(request).prefetch_related("messages__outbound")
+
+
+class DeliveryStatusFilter(admin.SimpleListFilter):
+    title = "delivery status"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        from onlyfans.models import MessageStatus
+
+        return [("received", "Received (inbound)"), *MessageStatus.choices]
+
+    def queryset(self, request, queryset):
+        if self.value() == "received":
+            return queryset.filter(direction="inbound")
+        if self.value():
+            return queryset.filter(outbound__status=self.value())
+        return queryset
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "direction", "short_content", "sent_at", "status", "pipeline_message")
+    list_filter = ("direction", DeliveryStatusFilter)
+    search_fields = ("content", "external_id", "conversation__fan__username", "outbound__id")
+    list_select_related = ("conversation__fan", "outbound")
+    raw_id_fields = ("conversation",)
+    readonly_fields = ("outbound", "pipeline_message", "status", "external_id", "created_at")
+    ordering = ("-id",)
+
+    @admin.display(description="Content")
+    def short_content(self, message: Message) -> str:
+        return message.content if len(message.content) <= 60 else message.content[:59] + "…"
+
+    @admin.display(description="Status")
+    def status(self, message: Message) -> str:
+        return delivery_status(message)
+
+    @admin.display(description="Pipeline message")
+    def pipeline_message(self, message: Message) -> str:
+        if message.outbound_id is None:
+            return "—"
+        try:
+            url = reverse("admin:onlyfans_outboundmessage_change", args=[message.outbound_id])
+        except NoReverseMatch:  # the pipeline's admin is not registered
+            return str(message.outbound_id)
+        return format_html('<a href="{}">{}</a>', url, message.outbound_id)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "event_type", "account", "received_at")
+    list_filter = ("event_type",)
+    search_fields = ("event_id",)
+    readonly_fields = ("account", "event_id", "event_type", "payload", "received_at")
+    ordering = ("-received_at",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
