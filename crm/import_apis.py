@@ -47,7 +47,9 @@ class ImportJobOutputSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     failed = serializers.IntegerField()
-    duplicates = serializers.IntegerField(help_text="Rows whose fan id an earlier row already had.")
+    duplicates = serializers.IntegerField(
+        help_text="Rows superseded by a later row with the same fan id (counted as unchanged)."
+    )
     columns = serializers.ListField(child=serializers.DictField())
     unknownColumns = serializers.ListField(child=serializers.CharField())
     ignoredColumns = serializers.ListField(child=serializers.DictField())

@@ -55,7 +55,8 @@ class Scan:
     """What one pass over the whole file found, before any write."""
 
     rows_total: int = 0
-    duplicate_ids: set[str] = field(default_factory=set)
+    # For each fan id on more than one row: the record number of its last row, the one that wins.
+    last_row_of: dict[str, int] = field(default_factory=dict)
     day_first: bool = False
     date_order: str | None = None  # "day-first" / "month-first" when slash dates were seen
 
@@ -220,15 +221,17 @@ def records(source: CsvSource) -> Iterator[Iterator[tuple[int, int, list[str]]]]
 
 def scan(source: CsvSource) -> Scan:
     """Read every row once: fatal problems surface here, before any write; also counts the rows
-    (for progress), finds ids that appear twice, and settles day/month order for `01/02/2024`."""
+    (for progress), finds the last row of each repeated id, and settles the day/month order of
+    `01/02/2024`."""
     result = Scan()
     id_index = next(index for index, column in source.header.mapped if column is ID_COLUMN)
     parse_id = parser_for(ID_COLUMN, day_first=False)
     date_indexes = [index for index, column in source.header.mapped if column.kind == "date"]
-    seen: set[str] = set()
+    last_row: dict[str, int] = {}
+    repeated: set[str] = set()
     evidence: str | None = None
     with records(source) as rows:
-        for _, _, cells in rows:
+        for record_number, _, cells in rows:
             result.rows_total += 1
             if id_index < len(cells):
                 try:
@@ -236,10 +239,9 @@ def scan(source: CsvSource) -> Scan:
                 except ValueError:
                     pass
                 else:
-                    if fan_id in seen:
-                        result.duplicate_ids.add(fan_id)
-                    else:
-                        seen.add(fan_id)
+                    if fan_id in last_row:
+                        repeated.add(fan_id)
+                    last_row[fan_id] = record_number
             if evidence is None:
                 for index in date_indexes:
                     if index < len(cells):
@@ -251,6 +253,7 @@ def scan(source: CsvSource) -> Scan:
                                 evidence = "day-first"
                             elif second > 12 >= first:
                                 evidence = "month-first"
+    result.last_row_of = {fan_id: last_row[fan_id] for fan_id in repeated}
     if evidence:
         result.date_order = evidence
     result.day_first = result.date_order == "day-first"

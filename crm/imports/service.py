@@ -2,13 +2,15 @@
 
 1. open_source: size, kind of file, encoding, delimiter, header → fatal errors, nothing written.
 2. scan: one streaming pass over every row → fatal errors, rows total, repeated ids, date order.
-3. a second streaming pass, in batches: parse each row, compare it with the stored fan (or with
-   the earlier row of the file that had the same id), and upsert the new and changed ones with
-   one `bulk_create(update_conflicts=True)` per batch.
+3. a second streaming pass, in batches: parse each row, compare it with the stored fan, and
+   upsert the new and changed ones with one `bulk_create(update_conflicts=True)` per batch.
 
-Every row read ends in exactly one of created / updated / unchanged / failed. Rows are applied
-in file order, so when an id appears twice the later row wins and is counted against the
-earlier one; `duplicates` counts those repeats and `duplicateRows` says which rows they were.
+Every row read ends in exactly one of created / updated / unchanged / failed, and created and
+updated count exactly the fans created and changed. When a fan id is on several rows, the last
+row wins (even if it fails: the fan then keeps its stored values until that row is fixed); the
+earlier rows are superseded: they change nothing, so they count as unchanged, and the report
+lists them in `duplicateRows` (and counts them in `duplicates`). A re-import of the same file
+therefore counts every valid row as unchanged.
 """
 
 from __future__ import annotations
@@ -172,19 +174,20 @@ class _Importer:
             mapped.add("subscription_status")
         self.fields = [name for name in _MODEL_ORDER if name in mapped and name != ID_COLUMN.field]
         self.failed_rows = FailedRowsWriter(header.header)
-        self.carry: dict[str, tuple] = {}  # latest values of ids that appear again later
-        self.last_row: dict[str, int] = {}  # row that last set each repeated id
+        self.id_index = next(index for index, column in header.mapped if column is ID_COLUMN)
+        self.parse_id = parser_for(ID_COLUMN, day_first=False)
 
     def run(self) -> None:
-        batch: list[tuple[int, dict[str, Any]]] = []
+        batch: list[dict[str, Any]] = []
         in_chunk = 0
         last_report = 0
         with records(self.source) as rows:
             for record_number, line, cells in rows:
                 in_chunk += 1
-                values = self._parse(record_number, line, cells)
-                if values is not None:
-                    batch.append((record_number, values))
+                if not self._superseded(record_number, cells):
+                    values = self._parse(record_number, line, cells)
+                    if values is not None:
+                        batch.append(values)
                 if in_chunk >= BATCH_ROWS:
                     self._flush(batch, in_chunk)
                     batch, in_chunk = [], 0
@@ -192,6 +195,25 @@ class _Importer:
                         last_report = self.counts.rows
                         self._progress()
         self._flush(batch, in_chunk)
+
+    def _superseded(self, record_number: int, cells: list[str]) -> bool:
+        last_row_of = self.found.last_row_of
+        if not last_row_of or self.id_index >= len(cells):
+            return False
+        try:
+            fan_id = self.parse_id(cells[self.id_index])
+        except ValueError:
+            return False
+        last_row = last_row_of.get(fan_id, record_number)
+        if last_row == record_number:
+            return False
+        self.counts.unchanged += 1
+        self.counts.duplicates += 1
+        if len(self.counts.duplicate_rows) < MAX_REPORTED:
+            self.counts.duplicate_rows.append(
+                {"row": record_number, "onlyfansUserId": fan_id, "supersededByRow": last_row}
+            )
+        return True
 
     def _progress(self) -> None:
         _copy_counts(self.job, self.counts)
@@ -239,40 +261,26 @@ class _Importer:
                 )
         self.failed_rows.add(record_number, reasons, cells)
 
-    def _flush(self, batch: list[tuple[int, dict[str, Any]]], rows_in_chunk: int) -> None:
+    def _flush(self, batch: list[dict[str, Any]], rows_in_chunk: int) -> None:
+        """Classify a batch against the stored fans and upsert the new and changed ones.
+        A batch never holds one fan id twice: only the last row of a repeated id gets here."""
         counts = self.counts
         fields = self.fields
-        stored = self._stored({values["onlyfans_user_id"] for _, values in batch})
-        state: dict[str, Any] = {}
-        to_write: dict[str, dict[str, Any]] = {}
-        repeated = self.found.duplicate_ids
-        for record_number, values in batch:
-            fan_id = values["onlyfans_user_id"]
-            new = tuple([values[name] for name in fields])
-            if fan_id in state:
-                previous = state[fan_id]
-            elif fan_id in self.carry:
-                previous = self.carry[fan_id]
-            else:
-                previous = stored.get(fan_id, _MISSING)
-            if fan_id in repeated:
-                self._note_repeat(fan_id, record_number)
+        stored = self._stored([values["onlyfans_user_id"] for values in batch])
+        to_write = []
+        for values in batch:
+            previous = stored.get(values["onlyfans_user_id"], _MISSING)
             if previous is _MISSING:
                 counts.created += 1
-            elif previous == new:
+            elif previous == tuple([values[name] for name in fields]):
                 counts.unchanged += 1
-                state[fan_id] = new
                 continue
             else:
                 counts.updated += 1
-            state[fan_id] = new
-            to_write[fan_id] = values
-        for fan_id, values in state.items():
-            if fan_id in repeated:
-                self.carry[fan_id] = values
+            to_write.append(values)
         counts.rows += rows_in_chunk
         if to_write and not self.dry_run:
-            fans = [Fan(account=self.account, **values) for values in to_write.values()]
+            fans = [Fan(account=self.account, **values) for values in to_write]
             with transaction.atomic():
                 Fan.objects.bulk_create(
                     fans,
@@ -281,22 +289,10 @@ class _Importer:
                     update_fields=[*fields, "updated_at"],
                 )
 
-    def _stored(self, fan_ids: set[str]) -> dict[str, tuple]:
-        wanted = [fan_id for fan_id in fan_ids if fan_id not in self.carry]
-        if not wanted:
+    def _stored(self, fan_ids: list[str]) -> dict[str, tuple]:
+        if not fan_ids:
             return {}
-        rows = Fan.objects.filter(account=self.account, onlyfans_user_id__in=wanted).values_list(
+        rows = Fan.objects.filter(account=self.account, onlyfans_user_id__in=fan_ids).values_list(
             "onlyfans_user_id", *self.fields
         )
         return {row[0]: tuple(row[1:]) for row in rows}
-
-    def _note_repeat(self, fan_id: str, record_number: int) -> None:
-        previous_row = self.last_row.get(fan_id)
-        self.last_row[fan_id] = record_number
-        if previous_row is None:
-            return
-        self.counts.duplicates += 1
-        if len(self.counts.duplicate_rows) < MAX_REPORTED:
-            self.counts.duplicate_rows.append(
-                {"row": record_number, "onlyfansUserId": fan_id, "previousRow": previous_row}
-            )

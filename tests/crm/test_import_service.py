@@ -200,23 +200,32 @@ def test_it_derives_the_status_from_the_expiry_date_when_none_is_given(account):
 def test_it_reports_duplicates_in_the_file_and_the_last_row_wins(account):
     text = "User ID,Username,Total Spent\n1,first,1\n2,other,2\n1,second,3\n1,third,4\n"
     job = run(account, text)
+    # The superseded rows change nothing: they count as unchanged; created counts real fans.
     assert counts(job) == {
-        "rows": 4, "created": 2, "updated": 2, "unchanged": 0, "failed": 0, "duplicates": 2,
+        "rows": 4, "created": 2, "updated": 0, "unchanged": 2, "failed": 0, "duplicates": 2,
     }
     assert job.report["duplicateRows"] == [
-        {"row": 4, "onlyfansUserId": "1", "previousRow": 2},
-        {"row": 5, "onlyfansUserId": "1", "previousRow": 4},
+        {"row": 2, "onlyfansUserId": "1", "supersededByRow": 5},
+        {"row": 4, "onlyfansUserId": "1", "supersededByRow": 5},
     ]
     assert (fan(account, "1").username, fan(account, "1").total_spent) == ("third", Decimal("4"))
     assert Fan.objects.filter(account=account).count() == 2
 
 
 def test_it_lets_the_last_duplicate_win_across_batches(account):
+    run(account, "User ID,Username,Total Spent\n5,stored,0\n")
     rows = [f"{n},user{n},1" for n in range(1, BATCH_ROWS * 2)]
     rows.append("5,renamed,99")
     job = run(account, "User ID,Username,Total Spent\n" + "\n".join(rows) + "\n")
-    assert job.duplicates == 1 and job.created == len(rows) - 1 and job.updated == 1
+    assert (job.duplicates, job.created, job.updated, job.unchanged) == (1, len(rows) - 2, 1, 1)
     assert (fan(account, "5").username, fan(account, "5").total_spent) == ("renamed", Decimal("99"))
+
+
+def test_it_keeps_the_stored_fan_when_the_last_duplicate_fails(account):
+    run(account, "User ID,Username,Total Spent\n1,stored,1\n")
+    job = run(account, "User ID,Username,Total Spent\n1,earlier,2\n1,broken,-2\n")
+    assert (job.unchanged, job.failed, job.duplicates) == (1, 1, 1)
+    assert fan(account, "1").username == "stored"
 
 
 def test_it_reports_bad_rows_with_row_column_and_reason_and_imports_the_good_ones(account):
@@ -286,7 +295,7 @@ def test_it_writes_nothing_on_a_dry_run_and_reports_what_it_would_do(account):
     text = "User ID,Username,Total Spent\n1,new,1\n2,fresh,2\n2,fresher,3\n,missing,1\n"
     job = run(account, text, dry_run=True)
     assert counts(job) == {
-        "rows": 4, "created": 1, "updated": 2, "unchanged": 0, "failed": 1, "duplicates": 1,
+        "rows": 4, "created": 1, "updated": 1, "unchanged": 1, "failed": 1, "duplicates": 1,
     }
     assert job.dry_run is True
     assert list(Fan.objects.values_list("onlyfans_user_id", "username", "updated_at")) == before
@@ -345,7 +354,7 @@ _dates = st.sampled_from(["", "2024-01-01", "01/02/2024", "2024-13-45", "soon"])
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(_cells, _money, _dates, st.sampled_from(["a", "b"])), max_size=25))
-def test_it_always_counts_every_row_once_and_stores_the_last_valid_row(owner, rows):
+def test_it_always_counts_every_row_once_and_stores_each_ids_last_row(owner, rows):
     account = make_account(owner)
     run(account, "User ID,Total Spent,Subscribed On,Username\n1,0,,a\n")
     buffer = io.StringIO()
@@ -353,11 +362,17 @@ def test_it_always_counts_every_row_once_and_stores_the_last_valid_row(owner, ro
     writer.writerow(["User ID", "Total Spent", "Subscribed On", "Username"])
     writer.writerows(rows)
     job = run(account, buffer.getvalue())
-    read = sum(1 for row in rows if any(row))
-    assert job.created + job.updated + job.unchanged + job.failed == job.rows_processed == read
-    valid = [row for row in rows if row[0] and row[1] in {"0", "5", "$1,234.56", ""} and row[2] in {"", "2024-01-01", "01/02/2024"}]
-    assert job.failed == read - len(valid)
-    last = {row[0]: row for row in valid}
-    for fan_id, row in last.items():
-        assert fan(account, fan_id).username == row[3]
-    assert Fan.objects.filter(account=account).count() == len(set(last) | {"1"})
+    read = [row for row in rows if any(row)]
+    assert job.created + job.updated + job.unchanged + job.failed == job.rows_processed == len(read)
+
+    def valid(row) -> bool:
+        return bool(row[0]) and row[1] in {"0", "5", "$1,234.56", ""} and row[2] in {"", "2024-01-01", "01/02/2024"}
+
+    last = {row[0]: row for row in read if row[0]}
+    winners = [row for row in last.values() if valid(row)]
+    assert job.failed == sum(1 for row in last.values() if not valid(row)) + sum(1 for row in read if not row[0])
+    assert job.duplicates == sum(1 for row in read if row[0]) - len(last)
+    assert job.created == len([row for row in winners if row[0] != "1"])
+    for row in winners:
+        assert fan(account, row[0]).username == row[3]
+    assert Fan.objects.filter(account=account).count() == len({row[0] for row in winners} | {"1"})

@@ -94,17 +94,23 @@ class Command(BaseCommand):
         write(
             f"{verb} {job.rows_processed:,} rows into @{job.account.username}: "
             f"{job.created:,} created, {job.updated:,} updated, {job.unchanged:,} unchanged, "
-            f"{job.failed:,} failed; {job.duplicates:,} repeated an earlier row's fan (the later row wins)."
+            f"{job.failed:,} failed."
         )
+        if job.duplicates:
+            write(
+                f"{job.duplicates:,} rows were superseded by a later row with the same fan id "
+                "(the later row wins; they count as unchanged)."
+            )
         report = job.report
         if report.get("unknownColumns"):
             write("Columns not imported (unknown): " + ", ".join(report["unknownColumns"]))
         for ignored in report.get("ignoredColumns", []):
             write(f"Column {ignored['column']!r} ignored: {ignored['reason']}")
-        for error in report.get("errors", [])[:SHOWN_ERRORS]:
+        errors = report.get("errors", [])
+        for error in errors[:SHOWN_ERRORS]:
             write(f"  row {error['row']}: {error['message']} ({error['value']!r})")
-        if job.failed > SHOWN_ERRORS:
-            write(f"  … and {job.failed - SHOWN_ERRORS:,} more failed rows.")
+        if len(errors) > SHOWN_ERRORS or report.get("errorsTruncated"):
+            write("  … the failed-rows file lists them all.")
         if job.failed_rows_file:
             write(f"Failed rows: {copy or job.failed_rows_file.path}")
         write(f"Import job: {job.pk}")
