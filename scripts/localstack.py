@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -385,6 +386,26 @@ class Stack:
                 self.env["SQS_RATE_LIMITER_QUEUE_URL"] = value
             elif key == "LOCALSTACK_DLQ_URL":
                 self.env["SQS_RATE_LIMITER_DLQ_URL"] = value
+        self.write_operator_env()
+
+    @property
+    def operator_env_file(self) -> Path:
+        return self.var_dir / "localstack.env"
+
+    def write_operator_env(self) -> None:
+        """What `manage.py <command>` needs to reach this stack from another terminal."""
+        keys = [
+            "DJANGO_DEBUG", "PORT", "DATABASE_URL", "REDIS_URL", "SQS_ENDPOINT_URL",
+            "CLOUDWATCH_ENDPOINT_URL", "SQS_RATE_LIMITER_QUEUE_URL", "SQS_RATE_LIMITER_DLQ_URL",
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION",
+            "LOG_FILE", "MEDIA_ROOT",
+        ]
+        lines = ["# Written by scripts/localstack.py while the stack runs: set -a; . this-file; set +a"]
+        lines += [f"{key}={shlex.quote(self.env[key])}" for key in keys if self.env.get(key)]
+        if self.env.get("AWS_ACCESS_KEY_ID") != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
+            # Real credentials from the caller's environment never go to a file.
+            lines = [line for line in lines if not line.startswith(("AWS_ACCESS_KEY_ID", "AWS_SECRET"))]
+        self.operator_env_file.write_text("\n".join(lines) + "\n")
 
     def start_app(self) -> None:
         port = self.args.port
@@ -436,6 +457,10 @@ class Stack:
             lines.append(f"  Queue            {queue_url}")
             lines.append(f"  DLQ              {self.env.get('SQS_RATE_LIMITER_DLQ_URL', '?')}")
         lines.append(f"  Logs             {self.env['LOG_FILE']} (JSON; grep OnlyFansRateLimiterService)")
+        lines.append(
+            f"  Operators        set -a; . {self.operator_env_file}; set +a; "
+            ".venv/bin/python manage.py queue_status"
+        )
         endpoint = self.env.get("SQS_ENDPOINT_URL")
         if endpoint and queue_url:
             lines += [
@@ -484,6 +509,7 @@ class Stack:
         infrastructure = [c for c in self.children if c not in app]
         stop_all(app, self.args.grace)
         stop_all(infrastructure, self.args.grace)
+        self.operator_env_file.unlink(missing_ok=True)
         say("stopped" if code == 0 else "stopped after an error")
         return code
 
