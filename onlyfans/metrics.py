@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import boto3
 from botocore.config import Config
@@ -31,6 +32,7 @@ class Datum:
 
 _pending: queue.Queue[Datum] = queue.Queue(maxsize=10_000)
 _worker_lock = threading.Lock()
+_client_lock = threading.Lock()
 _worker: threading.Thread | None = None
 
 
@@ -82,18 +84,30 @@ def _run() -> None:
         _put(_drain(first))
 
 
+@lru_cache(maxsize=4)
+def _cached_client(endpoint: str | None, region: str):
+    # A session per client: creating clients from the shared default session is not thread-safe.
+    return boto3.session.Session().client(
+        "cloudwatch",
+        endpoint_url=endpoint,
+        config=Config(
+            region_name=region,
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"total_max_attempts": 2},
+        ),
+    )
+
+
+def _client():
+    """One client per endpoint and region, reused: building a client costs more than a put."""
+    with _client_lock:
+        return _cached_client(settings.CLOUDWATCH_ENDPOINT_URL, settings.AWS_REGION)
+
+
 def _put(batch: list[Datum]) -> None:
     try:
-        client = boto3.client(
-            "cloudwatch",
-            endpoint_url=settings.CLOUDWATCH_ENDPOINT_URL,
-            config=Config(
-                region_name=settings.AWS_REGION,
-                connect_timeout=2,
-                read_timeout=5,
-                retries={"total_max_attempts": 2},
-            ),
-        )
+        client = _client()
         client.put_metric_data(
             Namespace=settings.CLOUDWATCH_NAMESPACE,
             MetricData=[

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -283,15 +284,19 @@ def _mark_published(messages: Sequence[OutboundMessage]) -> None:
     OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED).update(
         next_attempt_at=now
     )
+    per_account: Counter[int] = Counter()
     for message in messages:
         if message.status == MessageStatus.PENDING:
             message.status = MessageStatus.QUEUED
             message.published_at = now
-        metrics.emit(metrics.QUEUED, AccountId=str(message.account_id))
+        per_account[message.account_id] += 1
         logger.info(
             f"{LOG_PREFIX}: message queued",
             extra={"messageId": str(message.id), "accountId": message.account_id},
         )
+    # One datum per account, not per message: a batch of ten is one CloudWatch put.
+    for account_id, count in per_account.items():
+        metrics.emit(metrics.QUEUED, count, AccountId=str(account_id))
 
 
 # --- The relay -----------------------------------------------------------------------------------
