@@ -42,7 +42,10 @@ class SubscriptionStatus(models.TextChoices):
 class Fan(models.Model):
     """A fan of one OnlyFans account, with what they spend and their subscription."""
 
-    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="fans")
+    # Indexed by the unique constraint and the list indexes, which all start with the account.
+    account = models.ForeignKey(
+        OnlyFansAccount, on_delete=models.CASCADE, related_name="fans", db_index=False
+    )
     onlyfans_user_id = models.CharField("OnlyFans user id", max_length=64)
     username = models.CharField(max_length=128, blank=True)
     display_name = models.CharField(max_length=255, blank=True)
@@ -74,7 +77,7 @@ class Fan(models.Model):
         ]
         # The fans list (crm.selectors.fans_list): scoped to an account, ordered by one of these
         # columns with the id as tie-breaker. SQLite and PostgreSQL scan them in both directions.
-        # PostgreSQL also gets a GIN index on tags and NULLS FIRST variants (migration 0002).
+        # PostgreSQL also gets a GIN index on tags and NULLS FIRST variants (migration 0004).
         indexes = [
             models.Index(fields=["account", "created_at", "id"], name="fan_created_idx"),
             models.Index(fields=["account", "total_spent", "id"], name="fan_spend_idx"),
@@ -91,7 +94,10 @@ class Fan(models.Model):
 class Conversation(models.Model):
     """The chat between an account and one of its fans: the inbox row."""
 
-    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="conversations")
+    # Indexed by the unique constraint and the inbox indexes, which all start with the account.
+    account = models.ForeignKey(
+        OnlyFansAccount, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     fan = models.ForeignKey(Fan, on_delete=models.CASCADE, related_name="conversations")
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_message_preview = models.CharField(max_length=255, blank=True)

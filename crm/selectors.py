@@ -146,9 +146,11 @@ def conversations_query(*, user, filters: dict[str, Any]) -> QuerySet[Conversati
     conversations = scope_to_accounts(
         Conversation.objects.select_related("fan"), user=user, account_id=filters.get("accountId")
     )
-    conversations = conversations.filter(archived=filters.get("archived", False))
+    # `__in=[x]`, not `=x`: Django writes `archived=False` as `NOT archived`, which SQLite cannot
+    # match against an index column; `archived IN (0)` is an equality it can.
+    conversations = conversations.filter(archived__in=[filters.get("archived", False)])
     if filters.get("pinned") is not None:
-        conversations = conversations.filter(pinned=filters["pinned"])
+        conversations = conversations.filter(pinned__in=[filters["pinned"]])
     if filters.get("unread") is True:
         conversations = conversations.filter(unread_count__gt=0)
     elif filters.get("unread") is False:

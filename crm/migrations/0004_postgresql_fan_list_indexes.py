@@ -30,6 +30,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0002_inbox_activity_thread_cursor_and_list_indexes")]
+    dependencies = [("crm", "0003_account_fk_indexes_covered_by_composites")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
