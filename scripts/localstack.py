@@ -281,6 +281,7 @@ class Stack:
         self.logs_dir = Path(args.logs_dir).resolve()
         self.env = self._base_env()
         self.notes: list[tuple[str, str]] = []
+        self.operator_env = ""
 
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -405,7 +406,14 @@ class Stack:
         if self.env.get("AWS_ACCESS_KEY_ID") != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
             # Real credentials from the caller's environment never go to a file.
             lines = [line for line in lines if not line.startswith(("AWS_ACCESS_KEY_ID", "AWS_SECRET"))]
-        self.operator_env_file.write_text("\n".join(lines) + "\n")
+        self.operator_env = "\n".join(lines) + "\n"
+        self.operator_env_file.write_text(self.operator_env)
+
+    def remove_operator_env(self) -> None:
+        """Only if it is still ours (another stack in the same checkout may have replaced it)."""
+        with contextlib.suppress(OSError):
+            if self.operator_env and self.operator_env_file.read_text() == self.operator_env:
+                self.operator_env_file.unlink()
 
     def start_app(self) -> None:
         port = self.args.port
@@ -509,7 +517,7 @@ class Stack:
         infrastructure = [c for c in self.children if c not in app]
         stop_all(app, self.args.grace)
         stop_all(infrastructure, self.args.grace)
-        self.operator_env_file.unlink(missing_ok=True)
+        self.remove_operator_env()
         say("stopped" if code == 0 else "stopped after an error")
         return code
 
