@@ -181,6 +181,7 @@ class _Importer:
         batch: list[dict[str, Any]] = []
         in_chunk = 0
         last_report = 0
+        self._progress()
         with records(self.source) as rows:
             for record_number, line, cells in rows:
                 in_chunk += 1
@@ -195,6 +196,7 @@ class _Importer:
                         last_report = self.counts.rows
                         self._progress()
         self._flush(batch, in_chunk)
+        self._progress()
 
     def _superseded(self, record_number: int, cells: list[str]) -> bool:
         last_row_of = self.found.last_row_of
