@@ -132,7 +132,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "huntaze.core.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "huntaze.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # camelCase in errors too: a JSON array body answers details.nonFieldErrors.
@@ -156,6 +156,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["huntaze.core.openapi.document_seed_paths"],
 }
 
 # Per-user limit on the send endpoints, and per-IP limit on login attempts (django-ratelimit).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -196,6 +197,14 @@ class MessageDetailApi(APIView):
     @extend_schema(
         operation_id="onlyfans_messages_retrieve",
         summary="One message: its status and every delivery attempt",
+        parameters=[
+            OpenApiParameter(
+                "message_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The messageId that send or batch returned.",
+            )
+        ],
         responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: _error("Not one of your messages.")},
     )
     def get(self, request, message_id: str, *args, **kwargs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlparse
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
@@ -19,6 +20,9 @@ METADATA_MAX_BYTES = 4096
 BATCH_MAX = 10
 
 
+@extend_schema_field(
+    {"type": "string", "format": "uri", "pattern": "^https://", "maxLength": MEDIA_URL_MAX_LENGTH}
+)
 class HttpsUrlField(StrictCharField):
     default_error_messages = {"https": "Must be an https:// URL."}
 
@@ -33,6 +37,7 @@ class HttpsUrlField(StrictCharField):
         return value
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class MetadataField(serializers.JSONField):
     default_error_messages = {
         "not_object": "Must be a JSON object.",
@@ -48,13 +53,34 @@ class MetadataField(serializers.JSONField):
 
 
 class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """A message's payload. Unknown fields are rejected (400), never silently ignored."""
+
     recipientId = StrictCharField(max_length=RECIPIENT_ID_MAX_LENGTH, help_text="The fan's OnlyFans user id.")
-    content = StrictCharField(max_length=CONTENT_MAX_LENGTH, trim_whitespace=False)
-    mediaUrls = serializers.ListField(
-        child=HttpsUrlField(), required=False, default=list, max_length=MEDIA_URLS_MAX
+    content = StrictCharField(
+        max_length=CONTENT_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text=f"The message text: 1 to {CONTENT_MAX_LENGTH} characters, not only whitespace.",
     )
-    priority = StrictIntegerField(min_value=1, max_value=10, required=False, default=5)
-    metadata = MetadataField(required=False, default=dict)
+    mediaUrls = serializers.ListField(
+        child=HttpsUrlField(),
+        required=False,
+        default=list,
+        max_length=MEDIA_URLS_MAX,
+        help_text=f"Up to {MEDIA_URLS_MAX} https:// URLs of media to attach.",
+    )
+    priority = StrictIntegerField(
+        min_value=1,
+        max_value=10,
+        required=False,
+        default=5,
+        help_text="1 (lowest) to 10 (highest): an account's next free slot goes to its "
+        "highest-priority waiting message.",
+    )
+    metadata = MetadataField(
+        required=False,
+        default=dict,
+        help_text=f"Your own JSON object (a campaign id…), at most {METADATA_MAX_BYTES} bytes.",
+    )
 
     def validate_content(self, value: str) -> str:
         if not value.strip():
@@ -76,13 +102,19 @@ def message_input(data) -> MessageInput:
 
 
 class SendInputSerializer(MessageInputSerializer):
+    """The seed's send body: one message to one fan, from one of your OnlyFans accounts."""
+
     accountId = StrictIntegerField(
         required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
     )
 
 
 class BatchInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    accountId = StrictIntegerField(required=False, min_value=1)
+    """1 to 10 messages from one OnlyFans account, accepted or rejected together."""
+
+    accountId = StrictIntegerField(
+        required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
+    )
     messages = MessageInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX)
 
 
@@ -134,31 +166,35 @@ class MessageDetailOutputSerializer(serializers.Serializer):
 
 
 class QueueStatusOutputSerializer(serializers.Serializer):
-    class Queue(serializers.Serializer):
+    class QueueCounts(serializers.Serializer):
         depth = serializers.IntegerField()
         inFlight = serializers.IntegerField()
         dlqCount = serializers.IntegerField()
         total = serializers.IntegerField()
 
-    class Processing(serializers.Serializer):
+    class ProcessingInfo(serializers.Serializer):
         estimatedTimeSeconds = serializers.IntegerField()
         rateLimit = serializers.CharField()
         lastProcessedAt = serializers.DateTimeField(allow_null=True)
 
-    class Health(serializers.Serializer):
+    class HealthInfo(serializers.Serializer):
         status = serializers.ChoiceField(choices=["healthy", "degraded"])
         message = serializers.CharField()
 
-    queue = Queue()
-    processing = Processing()
-    health = Health()
+    queue = QueueCounts()
+    processing = ProcessingInfo()
+    health = HealthInfo()
     timestamp = serializers.DateTimeField()
 
 
 class ErrorSerializer(serializers.Serializer):
-    class Body(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        details = serializers.DictField(required=False)
+    """Every error answers this one shape."""
 
-    error = Body()
+    class ErrorBody(serializers.Serializer):
+        code = serializers.CharField(help_text="Stable, machine-readable: validation_error, not_found…")
+        message = serializers.CharField(help_text="For humans.")
+        details = serializers.DictField(
+            required=False, help_text="Field-specific errors, keyed by the request's field names."
+        )
+
+    error = ErrorBody()
