@@ -1,0 +1,74 @@
+"""Django admin for fans, conversations, messages and webhook events."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from crm.models import MessageDirection, WebhookEvent
+from onlyfans.models import MessageStatus, OutboundMessage
+from tests.conftest import make_user
+from tests.crm.factories import make_conversation, make_fan, make_message
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    client = Client()
+    client.force_login(make_user("admin", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def thread(account, owner):
+    fan = make_fan(account, username="anna_admin", tags=["vip"])
+    conversation = make_conversation(fan, unread_count=2)
+    make_message(conversation, content="inbound hello")
+    outbound = OutboundMessage.objects.create(
+        account=account, sender=owner, recipient_id=fan.onlyfans_user_id, content="reply", status=MessageStatus.FAILED,
+        last_error="Recipient is not subscribed",
+    )  # fmt: skip
+    message = make_message(conversation, content="reply", direction=MessageDirection.OUTBOUND, outbound=outbound)
+    return fan, conversation, message
+
+
+def test_it_lists_searches_and_filters_fans(staff, thread):
+    fan, _, _ = thread
+    page = staff.get("/admin/crm/fan/", {"q": "anna_admin", "subscription_status__exact": "active"})
+    assert page.status_code == 200
+    assert "anna_admin" in page.content.decode()
+    assert "anna_admin" not in staff.get("/admin/crm/fan/", {"q": "nobody"}).content.decode()
+
+
+def test_it_shows_a_fans_system_fields_read_only(staff, thread):
+    fan, _, _ = thread
+    page = staff.get(f"/admin/crm/fan/{fan.pk}/change/").content.decode()
+    assert 'name="username"' in page
+    assert 'name="created_at"' not in page and 'name="updated_at"' not in page
+
+
+def test_it_shows_a_conversation_with_its_thread_and_delivery_states(staff, thread):
+    _, conversation, _ = thread
+    assert staff.get("/admin/crm/conversation/", {"q": "anna_admin", "pinned__exact": "0"}).status_code == 200
+    page = staff.get(f"/admin/crm/conversation/{conversation.pk}/change/").content.decode()
+    assert "inbound hello" in page and "received" in page
+    assert "failed" in page
+    assert 'name="last_message_preview"' not in page  # kept by the system
+
+
+def test_it_filters_messages_by_delivery_status_and_links_the_pipeline_message(staff, thread):
+    _, _, message = thread
+    failed = staff.get("/admin/crm/message/", {"delivery": "failed"}).content.decode()
+    assert "reply" in failed and "inbound hello" not in failed
+    received = staff.get("/admin/crm/message/", {"delivery": "received"}).content.decode()
+    assert "inbound hello" in received
+    page = staff.get(f"/admin/crm/message/{message.pk}/change/").content.decode()
+    assert str(message.outbound_id) in page
+    assert 'name="external_id"' not in page and 'name="outbound"' not in page
+
+
+def test_it_shows_webhook_events_read_only(staff, account):
+    event = WebhookEvent.objects.create(account=account, event_id="evt_1", event_type="fan.expired", payload={"id": "evt_1"})
+    assert "evt_1" in staff.get("/admin/crm/webhookevent/", {"q": "evt_1"}).content.decode()
+    page = staff.get(f"/admin/crm/webhookevent/{event.pk}/change/").content.decode()
+    assert 'name="event_id"' not in page
+    assert staff.get("/admin/crm/webhookevent/add/").status_code == 403
