@@ -46,6 +46,7 @@ COMMON_ERRORS = {
     401: _error("No token, or an expired or invalid one."),
     404: _error("The OnlyFans account (accountId) is not one of yours."),
     409: _error("The account is inactive, or the Idempotency-Key was used for another message."),
+    413: _error("The body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default)."),
     429: _error("More than 60 requests a minute from this user; see Retry-After."),
     503: _error("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
     500: _error("Unexpected error."),

@@ -47,7 +47,9 @@ class MetadataField(serializers.JSONField):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("not_object")
-        if len(json.dumps(data, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
+        # UTF-8 bytes: ASCII escapes would count an emoji as 12 bytes instead of 4.
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > METADATA_MAX_BYTES:
             self.fail("too_large")
         return data
 

@@ -181,6 +181,22 @@ def test_it_accepts_the_bounds_of_every_field(api, account):
 
 
 @pytest.mark.django_db
+def test_it_measures_metadata_in_utf8_bytes(api, account):
+    # 2,000 "é" are 4,000 bytes of UTF-8 (12,000 as ASCII escapes): within the 4 KB.
+    assert post_json(api, SEND, {**SEED_BODY, "metadata": {"note": "é" * 2000}}).status_code == 202
+    error = assert_error(post_json(api, SEND, {**SEED_BODY, "metadata": {"note": "é" * 2100}}), 400)
+    assert "metadata" in error["details"]
+
+
+@pytest.mark.django_db
+def test_it_answers_413_for_a_body_too_large_to_read(api, account, settings):
+    body = {**SEED_BODY, "content": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    error = assert_error(post_json(api, SEND, body), 413, "payload_too_large")
+    assert str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in error["message"]
+    assert OutboundMessage.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_it_rejects_a_body_that_is_not_json(api, account):
     response = api.post(SEND, data="recipientId=fan_1&content=hi", content_type="application/json")
     error = assert_error(response, 400, "invalid_json")
