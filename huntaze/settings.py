@@ -137,6 +137,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # camelCase in errors too: a JSON array body answers details.nonFieldErrors.
     "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
+    # Reverse proxies in front of the app (a load balancer: 1). The login limit per client IP
+    # then reads the client's address from X-Forwarded-For; 0 trusts only REMOTE_ADDR.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60, minimum=1)),

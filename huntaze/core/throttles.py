@@ -57,4 +57,6 @@ class LoginThrottle(RatelimitThrottle):
     rate_setting = "LOGIN_RATE_LIMIT"
 
     def key(self, group, request) -> str:
-        return f"ip:{request.META.get('REMOTE_ADDR', 'unknown')}"
+        # DRF's get_ident honours NUM_PROXIES: behind a load balancer REMOTE_ADDR is the
+        # balancer's, and one limit for everyone would lock every user out.
+        return f"ip:{self.get_ident(request) or 'unknown'}"

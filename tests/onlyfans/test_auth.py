@@ -119,6 +119,34 @@ def test_it_limits_login_attempts_per_ip(client, owner, settings, frozen_rate_wi
 
 
 @pytest.mark.django_db
+def test_it_ignores_a_forwarded_for_header_unless_behind_a_proxy(client, owner, settings, frozen_rate_window):
+    settings.LOGIN_RATE_LIMIT = "1/m"
+    wrong = {"username": "owner", "password": "wrong"}
+    post_json(client, LOGIN, wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
+    spoofed = post_json(client, LOGIN, wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="2.2.2.2")
+    assert spoofed.status_code == 429
+
+
+@pytest.mark.django_db
+def test_it_limits_each_client_behind_a_load_balancer(client, owner, settings, frozen_rate_window):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.LOGIN_RATE_LIMIT = "1/m"
+    wrong = {"username": "owner", "password": "wrong"}
+    balancer = "10.0.0.254"
+    first = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert first.status_code == 401
+    again = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert again.status_code == 429
+    # Another client behind the same balancer still gets through; a forged first hop does not help.
+    other = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert other.status_code == 401
+    forged = post_json(
+        client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.7"
+    )
+    assert forged.status_code == 429
+
+
+@pytest.mark.django_db
 def test_it_limits_login_attempts_by_default(client, owner, settings, frozen_rate_window):
     limit = int(settings.LOGIN_RATE_LIMIT.split("/")[0])
     for _ in range(limit):
