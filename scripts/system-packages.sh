@@ -27,7 +27,14 @@ else
     exit 1
 fi
 
-echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+log=$(mktemp -t huntaze-apt.XXXXXX)
+echo "Installing Debian packages: ${missing[*]} (apt-get's output: $log)"
+if ! { "${sudo[@]}" apt-get update -q \
+       && "${sudo[@]}" apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"; } \
+       </dev/null >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "apt-get could not install: ${missing[*]} (full output in $log)" >&2
+    exit 1
+fi
+echo "Installed: ${missing[*]}"
