@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 
 from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
@@ -55,6 +55,15 @@ def backlog_ahead(*, account: OnlyFansAccount, priority: int, exclude_id=None) -
     if exclude_id is not None:
         queryset = queryset.exclude(pk=exclude_id)
     return queryset.count()
+
+
+def waiting_counts_by_account(*, user=None) -> dict[int, int]:
+    """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
+    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    if user is not None:
+        queryset = queryset.filter(account__owner=user)
+    rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
+    return {row["account_id"]: row["n"] for row in rows}
 
 
 def waiting_count(*, account: OnlyFansAccount) -> int:

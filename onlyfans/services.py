@@ -410,8 +410,9 @@ def get_queue_status(*, user=None) -> QueueStatus:
         raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
     accounts = list(selectors.accounts_of(user)) if user is not None else list(OnlyFansAccount.objects.all())
     drain = 0.0
+    backlogs = selectors.waiting_counts_by_account(user=user)
     for account in accounts:
-        backlog = selectors.waiting_count(account=account)
+        backlog = backlogs.get(account.pk, 0)
         if backlog:
             drain = max(drain, backlog * bucket.slot_interval_seconds(account.effective_rate_limit))
     limits = sorted({a.effective_rate_limit for a in accounts}) or [settings.ONLYFANS_RATE_LIMIT_PER_MINUTE]

@@ -100,6 +100,22 @@ def test_it_drains_accounts_in_parallel(api, owner, account, queues):
 
 
 @pytest.mark.django_db
+def test_it_reads_every_accounts_backlog_in_a_constant_number_of_queries(api, owner, account, queues):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    add_waiting(account, 2)
+    with CaptureQueriesContext(connection) as one_account:
+        api.get(STATUS)
+    for _ in range(10):
+        add_waiting(make_account(owner), 2)
+    with CaptureQueriesContext(connection) as eleven_accounts:
+        body = api.get(STATUS).json()
+    assert len(eleven_accounts) == len(one_account)
+    assert 12 <= body["processing"]["estimatedTimeSeconds"] <= 13
+
+
+@pytest.mark.django_db
 def test_it_ignores_other_users_backlogs_and_attempts(api, account, outsider, queues):
     theirs = make_account(outsider)
     [message] = add_waiting(theirs, 30)[:1]
