@@ -77,7 +77,35 @@ def idempotency_key(request) -> str | None:
     return key
 
 
-class MessageSendApi(APIView):
+class LoggedApi(APIView):
+    """Refusals and failures are logged under the route's event name too (the seed greps
+    `OnlyFans send message` and `OnlyFans queue status`), with the status and error code."""
+
+    log_event = ""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
+        if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+            level, outcome = logging.WARNING, "unavailable"
+        elif response.status_code >= 500:
+            level, outcome = logging.ERROR, "failed"
+        else:
+            level, outcome = logging.WARNING, "rejected"
+        logger.log(
+            level,
+            f"{self.log_event}: {outcome}",
+            extra={
+                "status": response.status_code,
+                "code": error.get("code"),
+                "userId": getattr(getattr(self.request, "user", None), "pk", None),
+            },
+        )
+        return response
+
+
+class MessageSendApi(LoggedApi):
+    log_event = "OnlyFans send message"
     parser_classes = [AnyContentTypeJSONParser]
     throttle_classes = [UserSendThrottle]
 
@@ -123,7 +151,8 @@ class MessageSendApi(APIView):
         return Response(send_result(outcome.message), status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
-class MessageBatchApi(APIView):
+class MessageBatchApi(LoggedApi):
+    log_event = "OnlyFans send message"
     parser_classes = [AnyContentTypeJSONParser]
     throttle_classes = [UserSendThrottle]
 
@@ -167,7 +196,9 @@ class MessageBatchApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class QueueStatusApi(APIView):
+class QueueStatusApi(LoggedApi):
+    log_event = "OnlyFans queue status"
+
     @extend_schema(
         operation_id="onlyfans_messages_status",
         summary="Queue depth, in-flight and DLQ counts, drain time and health",

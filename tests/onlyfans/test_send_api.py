@@ -441,3 +441,30 @@ def test_it_logs_the_seeds_structured_events(api, account, queues, caplog):
     assert api_record.accountId == account.pk
     for record in caplog.records:
         assert "Bearer" not in record.getMessage()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "code", "event"),
+    [
+        ({"content": "hi"}, 400, "validation_error", "OnlyFans send message: rejected"),
+        (SEED_BODY, 503, "rate_limiter_disabled", "OnlyFans send message: unavailable"),
+    ],
+)
+def test_it_logs_refused_sends_under_the_seeds_event(
+    api, owner, account, settings, caplog, body, status, code, event
+):
+    settings.RATE_LIMITER_ENABLED = status != 503
+    caplog.set_level(logging.INFO)
+    post_json(api, SEND, body)
+    [record] = [r for r in caplog.records if r.getMessage() == event]
+    assert (record.status, record.code, record.userId) == (status, code, owner.pk)
+    assert record.levelno == logging.WARNING
+
+
+@pytest.mark.django_db
+def test_it_logs_a_failed_send_as_an_error(api, account, caplog):
+    with mock.patch.object(services, "message_send", side_effect=RuntimeError("boom")):
+        post_json(api, SEND, SEED_BODY)
+    [record] = [r for r in caplog.records if r.getMessage() == "OnlyFans send message: failed"]
+    assert (record.status, record.levelno) == (500, logging.ERROR)

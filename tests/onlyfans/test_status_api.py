@@ -213,3 +213,10 @@ def test_it_does_not_take_slots_from_the_bucket(api, account, queues):
     api.get(STATUS)
     decision = bucket.take(account.onlyfans_id, limit=account.effective_rate_limit)
     assert decision.granted
+
+
+@pytest.mark.django_db
+def test_it_logs_an_unreachable_queue_under_the_seeds_event(api, account, sqs_down, caplog):
+    api.get(STATUS)
+    [record] = [r for r in caplog.records if r.getMessage().startswith("OnlyFans queue status: ")]
+    assert (record.status, record.code) == (503, "queue_unavailable")
