@@ -468,3 +468,25 @@ def test_it_logs_a_failed_send_as_an_error(api, account, caplog):
         post_json(api, SEND, SEED_BODY)
     [record] = [r for r in caplog.records if r.getMessage() == "OnlyFans send message: failed"]
     assert (record.status, record.levelno) == (500, logging.ERROR)
+
+
+@pytest.mark.django_db
+def test_it_answers_a_racing_duplicate_with_the_winners_message(owner, account):
+    """Two requests with one key: the loser's insert hits the unique constraint and returns the
+    winner's message instead of a 500."""
+    data = services.MessageInput(recipient_id="fan_123", content="Hello")
+    winner = services.message_send(user=owner, account=account, data=data, idempotency_key="race")
+    real_lookup = services._existing_for_key
+    calls = []
+
+    def lookup(**kwargs):
+        # The loser's first look finds nothing: the winner had not committed yet.
+        calls.append(kwargs)
+        return None if len(calls) == 1 else real_lookup(**kwargs)
+
+    with mock.patch.object(services, "_existing_for_key", side_effect=lookup):
+        loser = services.message_send(user=owner, account=account, data=data, idempotency_key="race")
+    assert len(calls) == 2
+    assert loser.replayed
+    assert loser.message.pk == winner.message.pk
+    assert OutboundMessage.objects.count() == 1
