@@ -35,6 +35,8 @@ PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ"}
 
 class RunningStack:
     def __init__(self, tmp_path: Path) -> None:
+        self.var_dir = tmp_path / "var"
+        self.logs_dir = tmp_path / "logs"
         self.port = free_port()
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -45,8 +47,8 @@ class RunningStack:
                 "--port", str(self.port),
                 "--redis-port", "0",
                 "--sqs-port", "0",
-                "--var-dir", str(tmp_path / "var"),
-                "--logs-dir", str(tmp_path / "logs"),
+                "--var-dir", str(self.var_dir),
+                "--logs-dir", str(self.logs_dir),
                 "--env-file", "",
                 "--grace", "5",
             ],
@@ -186,6 +188,11 @@ def test_it_serves_the_seed_examples_and_stops_every_process_on_sigterm(stack):
     status, detail = stack.request("GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token)
     assert status == 200, detail
 
+    # The seed's operator checks: JSON logs in the log file, and the environment for commands.
+    assert "OnlyFansRateLimiterService" in (stack.logs_dir / "app.log").read_text()
+    operator_env = (stack.var_dir / "localstack.env").read_text()
+    assert "SQS_RATE_LIMITER_QUEUE_URL=http://127.0.0.1:" in operator_env
+
     children = stack.descendants()
     assert len(children) >= 5, children  # redis, moto, web, worker, beat
     for name in ("web", "worker", "beat"):
@@ -193,6 +200,7 @@ def test_it_serves_the_seed_examples_and_stops_every_process_on_sigterm(stack):
 
     assert stack.stop() == 0, stack.output
     assert "localstack | stopped" in stack.output
+    assert not (stack.var_dir / "localstack.env").exists()
     assert [pid for pid in children if alive(pid)] == [], stack.output
     assert [pgrp for pgrp in set(children.values()) if group_alive(pgrp)] == []
 
