@@ -3,7 +3,7 @@
 1. open_source: size, kind of file, encoding, delimiter, header → fatal errors, nothing written.
 2. scan: one streaming pass over every row → fatal errors, rows total, repeated ids, date order.
 3. a second streaming pass, in batches: parse each row, compare it with the stored fan, and
-   upsert the new and changed ones with one `bulk_create(update_conflicts=True)` per batch.
+   upsert the new and changed ones in one transaction per batch (see upsert.py).
 
 Every row read ends in exactly one of created / updated / unchanged / failed, and created and
 updated count exactly the fans created and changed. When a fan id is on several rows, the last
@@ -22,22 +22,23 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
 from django.utils import timezone
 
 from crm.imports.columns import COLUMNS, ID_COLUMN
 from crm.imports.failed_rows import FailedRowsWriter
 from crm.imports.reader import CsvSource, Scan, open_source, records, scan
+from crm.imports.store import FanStore
 from crm.imports.values import parser_for
-from crm.models import Fan, ImportJob, ImportStatus
+from crm.models import ImportJob, ImportStatus
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
 
-# SQLite takes at most 999 parameters per statement: a 900-id lookup fits, and bulk_create
-# splits its inserts to fit (Django computes ~60 rows of this width per statement).
-BATCH_ROWS = 900
-PROGRESS_EVERY_ROWS = 4500
+# Rows per batch: one upsert transaction, and lookups of the stored fans in chunks of 900 ids
+# (SQLite takes at most 999 parameters per statement).
+BATCH_ROWS = 4500
+LOOKUP_IDS = 900
+PROGRESS_EVERY_ROWS = 9000
 MAX_REPORTED = 1000  # errors and duplicates listed in the report; the failed-rows file has all
 VALUE_PREVIEW = 100
 _MISSING = object()
@@ -176,6 +177,7 @@ class _Importer:
         self.failed_rows = FailedRowsWriter(header.header)
         self.id_index = next(index for index, column in header.mapped if column is ID_COLUMN)
         self.parse_id = parser_for(ID_COLUMN, day_first=False)
+        self.store = FanStore(account_id=account.pk, fields=self.fields)
 
     def run(self) -> None:
         batch: list[dict[str, Any]] = []
@@ -281,20 +283,11 @@ class _Importer:
                 counts.updated += 1
             to_write.append(values)
         counts.rows += rows_in_chunk
-        if to_write and not self.dry_run:
-            fans = [Fan(account=self.account, **values) for values in to_write]
-            with transaction.atomic():
-                Fan.objects.bulk_create(
-                    fans,
-                    update_conflicts=True,
-                    unique_fields=["account", "onlyfans_user_id"],
-                    update_fields=[*fields, "updated_at"],
-                )
+        if not self.dry_run:
+            self.store.upsert(to_write)
 
     def _stored(self, fan_ids: list[str]) -> dict[str, tuple]:
-        if not fan_ids:
-            return {}
-        rows = Fan.objects.filter(account=self.account, onlyfans_user_id__in=fan_ids).values_list(
-            "onlyfans_user_id", *self.fields
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
+        stored: dict[str, tuple] = {}
+        for start in range(0, len(fan_ids), LOOKUP_IDS):
+            stored.update(self.store.fetch(fan_ids[start : start + LOOKUP_IDS]))
+        return stored

@@ -130,9 +130,11 @@ def _build(year: int, month: int, day: int, match: re.Match) -> datetime:
 
 
 def _checked(value: datetime) -> datetime:
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is None:
         value = value.replace(tzinfo=UTC)  # naive times are read as UTC
-    value = value.astimezone(UTC)
+    elif tz is not UTC:
+        value = value.astimezone(UTC)
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"is outside {MIN_YEAR}–{MAX_YEAR}")
     return value
@@ -189,6 +191,7 @@ _EXPIRED = {
 }
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?e\+?\d+", re.I)
 _TAG_SPLIT = re.compile(r"[,;|]")
+_SPACE = re.compile(r"\s")
 
 
 def parse_bool(raw: str) -> bool:
@@ -256,7 +259,7 @@ def parser_for(column: Column, *, day_first: bool) -> Parser:
                 raise ValueError(
                     "was turned into scientific notation by a spreadsheet; export the column as text"
                 )
-            if any(char.isspace() for char in value):
+            if _SPACE.search(value):
                 raise ValueError("must not contain spaces")
             return _length_checked(value, column)
 
