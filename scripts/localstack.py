@@ -50,7 +50,8 @@ def say(message: str) -> None:
 
 
 def emit(name: str, line: str) -> None:
-    with _output_lock:
+    # The console may be gone (a closed pipe): the stack must still stop cleanly.
+    with _output_lock, contextlib.suppress(OSError, ValueError):
         sys.stdout.write(f"{name:<10} | {line}\n")
         sys.stdout.flush()
 
