@@ -79,17 +79,22 @@ def paginate(queryset: QuerySet, *, page: int, page_size: int) -> Page:
 # --- Fans ----------------------------------------------------------------------------------------
 def fans_query(*, user, filters: dict[str, Any]) -> QuerySet[Fan]:
     """The fans list: filters from FanListQuerySerializer, ordered, not yet paginated."""
-    fans = scope_to_accounts(Fan.objects.all(), user=user, account_id=filters.get("accountId"))
+    scoped = scope_to_accounts(Fan.objects.all(), user=user, account_id=filters.get("accountId"))
+    fans = scoped
+    # Search and tag test every fan of the account; as `id IN (…)` subqueries they run over a
+    # narrow covering index (fan_search_idx, fan_tags_idx / GIN) instead of reading the table
+    # row of each fan the ordered walk passes. Rare matches stay fast, not just common ones.
     if search := filters.get("search", "").strip():
-        fans = fans.filter(
+        matches = scoped.filter(
             Q(username__icontains=search)
             | Q(display_name__icontains=search)
             | Q(onlyfans_user_id=search)
         )
+        fans = fans.filter(pk__in=matches.values("pk"))
+    if tag := filters.get("tag"):
+        fans = fans.filter(pk__in=scoped.filter(tags__has_element=tag).values("pk"))
     if status := filters.get("subscriptionStatus"):
         fans = fans.filter(subscription_status=status)
-    if tag := filters.get("tag"):
-        fans = fans.filter(tags__has_element=tag)
     if (low := filters.get("minSpent")) is not None:
         fans = fans.filter(total_spent__gte=low)
     if (high := filters.get("maxSpent")) is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from crm.models import Conversation
@@ -12,6 +13,9 @@ from tests.conftest import make_account
 from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
 
 CONVERSATIONS = "/api/crm/conversations"
+
+
+SQLITE_PLANS = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
 
 
 def ids(response) -> list[int]:
@@ -189,6 +193,7 @@ def test_it_shows_the_preview_of_an_outgoing_message_too(api, account):
     assert item["unreadCount"] == 0
 
 
+@SQLITE_PLANS
 def test_it_uses_the_inbox_index(account):
     from django.db import connection
 

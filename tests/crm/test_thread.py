@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from crm.models import MessageDirection
 from tests.crm.factories import error_of, make_conversation, make_fan, make_message
+
+SQLITE_PLANS = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
 
 
 @pytest.fixture
@@ -119,6 +122,7 @@ def test_it_rejects_a_bad_cursor_or_parameter_naming_it(api, conversation, query
     assert list(error["details"]) == [param]
 
 
+@SQLITE_PLANS
 def test_it_reads_the_thread_through_its_index(conversation):
     from django.db import connection
 
