@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -120,6 +121,7 @@ def main() -> int:
     queue.clear_caches()
     relay = services.messages_publish_pending(limit=100_000, sleep=lambda _: None)
     hole.close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
     report = {
         "benchmark": "send_during_sqs_outage",

@@ -76,7 +76,8 @@ def _call(operation: str, fn, **kwargs) -> Any:
 
 @lru_cache(maxsize=16)
 def _resolve_url(name: str, endpoint: str | None) -> str:
-    response = _call("GetQueueUrl", sqs(settings.SQS_REQUEST_TIMEOUT * 4).get_queue_url, QueueName=name)
+    # Resolved on an API request's path too: bounded like the request's own SQS call.
+    response = _call("GetQueueUrl", sqs(settings.SQS_REQUEST_TIMEOUT).get_queue_url, QueueName=name)
     return response["QueueUrl"]
 
 

@@ -105,6 +105,26 @@ def test_it_tries_sqs_again_once_the_outage_backoff_has_passed(api, account, sqs
 
 
 @pytest.mark.django_db(transaction=True)
+def test_it_never_waits_on_sqs_longer_than_the_request_timeout(api, account, queues, settings):
+    """Queues configured by name: resolving their URLs is on the request's path too."""
+    settings.SQS_QUEUE_NAME = queues.main.rsplit("/", 1)[1]
+    settings.SQS_DLQ_NAME = queues.dlq.rsplit("/", 1)[1]
+    settings.SQS_RATE_LIMITER_QUEUE_URL = settings.SQS_RATE_LIMITER_DLQ_URL = None
+    queue.clear_caches()
+    timeouts: list[float | None] = []
+    real = queue.sqs
+
+    def spy(timeout=None):
+        timeouts.append(timeout)
+        return real(timeout)
+
+    with mock.patch.object(queue, "sqs", side_effect=spy):
+        assert post_json(api, SEND, SEED_BODY).json()["status"] == "queued"
+    assert len(timeouts) == 2  # GetQueueUrl, SendMessageBatch
+    assert all(t is not None and t <= settings.SQS_REQUEST_TIMEOUT for t in timeouts)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_keeps_the_row_when_publishing_fails_unexpectedly(api, account, queues):
     with mock.patch.object(queue, "publish", side_effect=RuntimeError("bug in the transport")):
         response = post_json(api, SEND, SEED_BODY)
