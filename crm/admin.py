@@ -20,6 +20,9 @@ class MessageInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request) -> QuerySet[Message]:
+        return super().get_queryset(request).select_related("outbound")
+
     @admin.display(description="Delivery")
     def delivery_status(self, message: Message) -> str:
         return delivery_status(message)
@@ -78,9 +81,6 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     ordering = ("-last_activity_at",)
     inlines = [MessageInline]
-
-    def get_queryset(self, request) -> QuerySet[Conversation]:
-        return super().get_queryset(request).prefetch_related("messages__outbound")
 
 
 class DeliveryStatusFilter(admin.SimpleListFilter):

@@ -126,10 +126,13 @@ class PageQuerySerializer(QuerySerializer):
 
 class FanListQuerySerializer(PageQuerySerializer):
     search = serializers.CharField(
-        required=False, max_length=100, help_text="Part of the username or display name, or the exact OnlyFans user id."
-    )
+        required=False, allow_blank=True, max_length=100,
+        help_text="Part of the username or display name, or the exact OnlyFans user id. Empty: no search.",
+    )  # fmt: skip
     subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False)
-    tag = serializers.CharField(required=False, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag.")
+    tag = serializers.CharField(
+        required=False, allow_blank=True, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag. Empty: any."
+    )
     minSpent = MoneyField(required=False, help_text="Total spent at least this (decimal string).")
     maxSpent = MoneyField(required=False, help_text="Total spent at most this (decimal string).")
     expiringWithinDays = serializers.IntegerField(
@@ -149,7 +152,9 @@ class FanListQuerySerializer(PageQuerySerializer):
 
 
 class ConversationListQuerySerializer(PageQuerySerializer):
-    search = serializers.CharField(required=False, max_length=100, help_text="Part of the fan's username or display name.")
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="Part of the fan's username or display name."
+    )
     unread = QueryBooleanField(required=False, help_text="true: only conversations with unread messages.")
     archived = QueryBooleanField(
         required=False, default=False, help_text="Archived conversations (true) or the inbox (false, the default)."

@@ -16,7 +16,9 @@ Body::
      "data": {"fan": {"onlyfansUserId": "fan_123", "username": "…"},
               "message": {"id": "msg_9", "content": "hi", "mediaUrls": [], "sentAt": "…"}}}
 
-Types: message.received, fan.subscribed, fan.renewed, fan.expired (data: {"fan": {…}}).
+Types: message.received (fan and conversation created when unknown; unread count up; an
+archived conversation comes back to the inbox), fan.subscribed, fan.renewed, fan.expired
+(data: {"fan": {…}}: the fan is created or updated).
 Unknown fields are ignored (the sender may add some); known ones are checked, and a malformed
 event is a 400 that writes nothing. Other types are acknowledged and ignored.
 """

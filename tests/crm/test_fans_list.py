@@ -32,6 +32,11 @@ def test_it_searches_username_display_name_and_exact_onlyfans_id(api, account):
     assert ids(api.get(FANS, {"search": "u2"})) == []
 
 
+def test_it_treats_an_empty_search_or_tag_as_no_filter(api, account):
+    fans = [make_fan(account, tags=["vip"]), make_fan(account)]
+    assert sorted(ids(api.get(f"{FANS}?search=&tag="))) == [fan.pk for fan in fans]
+
+
 def test_it_filters_by_subscription_status(api, account):
     active = make_fan(account, subscription_status="active")
     expired = make_fan(account, subscription_status="expired")
