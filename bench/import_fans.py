@@ -3,8 +3,8 @@
     .venv/bin/python bench/import_fans.py [--rows 100000] [--die-reimport]
 
 Generates a CSV of N fans, then imports it into the same Fan model on SQLite, each contender
-in its own process on a fresh copy of a migrated database, measuring wall time and the
-process's peak resident memory (getrusage ru_maxrss, Django and all included). Writes
+in its own process on a fresh copy of a migrated database, measuring wall time, CPU time and
+the process's peak resident memory (getrusage ru_maxrss, Django and all included). Writes
 bench/reports/import_fans.json. django-import-export comes from the `bench` extra
 (`pip install -e '.[bench]'`).
 
@@ -82,6 +82,11 @@ def generate(path: Path, rows: int, *, messy: bool) -> None:
 
 
 # --- one contender, in a child process ---------------------------------------------------------
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -100,11 +105,13 @@ def child(contender: str, csv_path: Path) -> dict:
         if contender == "die-reimport":
             contender = "die-bulk"
     baseline = rss_mb()
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     counts = run_contender(contender if contender != "ours-reimport" else "ours", account, csv_path)
     seconds = time.perf_counter() - started
     return {
         "seconds": round(seconds, 2),
+        "cpuSeconds": round(cpu_seconds() - cpu_before, 2),
         "rowsPerSecond": round(counts["rows"] / seconds),
         "peakRssMb": round(rss_mb(), 1),
         "rssBeforeImportMb": round(baseline, 1),
@@ -287,7 +294,12 @@ def main() -> None:
         "rows": args.rows,
         "fileBytes": sizes,
         "database": "SQLite (WAL, synchronous=NORMAL), a fresh copy of a migrated database per contender",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            # Other work on the machine stretches wall time; cpuSeconds is this process's own.
+            "loadAverageAtEnd": [round(load, 2) for load in os.getloadavg()],
+        },
         "versions": versions(),
         "memory": "peakRssMb is the whole process's peak resident set (getrusage), Django included",
         "results": results,

@@ -161,7 +161,7 @@ class _Importer:
         self.dry_run = job.dry_run
         self.on_progress = on_progress
         self.counts = _Counts()
-        self.now = timezone.now()
+        self.now = timezone.now().replace(tzinfo=None)  # naive UTC, like the parsed dates
         header = source.header
         self.parsers = [
             (index, column, header.header[index], parser_for(column, day_first=found.day_first))

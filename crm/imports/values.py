@@ -98,13 +98,14 @@ _DAY_FIRST = re.compile(
     _WEEKDAY + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s\-]+(?P<mon>[a-z]{3,9})\.?[\s\-,]+(?P<y>\d{4})" + _TIME,
     re.I,
 )
+_EPOCH = datetime(1970, 1, 1)
 # A slash or dash date whose day and month may be either way round (not dot: always day first).
 AMBIGUOUS_DATE = re.compile(r"\s*(\d{1,2})[/\-](\d{1,2})[/\-]\d{2,4}\b")
 
 
-def _tzinfo(text: str | None) -> timezone:
+def _tzinfo(text: str | None) -> timezone | None:
     if not text or text.lower() in {"z", "utc", "gmt"}:
-        return UTC
+        return None  # already UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
@@ -130,11 +131,9 @@ def _build(year: int, month: int, day: int, match: re.Match) -> datetime:
 
 
 def _checked(value: datetime) -> datetime:
-    tz = value.tzinfo
-    if tz is None:
-        value = value.replace(tzinfo=UTC)  # naive times are read as UTC
-    elif tz is not UTC:
-        value = value.astimezone(UTC)
+    """Naive, in UTC: the store compares and writes datetimes that way (see store.py)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"is outside {MIN_YEAR}–{MAX_YEAR}")
     return value
@@ -142,7 +141,8 @@ def _checked(value: datetime) -> datetime:
 
 def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
     """ISO 8601, `2024-01-31 10:00`, `01/31/2024`, `31/01/2024`, `31.01.2024`, `Jan 31, 2024 10:15 pm`,
-    `31 Jan 2024`, Unix seconds or milliseconds. Naive times are UTC."""
+    `31 Jan 2024`, Unix seconds or milliseconds. Times without a zone are UTC; the result is
+    a naive datetime in UTC."""
     text = raw.strip()
     if not text:
         return None
@@ -153,7 +153,7 @@ def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
             pass
     if text.isdigit() and len(text) in (10, 13):
         seconds = int(text) / (1000 if len(text) == 13 else 1)
-        return _checked(datetime.fromtimestamp(seconds, tz=UTC))
+        return _checked(_EPOCH + timedelta(seconds=seconds))
     match = _NUMERIC_DATE.fullmatch(text)
     if match:
         a, b, c = match["a"], match["b"], match["c"]
