@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import datetime
 from unittest import mock
 
@@ -65,6 +66,7 @@ def test_it_accepts_the_seed_example(api, account, queues):
     assert body["status"] == "queued"
     assert body["message"] == "Message queued successfully. It will be sent shortly with rate limiting."
     assert body["queuedAt"].endswith("Z") and body["estimatedSendTime"].endswith("Z")
+    assert uuid.UUID(body["messageId"]).version == 4
     message = OutboundMessage.objects.get(pk=body["messageId"])
     assert message.status == MessageStatus.QUEUED
     assert message.account == account
