@@ -472,6 +472,7 @@ def test_it_logs_a_failed_send_as_an_error(api, account, caplog):
     assert (record.status, record.levelno) == (500, logging.ERROR)
 
 
+@pytest.mark.concurrency
 @pytest.mark.django_db
 def test_it_answers_a_racing_duplicate_with_the_winners_message(owner, account):
     """Two requests with one key: the loser's insert hits the unique constraint and returns the
