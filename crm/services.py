@@ -226,6 +226,8 @@ def message_receive(
 
     A message already recorded (same upstream id) is returned unchanged.
     """
+    # A sender's clock running ahead must not pin this message above every later one.
+    sent_at = min(sent_at, timezone.now())
     fan = fan_upsert(account=account, onlyfans_user_id=onlyfans_user_id, values=fan_values)
     if fan.last_seen_at is None or sent_at > fan.last_seen_at:
         Fan.objects.filter(pk=fan.pk).update(last_seen_at=sent_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework.test import APIClient
@@ -265,3 +266,12 @@ def test_it_makes_an_expired_fan_unmessageable(account, api):
     deliver(account, fan_event("fan.expired"))
     response = api.post(f"/api/crm/conversations/{conversation.pk}/messages", data={"content": "hi"}, format="json")
     error_of(response, 409, "fan_subscription_expired")
+
+
+def test_it_keeps_a_message_stamped_in_the_future_from_freezing_the_preview(account):
+    deliver(account, message_event(event_id="e1", message_id="m1", content="from the future", sentAt="2999-01-01T00:00:00Z"))
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    deliver(account, message_event(event_id="e2", message_id="m2", content="now", sentAt=now))
+    conversation = Conversation.objects.get()
+    assert conversation.last_message_preview == "now"
+    assert conversation.last_message_at.year < 2999
