@@ -27,7 +27,7 @@ from django.utils import timezone
 from crm.imports.columns import COLUMNS, ID_COLUMN
 from crm.imports.failed_rows import FailedRowsWriter
 from crm.imports.reader import CsvSource, Scan, open_source, records, scan
-from crm.imports.store import FanStore
+from crm.imports.store import FanStore, sqlite_bulk_mode
 from crm.imports.values import parser_for
 from crm.models import ImportJob, ImportStatus
 from onlyfans.models import OnlyFansAccount
@@ -85,7 +85,8 @@ def fans_import_csv(
     job.save()
     importer = _Importer(account=account, source=source, found=found, job=job, on_progress=on_progress)
     try:
-        importer.run()
+        with sqlite_bulk_mode():
+            importer.run()
         failed_rows = importer.failed_rows.binary()
         if failed_rows is not None:
             job.failed_rows_file.save(f"{job.id}.csv", File(failed_rows), save=False)

@@ -27,6 +27,7 @@ from crm.models import Fan
 
 Convert = Callable[[Any], Any]
 SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_CHECKPOINT_PAGES = 16 * 1024  # 64 MB of 4 KB pages
 
 
 def _adapter(field: models.Field) -> Convert:
@@ -141,23 +142,30 @@ class FanStore:
             head + [None if (value := row[name]) is None else adapt(value) for name, adapt in given] + tail
             for row in rows
         ]
-        with transaction.atomic(), _big_page_cache(), connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(self.upsert_sql, params)
 
 
 @contextmanager
-def _big_page_cache() -> Iterator[None]:
-    """SQLite's default 2 MB page cache thrashes on the fan table's indexes during a large
-    upsert; 64 MB for the duration keeps them in memory. A no-op on other databases."""
+def sqlite_bulk_mode() -> Iterator[None]:
+    """For the length of an import on SQLite: a 64 MB page cache instead of 2 MB, which
+    thrashes on the fan table's seven indexes, and a WAL checkpoint every 64 MB of changes
+    instead of every 4 MB (each checkpoint is an fsync; durability is unchanged, commits in WAL
+    mode never fsync anyway). Both are settings of this connection only, restored afterwards.
+    A no-op on other databases."""
     if connection.vendor != "sqlite":
         yield
         return
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA cache_size")
-        previous = cursor.fetchone()[0]
+        cache_size = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        autocheckpoint = int(cursor.fetchone()[0])
         cursor.execute(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHECKPOINT_PAGES}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
+            cursor.execute(f"PRAGMA cache_size = {cache_size}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")

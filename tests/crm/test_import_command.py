@@ -36,7 +36,7 @@ def test_it_imports_the_sample_and_prints_honest_counts(account, tmp_path):
     assert (
         f"Imported 12 rows into @{account.username}: 7 created, 0 updated, 1 unchanged, 4 failed." in out
     )
-    assert "1 rows were superseded by a later row with the same fan id" in out
+    assert "1 row was superseded by a later row with the same fan id" in out
     assert "Columns not imported (unknown): Country" in out
     assert "row 10: Subscribed On is not a real date ('2024-02-30')" in out
     assert f"Failed rows: {failed_copy}" in out

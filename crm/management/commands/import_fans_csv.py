@@ -97,9 +97,10 @@ class Command(BaseCommand):
             f"{job.failed:,} failed."
         )
         if job.duplicates:
+            rows = "1 row was" if job.duplicates == 1 else f"{job.duplicates:,} rows were"
             write(
-                f"{job.duplicates:,} rows were superseded by a later row with the same fan id "
-                "(the later row wins; they count as unchanged)."
+                f"{rows} superseded by a later row with the same fan id "
+                "(the later row wins; superseded rows count as unchanged)."
             )
         report = job.report
         if report.get("unknownColumns"):
