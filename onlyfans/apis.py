@@ -7,6 +7,7 @@ import logging
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -69,8 +70,6 @@ def idempotency_key(request) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        from rest_framework.exceptions import ValidationError
-
         raise ValidationError(
             {IDEMPOTENCY_HEADER: [f"Must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
         )
@@ -171,6 +170,11 @@ class MessageBatchApi(LoggedApi):
     )
     def post(self, request, *args, **kwargs):
         services.ensure_enabled()
+        if IDEMPOTENCY_HEADER in request.headers:
+            # Silently ignoring it would let a client believe its retries are safe.
+            raise ValidationError(
+                {IDEMPOTENCY_HEADER: ["Not supported on batch; send each message with its own key."]}
+            )
         serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = selectors.account_for_user(
@@ -231,7 +235,7 @@ class MessageDetailApi(APIView):
         summary="One message: its status and every delivery attempt",
         parameters=[
             OpenApiParameter(
-                "message_id",
+                "messageId",
                 OpenApiTypes.UUID,
                 OpenApiParameter.PATH,
                 description="The messageId that send or batch returned.",
@@ -239,8 +243,8 @@ class MessageDetailApi(APIView):
         ],
         responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: _error("Not one of your messages.")},
     )
-    def get(self, request, message_id: str, *args, **kwargs):
-        message = selectors.message_for_user(user=request.user, message_id=message_id)
+    def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+        message = selectors.message_for_user(user=request.user, message_id=messageId)
         return Response(message_detail(message))
 
 

@@ -8,6 +8,6 @@ urlpatterns = [
     re_path(r"^messages/batch/?$", apis.MessageBatchApi.as_view(), name="onlyfans-batch"),
     re_path(r"^messages/status/?$", apis.QueueStatusApi.as_view(), name="onlyfans-status"),
     re_path(
-        r"^messages/(?P<message_id>[^/]+)/?$", apis.MessageDetailApi.as_view(), name="onlyfans-message"
+        r"^messages/(?P<messageId>[^/]+)/?$", apis.MessageDetailApi.as_view(), name="onlyfans-message"
     ),
 ]

@@ -237,3 +237,11 @@ def test_it_shares_the_per_user_request_limit_with_send(api, account, settings):
         response = post_json(api, BATCH, {"messages": items(2)})
     assert_error(response, 429, "rate_limited")
     assert response["Retry-After"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_idempotency_key_it_cannot_honour(api, account):
+    response = post_json(api, BATCH, {"messages": items(2)}, HTTP_IDEMPOTENCY_KEY="k-1")
+    error = assert_error(response, 400, "validation_error")
+    assert "Idempotency-Key" in error["details"]
+    assert not OutboundMessage.objects.exists()

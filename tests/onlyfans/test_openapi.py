@@ -11,7 +11,7 @@ SEED_ROUTES = {
     ("/api/onlyfans/messages/send", "post"): {"202", "400", "401", "404", "409", "429", "500", "503"},
     ("/api/onlyfans/messages/status", "get"): {"200", "401", "500", "503"},
     ("/api/onlyfans/messages/batch", "post"): {"202", "400", "401", "404", "409", "429", "500", "503"},
-    ("/api/onlyfans/messages/{message_id}", "get"): {"200", "401", "404"},
+    ("/api/onlyfans/messages/{messageId}", "get"): {"200", "401", "404"},
     ("/api/auth/token/", "post"): {"200"},
     ("/api/auth/token/refresh/", "post"): {"200"},
 }
