@@ -284,6 +284,10 @@ def _mark_published(messages: Sequence[OutboundMessage]) -> None:
     OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED).update(
         next_attempt_at=now
     )
+    # A claim long past its lease belongs to a dead consumer: the new copy starts afresh.
+    OutboundMessage.objects.filter(
+        pk__in=ids, status=MessageStatus.SENDING, claimed_until__lt=now - LOST_COPY_GRACE
+    ).update(status=MessageStatus.QUEUED, claim_token=None, claimed_until=None, next_attempt_at=now)
     per_account: Counter[int] = Counter()
     for message in messages:
         if message.status == MessageStatus.PENDING:
@@ -301,12 +305,14 @@ def _mark_published(messages: Sequence[OutboundMessage]) -> None:
 
 # --- The relay -----------------------------------------------------------------------------------
 def messages_to_publish(*, limit: int) -> list[OutboundMessage]:
-    """Pending rows, and queued rows whose SQS copy is long overdue (lost)."""
+    """Pending rows, and rows whose SQS copy is long overdue (lost): queued ones that never
+    came back, and claims whose consumer died and whose copy is gone too."""
     overdue = timezone.now() - LOST_COPY_GRACE
     return list(
         OutboundMessage.objects.filter(
             Q(status=MessageStatus.PENDING)
             | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=overdue)
+            | Q(status=MessageStatus.SENDING, claimed_until__lt=overdue)
         )
         .select_related(None)
         .order_by("-priority", "queued_at")[:limit]

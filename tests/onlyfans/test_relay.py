@@ -238,6 +238,20 @@ def test_it_republishes_a_queued_message_whose_copy_went_missing(account, queues
 
 
 @pytest.mark.django_db(transaction=True)
+def test_it_republishes_a_dead_consumers_claim_whose_copy_is_gone(account, queues):
+    now = timezone.now()
+    orphan = pending_row(account, status=MessageStatus.SENDING, claimed_until=now - timedelta(hours=1))
+    pending_row(account, status=MessageStatus.SENDING, claimed_until=now + timedelta(seconds=30))  # alive
+
+    report = services.messages_publish_pending(sleep=lambda _: None)
+
+    assert report.published == 1
+    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(orphan.pk)]
+    orphan.refresh_from_db()
+    assert (orphan.status, orphan.claim_token, orphan.claimed_until) == (MessageStatus.QUEUED, None, None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_leaves_entries_sqs_refused_pending_for_the_next_run(account, queues, settings):
     rows = [pending_row(account) for _ in range(3)]
     refused = str(rows[1].pk)
