@@ -75,7 +75,7 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
     )
     return {
         "jobId": str(job.pk),
-        "url": reverse("fans-import-job", kwargs={"job_id": job.pk}),
+        "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
         "accountId": job.account_id,
         "filename": job.filename,
         "status": job.status,
@@ -96,7 +96,7 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
         "duplicateRows": report.get("duplicateRows", []),
         "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
         "failedRowsUrl": (
-            reverse("fans-import-failed-rows", kwargs={"job_id": job.pk}) if job.failed_rows_file else None
+            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk}) if job.failed_rows_file else None
         ),
         "error": (
             {"code": report.get("errorCode", "import_failed"), "message": job.error}
@@ -185,8 +185,8 @@ class FansImportJobApi(APIView):
             404: _error("No such import among your accounts' imports."),
         },
     )
-    def get(self, request, job_id: str, *args, **kwargs):
-        job = imports.import_job_for_user(user=request.user, job_id=job_id)
+    def get(self, request, jobId: str, *args, **kwargs):
+        job = imports.import_job_for_user(user=request.user, job_id=jobId)
         return Response(job_payload(job))
 
 
@@ -200,8 +200,8 @@ class FansImportFailedRowsApi(APIView):
             404: _error("No such import among yours, or it has no failed rows."),
         },
     )
-    def get(self, request, job_id: str, *args, **kwargs):
-        job = imports.import_job_for_user(user=request.user, job_id=job_id)
+    def get(self, request, jobId: str, *args, **kwargs):
+        job = imports.import_job_for_user(user=request.user, job_id=jobId)
         if not job.failed_rows_file:
             raise NotFound("This import has no failed rows.")
         stem = (job.filename.rsplit(".", 1)[0] or "fans")[:80]

@@ -4,7 +4,7 @@ from django.urls import re_path
 
 from crm.import_apis import FansImportCsvApi, FansImportFailedRowsApi, FansImportJobApi
 
-_JOB = r"(?P<job_id>[0-9A-Fa-f-]{32,36})"
+_JOB = r"(?P<jobId>[0-9A-Fa-f-]{32,36})"
 
 urlpatterns = [
     re_path(r"^csv/?$", FansImportCsvApi.as_view(), name="fans-import-csv"),
