@@ -177,6 +177,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="huntaze-bench-fans-") as workdir:
         configure(Path(workdir) / "bench.sqlite3")
         account, fill_seconds = fill(args.rows)
@@ -195,6 +196,9 @@ def main() -> int:
         "database": f"SQLite {sqlite3.sqlite_version}",
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        # Other work on the machine inflates every timing; the load says how much was running.
+        "loadAverage1mBeforeAfter": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "scenarios": scenarios,
         "scenariosScanningTheTable": unindexed,
     }
