@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from crm.imports.columns import Column
@@ -29,17 +30,29 @@ _CURRENCY = re.compile(r"^(?:usd|eur|gbp|cad|aud|us\$|[$€£¥])|(?:usd|eur|gbp
 _GROUPED_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+")
 _GROUPED_DOT = re.compile(r"\d{1,3}(?:\.\d{3}){2,}")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
+_US_MONEY = re.compile(r"\$?(\d{1,3}(?:,\d{3})+|\d{1,10})(\.\d{1,2})?")
+_SPACES = re.compile("[ \u00a0\u202f']+")
 
 
 def parse_money(raw: str) -> Decimal:
     """`12`, `12.5`, `$1,234.56`, `1.234,56 €`, `12,50`, `USD 12`. Never negative."""
     if _PLAIN_MONEY.fullmatch(raw):
         return Decimal(raw)
+    return _parse_money(raw)
+
+
+@lru_cache(maxsize=8192)  # exports repeat amounts (prices, round sums); Decimals are immutable
+def _parse_money(raw: str) -> Decimal:
+    match = _US_MONEY.fullmatch(raw)
+    if match:
+        value = Decimal(match[1].replace(",", "") + (match[2] or ""))
+        if value >= MONEY_LIMIT:
+            raise ValueError("is too large")
+        return value
     text = raw.strip()
     if not text:
         return ZERO
-    for space in (" ", "\u00a0", "\u202f", "'"):
-        text = text.replace(space, "")
+    text = _SPACES.sub("", text)
     text = text.lstrip("+")
     for _ in range(2):
         text = _CURRENCY.sub("", text)
@@ -139,6 +152,7 @@ def _checked(value: datetime) -> datetime:
     return value
 
 
+@lru_cache(maxsize=8192)  # exports repeat dates (day-precision ones often); datetimes are immutable
 def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
     """ISO 8601, `2024-01-31 10:00`, `01/31/2024`, `31/01/2024`, `31.01.2024`, `Jan 31, 2024 10:15 pm`,
     `31 Jan 2024`, Unix seconds or milliseconds. Times without a zone are UTC; the result is
