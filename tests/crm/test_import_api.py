@@ -206,3 +206,34 @@ def test_it_shows_import_jobs_in_admin(account):
     download_url = f"/admin/crm/importjob/{body['jobId']}/failed-rows.csv"
     assert download_url in detail.content.decode()
     assert admin.get(download_url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # commits for real, so on_commit runs in the request
+def test_it_answers_503_when_a_large_file_cannot_be_queued(api, account, settings, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from crm import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_import_job, "delay", broker_down)
+    settings.IMPORT_ASYNC_MIN_BYTES = 10
+    response = upload(api, SAMPLE.read_bytes())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.FAILED and Fan.objects.count() == 0
+
+
+def test_it_runs_a_queued_job_once_even_if_the_task_is_delivered_twice(api, account, settings):
+    from crm.imports import import_job_run
+
+    settings.IMPORT_ASYNC_MIN_BYTES = 10
+    job_id = upload(api, SAMPLE.read_bytes()).json()["jobId"]
+    first = import_job_run(job_id=job_id)
+    assert first is not None and first.status == ImportStatus.SUCCEEDED
+    assert import_job_run(job_id=job_id) is None
+    report = api.get(f"/api/onlyfans/import/{job_id}").json()
+    assert (report["status"], report["created"], report["failed"]) == ("succeeded", 7, 4)
+    assert report["failedRowsUrl"] and Fan.objects.count() == 7
