@@ -77,3 +77,20 @@ def test_status_reports_the_real_last_processed_time(owner, account, queues, gat
 def test_beat_schedules_the_consumer_and_the_relay():
     tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks == {"onlyfans.tasks.consume_messages", "onlyfans.tasks.publish_pending"}
+
+
+def test_the_consume_task_stops_taking_work_when_the_worker_shuts_down(owner, account, queues, gateway):
+    from celery.signals import worker_shutting_down
+
+    from onlyfans import tasks
+
+    message = send(owner, account)
+    try:
+        worker_shutting_down.send(sender="test", sig="SIGTERM", how="Warm", exitcode=0)
+        result = consume_messages.apply(kwargs={"seconds": 5}).get()
+    finally:
+        tasks.worker_stopping.clear()
+
+    assert result["received"] == 0
+    assert gateway.calls == []
+    assert OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.QUEUED
