@@ -72,7 +72,8 @@ def import_job_run(*, job_id: str) -> ImportJob | None:
         _fail(job, exc.message, code=exc.code)
     except Exception as exc:
         logger.exception("Import job crashed", extra={"importJobId": job_id})
-        _fail(job, f"The import stopped unexpectedly ({type(exc).__name__}).", code="internal_error")
+        if job.status != ImportStatus.FAILED:  # fans_import_csv records its own failures
+            _fail(job, f"The import stopped unexpectedly ({type(exc).__name__}).", code="internal_error")
     finally:
         if job.upload:
             job.upload.delete(save=False)

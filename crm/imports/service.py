@@ -3,7 +3,7 @@
 1. open_source: size, kind of file, encoding, delimiter, header → fatal errors, nothing written.
 2. scan: one streaming pass over every row → fatal errors, rows total, repeated ids, date order.
 3. a second streaming pass, in batches: parse each row, compare it with the stored fan, and
-   upsert the new and changed ones in one transaction per batch (see upsert.py).
+   upsert the new and changed ones in one transaction per batch (see store.py).
 
 Every row read ends in exactly one of created / updated / unchanged / failed, and created and
 updated count exactly the fans created and changed. When a fan id is on several rows, the last
@@ -16,6 +16,7 @@ therefore counts every valid row as unchanged.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -56,6 +57,7 @@ class _Counts:
     failed: int = 0
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_truncated: bool = False
     duplicate_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -90,6 +92,15 @@ def fans_import_csv(
         failed_rows = importer.failed_rows.binary()
         if failed_rows is not None:
             job.failed_rows_file.save(f"{job.id}.csv", File(failed_rows), save=False)
+    except BaseException as exc:
+        # The batches written so far stay (importing the file again is safe: it is an upsert).
+        _copy_counts(job, importer.counts)
+        job.status = ImportStatus.FAILED
+        job.error = f"The import stopped after {job.rows_processed:,} rows ({type(exc).__name__})."
+        job.report = {**job.report, "errorCode": "internal_error"}
+        job.finished_at = timezone.now()
+        job.save()
+        raise
     finally:
         importer.failed_rows.close()
     _finish(job, importer.counts)
@@ -129,7 +140,7 @@ def _finish(job: ImportJob, counts: _Counts) -> None:
     job.report = {
         **job.report,
         "errors": counts.errors,
-        "errorsTruncated": counts.failed > len(counts.errors),
+        "errorsTruncated": counts.errors_truncated,
         "duplicateRows": counts.duplicate_rows,
         "duplicateRowsTruncated": counts.duplicates > len(counts.duplicate_rows),
     }
@@ -179,6 +190,7 @@ class _Importer:
         self.id_index = next(index for index, column in header.mapped if column is ID_COLUMN)
         self.parse_id = parser_for(ID_COLUMN, day_first=False)
         self.store = FanStore(account_id=account.pk, fields=self.fields)
+        self.pending: Counter[str] = Counter()  # the current chunk's tallies, counted at its flush
 
     def run(self) -> None:
         batch: list[dict[str, Any]] = []
@@ -212,8 +224,8 @@ class _Importer:
         last_row = last_row_of.get(fan_id, record_number)
         if last_row == record_number:
             return False
-        self.counts.unchanged += 1
-        self.counts.duplicates += 1
+        self.pending["unchanged"] += 1
+        self.pending["duplicates"] += 1
         if len(self.counts.duplicate_rows) < MAX_REPORTED:
             self.counts.duplicate_rows.append(
                 {"row": record_number, "onlyfansUserId": fan_id, "supersededByRow": last_row}
@@ -252,12 +264,14 @@ class _Importer:
         return values
 
     def _fail(self, record_number: int, line: int, cells: list[str], problems: list) -> None:
-        self.counts.failed += 1
+        self.pending["failed"] += 1
         reasons = []
         for header, api_name, raw, message in problems:
             reason = f"{header} {message}" if header else f"The row {message}"
             reasons.append(reason)
-            if len(self.counts.errors) < MAX_REPORTED:
+            if len(self.counts.errors) >= MAX_REPORTED:
+                self.counts.errors_truncated = True
+            else:
                 self.counts.errors.append(
                     {
                         "row": record_number, "line": line, "column": header, "field": api_name,
@@ -267,25 +281,30 @@ class _Importer:
         self.failed_rows.add(record_number, reasons, cells)
 
     def _flush(self, batch: list[dict[str, Any]], rows_in_chunk: int) -> None:
-        """Classify a batch against the stored fans and upsert the new and changed ones.
-        A batch never holds one fan id twice: only the last row of a repeated id gets here."""
-        counts = self.counts
+        """Classify a batch against the stored fans and upsert the new and changed ones; the
+        chunk's rows are counted once that is done. A batch never holds one fan id twice:
+        only the last row of a repeated id gets here."""
+        tally = self.pending
         fields = self.fields
         stored = self._stored([values["onlyfans_user_id"] for values in batch])
         to_write = []
         for values in batch:
             previous = stored.get(values["onlyfans_user_id"], _MISSING)
             if previous is _MISSING:
-                counts.created += 1
+                tally["created"] += 1
             elif previous == tuple([values[name] for name in fields]):
-                counts.unchanged += 1
+                tally["unchanged"] += 1
                 continue
             else:
-                counts.updated += 1
+                tally["updated"] += 1
             to_write.append(values)
-        counts.rows += rows_in_chunk
         if not self.dry_run:
             self.store.upsert(to_write)
+        counts = self.counts
+        counts.rows += rows_in_chunk
+        for name, number in tally.items():
+            setattr(counts, name, getattr(counts, name) + number)
+        self.pending = Counter()
 
     def _stored(self, fan_ids: list[str]) -> dict[str, tuple]:
         stored: dict[str, tuple] = {}

@@ -376,3 +376,35 @@ def test_it_always_counts_every_row_once_and_stores_each_ids_last_row(owner, row
     for row in winners:
         assert fan(account, row[0]).username == row[3]
     assert Fan.objects.filter(account=account).count() == len({row[0] for row in winners} | {"1"})
+
+
+def test_it_lists_the_first_errors_and_says_when_there_were_more(account, monkeypatch):
+    from crm.imports import service
+
+    monkeypatch.setattr(service, "MAX_REPORTED", 3)
+    job = run(account, "User ID,Total Spent,Tips\n1,-1,-1\n2,-2,-2\n3,x,y\n")
+    assert job.failed == 3 and len(job.report["errors"]) == 3
+    assert job.report["errorsTruncated"] is True
+    assert len(failed_rows(job)) == 4  # the file has every failed row
+
+
+def test_it_marks_the_job_failed_when_an_import_stops_midway(account, monkeypatch):
+    from crm.imports import service
+    from crm.imports.store import FanStore
+
+    monkeypatch.setattr(service, "BATCH_ROWS", 2)
+    real_upsert = FanStore.upsert
+    calls = []
+
+    def upsert_then_crash(self, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real_upsert(self, rows)
+
+    monkeypatch.setattr(FanStore, "upsert", upsert_then_crash)
+    with pytest.raises(RuntimeError):
+        run(account, "User ID\n1\n2\n3\n4\n5\n")
+    job = ImportJob.objects.get()
+    assert job.status == "failed" and "after 2 rows" in job.error
+    assert sorted(Fan.objects.values_list("onlyfans_user_id", flat=True)) == ["1", "2"]
