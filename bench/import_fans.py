@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "bench" / "reports" / "import_fans.json"
+REPORT = Path(os.environ.get("BENCH_REPORTS_DIR") or ROOT / "bench" / "reports") / "import_fans.json"
 HEADER = [
     "User ID", "Username", "Name", "Subscribed On", "Expires", "Status", "Auto-Renew", "Price",
     "Total Spent", "Tips", "Tags", "Notes", "Last Seen",

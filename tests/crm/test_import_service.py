@@ -17,7 +17,8 @@ from crm.imports.service import BATCH_ROWS
 from crm.models import Fan, ImportJob
 from tests.conftest import make_account, make_user
 
-pytestmark = pytest.mark.django_db
+# `concurrency`: also run on PostgreSQL by `make test`, for the import's own upsert SQL.
+pytestmark = [pytest.mark.django_db, pytest.mark.concurrency]
 
 
 @pytest.fixture(autouse=True)

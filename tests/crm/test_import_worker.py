@@ -19,6 +19,9 @@ IMPORT = "/api/onlyfans/import/csv"
 FINAL = {ImportStatus.SUCCEEDED, ImportStatus.FAILED}
 
 
+pytestmark = pytest.mark.concurrency  # also run on PostgreSQL by `make test`
+
+
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
