@@ -526,7 +526,7 @@ class Stack:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
-                        help="web server port (default: $PORT or 8000)")
+                        help="web server port, 0 for any free port (default: $PORT or 8000)")
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("LOCAL_REDIS_PORT") or 6399),
                         help="embedded Redis port, 0 for any free port (default: $LOCAL_REDIS_PORT or 6399)")
     parser.add_argument("--sqs-port", type=int, default=int(os.environ.get("LOCAL_SQS_PORT") or 4566),
@@ -542,6 +542,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.port == 0:
+        args.port = free_port()
     stack = Stack(args)
     if not port_is_free(args.port):
         say(f"error: port {args.port} is already in use; set PORT to another one")
