@@ -17,6 +17,7 @@ from huntaze.core.env import (
     env_int,
     env_list,
     env_optional,
+    env_rate,
     env_str,
     redis_url_from_endpoint,
 )

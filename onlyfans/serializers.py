@@ -17,6 +17,8 @@ CONTENT_MAX_LENGTH = 5000
 MEDIA_URLS_MAX = 10
 MEDIA_URL_MAX_LENGTH = 2048
 METADATA_MAX_BYTES = 4096
+# Deeper documents exhaust Python's recursion limit when they are encoded to be saved.
+METADATA_MAX_DEPTH = 32
 BATCH_MAX = 10
 
 
@@ -37,16 +39,52 @@ class HttpsUrlField(StrictCharField):
         return value
 
 
+def _json_problem(data) -> str | None:
+    """Why a parsed JSON document cannot be stored as metadata, or None. Walked without
+    recursion: depth is what is being checked."""
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > METADATA_MAX_DEPTH:
+            return "too_deep"
+        if isinstance(item, str):
+            if not _storable(item):
+                return "unstorable"
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((value, depth + 1) for value in item.values())
+        elif isinstance(item, list):
+            stack.extend((value, depth + 1) for value in item)
+    return None
+
+
+def _storable(text: str) -> bool:
+    """A lone surrogate (JSON allows "\\ud800") has no UTF-8 form, and PostgreSQL's jsonb
+    refuses \\u0000: either would surface as a 500 when measured or saved."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class MetadataField(serializers.JSONField):
     default_error_messages = {
         "not_object": "Must be a JSON object.",
         "too_large": f"Must be at most {METADATA_MAX_BYTES} bytes as JSON.",
+        "unstorable": "Must not contain NUL characters or unpaired surrogates (\\u0000, \\ud800…).",
+        "too_deep": f"Must not nest more than {METADATA_MAX_DEPTH} levels deep.",
     }
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("not_object")
+        problem = _json_problem(data)
+        if problem:
+            self.fail(problem)
         # UTF-8 bytes: ASCII escapes would count an emoji as 12 bytes instead of 4.
         size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
         if size > METADATA_MAX_BYTES:

@@ -1,6 +1,18 @@
 from __future__ import annotations
 
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser as _JSONParser
+
+
+class JSONParser(_JSONParser):
+    """DRF's JSON parser, with a body nested too deeply for Python's decoder (`[[[[…`, well
+    within the upload size limit) answered as a 400 instead of a RecursionError and a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
 
 
 class AnyContentTypeJSONParser(JSONParser):
