@@ -207,6 +207,14 @@ class Consumer:
         return "deferred"
 
     def _settle(self, received: queue.QueuedMessage, message: OutboundMessage, recorded: delivery.Recorded) -> None:
+        if recorded.superseded:
+            # The consumer that holds the row settles it through its own copy; ours is spare.
+            if recorded.outcome == AttemptOutcome.SENT:
+                self.report.sent += 1
+            else:
+                self.report.skipped += 1
+            queue.delete(received.receipt_handle)
+            return
         if recorded.outcome == AttemptOutcome.SENT:
             self.report.sent += 1
         elif recorded.outcome == AttemptOutcome.FAILED:

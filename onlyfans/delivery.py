@@ -106,6 +106,9 @@ class Recorded:
     outcome: str  # an AttemptOutcome
     retry_in: float = 0.0
     error: str = ""
+    # The row was no longer ours (another consumer holds it, or it is already sent): the
+    # outcome describes our call only, and the copy we hold must neither retry nor dead-letter.
+    superseded: bool = False
 
 
 def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
@@ -136,12 +139,17 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
                 last_error=result.error,
                 next_attempt_at=now + timedelta(seconds=retry_in),
             )
-        if locked.claim_token != claim_.token:
-            # Our lease ran out and another consumer took the message over (or delivered it).
-            # A success is still the truth upstream; anything else is theirs to decide.
+        # Our lease ran out and another consumer took the message over, or a consumer whose
+        # lease had run out recorded its success first (it leaves our token on a sent row).
+        superseded = locked.claim_token != claim_.token or locked.status == MessageStatus.SENT
+        if superseded:
+            # A success is still the truth upstream; anything else is the holder's to decide,
+            # and nothing may take a sent message back to queued or failed.
             update = {"attempt_count": attempt_count}
             if result.ok and locked.status != MessageStatus.SENT:
                 update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id)
+            if result.ok or locked.status == MessageStatus.SENT:
+                update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
         DeliveryAttempt.objects.create(
             message=locked,
             number=locked.attempts.count() + 1,
@@ -152,7 +160,8 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
             latency_ms=result.latency_ms,
         )
         OutboundMessage.objects.filter(pk=locked.pk).update(**update)
-    _emit(outcome, message, result)
+    # A superseded call changes nothing unless it delivered: only then does its outcome count.
+    _emit(outcome if not superseded or "status" in update else None, message, result)
     logger.info(
         "OnlyFans delivery: attempt recorded",
         extra={
@@ -163,12 +172,13 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
             "attempt": attempt_count,
             "latencyMs": result.latency_ms,
             "error": result.error or None,
+            "superseded": superseded,
         },
     )
-    return Recorded(outcome, retry_in, result.error)
+    return Recorded(outcome, retry_in, result.error, superseded=superseded)
 
 
-def _emit(outcome: str, message: OutboundMessage, result: GatewayResult) -> None:
+def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) -> None:
     account = str(message.account_id)
     name = {
         AttemptOutcome.SENT: metrics.SENT,

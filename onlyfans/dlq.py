@@ -58,18 +58,18 @@ def dlq_redrive(
             for copy in batch:
                 report.seen += 1
                 row = _row(copy.message_id)
-                redrivable = row is not None and row.status in REDRIVABLE_FROM
+                if dry_run:
+                    redrivable = row is not None and _redrivable().filter(pk=row.pk).exists()
+                    held.append(copy)
+                else:
+                    redrivable = row is not None and _requeue_row(row)
                 if redrivable:
                     report.redriven += 1
                     report.message_ids.append(copy.message_id)
                 else:
                     report.discarded += 1
-                if dry_run:
-                    held.append(copy)
-                    continue
-                if redrivable:
-                    _requeue_row(row)
-                queue.delete(copy.receipt_handle, queue_url=dlq_url)
+                if not dry_run:
+                    queue.delete(copy.receipt_handle, queue_url=dlq_url)
             if progress:
                 progress(report.seen)
     finally:
@@ -82,9 +82,20 @@ def dlq_redrive(
     return report
 
 
-def _requeue_row(row: OutboundMessage) -> None:
+def _redrivable():
+    """Rows a DLQ copy may be redriven from. A claim whose lease still runs belongs to a live
+    consumer delivering the message through its own copy: taking the row from it would let a
+    second consumer call the gateway for the same message at the same time."""
+    return OutboundMessage.objects.filter(status__in=REDRIVABLE_FROM).exclude(
+        status=MessageStatus.SENDING, claimed_until__gte=timezone.now()
+    )
+
+
+def _requeue_row(row: OutboundMessage) -> bool:
+    """Back to queued with a fresh set of attempts, and a copy on the main queue; False when
+    the row is not (or no longer) redrivable: then its DLQ copy is only a duplicate."""
     now = timezone.now()
-    OutboundMessage.objects.filter(pk=row.pk, status__in=REDRIVABLE_FROM).update(
+    moved = _redrivable().filter(pk=row.pk).update(
         status=MessageStatus.QUEUED,
         attempt_count=0,
         claim_token=None,
@@ -92,7 +103,9 @@ def _requeue_row(row: OutboundMessage) -> None:
         next_attempt_at=now,
         published_at=now,
     )
-    queue.publish([(str(row.pk), row.account_id)])
+    if moved:
+        queue.publish([(str(row.pk), row.account_id)])
+    return bool(moved)
 
 
 def _row(message_id: str) -> OutboundMessage | None:
