@@ -129,7 +129,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "huntaze.core.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -164,8 +164,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Per-user limit on the send endpoints, and per-IP limit on login attempts (django-ratelimit).
-SEND_RATE_LIMIT = env_str("SEND_RATE_LIMIT", "60/m")
-LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/m")
+SEND_RATE_LIMIT = env_rate("SEND_RATE_LIMIT", "60/m")
+LOGIN_RATE_LIMIT = env_rate("LOGIN_RATE_LIMIT", "10/m")
 RATELIMIT_USE_CACHE = "default"
 
 # --- The outbound pipeline -------------------------------------------------------------------
@@ -201,7 +201,9 @@ ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, mini
 # A deferral shorter than this is waited out in the consumer instead of a round trip to SQS.
 ONLYFANS_INLINE_WAIT_SECONDS = env_float("ONLYFANS_INLINE_WAIT_SECONDS", 1.0, minimum=0)
 ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
-ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key")
+# The placeholder is the sandbox's key only: a real gateway answers it with 401, and every
+# message would fail permanently instead of the process refusing to start.
+ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if ONLYFANS_API_BASE_URL is None else None)
 ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
 ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
 # The sandbox gateway (same contract, records deliveries) stands in when no gateway is set.

@@ -126,7 +126,11 @@ PROBE = (
     "['DEBUG', 'REDIS_URL', 'RATE_LIMITER_ENABLED', 'ONLYFANS_RATE_LIMIT_PER_MINUTE', "
     "'CLOUDWATCH_NAMESPACE', 'AWS_REGION', 'SQS_RATE_LIMITER_QUEUE_URL', 'ALLOWED_HOSTS']}))"
 )
-BASE_ENV = {"DJANGO_SECRET_KEY": "x" * 50, "ONLYFANS_API_BASE_URL": "https://gateway.example.com"}
+BASE_ENV = {
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "ONLYFANS_API_BASE_URL": "https://gateway.example.com",
+    "ONLYFANS_API_KEY": "test-gateway-key",
+}
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:

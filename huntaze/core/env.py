@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,6 +63,22 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
         raise ImproperlyConfigured(f"{name} must be a finite number, not {raw!r}.")
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+# django-ratelimit's syntax, strictly: it reads what its own pattern does not match in odd ways
+# ("60/M" and "100/week" as per second) or not at all, and a throttle that cannot read its
+# rate lets every request through.
+_RATE = re.compile(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate such as `60/m` or `100/5m` (count / [multiplier] s, m, h or d)."""
+    value = env_str(name, default).strip()
+    if not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 60/m or 100/5m (count/[n]s|m|h|d), not {value!r}."
+        )
     return value
 
 
