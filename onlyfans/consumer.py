@@ -103,10 +103,16 @@ class Consumer:
         return self.report
 
     def process(self, batch: list[queue.QueuedMessage]) -> None:
+        extended_at = time.monotonic()
         for index, received in enumerate(batch):
             if self.stop.is_set():
                 self._release_unstarted(batch[index:])
                 return
+            if time.monotonic() - extended_at > settings.SQS_VISIBILITY_TIMEOUT / 2:
+                # Slow gateway calls can outlast the visibility timeout of the batch's tail:
+                # other consumers would receive it again (towards maxReceiveCount) meanwhile.
+                self._keep_invisible(batch[index:])
+                extended_at = time.monotonic()
             self.report.received += 1
             try:
                 self.handle(received)
@@ -122,6 +128,11 @@ class Consumer:
                 logger.exception(
                     "OnlyFans consumer: unexpected error", extra={"messageId": received.message_id}
                 )
+
+    def _keep_invisible(self, rest: list[queue.QueuedMessage]) -> None:
+        for received in rest:
+            with contextlib.suppress(queue.QueueUnavailable):  # then it may be received again
+                queue.set_visibility(received.receipt_handle, settings.SQS_VISIBILITY_TIMEOUT)
 
     def _release_unstarted(self, rest: list[queue.QueuedMessage]) -> None:
         for received in rest:

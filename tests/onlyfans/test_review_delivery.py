@@ -120,3 +120,46 @@ def test_redrive_publishes_nothing_for_a_row_that_changed_meanwhile(owner, queue
     assert message.status == MessageStatus.SENT
     attrs = queue.attributes()
     assert attrs.depth + attrs.delayed == 0
+
+
+# --- A long batch keeps the messages it has not reached out of other consumers' hands ------------
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_batch_keeps_its_unstarted_messages_invisible(owner, gateway, settings):
+    """Ten messages received at once, each gateway call up to connect + read timeout (13 s by
+    default): the tail of a batch outlived SQS's visibility timeout (90 s), other consumers
+    received it again (towards maxReceiveCount) and claimed it; when the first consumer got to
+    it, it claimed a retried message again and spent an attempt early."""
+    import threading
+    import uuid as _uuid
+
+    from onlyfans.consumer import Consumer
+    from onlyfans.services import MessageInput, message_send
+
+    settings.SQS_VISIBILITY_TIMEOUT = 4
+    main, dlq = queue.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
+    settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main, dlq
+    queue.clear_caches()
+    account = make_account(owner, rate_limit_per_minute=600)
+    for i in range(4):
+        message_send(user=owner, account=account, data=MessageInput(recipient_id=f"fan_{i}", content="hi"))
+    gateway.respond_next(200, delay=1.5, times=4)  # 6 s for the batch, over the 4 s timeout
+    batch = queue.receive(max_messages=10, wait_seconds=1)
+    assert len(batch) == 4
+    seen_again: list[queue.QueuedMessage] = []
+    done = threading.Event()
+
+    def other_consumer():
+        while not done.is_set():
+            seen_again.extend(queue.receive(max_messages=10, wait_seconds=1, visibility_timeout=30))
+
+    watcher = threading.Thread(target=other_consumer)
+    watcher.start()
+    try:
+        consumer = Consumer()
+        consumer.process(batch)
+    finally:
+        done.set()
+        watcher.join()
+
+    assert consumer.report.sent == 4
+    assert seen_again == []
