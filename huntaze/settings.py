@@ -193,7 +193,7 @@ ONLYFANS_RATE_LIMIT_PER_MINUTE = env_int("ONLYFANS_RATE_LIMIT_PER_MINUTE", 10, m
 ONLYFANS_RATE_WINDOW_SECONDS = env_float("ONLYFANS_RATE_WINDOW_SECONDS", 60.0, minimum=0.001)
 # Slots are spaced window/limit apart, stretched by this fraction so that network jitter
 # between the bucket and the gateway can never squeeze limit+1 calls into one window.
-ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.01, minimum=0)
+ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.03, minimum=0)
 ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
 ONLYFANS_CLAIM_LEASE_SECONDS = env_int("ONLYFANS_CLAIM_LEASE_SECONDS", 60, minimum=1)
 ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, minimum=0)

@@ -37,11 +37,13 @@ local mode = ARGV[1]
 local interval = tonumber(ARGV[2])
 if mode == 'take' then
   if next_free <= now then
+    -- fresh: Redis holds nothing for this account (idle, or Redis lost its data)
+    local fresh = next_free == 0 and 1 or 0
     next_free = now + interval
     redis.call('SET', KEYS[1], string.format('%.0f', next_free), 'PX', math.ceil(interval / 1000) + 60000)
-    return {1, 0, string.format('%.0f', now), string.format('%.0f', next_free)}
+    return {1, 0, string.format('%.0f', now), string.format('%.0f', next_free), fresh}
   end
-  return {0, string.format('%.0f', next_free - now), string.format('%.0f', now), string.format('%.0f', next_free)}
+  return {0, string.format('%.0f', next_free - now), string.format('%.0f', now), string.format('%.0f', next_free), 0}
 elseif mode == 'push' then
   local until_ = now + tonumber(ARGV[3])
   if until_ > next_free then
@@ -49,7 +51,7 @@ elseif mode == 'push' then
     redis.call('SET', KEYS[1], string.format('%.0f', next_free), 'PX', math.ceil((next_free - now) / 1000) + 60000)
   end
 end
-return {0, string.format('%.0f', math.max(next_free - now, 0)), string.format('%.0f', now), string.format('%.0f', math.max(next_free, now))}
+return {0, string.format('%.0f', math.max(next_free - now, 0)), string.format('%.0f', now), string.format('%.0f', math.max(next_free, now)), 0}
 """
 
 
@@ -63,6 +65,9 @@ class SlotDecision:
     wait_seconds: float  # until the account's next free slot (0 when granted)
     server_now: datetime  # Redis's clock at the decision
     next_free_at: datetime  # the account's next free slot after this decision
+    # Granted on an empty key: Redis did not know this account (idle, restarted or flushed),
+    # so the caller checks the database's record of the account's last call.
+    fresh: bool = False
 
     @property
     def next_slot_at(self) -> datetime:
@@ -95,7 +100,7 @@ def _run(
         script = _registered.get(id(client))
         if script is None:
             script = _registered[id(client)] = client.register_script(_SCRIPT)
-        granted, wait_us, now_us, next_us = script(
+        granted, wait_us, now_us, next_us, fresh = script(
             keys=[_key(onlyfans_account_id)],
             args=[mode, interval_us, math.ceil(push_seconds * 1_000_000), "" if now_us is None else now_us],
         )
@@ -106,6 +111,7 @@ def _run(
         wait_seconds=int(wait_us) / 1_000_000,
         server_now=_from_micros(now_us),
         next_free_at=_from_micros(next_us),
+        fresh=bool(int(fresh)),
     )
 
 

@@ -150,9 +150,10 @@ class Consumer:
             return self._skip(received, claim)
         message = claim.message
         account = message.account
-        limit = account.effective_rate_limit
+        pace = delivery.account_pace(account.onlyfans_id)
+        limit = pace.limit
         try:
-            decision = self._take_slot(account.onlyfans_id, limit)
+            decision = self._take_slot(account.onlyfans_id, pace)
         except bucket.BucketUnavailable as exc:
             logger.warning(
                 "OnlyFans consumer: Redis unreachable, delivering nothing",
@@ -180,14 +181,26 @@ class Consumer:
         self._settle(received, message, recorded)
         return recorded.outcome
 
-    def _take_slot(self, onlyfans_id: str, limit: int) -> bucket.SlotDecision:
-        decision = bucket.take(onlyfans_id, limit=limit)
+    def _take_slot(self, onlyfans_id: str, pace: delivery.AccountPace) -> bucket.SlotDecision:
+        decision = self._take(onlyfans_id, pace)
         for _ in range(MAX_INLINE_WAITS):
             if decision.granted or decision.wait_seconds > settings.ONLYFANS_INLINE_WAIT_SECONDS:
                 break
             self._sleep(decision.wait_seconds)
-            decision = bucket.take(onlyfans_id, limit=limit)
+            decision = self._take(onlyfans_id, pace)
         return decision
+
+    @staticmethod
+    def _take(onlyfans_id: str, pace: delivery.AccountPace) -> bucket.SlotDecision:
+        decision = bucket.take(onlyfans_id, limit=pace.limit)
+        if not (decision.granted and decision.fresh and pace.last_call_at):
+            return decision
+        # Redis had nothing for this account: idle for a while, or it lost its data (restart,
+        # failover). The database remembers the last call; keep the spacing from that one.
+        since = (timezone.now() - pace.last_call_at).total_seconds()
+        if since >= bucket.slot_interval_seconds(pace.limit):
+            return decision
+        return bucket.push_back(onlyfans_id, limit=pace.limit, seconds=bucket.slot_interval_seconds(pace.limit))
 
     def _skip(self, received: queue.QueuedMessage, claim: delivery.Claim) -> str:
         self.report.skipped += 1

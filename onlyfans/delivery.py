@@ -23,6 +23,7 @@ from onlyfans.models import (
     AttemptOutcome,
     DeliveryAttempt,
     MessageStatus,
+    OnlyFansAccount,
     OutboundMessage,
 )
 
@@ -102,6 +103,31 @@ def retry_delay(attempt: int, result: GatewayResult) -> float:
 
 
 @dataclass(frozen=True)
+class AccountPace:
+    limit: int
+    last_call_at: datetime | None
+
+
+def account_pace(onlyfans_id: str) -> AccountPace:
+    """The limit that holds for an OnlyFans account, and its last recorded gateway call.
+
+    Several users may run one OnlyFans account; the bucket is shared, so the strictest of
+    their limits applies to all of them.
+    """
+    rows = list(
+        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).values_list(
+            "rate_limit_per_minute", "last_gateway_call_at"
+        )
+    )
+    limits = [limit or settings.ONLYFANS_RATE_LIMIT_PER_MINUTE for limit, _ in rows]
+    calls = [called for _, called in rows if called is not None]
+    return AccountPace(
+        limit=min(limits, default=settings.ONLYFANS_RATE_LIMIT_PER_MINUTE),
+        last_call_at=max(calls, default=None),
+    )
+
+
+@dataclass(frozen=True)
 class Recorded:
     outcome: str  # an AttemptOutcome
     retry_in: float = 0.0
@@ -160,6 +186,9 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
             latency_ms=result.latency_ms,
         )
         OutboundMessage.objects.filter(pk=locked.pk).update(**update)
+        OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(
+            last_gateway_call_at=now
+        )
     # A superseded call changes nothing unless it delivered: only then does its outcome count.
     _emit(outcome if not superseded or "status" in update else None, message, result)
     logger.info(

@@ -28,6 +28,9 @@ class OnlyFansAccount(models.Model):
         max_length=128, blank=True, help_text="Overrides ONLYFANS_WEBHOOK_SECRET for this account."
     )
     is_active = models.BooleanField(default=True)
+    # When a consumer last called the gateway for this account: the bucket's memory of last
+    # resort when Redis has lost its data (restart, failover).
+    last_gateway_call_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from onlyfans.models import OnlyFansAccount
+from onlyfans.delivery import account_pace
 from onlyfans.sandbox.models import SandboxDelivery, SandboxFault
 
 
@@ -35,12 +35,7 @@ def _authorized(request) -> bool:
 
 
 def _limit_for(account: str) -> int:
-    override = (
-        OnlyFansAccount.objects.filter(onlyfans_id=account, rate_limit_per_minute__isnull=False)
-        .values_list("rate_limit_per_minute", flat=True)
-        .first()
-    )
-    return override or settings.ONLYFANS_RATE_LIMIT_PER_MINUTE
+    return account_pace(account).limit
 
 
 def _take_fault(account: str) -> SandboxFault | None:

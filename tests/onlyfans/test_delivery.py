@@ -295,3 +295,33 @@ def test_it_finishes_in_flight_work_and_releases_the_rest_when_stopped(owner, fa
     report = Consumer().run(max_messages=4, wait_seconds=1, seconds=10)
     assert OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 5
     assert len(gateway.accepted) == 5
+
+
+def test_it_keeps_the_spacing_when_redis_loses_its_data(owner, account, queues, gateway, settings):
+    """A Redis restart or failover forgets every bucket; the database still knows when the
+    account last called the gateway, so the next call waits for its slot all the same."""
+    from django_redis import get_redis_connection
+
+    settings.ONLYFANS_INLINE_WAIT_SECONDS = 0
+    first = send(owner, account, content="first")
+    assert consume().sent == 1
+    get_redis_connection("default").flushdb()  # Redis restarted without persistence
+    second = send(owner, account, content="second")
+
+    report = consume()
+
+    assert report.deferred == 1
+    assert [call.idempotency_key for call in gateway.calls] == [str(first.pk)]
+    second.refresh_from_db()
+    assert (second.status, second.attempt_count) == (MessageStatus.QUEUED, 0)
+    assert bucket.peek(account.onlyfans_id, limit=10).wait_seconds > 5
+
+
+def test_it_applies_the_strictest_limit_of_users_sharing_an_onlyfans_account(owner, outsider, account):
+    from onlyfans.delivery import account_pace
+
+    account.rate_limit_per_minute = 30
+    account.save()
+    make_account(outsider, onlyfans_id=account.onlyfans_id, rate_limit_per_minute=12)
+
+    assert account_pace(account.onlyfans_id).limit == 12

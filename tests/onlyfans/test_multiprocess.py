@@ -5,6 +5,7 @@ Time is compressed (a 1-second window) so that the test proves the property in s
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -81,8 +82,10 @@ def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gatew
         times = [c.at for c in gateway.calls if c.account == account.onlyfans_id]
         assert len(times) == PER_ACCOUNT
         assert max_calls_in_window(times, WINDOW) <= LIMIT
-    # Every process did some of the work.
+    # One attempt each, and every process did some of the work (each prints its summary).
     assert OutboundMessage.objects.filter(attempt_count=1).count() == total
+    sent_per_process = [int(n) for n in re.findall(r"Consumed: received \d+, sent (\d+)", logs)]
+    assert len(sent_per_process) == 3 and all(sent_per_process), logs
 
 
 def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, gateway, compressed_time, tmp_path):
