@@ -128,12 +128,6 @@ class HeaderMap:
     def recognised(self) -> int:
         return len(self.mapped)
 
-    def header_of(self, field: str) -> str:
-        for index, column in self.mapped:
-            if column.field == field:
-                return self.header[index]
-        raise KeyError(field)
-
     def fields(self) -> set[str]:
         return {column.field for _, column in self.mapped}
 
@@ -166,6 +160,3 @@ def map_header(header: list[str]) -> HeaderMap:
     mapped = sorted(((index, by_field[field]) for field, (_, index) in best.items()), key=lambda m: m[0])
     return HeaderMap(header=header, mapped=mapped, unknown=unknown, ignored=ignored)
 
-
-def accepted_id_headers() -> str:
-    return ", ".join(("User ID", "Fan ID", "id", "OnlyFans ID", "Subscriber ID"))

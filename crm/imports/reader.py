@@ -14,7 +14,7 @@ from typing import IO
 
 from rest_framework import status
 
-from crm.imports.columns import COLUMNS, ID_COLUMN, HeaderMap, map_header
+from crm.imports.columns import ID_COLUMN, HeaderMap, map_header
 from crm.imports.values import AMBIGUOUS_DATE, parser_for
 from huntaze.core.errors import ApplicationError
 
@@ -102,7 +102,7 @@ def open_source(file: IO[bytes], *, max_bytes: int) -> CsvSource:
             raise not_csv("binary data (it contains NUL bytes)")
     try:
         # Plain utf-8 (not utf-8-sig) here so that the error offset counts the BOM's bytes too.
-        sample = codecs.getincrementaldecoder("utf-16" if bom and encoding == "utf-16" else "utf-8")()
+        sample = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else "utf-8")()
         sample = sample.decode(head, final=len(head) == size).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise undecodable(head, exc.start) from None
@@ -259,5 +259,3 @@ def scan(source: CsvSource) -> Scan:
     result.day_first = result.date_order == "day-first"
     return result
 
-
-KNOWN_FIELDS = tuple(column.field for column in COLUMNS)
