@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 
 import pytest
@@ -18,11 +19,14 @@ _counter = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _clean_shared_state():
-    """Each test starts with an empty Redis and a closed SQS circuit."""
+    """Each test starts with an empty Redis and a closed SQS circuit, and leaves the root
+    logger's level as it found it (an in-process Celery worker lowers it to ERROR)."""
     get_redis_connection("default").flushdb()
     services.sqs_circuit.reset()
     sqs_queue.clear_caches()
+    root_level = logging.getLogger().level
     yield
+    logging.getLogger().setLevel(root_level)
     sqs_queue.clear_caches()
 
 

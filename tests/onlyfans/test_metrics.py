@@ -84,6 +84,7 @@ def test_it_counts_a_message_when_the_relay_queues_it(account, queues, namespace
 
 @pytest.mark.django_db(transaction=True)
 def test_it_still_sends_when_cloudwatch_is_unreachable(api, account, queues, settings, caplog):
+    caplog.set_level(logging.WARNING, logger="onlyfans.metrics")
     settings.CLOUDWATCH_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     response = post_json(api, SEND, SEED_BODY)
     assert response.status_code == 202, response.content
