@@ -85,11 +85,16 @@ def verify_signature(
         )
     if not timestamp or not signatures:
         raise InvalidSignature(f"The {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required.")
-    if not timestamp.strip().isdigit():
+    timestamp = timestamp.strip()
+    # isdigit() alone takes "²" (which int() refuses); more than 20 digits is no clock reading
+    # and would overflow the float arithmetic below.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 20:
         raise InvalidSignature(f"{TIMESTAMP_HEADER} must be Unix seconds.")
-    expected = signature(secret, timestamp.strip(), body)
+    expected = signature(secret, timestamp, body)
     given = [value.strip() for value in signatures.split(",")]
-    if not any(hmac.compare_digest(expected, value) for value in given):
+    # compare_digest raises TypeError on a non-ASCII str (a header byte above 0x7F): such a
+    # value cannot be our hex digest anyway.
+    if not any(value.isascii() and hmac.compare_digest(expected, value) for value in given):
         raise InvalidSignature("The signature does not match the body.")
     # Checked after the signature so that only a genuine sender learns about its clock.
     skew = abs(time.time() - int(timestamp))
