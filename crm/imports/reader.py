@@ -7,6 +7,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from crm.imports.values import AMBIGUOUS_DATE, parser_for
 from huntaze.core.errors import ApplicationError
 
 HEAD_BYTES = 64 * 1024
+END_MARK = "\x00end-of-file-"
 DELIMITERS = (",", ";", "\t", "|")
 _SIGNATURES = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or a zip archive"),
@@ -189,13 +192,26 @@ def records(source: CsvSource) -> Iterator[Iterator[tuple[int, int, list[str]]]]
     """(record number, first line number, cells) of each non-blank row after the header."""
     source.file.seek(0)
     text = io.TextIOWrapper(source.file, encoding=source.encoding, newline="")  # type: ignore[arg-type]
-    reader = csv.reader(text, delimiter=source.delimiter)
+    # The csv module reads a quoted field left open at the end of the file as one cell holding
+    # every later row. A line of our own after the file's lines tells: it comes back as a row
+    # of its own when the file's last field is closed, inside the last cell when it is not.
+    end = f"{END_MARK}{uuid.uuid4().hex}"
+    reader = csv.reader(itertools.chain(text, [end + "\n"]), delimiter=source.delimiter)
 
     def rows() -> Iterator[tuple[int, int, list[str]]]:
         record_number = 0
         line = 1
         try:
             for cells in reader:
+                if cells == [end]:
+                    return
+                if cells and end in cells[-1]:
+                    raise ImportFileError(
+                        f"The file is not a valid CSV: a quote opened on line {line} is never "
+                        "closed, so every row after it would be read as one cell.",
+                        code="invalid_csv",
+                        details={"line": line},
+                    )
                 record_number += 1
                 first_line, line = line, reader.line_num + 1
                 if record_number <= source.header_record:
