@@ -275,7 +275,8 @@ class _Importer:
                 self.counts.errors.append(
                     {
                         "row": record_number, "line": line, "column": header, "field": api_name,
-                        "value": raw[:VALUE_PREVIEW], "message": reason,
+                        # The report is JSON in the database: PostgreSQL's jsonb refuses NUL.
+                        "value": raw[:VALUE_PREVIEW].replace("\x00", "\ufffd"), "message": reason,
                     }
                 )
         self.failed_rows.add(record_number, reasons, cells)

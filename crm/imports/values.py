@@ -244,7 +244,7 @@ def parse_tags(raw: str) -> list[str]:
         items = _TAG_SPLIT.split(text)
     tags: list[str] = []
     for item in items:
-        tag = item.strip()
+        tag = _no_nul(item.strip())
         if not tag or tag in tags:
             continue
         if len(tag) > TAG_MAX_LENGTH:
@@ -255,7 +255,15 @@ def parse_tags(raw: str) -> list[str]:
     return tags
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL refuses NUL in text and jsonb: one such cell would fail its whole batch.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
 def _length_checked(value: str, column: Column) -> str:
+    _no_nul(value)
     if column.max_length is not None and len(value) > column.max_length:
         raise ValueError(f"is longer than {column.max_length} characters")
     return value
@@ -283,7 +291,7 @@ def parser_for(column: Column, *, day_first: bool) -> Parser:
     if kind == "text":
         return lambda raw: _length_checked(raw.strip(), column)
     if kind == "notes":
-        return lambda raw: raw.replace("\r\n", "\n").replace("\r", "\n").strip()
+        return lambda raw: _no_nul(raw.replace("\r\n", "\n").replace("\r", "\n").strip())
     if kind == "money":
         return parse_money
     if kind == "date":

@@ -47,3 +47,29 @@ def test_it_still_reads_quoted_fields_with_newlines_and_a_file_without_a_final_n
     assert Fan.objects.get(onlyfans_user_id="1").notes == "two\nlines"
     assert Fan.objects.get(onlyfans_user_id="2").notes == 'quoted "word"'
     assert Fan.objects.get(onlyfans_user_id="3").notes == "last"
+
+
+# Past the first 64 KB (where a NUL byte makes the whole file "not a CSV"), a NUL in a cell
+# used to reach the database: SQLite stores it, PostgreSQL refuses the whole batch, so the
+# import crashed midway with the earlier batches written.
+FILLER = b"".join(b"%d,filler%d\n" % (n, n) for n in range(1, 6001))
+assert len(FILLER) > 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "header, cell",
+    [
+        (b"User ID,Username", b"nul\x00name"),
+        (b"User ID,Notes", b"nul\x00note"),
+        (b"User ID,Tags", b"vip\x00"),
+    ],
+    ids=["username", "notes", "tags"],
+)
+def test_it_fails_only_the_row_with_a_nul_character(account, header, cell):
+    job = run(account, header + b"\n" + FILLER + b"9999," + cell + b"\n")
+    assert job.status == "succeeded", job.error
+    assert (job.rows_processed, job.created, job.failed) == (6001, 6000, 1)
+    [error] = job.report["errors"]
+    assert error["row"] == 6002 and "NUL" in error["message"]
+    assert "\x00" not in error["value"]  # the report is stored as JSON; jsonb refuses NUL
+    assert not Fan.objects.filter(onlyfans_user_id="9999").exists()
