@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -18,6 +20,11 @@ from crm.models import ImportJob, ImportStatus
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
+
+# A running import reports progress (heartbeat_at) at least every few seconds: after the scan
+# pass and every PROGRESS_EVERY_ROWS rows. Silent this long, its worker is gone: the task was
+# acknowledged when it started, so nothing will ever run it again.
+IMPORT_STALE_AFTER = timedelta(minutes=10)
 
 
 def import_runs_in_background(size: int) -> bool:
@@ -58,8 +65,9 @@ def _enqueue(job_id: uuid.UUID) -> None:
 def import_job_run(*, job_id: str) -> ImportJob | None:
     """Run a pending job once: the status update claims it, so a second delivery of the task
     does nothing. A fatal file problem fails the job and writes no fan."""
+    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+        status=ImportStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     if claimed != 1:
         logger.info("Import job not pending; skipped", extra={"importJobId": job_id})
@@ -89,6 +97,34 @@ def _fail(job: ImportJob, message: str, *, code: str) -> None:
     job.save(update_fields=["status", "error", "report", "finished_at"])
 
 
+def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
+    """A running job silent for IMPORT_STALE_AFTER is failed. The update is conditional on
+    the job still being silent, so a worker that reports meanwhile keeps its job."""
+    if job.status != ImportStatus.RUNNING:
+        return job
+    cutoff = timezone.now() - IMPORT_STALE_AFTER
+    failed = ImportJob.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
+        pk=job.pk,
+        status=ImportStatus.RUNNING,
+    ).update(
+        status=ImportStatus.FAILED,
+        error=(
+            f"The import stopped after {job.rows_processed:,} rows: its worker stopped "
+            "responding. Fans imported so far are kept; upload the file again to finish."
+        ),
+        report={**(job.report or {}), "errorCode": "worker_lost"},
+        finished_at=timezone.now(),
+        upload="",
+    )
+    if failed:
+        logger.warning("Import job lost its worker; marked failed", extra={"importJobId": str(job.pk)})
+        if job.upload:
+            job.upload.storage.delete(job.upload.name)
+        job.refresh_from_db()
+    return job
+
+
 def import_job_for_user(*, user, job_id: str) -> ImportJob:
     """A job of one of the user's accounts; any other job, or a malformed id, is a 404."""
     try:
@@ -96,6 +132,7 @@ def import_job_for_user(*, user, job_id: str) -> ImportJob:
     except ValueError:
         raise NotFound("Import job not found.") from None
     try:
-        return ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
+        job = ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
     except ImportJob.DoesNotExist:
         raise NotFound("Import job not found.") from None
+    return import_job_fail_if_stale(job)

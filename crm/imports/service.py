@@ -82,6 +82,7 @@ def fans_import_csv(
         job = ImportJob(account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run)
     job.status = ImportStatus.RUNNING
     job.started_at = job.started_at or now
+    job.heartbeat_at = now
     job.rows_total = found.rows_total
     job.report = _format_report(source, found)
     job.save()
@@ -237,7 +238,7 @@ class _Importer:
         ImportJob.objects.filter(pk=self.job.pk).update(
             rows_processed=self.job.rows_processed, created=self.job.created,
             updated=self.job.updated, unchanged=self.job.unchanged, failed=self.job.failed,
-            duplicates=self.job.duplicates,
+            duplicates=self.job.duplicates, heartbeat_at=timezone.now(),
         )
         if self.on_progress is not None:
             self.on_progress(self.job)
