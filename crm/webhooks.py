@@ -157,14 +157,42 @@ class Event:
     payload: dict[str, Any]
 
 
+def _storable(payload: Any) -> bool:
+    """No NUL and no lone surrogate in any key or string (iterative: nesting is unbounded)."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return False
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
 def parse_event(body: bytes) -> Event | None:
     """The validated event, or None for a type this endpoint does not handle."""
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApplicationError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise ApplicationError("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise serializers.ValidationError({"nonFieldErrors": ["The event must be a JSON object."]})
+    # The raw payload is stored (WebhookEvent.payload), unknown fields included: PostgreSQL's
+    # jsonb refuses NUL and lone surrogates, which JSON's \u escapes can carry.
+    if not _storable(payload):
+        raise serializers.ValidationError(
+            {"nonFieldErrors": ["The event holds a NUL character or a lone surrogate (\\u0000, \\ud800…)."]}
+        )
     envelope = EventSerializer(data=payload)
     envelope.is_valid(raise_exception=True)
     event_type = envelope.validated_data["type"]
