@@ -143,8 +143,12 @@ def requeue(message_id: str, account_id: int, *, delay_seconds: float) -> None:
 
     A new copy starts with a receive count of zero, so waiting never walks a healthy message
     towards the queue's maxReceiveCount.
+
+    SQS delays are whole seconds: rounding down brings the copy back up to a second early,
+    and the consumer waits out the rest in-process (ONLYFANS_INLINE_WAIT_SECONDS), so a
+    deferred message takes its slot on time instead of up to a second late.
     """
-    delay = min(max(int(delay_seconds + 0.999), 0), SQS_MAX_DELAY_SECONDS)
+    delay = min(max(int(delay_seconds), 0), SQS_MAX_DELAY_SECONDS)
     _call(
         "SendMessage",
         sqs().send_message,
