@@ -66,10 +66,6 @@ def waiting_counts_by_account(*, user=None) -> dict[int, int]:
     return {row["account_id"]: row["n"] for row in rows}
 
 
-def waiting_count(*, account: OnlyFansAccount) -> int:
-    return OutboundMessage.objects.filter(account=account, status__in=WAITING_STATUSES).count()
-
-
 def last_processed_at(*, user=None) -> datetime | None:
     attempts = DeliveryAttempt.objects.all()
     if user is not None:

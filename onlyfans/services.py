@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from huntaze.core.errors import Conflict, ServiceUnavailable
 from huntaze.core.formats import iso_z
-from onlyfans import bucket, metrics, queue, selectors
+from onlyfans import bucket, delivery, metrics, queue, selectors
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,9 @@ sqs_circuit = _Circuit()
 def estimate_send_times(*, account: OnlyFansAccount, priorities: Sequence[int]) -> list[datetime]:
     """When each new message should go out: the account's next free slot, plus its position in
     the account's backlog (messages of equal or higher priority already waiting) times the
-    slot interval."""
-    limit = account.effective_rate_limit
+    slot interval. The limit is the one the consumer spaces this OnlyFans account's slots by
+    (the strictest of the users who share it)."""
+    limit = delivery.account_pace(account.onlyfans_id).limit
     interval = timedelta(seconds=bucket.slot_interval_seconds(limit))
     now = timezone.now()
     try:

@@ -493,3 +493,17 @@ def test_it_answers_a_racing_duplicate_with_the_winners_message(owner, account):
     assert loser.replayed
     assert loser.message.pk == winner.message.pk
     assert OutboundMessage.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_it_estimates_with_the_strictest_limit_of_users_sharing_the_account(api, account, outsider, queues, settings):
+    account.rate_limit_per_minute = 60
+    account.save()
+    make_account(outsider, onlyfans_id=account.onlyfans_id, rate_limit_per_minute=10)
+    OutboundMessage.objects.create(account=account, recipient_id="f", content="waiting", status="queued")
+
+    body = post_json(api, SEND, SEED_BODY).json()
+
+    # One message ahead, spaced by the shared account's 10/min (not this user's 60/min).
+    gap = (parse_iso(body["estimatedSendTime"]) - parse_iso(body["queuedAt"])).total_seconds()
+    assert gap >= 6 * (1 + settings.ONLYFANS_RATE_GUARD) - 0.5
