@@ -171,11 +171,11 @@ def test_it_defers_more_often_than_max_receive_count_and_still_delivers(
     real_take, denied = bucket.take, []
 
     def busy_take(onlyfans_id, *, limit):
-        decision = real_take(onlyfans_id, limit=limit)
         if len(denied) < 5:
-            denied.append(decision)
-            return bucket.SlotDecision(False, 0.2, decision.server_now, decision.next_free_at)
-        return decision
+            seen = bucket.peek(onlyfans_id, limit=limit)  # denied without taking the slot
+            denied.append(seen)
+            return bucket.SlotDecision(False, 0.2, seen.server_now, seen.next_free_at)
+        return real_take(onlyfans_id, limit=limit)
 
     monkeypatch.setattr(bucket, "take", busy_take)
     message = send(owner, fast_account)
