@@ -15,6 +15,7 @@ from huntaze.core.formats import iso_z
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
 from onlyfans import selectors, services
+from onlyfans import status as pipeline_status
 from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import (
     BatchInputSerializer,
@@ -215,7 +216,7 @@ class QueueStatusApi(LoggedApi):
         },
     )
     def get(self, request, *args, **kwargs):
-        queue_status = services.get_queue_status(user=request.user)
+        queue_status = pipeline_status.queue_status_get(user=request.user)
         logger.info(
             "OnlyFans queue status: fetched",
             extra={

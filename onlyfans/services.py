@@ -24,7 +24,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from huntaze.core.errors import Conflict, ServiceUnavailable
-from huntaze.core.formats import iso_z
 from onlyfans import bucket, delivery, metrics, queue, selectors
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
 
@@ -371,77 +370,3 @@ def _publish_with_retries(chunk, *, retry_delays, sleep) -> dict[str, str | None
             if attempt < len(retry_delays):
                 sleep(retry_delays[attempt])
     return None
-
-
-# --- Status --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class QueueStatus:
-    depth: int
-    in_flight: int
-    dlq_count: int
-    total: int
-    estimated_time_seconds: int
-    rate_limit: str
-    last_processed_at: datetime | None
-    health_status: str
-    health_message: str
-    timestamp: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "queue": {
-                "depth": self.depth,
-                "inFlight": self.in_flight,
-                "dlqCount": self.dlq_count,
-                "total": self.total,
-            },
-            "processing": {
-                "estimatedTimeSeconds": self.estimated_time_seconds,
-                "rateLimit": self.rate_limit,
-                "lastProcessedAt": iso_z(self.last_processed_at),
-            },
-            "health": {"status": self.health_status, "message": self.health_message},
-            "timestamp": iso_z(self.timestamp),
-        }
-
-
-def get_queue_status(*, user=None) -> QueueStatus:
-    """The queue's numbers, the time to drain the user's backlog, and the pipeline's health.
-
-    Raises ServiceUnavailable when SQS cannot be reached.
-    """
-    try:
-        attrs = queue.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
-    except queue.QueueUnavailable as exc:
-        logger.warning(f"{LOG_PREFIX}: queue status unavailable", extra={"error": str(exc)})
-        raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
-    accounts = list(selectors.accounts_of(user)) if user is not None else list(OnlyFansAccount.objects.all())
-    drain = 0.0
-    backlogs = selectors.waiting_counts_by_account(user=user)
-    for account in accounts:
-        backlog = backlogs.get(account.pk, 0)
-        if backlog:
-            drain = max(drain, backlog * bucket.slot_interval_seconds(account.effective_rate_limit))
-    limits = sorted({a.effective_rate_limit for a in accounts}) or [settings.ONLYFANS_RATE_LIMIT_PER_MINUTE]
-    rate_limit = " / ".join(f"{limit} messages/minute" for limit in limits)
-
-    problems = []
-    if attrs.dlq_count:
-        problems.append(f"{attrs.dlq_count} message(s) in the dead-letter queue")
-    if not bucket.redis_ok():
-        problems.append("Redis is unreachable, so delivery is paused")
-    stuck = OutboundMessage.objects.filter(status=MessageStatus.PENDING).count()
-    if stuck:
-        problems.append(f"{stuck} message(s) waiting to be published to SQS")
-    return QueueStatus(
-        depth=attrs.depth + attrs.delayed,
-        in_flight=attrs.in_flight,
-        dlq_count=attrs.dlq_count,
-        total=attrs.depth + attrs.delayed + attrs.in_flight,
-        estimated_time_seconds=int(drain + 0.999),
-        rate_limit=rate_limit,
-        last_processed_at=selectors.last_processed_at(user=user),
-        health_status="degraded" if problems else "healthy",
-        health_message="; ".join(problems) if problems else "All systems operational",
-        timestamp=timezone.now(),
-    )

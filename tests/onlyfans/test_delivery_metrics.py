@@ -7,7 +7,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from onlyfans.models import MessageStatus, OutboundMessage
-from onlyfans.services import MessageInput, get_queue_status, message_send
+from onlyfans.services import MessageInput, message_send
+from onlyfans.status import queue_status_get
 from onlyfans.tasks import consume_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,11 +65,11 @@ def test_it_puts_failed_dead_lettered_and_deferred_metrics(owner, queues, gatewa
 
 
 def test_status_reports_the_real_last_processed_time(owner, account, queues, gateway):
-    assert get_queue_status(user=owner).last_processed_at is None
+    assert queue_status_get(user=owner).last_processed_at is None
     send(owner, account)
     consume_messages.apply(kwargs={"seconds": 2})
 
-    status = get_queue_status(user=owner)
+    status = queue_status_get(user=owner)
 
     attempt_time = OutboundMessage.objects.get().attempts.get().attempted_at
     assert status.last_processed_at == attempt_time

@@ -1,4 +1,7 @@
-"""GET /api/onlyfans/messages/status: the seed's shape, 401, 503, and health."""
+"""GET /api/onlyfans/messages/status: the seed's shape, 401, 503, health, and whose numbers.
+
+Staff see SQS' own numbers; every other user sees their own messages, counted in the database.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from django.utils import timezone
 
 from onlyfans import bucket, queue
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
-from tests.conftest import make_account
+from tests.conftest import client_for, make_account, make_user
 from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, parse_iso, post_json
 from tests.support.servers import free_port
 
@@ -30,6 +33,11 @@ def add_waiting(account, n: int, *, status=MessageStatus.QUEUED) -> list[Outboun
         )
         for i in range(n)
     ]
+
+
+@pytest.fixture
+def staff_api(db):
+    return client_for(make_user("operator", is_staff=True))
 
 
 @pytest.fixture
@@ -61,21 +69,21 @@ def test_it_answers_the_seeds_exact_shape(api, account, queues, path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_counts_the_messages_on_the_queue(api, account, queues, settings):
+def test_staff_see_the_messages_on_the_queue(api, staff_api, account, queues, settings):
     for _ in range(3):
         assert post_json(api, SEND, SEED_BODY).status_code == 202
     # One of them is being delivered: received, hence invisible (in flight).
     sqs_client(settings).receive_message(QueueUrl=queues.main, MaxNumberOfMessages=1)
-    body = api.get(STATUS).json()
+    body = staff_api.get(STATUS).json()
     assert body["queue"] == {"depth": 2, "inFlight": 1, "dlqCount": 0, "total": 3}
     assert body["health"]["status"] == "healthy"
 
 
 @pytest.mark.django_db
-def test_it_counts_delayed_copies_in_the_depth(api, account, queues):
+def test_staff_see_delayed_copies_in_the_depth(staff_api, account, queues):
     [message] = add_waiting(account, 1)
     queue.requeue(str(message.id), account.pk, delay_seconds=60)
-    body = api.get(STATUS).json()
+    body = staff_api.get(STATUS).json()
     assert body["queue"]["depth"] == 1
     assert body["queue"]["total"] == 1
 
@@ -117,6 +125,34 @@ def test_it_reads_every_accounts_backlog_in_a_constant_number_of_queries(api, ow
     assert 12 <= body["processing"]["estimatedTimeSeconds"] <= 13
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_user_sees_their_own_messages_not_the_queues(api, outsider_api, staff_api, account, queues, settings):
+    for _ in range(3):
+        assert post_json(api, SEND, SEED_BODY).status_code == 202
+    OutboundMessage.objects.filter(pk=OutboundMessage.objects.first().pk).update(status=MessageStatus.SENDING)
+    add_waiting(account, 2, status=MessageStatus.DEAD_LETTERED)
+    add_waiting(account, 1, status=MessageStatus.PENDING)
+    # The SQS-wide numbers include another tenant's copies and a stray DLQ message: not the user's.
+    sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
+    sqs_client(settings).receive_message(QueueUrl=queues.main, MaxNumberOfMessages=2)
+
+    mine = api.get(STATUS).json()
+    assert mine["queue"] == {"depth": 3, "inFlight": 1, "dlqCount": 2, "total": 4}
+    assert mine["health"]["status"] == "degraded"
+    assert "2 message(s) in the dead-letter queue" in mine["health"]["message"]
+    assert "1 message(s) waiting to be published" in mine["health"]["message"]
+    assert mine["processing"]["estimatedTimeSeconds"] > 0
+
+    theirs = outsider_api.get(STATUS).json()
+    assert theirs["queue"] == {"depth": 0, "inFlight": 0, "dlqCount": 0, "total": 0}
+    assert theirs["processing"]["estimatedTimeSeconds"] == 0
+    assert theirs["processing"]["lastProcessedAt"] is None
+    assert theirs["health"] == {"status": "healthy", "message": "All systems operational"}
+
+    staff = staff_api.get(STATUS).json()["queue"]
+    assert (staff["dlqCount"], staff["inFlight"]) == (1, 2)
+
+
 @pytest.mark.django_db
 def test_it_ignores_other_users_backlogs_and_attempts(api, account, outsider, queues):
     theirs = make_account(outsider)
@@ -139,9 +175,9 @@ def test_it_reports_the_last_delivery_attempt(api, account, queues):
 
 
 @pytest.mark.django_db
-def test_it_is_degraded_when_the_dlq_holds_a_message(api, account, queues, settings):
+def test_staff_see_degraded_when_the_dlq_holds_a_message(staff_api, account, queues, settings):
     sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
-    body = api.get(STATUS).json()
+    body = staff_api.get(STATUS).json()
     assert body["queue"]["dlqCount"] == 1
     assert body["health"]["status"] == "degraded"
     assert "dead-letter" in body["health"]["message"]
@@ -180,14 +216,14 @@ def test_it_answers_503_when_the_queue_does_not_exist(api, account, settings):
 
 
 @pytest.mark.django_db
-def test_it_finds_the_queues_by_name_when_no_url_is_set(api, account, queues, settings):
+def test_it_finds_the_queues_by_name_when_no_url_is_set(staff_api, account, queues, settings):
     settings.SQS_QUEUE_NAME = queues.main.rsplit("/", 1)[1]
     settings.SQS_DLQ_NAME = queues.dlq.rsplit("/", 1)[1]
     settings.SQS_RATE_LIMITER_QUEUE_URL = None
     settings.SQS_RATE_LIMITER_DLQ_URL = None
     queue.clear_caches()
     sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
-    assert api.get(STATUS).json()["queue"]["dlqCount"] == 1
+    assert staff_api.get(STATUS).json()["queue"]["dlqCount"] == 1
 
 
 @pytest.mark.django_db

@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from huntaze.core.errors import ApplicationError
-from onlyfans import services
+from onlyfans import status as pipeline_status
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            status = services.get_queue_status(user=None)
+            status = pipeline_status.queue_status_get(user=None)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         data = status.as_dict()

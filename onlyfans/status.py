@@ -1,0 +1,128 @@
+"""The pipeline's status: GET /api/onlyfans/messages/status, `manage.py queue_status`, the admin.
+
+Two views of one shape. Staff (and operators) see the whole pipeline: SQS' own depth, in-flight
+and DLQ numbers, every account's backlog. Anyone else sees only their own accounts' messages,
+counted in the database (the record), so that one tenant never learns another's traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from huntaze.core.errors import ServiceUnavailable
+from huntaze.core.formats import iso_z
+from onlyfans import bucket, queue, selectors
+from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+LOG_PREFIX = "OnlyFansRateLimiterService"
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    depth: int
+    in_flight: int
+    dlq_count: int
+    total: int
+    estimated_time_seconds: int
+    rate_limit: str
+    last_processed_at: datetime | None
+    health_status: str
+    health_message: str
+    timestamp: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue": {
+                "depth": self.depth,
+                "inFlight": self.in_flight,
+                "dlqCount": self.dlq_count,
+                "total": self.total,
+            },
+            "processing": {
+                "estimatedTimeSeconds": self.estimated_time_seconds,
+                "rateLimit": self.rate_limit,
+                "lastProcessedAt": iso_z(self.last_processed_at),
+            },
+            "health": {"status": self.health_status, "message": self.health_message},
+            "timestamp": iso_z(self.timestamp),
+        }
+
+
+@dataclass(frozen=True)
+class _Counts:
+    depth: int
+    in_flight: int
+    dlq_count: int
+    pending: int
+
+
+def queue_status_get(*, user=None) -> QueueStatus:
+    """The status as `user` may see it; `user=None` (operators) or a staff user sees everything.
+
+    Raises ServiceUnavailable when SQS cannot be reached, for every caller: the seed's 503.
+    """
+    try:
+        attrs = queue.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
+    except queue.QueueUnavailable as exc:
+        logger.warning(f"{LOG_PREFIX}: queue status unavailable", extra={"error": str(exc)})
+        raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
+    owner = None if user is None or user.is_staff else user
+    if owner is None:
+        counts = _Counts(
+            depth=attrs.depth + attrs.delayed,
+            in_flight=attrs.in_flight,
+            dlq_count=attrs.dlq_count,
+            pending=OutboundMessage.objects.filter(status=MessageStatus.PENDING).count(),
+        )
+    else:
+        counts = _counts_in_database(owner=owner)
+    accounts = list(selectors.accounts_of(owner) if owner is not None else OnlyFansAccount.objects.all())
+    drain = 0.0
+    backlogs = selectors.waiting_counts_by_account(user=owner)
+    for account in accounts:
+        backlog = backlogs.get(account.pk, 0)
+        if backlog:
+            drain = max(drain, backlog * bucket.slot_interval_seconds(account.effective_rate_limit))
+    limits = sorted({a.effective_rate_limit for a in accounts}) or [settings.ONLYFANS_RATE_LIMIT_PER_MINUTE]
+    rate_limit = " / ".join(f"{limit} messages/minute" for limit in limits)
+
+    problems = []
+    if counts.dlq_count:
+        problems.append(f"{counts.dlq_count} message(s) in the dead-letter queue")
+    if not bucket.redis_ok():
+        problems.append("Redis is unreachable, so delivery is paused")
+    if counts.pending:
+        problems.append(f"{counts.pending} message(s) waiting to be published to SQS")
+    return QueueStatus(
+        depth=counts.depth,
+        in_flight=counts.in_flight,
+        dlq_count=counts.dlq_count,
+        total=counts.depth + counts.in_flight,
+        estimated_time_seconds=int(drain + 0.999),
+        rate_limit=rate_limit,
+        last_processed_at=selectors.last_processed_at(user=owner),
+        health_status="degraded" if problems else "healthy",
+        health_message="; ".join(problems) if problems else "All systems operational",
+        timestamp=timezone.now(),
+    )
+
+
+def _counts_in_database(*, owner) -> _Counts:
+    """One grouped query over the owner's messages: waiting, being delivered, dead-lettered."""
+    waiting = (MessageStatus.PENDING, MessageStatus.QUEUED)
+    row = OutboundMessage.objects.filter(account__owner=owner).aggregate(
+        depth=Count("pk", filter=Q(status__in=waiting)),
+        in_flight=Count("pk", filter=Q(status=MessageStatus.SENDING)),
+        dlq_count=Count("pk", filter=Q(status=MessageStatus.DEAD_LETTERED)),
+        pending=Count("pk", filter=Q(status=MessageStatus.PENDING)),
+    )
+    return _Counts(**row)
