@@ -1,7 +1,7 @@
 # Huntaze — `make run` starts the local stack, `make test` runs every check CI runs.
 # `make help` lists the targets.
 
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
@@ -25,7 +25,10 @@ help: ## list the targets
 
 # --- virtualenv: created once, packages reinstalled only when pyproject.toml changes ----------
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; ok = (3, 11) <= sys.version_info[:2] <= (3, 13); \
+	  ok or sys.exit(f"Huntaze needs Python 3.11, 3.12 or 3.13; $(PYTHON) is {sys.version.split()[0]}. Run: make run PYTHON=python3.12")' \
+	  || { echo "Python not found or unsupported: set PYTHON to a Python 3.11-3.13 interpreter" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV): on Debian, apt-get install python3-venv" >&2; rm -rf $(VENV); exit 1; }
 
 $(VENV)/.installed-local: pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[local]'

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from huntaze.core.env import (
     env_bool,
     env_float,
+    env_header_pair,
     env_int,
     env_list,
     env_optional,
@@ -46,7 +47,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a load balancer's health checks answer before host checks and HTTPS redirects.
+    "huntaze.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,7 +106,29 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# whitenoise serves the collected files (`manage.py collectstatic`, the Procfile's release step)
+# compressed and with hashed names in production; with DEBUG on, runserver serves them as is.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or not env_bool("DJANGO_STATIC_MANIFEST", True)
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Security: production defaults, relaxed only with DEBUG on (the local stack) -------------
+# TLS usually ends at a load balancer that forwards plain HTTP: name the header it sets, as
+# `X-Forwarded-Proto=https`, so that Django knows which requests came over HTTPS.
+SECURE_PROXY_SSL_HEADER = env_header_pair("DJANGO_SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 
 # --- Redis: the token bucket, the API throttles and the Celery broker ---------------------
 _redis_endpoint = env_optional("REDIS_URL") or env_optional("REDIS_ENDPOINT")
@@ -206,11 +232,16 @@ ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
 ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if ONLYFANS_API_BASE_URL is None else None)
 ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
 ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
-# The sandbox gateway (same contract, records deliveries) stands in when no gateway is set.
-ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", ONLYFANS_API_BASE_URL is None)
+# The sandbox gateway (same contract, records deliveries, reaches no one) stands in for a real
+# one on the local stack only: with DEBUG off it must be asked for explicitly, so that a
+# production deployment missing its gateway URL refuses to start instead of "delivering" nowhere.
+ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", DEBUG and ONLYFANS_API_BASE_URL is None)
 if ONLYFANS_API_BASE_URL is None:
     if not ONLYFANS_SANDBOX_ENABLED:
-        raise ImproperlyConfigured("Set ONLYFANS_API_BASE_URL, or ONLYFANS_SANDBOX_ENABLED=true.")
+        raise ImproperlyConfigured(
+            "ONLYFANS_API_BASE_URL is required: the OnlyFans gateway that delivers messages "
+            "(set ONLYFANS_SANDBOX_ENABLED=true to use the built-in sandbox gateway, which reaches no one)."
+        )
     ONLYFANS_API_BASE_URL = f"http://127.0.0.1:{PORT}/sandbox/onlyfans"
 ONLYFANS_WEBHOOK_SECRET = env_optional("ONLYFANS_WEBHOOK_SECRET")
 ONLYFANS_WEBHOOK_TOLERANCE_SECONDS = env_int("ONLYFANS_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)

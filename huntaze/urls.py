@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from huntaze.auth import LoginApi, RefreshApi
+from huntaze.core.errors import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/onlyfans/webhooks/", include("crm.webhook_urls")),
     path("api/onlyfans/import/", include("crm.import_urls")),
     path("api/onlyfans/", include("onlyfans.urls")),
+    # Last of the API: an unknown API route is a JSON 404, with DEBUG on too (not Django's page).
+    re_path(r"^api/", api_not_found),
 ]
 
 if settings.ONLYFANS_SANDBOX_ENABLED:

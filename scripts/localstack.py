@@ -375,6 +375,7 @@ class Stack:
     def prepare(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "media").mkdir(exist_ok=True)
+        (self.var_dir / "static").mkdir(exist_ok=True)  # STATIC_ROOT: whitenoise looks for it
         argv = [PYTHON, str(ROOT / "scripts" / "prepare_local.py")]
         if not truthy(self.env.get("DJANGO_DEBUG")):
             say("DJANGO_DEBUG is not true: no demo data")

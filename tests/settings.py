@@ -1,6 +1,7 @@
 """Test settings: the project's settings, pointed at real servers started for this process."""
 
 import os
+import tempfile
 
 from tests.support.servers import MotoServer, RedisServer, set_fake_aws_credentials
 
@@ -25,6 +26,13 @@ os.environ.update(
         # The sandbox gateway's routes are mounted so that its own tests can call them.
         "ONLYFANS_SANDBOX_ENABLED": "true",
         "LOG_FORMAT": "json",
+        # Production's HTTPS defaults stay on (DEBUG is off here) except what plain-HTTP test
+        # servers cannot do; tests/test_deploy.py checks the defaults themselves.
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SESSION_COOKIE_SECURE": "false",
+        "DJANGO_CSRF_COOKIE_SECURE": "false",
+        # No collectstatic before the tests: serve static files from the apps' folders.
+        "DJANGO_STATIC_MANIFEST": "false",
     }
 )
 os.environ.pop("DJANGO_DEBUG", None)
@@ -36,10 +44,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: consumer subprocesses in the multi-process tests share it.
     # One file per test process, so that concurrent runs never share it.
-    import tempfile as _tempfile
-
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": os.path.join(_tempfile.gettempdir(), f"huntaze-test-{os.getpid()}.sqlite3")
+        "NAME": os.path.join(tempfile.gettempdir(), f"huntaze-test-{os.getpid()}.sqlite3")
     }
 
 LOGGING["loggers"]["werkzeug"] = {"level": "WARNING"}  # noqa: F405 - moto server's access log
+
+# whitenoise finds static files in the apps' folders (no collectstatic in tests).
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = os.path.join(tempfile.gettempdir(), "huntaze-test-static")
+os.makedirs(STATIC_ROOT, exist_ok=True)

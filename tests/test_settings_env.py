@@ -185,7 +185,7 @@ def test_it_prefers_redis_url_to_redis_endpoint():
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is required"),
         (
             {"ONLYFANS_API_BASE_URL": "", "ONLYFANS_SANDBOX_ENABLED": "false"},
-            "Set ONLYFANS_API_BASE_URL",
+            "ONLYFANS_API_BASE_URL is required",
         ),
     ],
 )

@@ -26,6 +26,21 @@ def env_optional(name: str) -> str | None:
     return value or None
 
 
+def env_header_pair(name: str) -> tuple[str, str] | None:
+    """An HTTP header and the value that marks a request, as `X-Forwarded-Proto=https`.
+
+    Returns Django's form, ("HTTP_X_FORWARDED_PROTO", "https"), or None when unset.
+    """
+    raw = env_optional(name)
+    if raw is None:
+        return None
+    header, sep, value = raw.partition("=")
+    header, value = header.strip(), value.strip()
+    if not sep or not value or not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(f"{name} must look like X-Forwarded-Proto=https, not {raw!r}.")
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":

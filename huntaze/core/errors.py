@@ -183,4 +183,5 @@ def json_error_view(status_code: int, code: str, message: str):
 handler400 = json_error_view(400, "bad_request", "Bad request.")
 handler403 = json_error_view(403, "permission_denied", "You do not have permission to do this.")
 handler404 = json_error_view(404, "not_found", "Not found.")
+api_not_found = json_error_view(404, "not_found", "No such API route.")
 handler500 = json_error_view(500, "internal_error", "An unexpected error occurred.")

@@ -8,12 +8,16 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
+from huntaze.core.errors import ServiceUnavailable
+
 logger = logging.getLogger(__name__)
 
 
 class RatelimitThrottle(BaseThrottle):
     group: str = ""
     rate_setting: str = ""
+    # What a request gets when the counters (Redis) cannot be reached: let through, or a 503.
+    fail_open: bool = False
 
     def key(self, group, request) -> str:
         raise NotImplementedError
@@ -28,9 +32,21 @@ class RatelimitThrottle(BaseThrottle):
                 rate=getattr(settings, self.rate_setting),
                 increment=True,
             )
-        except Exception as exc:  # noqa: BLE001 - Redis down: the API stays up, the bucket still protects OnlyFans
-            logger.warning("API throttle unavailable, request allowed", extra={"error": str(exc)})
-            return True
+        except Exception as exc:  # noqa: BLE001 - any cache failure: decide by fail_open
+            if self.fail_open:
+                logger.warning(
+                    "API throttle unavailable, request allowed", extra={"group": self.group, "error": str(exc)}
+                )
+                return True
+            logger.error(
+                "API throttle unavailable, request refused", extra={"group": self.group, "error": str(exc)}
+            )
+            raise ServiceUnavailable(
+                "This request cannot be rate limited right now (the limiter's store is unreachable); "
+                "try again shortly.",
+                code="throttle_unavailable",
+                headers={"Retry-After": "5"},
+            ) from exc
         if usage and usage["should_limit"]:
             self._wait = max(1, usage["time_left"])
             return False
@@ -41,17 +57,23 @@ class RatelimitThrottle(BaseThrottle):
 
 
 class UserSendThrottle(RatelimitThrottle):
-    """The seed's 60 requests per minute per user on the send endpoints."""
+    """The seed's 60 requests per minute per user on the send endpoints.
+
+    Fails open: with Redis down, accepting a message still only writes it to the database (the
+    record); its delivery waits for the limiter, which fails closed, so OnlyFans stays protected.
+    """
 
     group = "onlyfans-send"
     rate_setting = "SEND_RATE_LIMIT"
+    fail_open = True
 
     def key(self, group, request) -> str:
         return f"user:{request.user.pk}"
 
 
 class LoginThrottle(RatelimitThrottle):
-    """Login attempts per client IP."""
+    """Login attempts per client IP. Fails closed: without its counters it would allow an
+    unlimited password-guessing run, so with Redis down login answers 503."""
 
     group = "auth-login"
     rate_setting = "LOGIN_RATE_LIMIT"

@@ -119,6 +119,23 @@ def test_it_limits_login_attempts_per_ip(client, owner, settings, frozen_rate_wi
 
 
 @pytest.mark.django_db
+def test_it_refuses_logins_when_the_throttle_store_is_down(client, owner, settings, caplog):
+    """Without its counters the login limit cannot hold: no unlimited password guessing."""
+    from tests.support.servers import free_port
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    for password in ("wrong", "pw-owner"):
+        response = post_json(client, LOGIN, {"username": "owner", "password": password})
+        error = assert_error(response, 503, "throttle_unavailable")
+        assert "try again" in error["message"]
+        assert response["Retry-After"] == "5"
+    assert "access" not in response.json()
+    assert any(r.getMessage() == "API throttle unavailable, request refused" for r in caplog.records)
+
+
+@pytest.mark.django_db
 def test_it_ignores_a_forwarded_for_header_unless_behind_a_proxy(client, owner, settings, frozen_rate_window):
     settings.LOGIN_RATE_LIMIT = "1/m"
     wrong = {"username": "owner", "password": "wrong"}

@@ -302,14 +302,17 @@ def test_it_counts_the_limit_per_user(api, account, settings, frozen_rate_window
 
 
 @pytest.mark.django_db
-def test_it_still_accepts_when_the_throttle_store_is_down(api, account, settings):
-    """Redis down: the per-user API limit fails open; the token bucket still protects OnlyFans."""
+def test_it_still_accepts_when_the_throttle_store_is_down(api, account, settings, caplog):
+    """Redis down: the per-user API limit fails open, and says so in the log; the token bucket
+    (which fails closed) still protects OnlyFans, so the message waits for delivery."""
     from tests.support.servers import free_port
 
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
     }
     assert post_json(api, SEND, SEED_BODY).status_code == 202
+    [record] = [r for r in caplog.records if r.getMessage() == "API throttle unavailable, request allowed"]
+    assert (record.levelname, record.group) == ("WARNING", "onlyfans-send")
 
 
 # --- 503 / 500 ----------------------------------------------------------------------------------
