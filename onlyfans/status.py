@@ -7,7 +7,6 @@ counted in the database (the record), so that one tenant never learns another's 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,10 +19,6 @@ from huntaze.core.errors import ServiceUnavailable
 from huntaze.core.formats import iso_z
 from onlyfans import bucket, queue, selectors
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
-
-logger = logging.getLogger(__name__)
-
-LOG_PREFIX = "OnlyFansRateLimiterService"
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ def queue_status_get(*, user=None) -> QueueStatus:
     try:
         attrs = queue.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
     except queue.QueueUnavailable as exc:
-        logger.warning(f"{LOG_PREFIX}: queue status unavailable", extra={"error": str(exc)})
+        # Logged by the caller: the API under the seed's event, a command as its one-line error.
         raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
     owner = None if user is None or user.is_staff else user
     if owner is None:

@@ -282,14 +282,17 @@ class Stack:
         self.logs_dir = Path(args.logs_dir).resolve()
         self.env = self._base_env()
         self.notes: list[tuple[str, str]] = []
-        self.operator_env = ""
 
     def _base_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env_file = self.args.env_file
+        self.env_file_keys: list[str] = []
         if env_file and Path(env_file).is_file():
             for key, value in read_env_file(Path(env_file)).items():
                 env.setdefault(key, value)  # the real environment wins over .env
+                self.env_file_keys.append(key)
+        # The children read their environment, never the operators' file of an earlier run.
+        env["HUNTAZE_LOCAL_ENV_FILE"] = ""
         env.setdefault("DJANGO_SETTINGS_MODULE", "huntaze.settings")
         env.setdefault("DJANGO_DEBUG", "true")
         env["PORT"] = str(self.args.port)
@@ -396,26 +399,25 @@ class Stack:
         return self.var_dir / "localstack.env"
 
     def write_operator_env(self) -> None:
-        """What `manage.py <command>` needs to reach this stack from another terminal."""
+        """What `manage.py <command>` needs to reach this stack from another terminal.
+
+        manage.py reads this file when it exists (the real environment wins), so operators run
+        plain `.venv/bin/python manage.py queue_status`. It outlives the stack on purpose: with
+        the stack down, commands still find the database and say in one line what is not up.
+        """
         keys = [
             "DJANGO_DEBUG", "PORT", "DATABASE_URL", "REDIS_URL", "SQS_ENDPOINT_URL",
             "CLOUDWATCH_ENDPOINT_URL", "SQS_RATE_LIMITER_QUEUE_URL", "SQS_RATE_LIMITER_DLQ_URL",
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION",
-            "LOG_FILE", "MEDIA_ROOT",
+            "LOG_FILE", "LOG_FORMAT", "MEDIA_ROOT",
         ]
-        lines = ["# Written by scripts/localstack.py while the stack runs: set -a; . this-file; set +a"]
+        keys += [key for key in self.env_file_keys if key not in keys]
+        lines = ["# Written by `make run` (scripts/localstack.py): the local stack's values, read by manage.py."]
         lines += [f"{key}={shlex.quote(self.env[key])}" for key in keys if self.env.get(key)]
         if self.env.get("AWS_ACCESS_KEY_ID") != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
             # Real credentials from the caller's environment never go to a file.
             lines = [line for line in lines if not line.startswith(("AWS_ACCESS_KEY_ID", "AWS_SECRET"))]
-        self.operator_env = "\n".join(lines) + "\n"
-        self.operator_env_file.write_text(self.operator_env)
-
-    def remove_operator_env(self) -> None:
-        """Only if it is still ours (another stack in the same checkout may have replaced it)."""
-        with contextlib.suppress(OSError):
-            if self.operator_env and self.operator_env_file.read_text() == self.operator_env:
-                self.operator_env_file.unlink()
+        self.operator_env_file.write_text("\n".join(lines) + "\n")
 
     def start_app(self) -> None:
         port = self.args.port
@@ -467,9 +469,10 @@ class Stack:
             lines.append(f"  Queue            {queue_url}")
             lines.append(f"  DLQ              {self.env.get('SQS_RATE_LIMITER_DLQ_URL', '?')}")
         lines.append(f"  Logs             {self.env['LOG_FILE']} (JSON; grep OnlyFansRateLimiterService)")
+        lines.append("  Operators        .venv/bin/python manage.py queue_status   (any command, in another terminal)")
         lines.append(
-            f"  Operators        set -a; . {self.operator_env_file}; set +a; "
-            ".venv/bin/python manage.py queue_status"
+            "  Inbound webhook  .venv/bin/python manage.py send_webhook --fan fan_123 --text 'Hi!'"
+            "   (--curl prints the signed curl)"
         )
         endpoint = self.env.get("SQS_ENDPOINT_URL")
         if endpoint and queue_url:
@@ -519,7 +522,6 @@ class Stack:
         infrastructure = [c for c in self.children if c not in app]
         stop_all(app, self.args.grace)
         stop_all(infrastructure, self.args.grace)
-        self.remove_operator_env()
         say("stopped" if code == 0 else "stopped after an error")
         return code
 

@@ -26,6 +26,8 @@ os.environ.update(
         # The sandbox gateway's routes are mounted so that its own tests can call them.
         "ONLYFANS_SANDBOX_ENABLED": "true",
         "LOG_FORMAT": "json",
+        # `manage.py` subprocesses never read a developer's var/localstack.env (make run's).
+        "HUNTAZE_LOCAL_ENV_FILE": "",
         # Production's HTTPS defaults stay on (DEBUG is off here) except what plain-HTTP test
         # servers cannot do; tests/test_deploy.py checks the defaults themselves.
         "DJANGO_SECURE_SSL_REDIRECT": "false",

@@ -22,8 +22,9 @@ def test_it_refuses_a_real_gateway_without_its_api_key():
 
 
 def test_it_needs_no_gateway_key_for_the_sandbox():
-    result = load_settings(DJANGO_SECRET_KEY="x" * 50)
+    result = load_settings(DJANGO_SECRET_KEY="x" * 50, ONLYFANS_SANDBOX_ENABLED="true")
     assert result.returncode == 0, result.stderr
+    assert load_settings(DJANGO_DEBUG="true").returncode == 0
 
 
 @pytest.mark.parametrize("name", ["SEND_RATE_LIMIT", "LOGIN_RATE_LIMIT"])

@@ -70,3 +70,35 @@ def stop(process: subprocess.Popen, timeout: float = 60) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
+
+
+def descendants(root_pid: int) -> dict[int, int]:
+    """Every process below `root_pid`, as pid → process group id (from /proc)."""
+    parents: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = (int(fields[1]), int(fields[2]))  # ppid, pgrp
+    found: dict[int, int] = {}
+    frontier = [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, pgrp) in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = pgrp
+                frontier.append(pid)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"

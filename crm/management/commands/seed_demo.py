@@ -24,6 +24,8 @@ DEMO_PASSWORD = "demo"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
 DEMO_ACCOUNT_ID = "demo-creator"
+# Signs the demo account's inbound webhooks (`manage.py send_webhook`); local only, like the passwords.
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ CONVERSATIONS = [
 class Command(BaseCommand):
     help = (
         "Create the local demo data (DEBUG only): user demo/demo owning one OnlyFans account, "
-        "sample fans and conversations, and a staff superuser admin/admin. Idempotent."
+        "sample fans and conversations (its webhooks signed with a demo secret), and a staff "
+        "superuser admin/admin. Idempotent."
     )
 
     def handle(self, *args, **options) -> None:
@@ -124,9 +127,12 @@ def seed_demo() -> dict[str, int]:
     account, created = OnlyFansAccount.objects.get_or_create(
         owner=demo,
         onlyfans_id=DEMO_ACCOUNT_ID,
-        defaults={"username": "demo_creator", "display_name": "Demo Creator"},
+        defaults={"username": "demo_creator", "display_name": "Demo Creator", "webhook_secret": DEMO_WEBHOOK_SECRET},
     )
     counts["accounts"] += created
+    if not account.webhook_secret:
+        account.webhook_secret = DEMO_WEBHOOK_SECRET
+        account.save(update_fields=["webhook_secret"])
 
     now = timezone.now()
     fans: dict[str, Fan] = {}

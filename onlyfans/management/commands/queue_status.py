@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from huntaze.core.errors import ApplicationError
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         try:
             status = pipeline_status.queue_status_get(user=None)
         except ApplicationError as exc:
-            raise CommandError(exc.message) from exc
+            hint = " Is the local stack running (make run)?" if settings.DEBUG else ""
+            raise CommandError(f"{exc.message}{hint}") from exc
         data = status.as_dict()
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
