@@ -10,7 +10,6 @@ environment, nothing sourced), then stops the stack with Ctrl-C as a person woul
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -18,12 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.http import json_call
 from tests.support.processes import alive, descendants
 from tests.support.servers import free_port
 
@@ -56,23 +54,6 @@ def copy_checkout(target: Path) -> None:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-
-
-def call(port: int, method: str, path: str, body: dict | None = None, token: str | None = None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers=headers,
-        method=method,
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_path):
@@ -128,13 +109,13 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
         assert "pytest" not in installed  # really only what `make run` installs
 
         # The seed's curl examples: log in and send, then the queue's status.
-        status, tokens = call(port, "POST", "/api/auth/token/", SEED_LOGIN)
+        status, tokens = json_call(port, "POST", "/api/auth/token/", SEED_LOGIN)
         assert status == 200, tokens
         token = tokens["access"]
-        status, sent = call(port, "POST", "/api/onlyfans/messages/send", SEED_MESSAGE, token)
+        status, sent = json_call(port, "POST", "/api/onlyfans/messages/send", SEED_MESSAGE, token)
         assert status == 202, sent
         assert set(sent) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message"}
-        status, queue = call(port, "GET", "/api/onlyfans/messages/status", token=token)
+        status, queue = json_call(port, "GET", "/api/onlyfans/messages/status", token=token)
         assert status == 200, queue
         assert set(queue) == {"queue", "processing", "health", "timestamp"}
 
@@ -144,10 +125,10 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
         while time.monotonic() < deadline and detail.get("status") != "sent":
             assert make.poll() is None, "the stack stopped:\n" + "\n".join(lines[-40:])
             time.sleep(1)
-            _, detail = call(port, "GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token)
+            _, detail = json_call(port, "GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token)
         assert detail.get("status") == "sent", detail
-        assert call(port, "GET", "/healthz")[0] == 200
-        assert call(port, "GET", "/readyz")[0] == 200
+        assert json_call(port, "GET", "/healthz")[0] == 200
+        assert json_call(port, "GET", "/readyz")[0] == 200
 
         # A second terminal: plain manage.py, no environment sourced.
         recorded = second_terminal(

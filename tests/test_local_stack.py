@@ -8,19 +8,17 @@ tests take a while: they are marked slow but run in `make test`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.http import json_call
 from tests.support.processes import alive, descendants
 from tests.support.servers import free_port
 
@@ -105,20 +103,7 @@ class RunningStack:
         self.process.wait()
 
     def request(self, method: str, path: str, body: dict | None = None, token: str | None = None):
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            headers=headers,
-            method=method,
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        return json_call(self.port, method, path, body, token)
 
 
 def group_alive(pgrp: int) -> bool:
