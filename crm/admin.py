@@ -7,7 +7,8 @@ from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from crm.models import Conversation, Fan, Message, WebhookEvent
+from crm.models import Conversation, Fan, Message, Segment, WebhookEvent
+from crm.selectors import segment_members
 
 
 class MessageInline(admin.TabularInline):
@@ -142,3 +143,16 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "members", "created_at")
+    list_select_related = ("account",)
+    search_fields = ("name",)
+    raw_id_fields = ("account", "created_by", "included_fans", "excluded_fans")
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="fans now")
+    def members(self, segment: Segment) -> int:
+        return segment_members(segment).count()

@@ -194,6 +194,12 @@ class Message(models.Model):
             # The thread (crm.selectors.messages_page): the id is the cursor, in arrival order,
             # so a page never misses a message that arrives while a client pages.
             models.Index(fields=["conversation", "id"], name="message_thread_idx"),
+            # "Last inbound message within N days" (segments): the fan's inbound messages by time.
+            models.Index(
+                fields=["conversation", "sent_at"],
+                name="message_inbound_idx",
+                condition=Q(direction="inbound"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -259,3 +265,31 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.id} ({self.status})"
+
+
+class Segment(models.Model):
+    """A saved audience of one account's fans: filter rules, plus fans added or left out by hand.
+
+    Members are (fans matching `rules` ∪ included fans) − excluded fans; `rules = None` means no
+    rule matches, so the segment is exactly its included fans. Evaluated when read (a preview)
+    or frozen when a campaign launches. See crm.selectors.segment_members.
+    """
+
+    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=120)
+    # The fans list's filters, as the API takes them (camelCase): crm.selectors.FAN_RULES.
+    rules = models.JSONField(null=True, blank=True, default=dict)
+    included_fans = models.ManyToManyField(Fan, blank=True, related_name="+")
+    excluded_fans = models.ManyToManyField(Fan, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "created_at", "id"], name="segment_list_idx")]
+
+    def __str__(self) -> str:
+        return self.name

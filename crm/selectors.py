@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
-from crm.models import Conversation, Fan, Message, SubscriptionStatus
+from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
 from onlyfans.selectors import accounts_of
 
 MAX_ID = 2**63 - 1
@@ -93,20 +93,55 @@ def fans_query(*, user, filters: dict[str, Any]) -> QuerySet[Fan]:
         fans = fans.filter(pk__in=matches.values("pk"))
     if tag := filters.get("tag"):
         fans = fans.filter(pk__in=scoped.filter(tags__has_element=tag).values("pk"))
-    if status := filters.get("subscriptionStatus"):
+    fans = filter_fans(fans, scoped=scoped, rules=filters)
+    return fans.order_by(*fan_ordering(filters.get("ordering", "-createdAt")))
+
+
+# The rules a fans query understands beyond search and ordering, shared by the fans list and
+# segments (whose saved rules are these keys): the API's camelCase names.
+FAN_RULES = (
+    "subscriptionStatus", "tagsAny", "tagsAll", "minSpent", "maxSpent", "minTips", "maxTips",
+    "expiringWithinDays", "subscribedWithinDays", "lastInboundWithinDays",
+)  # fmt: skip
+
+
+def filter_fans(fans: QuerySet[Fan], *, scoped: QuerySet[Fan], rules: dict[str, Any]) -> QuerySet[Fan]:
+    """`fans` narrowed by `rules` (FAN_RULES; absent or None means "any"). `scoped` is every fan
+    the rules may look at, for the tag subqueries."""
+    now = timezone.now()
+    if status := rules.get("subscriptionStatus"):
         fans = fans.filter(subscription_status=status)
-    if (low := filters.get("minSpent")) is not None:
-        fans = fans.filter(total_spent__gte=low)
-    if (high := filters.get("maxSpent")) is not None:
-        fans = fans.filter(total_spent__lte=high)
-    if (days := filters.get("expiringWithinDays")) is not None:
-        now = timezone.now()
+    if tags := rules.get("tagsAny"):
+        any_tag = Q()
+        for tag in tags:
+            any_tag |= Q(tags__has_element=tag)
+        fans = fans.filter(pk__in=scoped.filter(any_tag).values("pk"))
+    for tag in rules.get("tagsAll") or ():
+        fans = fans.filter(pk__in=scoped.filter(tags__has_element=tag).values("pk"))
+    for rule, lookup in (
+        ("minSpent", "total_spent__gte"),
+        ("maxSpent", "total_spent__lte"),
+        ("minTips", "tips__gte"),
+        ("maxTips", "tips__lte"),
+    ):
+        if (value := rules.get(rule)) is not None:
+            fans = fans.filter(**{lookup: value})
+    if (days := rules.get("expiringWithinDays")) is not None:
         fans = fans.filter(
             subscription_status=SubscriptionStatus.ACTIVE,
             expires_at__gte=now,
             expires_at__lte=now + timedelta(days=days),
         )
-    return fans.order_by(*fan_ordering(filters.get("ordering", "-createdAt")))
+    if (days := rules.get("subscribedWithinDays")) is not None:
+        fans = fans.filter(subscribed_at__gte=now - timedelta(days=days))
+    if (days := rules.get("lastInboundWithinDays")) is not None:
+        recent = Message.objects.filter(
+            conversation__fan=OuterRef("pk"),
+            direction=MessageDirection.INBOUND,
+            sent_at__gte=now - timedelta(days=days),
+        )
+        fans = fans.filter(Exists(recent))
+    return fans
 
 
 def fan_ordering(ordering: str) -> list:
@@ -229,3 +264,45 @@ def messages_page(
         has_older=low is not None and thread.filter(id__lt=low).exists(),
         has_newer=high is not None and thread.filter(id__gt=high).exists(),
     )
+
+
+# --- Segments ------------------------------------------------------------------------------------
+def segments_list(*, user, filters: dict[str, Any]) -> Page:
+    segments = scope_to_accounts(Segment.objects.all(), user=user, account_id=filters.get("accountId"))
+    return paginate(
+        segments.order_by("-created_at", "-id"), page=filters["page"], page_size=filters["pageSize"]
+    )
+
+
+def segment_get(*, user, segment_id: Any) -> Segment:
+    pk = parse_id(segment_id)
+    segment = (
+        Segment.objects.select_related("account").filter(pk=pk, account__owner=user).first() if pk else None
+    )
+    if segment is None:
+        raise NotFound("Segment not found.")
+    return segment
+
+
+def segment_members(segment: Segment) -> QuerySet[Fan]:
+    """(Fans matching the rules ∪ the included ones) − the excluded ones, of the segment's account."""
+    scoped = Fan.objects.filter(account_id=segment.account_id)
+    included = Q(pk__in=segment.included_fans.values("pk"))
+    if segment.rules is None:
+        members = scoped.filter(included)
+    else:
+        matching = filter_fans(scoped, scoped=scoped, rules=segment.rules)
+        members = scoped.filter(Q(pk__in=matching.values("pk")) | included)
+    return members.exclude(pk__in=segment.excluded_fans.values("pk"))
+
+
+@dataclass(frozen=True)
+class SegmentPreview:
+    count: int
+    fans: list[Fan]
+
+
+def segment_preview(*, segment: Segment, limit: int = 20) -> SegmentPreview:
+    members = segment_members(segment)
+    fans = list(members.order_by("-total_spent", "id")[:limit])
+    return SegmentPreview(count=members.count(), fans=with_conversation_ids(fans))

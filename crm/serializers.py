@@ -139,16 +139,31 @@ class FanListQuerySerializer(PageQuerySerializer):
         required=False, min_value=0, max_value=3650,
         help_text="Active fans whose subscription ends within this many days from now.",
     )  # fmt: skip
+    minTips = MoneyField(required=False, help_text="Tips at least this (decimal string).")
+    maxTips = MoneyField(required=False, help_text="Tips at most this (decimal string).")
+    subscribedWithinDays = serializers.IntegerField(
+        required=False, min_value=0, max_value=3650, help_text="Fans who subscribed within this many days."
+    )
+    lastInboundWithinDays = serializers.IntegerField(
+        required=False, min_value=0, max_value=3650,
+        help_text="Fans who sent a message within this many days.",
+    )  # fmt: skip
     ordering = serializers.ChoiceField(
         choices=FAN_ORDERINGS, required=False, default="-createdAt",
         help_text="A field, `-` for descending. Fans without the date sort as the smallest value.",
     )  # fmt: skip
 
     def validate(self, attrs):
-        low, high = attrs.get("minSpent"), attrs.get("maxSpent")
+        return validate_ranges(attrs)
+
+
+def validate_ranges(attrs: dict) -> dict:
+    """A maximum below its minimum matches no fan: say so instead of answering an empty list."""
+    for low_name, high_name in (("minSpent", "maxSpent"), ("minTips", "maxTips")):
+        low, high = attrs.get(low_name), attrs.get(high_name)
         if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"maxSpent": ["Must be at least minSpent."]})
-        return attrs
+            raise serializers.ValidationError({high_name: [f"Must be at least {low_name}."]})
+    return attrs
 
 
 class ConversationListQuerySerializer(PageQuerySerializer):

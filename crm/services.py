@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
-from huntaze.core.errors import Conflict
+from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
+from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
 from onlyfans.models import OnlyFansAccount
 from onlyfans.services import MessageInput, SendOutcome
@@ -245,3 +245,53 @@ def message_receive(
     )
     _record_in_conversation(conversation, message, unread=True)
     return message
+
+
+# --- Segments ------------------------------------------------------------------------------------
+def _fans_of_account(*, account: OnlyFansAccount, fan_ids: list[int], field: str) -> list[int]:
+    """The ids, checked to be fans of this account (another account's fan is unknown here)."""
+    found = set(Fan.objects.filter(account=account, pk__in=fan_ids).values_list("pk", flat=True))
+    unknown = [fan_id for fan_id in fan_ids if fan_id not in found]
+    if unknown:
+        raise ApplicationError(
+            f"Invalid request: check {field}.",
+            code="validation_error",
+            details={field: [f"Not fans of this account: {', '.join(map(str, unknown[:20]))}."]},
+        )
+    return fan_ids
+
+
+@transaction.atomic
+def segment_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> Segment:
+    include = _fans_of_account(account=account, fan_ids=data.get("include", []), field="includeFanIds")
+    exclude = _fans_of_account(account=account, fan_ids=data.get("exclude", []), field="excludeFanIds")
+    segment = Segment.objects.create(account=account, created_by=user, name=data["name"], rules=data.get("rules", {}))
+    segment.included_fans.set(include)
+    segment.excluded_fans.set(exclude)
+    logger.info("CRM segment created", extra={"segmentId": segment.pk, "accountId": account.pk})
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment: Segment, data: dict[str, Any]) -> Segment:
+    if "name" in data:
+        segment.name = data["name"]
+    if "rules" in data:
+        segment.rules = data["rules"]
+    segment.save()
+    if "include" in data:
+        segment.included_fans.set(
+            _fans_of_account(account=segment.account, fan_ids=data["include"], field="includeFanIds")
+        )
+    if "exclude" in data:
+        segment.excluded_fans.set(
+            _fans_of_account(account=segment.account, fan_ids=data["exclude"], field="excludeFanIds")
+        )
+    logger.info("CRM segment updated", extra={"segmentId": segment.pk, "fields": sorted(data)})
+    return segment
+
+
+def segment_delete(*, segment: Segment) -> None:
+    segment_id = segment.pk
+    segment.delete()
+    logger.info("CRM segment deleted", extra={"segmentId": segment_id})

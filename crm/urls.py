@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from crm.apis import conversations, fans, messages
+from crm.apis import conversations, fans, messages, segments
 from crm.apis.routing import route
 
 urlpatterns = [
@@ -53,5 +53,25 @@ urlpatterns = [
             POST=messages.ConversationMessageSendApi,
         ),
         name="crm-conversation-messages",
+    ),
+    re_path(
+        r"^segments/?$",
+        route("SegmentsRoute", GET=segments.SegmentListApi, POST=segments.SegmentCreateApi),
+        name="crm-segments",
+    ),
+    re_path(
+        r"^segments/(?P<id>[^/]+)/?$",
+        route(
+            "SegmentRoute",
+            GET=segments.SegmentRetrieveApi,
+            PATCH=segments.SegmentUpdateApi,
+            DELETE=segments.SegmentDeleteApi,
+        ),
+        name="crm-segment",
+    ),
+    re_path(
+        r"^segments/(?P<id>[^/]+)/preview/?$",
+        route("SegmentPreviewRoute", GET=segments.SegmentPreviewApi),
+        name="crm-segment-preview",
     ),
 ]

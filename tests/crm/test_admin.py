@@ -72,3 +72,14 @@ def test_it_shows_webhook_events_read_only(staff, account):
     page = staff.get(f"/admin/crm/webhookevent/{event.pk}/change/").content.decode()
     assert 'name="event_id"' not in page
     assert staff.get("/admin/crm/webhookevent/add/").status_code == 403
+
+
+def test_it_lists_segments_with_how_many_fans_they_hold_now(staff, account, owner):
+    from crm.models import Segment
+
+    for spent in (5, 50, 500):
+        make_fan(account, total_spent=spent)
+    Segment.objects.create(account=account, created_by=owner, name="Spenders over 20", rules={"minSpent": "20"})
+    page = staff.get("/admin/crm/segment/").content.decode()
+    assert "Spenders over 20" in page
+    assert '<td class="field-members">2</td>' in page

@@ -253,3 +253,20 @@ def test_it_searches_an_index_for_range_filters(account, filters):
     plan = query_plan(fans_query(user=account.owner, filters={"ordering": "-lastSeenAt", **filters}))
     assert "SEARCH crm_fan USING INDEX" in plan, plan
     assert "SCAN crm_fan" not in plan, plan
+
+
+def test_it_filters_by_tips_recent_subscription_and_recent_inbound_message(api, account):
+    from crm.models import MessageDirection
+    from tests.crm.factories import make_conversation, make_message
+
+    now = timezone.now()
+    tipper = make_fan(account, tips=80, subscribed_at=now - timedelta(days=100))
+    newcomer = make_fan(account, tips=0, subscribed_at=now - timedelta(days=2))
+    make_message(make_conversation(newcomer), sent_at=now - timedelta(hours=3))
+    make_message(make_conversation(tipper), direction=MessageDirection.OUTBOUND, sent_at=now)
+    assert ids(api.get(FANS, {"minTips": "50"})) == [tipper.pk]
+    assert ids(api.get(FANS, {"maxTips": "10"})) == [newcomer.pk]
+    assert ids(api.get(FANS, {"subscribedWithinDays": "7"})) == [newcomer.pk]
+    assert ids(api.get(FANS, {"lastInboundWithinDays": "1"})) == [newcomer.pk]
+    error = error_of(api.get(FANS, {"minTips": "9", "maxTips": "1"}), 400, "validation_error")
+    assert error["details"] == {"maxTips": ["Must be at least minTips."]}

@@ -34,6 +34,12 @@ OPERATIONS = [
     ("/api/crm/conversations/{id}/read", "post", "crm_conversations_read", {"200", "401", "404"}),
     ("/api/crm/conversations/{id}/messages", "get", "crm_conversation_messages_list", {"200", "400", "401", "404"}),
     ("/api/crm/conversations/{id}/messages", "post", "crm_conversation_messages_send", {"202", "400", "401", "404", "409", "429", "503"}),
+    ("/api/crm/segments", "get", "crm_segments_list", {"200", "400", "401", "404"}),
+    ("/api/crm/segments", "post", "crm_segments_create", {"201", "400", "401", "404"}),
+    ("/api/crm/segments/{id}", "get", "crm_segments_retrieve", {"200", "401", "404"}),
+    ("/api/crm/segments/{id}", "patch", "crm_segments_update", {"200", "400", "401", "404"}),
+    ("/api/crm/segments/{id}", "delete", "crm_segments_delete", {"204", "401", "404"}),
+    ("/api/crm/segments/{id}/preview", "get", "crm_segments_preview", {"200", "401", "404"}),
     ("/api/onlyfans/webhooks/{accountId}", "post", "onlyfans_webhooks_receive", {"200", "400", "401", "404", "503"}),
 ]
 
