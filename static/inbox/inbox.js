@@ -44,27 +44,36 @@
     timer = setTimeout(poll, delay === undefined ? nextDelay() : delay);
   }
 
+  let focusAfterPoll = null;
+
   function poll() {
     if (polling || !main()) return schedule();
     polling = true;
-    const focusedConversation = document.activeElement && document.activeElement.closest(".conversation-item");
-    const focusId = focusedConversation ? focusedConversation.id : null;
-    htmx.ajax("GET", main().dataset.pollUrl + "?" + pollParams().toString(), { target: "#main", swap: "none" })
-      .then(() => {
-        if (focusId && !document.activeElement.closest(".conversation-item")) {
-          const link = document.querySelector("#" + focusId + " .conversation-link");
-          if (link) link.focus();
-        }
-      })
-      .finally(() => {
-        polling = false;
-        schedule();
-      });
+    const focused = document.activeElement && document.activeElement.closest(".conversation-item");
+    focusAfterPoll = focused ? focused.id : null;
+    htmx.ajax("GET", main().dataset.pollUrl + "?" + pollParams().toString(), { source: main(), target: "#main", swap: "none" });
+    // Whatever happens to that request, the loop goes on.
+    timer = setTimeout(() => { polling = false; schedule(); }, 20000);
+  }
+
+  function pollFinished() {
+    if (focusAfterPoll && !document.activeElement.closest(".conversation-item")) {
+      const link = document.querySelector("#" + focusAfterPoll + " .conversation-link");
+      if (link) link.focus();
+    }
+    focusAfterPoll = null;
+    polling = false;
+    schedule();
   }
 
   document.addEventListener("htmx:afterRequest", (event) => {
     const version = event.detail.xhr && event.detail.xhr.getResponseHeader("X-Inbox-Version");
     if (version && main()) main().dataset.version = version;
+    const path = event.detail.requestConfig && event.detail.requestConfig.path;
+    if (path && main() && path.startsWith(main().dataset.pollUrl)) {
+      // After the swaps of this answer (htmx settles on the next frames).
+      setTimeout(pollFinished, 50);
+    }
   });
   document.addEventListener("visibilitychange", () => schedule(document.hidden ? HIDDEN_MS : 0));
 
@@ -100,6 +109,8 @@
     const target = event.detail.target;
     if (target && (target.id === "conversation-pane" || target.id === "composer")) scrollThreadToBottom();
     if (target && target.id === "conversation-pane") schedule(0);
+    // A message just sent or retried: follow it at the fast pace from now on.
+    if (target && !polling && (target.id === "composer" || target.classList.contains("message"))) schedule(FAST_MS);
   });
   document.addEventListener("htmx:oobAfterSwap", (event) => {
     if (event.detail.target && event.detail.target.id === "thread-messages") scrollThreadToBottom();
