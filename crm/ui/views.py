@@ -197,7 +197,7 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
     fan = conversation.fan
     if "tags" in request.POST:
-        data = {"tags": [t.strip() for t in request.POST["tags"].split(",")]}
+        data = {"tags": [t.strip() for t in request.POST["tags"].split(",") if t.strip()]}
         partial = "fan-tags"
     elif "notes" in request.POST:
         data = {"notes": request.POST["notes"]}
