@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,8 +21,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import selectors
 from crm.delivery_state import FAILED, MARKED, DeliveryState, delivery_states
-from crm.models import Conversation, Message, MessageDirection, SubscriptionStatus
-from onlyfans.models import OnlyFansAccount
+from crm.models import Conversation, Message, SubscriptionStatus
+from onlyfans.models import OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of
 
 LIST_PAGE_SIZE = 30
@@ -81,10 +82,8 @@ def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
     return pinned == "1", when, key
 
 
-def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> ConversationPage:
-    """One page of the list, with a marker on conversations where one of our messages waits
-    or failed. Three queries whatever the number of conversations: the user's accounts, the
-    page, the markers."""
+def conversations_for(*, user, query: ListQuery):
+    """The list's rows for this query, in order, from its cursor on (not yet sliced)."""
     filters: dict[str, Any] = {"accountId": query.account_id, "search": query.search}
     if query.filter == "unread":
         filters["unread"] = True
@@ -106,10 +105,17 @@ def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) ->
         if pinned:
             later |= Q(pinned__in=[False])
         conversations = conversations.filter(later)
-    rows = list(conversations[: limit + 1])
+    return conversations
+
+
+def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> ConversationPage:
+    """One page of the list, with a marker on conversations where one of our messages waits
+    or failed. Three queries whatever the number of conversations: the user's accounts, the
+    page, the markers."""
+    rows = list(conversations_for(user=user, query=query)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    markers = conversation_markers([c.pk for c in rows])
+    markers = conversation_markers([c.pk for c in rows], {c.account_id for c in rows})
     for conversation in rows:
         conversation.marker = markers.get(conversation.pk, "")
     return ConversationPage(
@@ -117,20 +123,54 @@ def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) ->
     )
 
 
-def conversation_markers(conversation_ids: list[int]) -> dict[int, str]:
-    """"failed" where one of our messages failed, else "queued" where one still waits."""
-    if not conversation_ids:
-        return {}
-    pairs = (
-        Message.objects.filter(
-            conversation_id__in=conversation_ids,
-            direction=MessageDirection.OUTBOUND,
-            outbound__status__in=MARKED,
-        )
-        .order_by()
-        .values_list("conversation_id", "outbound__status")
-        .distinct()
+LIST_FINGERPRINT_FIELDS = ("pk", "pinned", "last_activity_at", "unread_count", "last_message_preview")
+
+
+def list_fingerprint_rows(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> list[tuple]:
+    """What the first page shows that can change, without building the rows: the poll's cheap
+    "has anything changed?" (the same tuples as `fingerprint_of(page)`)."""
+    rows = list(
+        conversations_for(user=user, query=query)
+        .select_related(None)
+        .values_list(*LIST_FINGERPRINT_FIELDS, "account_id")[:limit]
     )
+    markers = conversation_markers([row[0] for row in rows], {row[-1] for row in rows})
+    return [(*row[:-1], markers.get(row[0], "")) for row in rows]
+
+
+def fingerprint_of(page: ConversationPage) -> list[tuple]:
+    return [
+        (*(getattr(c, name) for name in LIST_FINGERPRINT_FIELDS), page.markers.get(c.pk, ""))
+        for c in page.rows
+    ]
+
+
+def conversation_markers(conversation_ids: list[int], account_ids: set[int]) -> dict[int, str]:
+    """"failed" where one of our messages failed, else "queued" where one still waits.
+
+    Driven from the pipeline's side: its few waiting or failed rows, one status at a time so
+    that each part walks the backlog index (account, status), then their thread messages by the
+    unique outbound id; from the thread's side a long thread would be read whole. Written in SQL
+    because the poll runs it every few seconds and the ORM's five-part UNION costs more to build
+    than to run."""
+    if not conversation_ids or not account_ids:
+        return {}
+    message_table, outbound_table = Message._meta.db_table, OutboundMessage._meta.db_table
+    accounts = ", ".join(["%s"] * len(account_ids))
+    part = f"SELECT id FROM {outbound_table} WHERE account_id IN ({accounts}) AND status = %s"
+    sql = (
+        f"SELECT DISTINCT m.conversation_id, o.status FROM {message_table} m "
+        f"JOIN {outbound_table} o ON o.id = m.outbound_id "
+        f"WHERE m.outbound_id IN ({' UNION ALL '.join([part] * len(MARKED))}) "
+        f"AND m.conversation_id IN ({', '.join(['%s'] * len(conversation_ids))})"
+    )
+    params: list[Any] = []
+    for status in MARKED:
+        params += [*sorted(account_ids), str(status)]
+    params += conversation_ids
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pairs = cursor.fetchall()
     markers: dict[int, str] = {}
     for conversation_id, status in pairs:
         if status in FAILED:

@@ -364,6 +364,13 @@ def test_the_poll_runs_a_constant_number_of_queries(chatter, account, size, djan
     conversations, messages = size
     [conversation, *_] = busy_inbox(account, conversations, messages_each=messages)
     ids = ",".join(str(pk) for pk in conversation.messages.values_list("pk", flat=True))
-    with django_assert_max_num_queries(11):
-        response = chatter.get(f"{INBOX}/poll", {"conversation": conversation.pk, "after": 0, "watch": ids})
-    assert response.status_code == 200
+    params = {"conversation": conversation.pk, "after": 0, "watch": ids}
+    with django_assert_max_num_queries(13):
+        changed = chatter.get(f"{INBOX}/poll", params)
+    assert changed.status_code == 200
+    params["version"] = changed.headers["X-Inbox-Version"]
+    params["after"] = conversation.messages.order_by("-pk").values_list("pk", flat=True)[0]
+    params["version"] = chatter.get(f"{INBOX}/poll", params).headers["X-Inbox-Version"]
+    with django_assert_max_num_queries(9):
+        idle = chatter.get(f"{INBOX}/poll", params)
+    assert idle.status_code == 204
