@@ -257,7 +257,9 @@ def poll_version(list_rows: list[tuple], new_messages: list, watched: list) -> s
 
 
 def _ids(value: str) -> list[int]:
-    return [int(part) for part in value.split(",") if part.isdigit()][:100]
+    """Message ids from `watch`; anything that is not one is ignored."""
+    ids = (selectors.selectors.parse_id(part) for part in value.split(",")[:100])
+    return [pk for pk in ids if pk is not None]
 
 
 @page_view

@@ -104,6 +104,8 @@ def test_another_users_conversation_message_and_account_are_404(chatter, account
     assert chatter.get(f"{INBOX}/poll?conversation={theirs.pk}").status_code == 404
     assert chatter.get(f"{INBOX}?account={theirs.account_id}").status_code == 404
     assert chatter.get(f"{INBOX}/{2**70}").status_code == 404
+    peek = chatter.get(f"{INBOX}/poll", {"watch": f"{their_message.pk},{2**70},x", "after": 2**70})
+    assert peek.status_code == 200 and f'id="msg-{their_message.pk}"' not in peek.content.decode()
     listed = chatter.get(INBOX).content.decode()
     assert "Secret Fan" not in listed
     their_message.outbound.refresh_from_db()
