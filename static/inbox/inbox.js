@@ -45,6 +45,11 @@
   }
 
   let focusAfterPoll = null;
+  let pollXhr = null;  // the poll in flight: only its own end restarts the loop
+
+  document.addEventListener("htmx:beforeSend", (event) => {
+    if (event.detail.elt === main()) pollXhr = event.detail.xhr;
+  });
 
   function poll() {
     if (polling || !main()) return schedule();
@@ -57,7 +62,10 @@
   }
 
   function pollFinished() {
-    if (focusAfterPoll && !document.activeElement.closest(".conversation-item")) {
+    // Only focus that the swap took away (the focused row was replaced): never steal it back
+    // from wherever the user has moved it since.
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (focusAfterPoll && lost) {
       const link = document.querySelector("#" + focusAfterPoll + " .conversation-link");
       if (link) link.focus();
     }
@@ -69,11 +77,21 @@
   document.addEventListener("htmx:afterRequest", (event) => {
     const version = event.detail.xhr && event.detail.xhr.getResponseHeader("X-Inbox-Version");
     if (version && main()) main().dataset.version = version;
-    const path = event.detail.requestConfig && event.detail.requestConfig.path;
-    if (path && main() && path.startsWith(main().dataset.pollUrl)) {
+    if (event.detail.elt === main() && event.detail.xhr === pollXhr) {
+      pollXhr = null;
       // After the swaps of this answer (htmx settles on the next frames).
       setTimeout(pollFinished, 50);
     }
+  });
+  // Any other request (a search, a send, a cancel…) makes an answer still on its way stale:
+  // drop it rather than let it swap older state over the fresh one.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    if (!polling || !main() || event.detail.elt === main()) return;
+    htmx.trigger(main(), "htmx:abort");
+    pollXhr = null;
+    focusAfterPoll = null;
+    polling = false;
+    schedule(FAST_MS);
   });
   document.addEventListener("visibilitychange", () => schedule(document.hidden ? HIDDEN_MS : 0));
 
