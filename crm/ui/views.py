@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import delivery_state, services
+from crm.selectors import parse_id
 from crm.serializers import FanInputSerializer, ThreadMessageInputSerializer
 from crm.ui import selectors
 from crm.ui.selectors import ListQuery
@@ -125,7 +126,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def thread_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
-    before = selectors.selectors.parse_id(request.GET.get("before", ""))
+    before = parse_id(request.GET.get("before", ""))
     if before is None:
         return HttpResponse("`before` must be a message id.", status=400, content_type="text/plain")
     thread = selectors.thread_page(conversation=conversation, before=before)
@@ -258,7 +259,7 @@ def poll_version(list_rows: list[tuple], new_messages: list, watched: list) -> s
 
 def _ids(value: str) -> list[int]:
     """Message ids from `watch`; anything that is not one is ignored."""
-    ids = (selectors.selectors.parse_id(part) for part in value.split(",")[:100])
+    ids = (parse_id(part) for part in value.split(",")[:100])
     return [pk for pk in ids if pk is not None]
 
 
@@ -272,7 +273,7 @@ def poll(request: HttpRequest) -> HttpResponse:
     conversation = None
     if conversation_id := request.GET.get("conversation"):
         conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
-        after = selectors.selectors.parse_id(request.GET.get("after", "")) or 0
+        after = parse_id(request.GET.get("after", "")) or 0
         new_messages = selectors.messages_after(conversation=conversation, after=after)
         if any(m.direction == "inbound" for m in new_messages):
             services.conversation_mark_read(conversation=conversation)

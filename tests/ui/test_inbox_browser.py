@@ -189,3 +189,16 @@ def test_the_list_works_with_the_keyboard_alone(page, live_server, inbox):
     page.keyboard.type("jord")
     expect(page.locator("#conversation-items .conversation-item")).to_have_count(1)
     expect(page.locator("#conversation-items .conversation-item")).to_contain_text("Jordan R.")
+
+
+def test_a_refused_message_is_explained_inline_and_the_text_is_kept(page, live_server, inbox):
+    log_in(page, live_server, "creator", inbox.password)
+    open_conversation(page, "Casey")
+    page.get_by_text("More").click()
+    page.get_by_label("Media URLs (https, one per line)").fill("http://insecure.example/pic.jpg")
+    send(page, "Look at this")
+
+    expect(page.get_by_role("alert")).to_contain_text("Media URLs:")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Look at this")
+    expect(page.get_by_label("Media URLs (https, one per line)")).to_have_value("http://insecure.example/pic.jpg")
+    expect(page.locator("#thread-messages .message.outbound", has_text="Look at this")).to_have_count(0)
