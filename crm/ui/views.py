@@ -13,13 +13,17 @@ import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import delivery_state, services
@@ -38,9 +42,15 @@ FIELD_LABELS = {"content": "Message", "mediaUrls": "Media URLs", "priority": "Pr
 def page_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Signed in, and the selectors' "not found" is the page's 404."""
 
-    @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if request.htmx:
+                # A fragment request after the session ended: the whole page goes to the login,
+                # not the login form into a pane.
+                back = request.htmx.current_url_abs_path or reverse("inbox")
+                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': back})}")
+            return redirect_to_login(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
         except NotFound as exc:

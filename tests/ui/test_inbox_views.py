@@ -71,6 +71,12 @@ def test_the_root_sends_visitors_to_the_login_and_users_to_the_inbox(client, own
     assert client.get("/").headers["Location"] == INBOX
 
 
+def test_a_fragment_request_after_the_session_ended_sends_the_whole_page_to_the_login(client):
+    response = client.get(f"{INBOX}/poll", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/messages/onlyfans/7")
+    assert response.headers["HX-Redirect"] == "/login?next=%2Fmessages%2Fonlyfans%2F7"
+    assert client.post(f"{INBOX}/7/send", {"content": "x"}).headers["Location"] == f"/login?next={INBOX}/7/send"
+
+
 def test_login_and_logout_are_csrf_protected_forms():
     user = make_user("chatter1")
     strict = Client(enforce_csrf_checks=True)
