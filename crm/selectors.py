@@ -245,7 +245,7 @@ def messages_page(
     `after` it is the `limit` messages right after the cursor, so polling skips none.
     """
     thread = Message.objects.filter(conversation=conversation)
-    window = thread.select_related("outbound")
+    window = thread.select_related("outbound__account")
     if before is not None:
         window = window.filter(id__lt=before)
     if after is not None:

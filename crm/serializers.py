@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.models import SubscriptionStatus
@@ -19,6 +20,7 @@ from huntaze.core.fields import (
 )
 from huntaze.core.formats import iso_z
 from onlyfans.models import MessageStatus
+from onlyfans.pacing import message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
 MAX_ID = 2**63 - 1
@@ -327,9 +329,43 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
         "(pending, queued, sending, sent, failed, dead_lettered, cancelled)."
     )
     messageId = serializers.UUIDField(source="outbound_id", allow_null=True, help_text="The pipeline's message id (outbound).")
-    estimatedSendTime = IsoDateTimeField(source="outbound.estimated_send_time", allow_null=True, default=None)
+    estimatedSendTime = serializers.SerializerMethodField(
+        help_text="Live, for outbound messages: computed when read from the account's schedule "
+        "(the pipeline's ETA model); the delivery time once sent."
+    )
+    nextAttemptAt = serializers.SerializerMethodField(
+        help_text="Not before this moment (back-off, the gateway's Retry-After); null when due."
+    )
+    waitingFor = serializers.SerializerMethodField(
+        help_text="Why an outbound message waits: rate_limit, retry_backoff, gateway_rate_limited, "
+        "redis_unavailable, scheduled; null when it does not."
+    )
     deliveredAt = IsoDateTimeField(source="outbound.sent_at", allow_null=True, default=None)
     error = serializers.SerializerMethodField()
+
+    def _schedule(self, message):
+        """The pipeline's live schedule of this message: from the view's context (one batch for
+        the page, `thread_context`), else computed for this one message."""
+        if message.outbound is None:
+            return None
+        schedules = self.context.get("schedules")
+        if schedules is None or message.outbound_id not in schedules:
+            return message_schedule(message.outbound)
+        return schedules[message.outbound_id]
+
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_estimatedSendTime(self, message) -> str | None:  # noqa: N802 - the API's field name
+        schedule = self._schedule(message)
+        return iso_z(schedule.estimated_send_time) if schedule else None
+
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+    def get_nextAttemptAt(self, message) -> str | None:  # noqa: N802 - the API's field name
+        schedule = self._schedule(message)
+        return iso_z(schedule.next_attempt_at) if schedule else None
+
+    def get_waitingFor(self, message) -> str | None:  # noqa: N802 - the API's field name
+        schedule = self._schedule(message)
+        return schedule.waiting_for if schedule else None
 
     def get_status(self, message) -> str | None:
         if message.direction == "inbound":
@@ -342,6 +378,12 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
         if outbound is None or outbound.status not in FAILED_STATUSES:
             return None
         return outbound.last_error or None
+
+
+def thread_context(messages) -> dict:
+    """Serializer context for a page of a thread: every outbound message's live schedule, in a
+    constant number of queries (onlyfans.pacing.message_schedules)."""
+    return {"schedules": message_schedules([m.outbound for m in messages if m.outbound is not None])}
 
 
 class MessagePageOutputSerializer(serializers.Serializer):

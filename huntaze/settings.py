@@ -286,12 +286,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("PUBLISH_PENDING_EVERY_SECONDS", 5.0, minimum=0.5),
         "options": {"expires": 30},
     },
-    "consume-messages": {
+}
+# The Celery-driven consumer (beat starts a consume task every few seconds; each worker runs one
+# at a time). Off where `manage.py consume_messages` processes deliver instead (make run, Procfile).
+CELERY_CONSUMER_ENABLED = env_bool("CELERY_CONSUMER_ENABLED", True)
+if CELERY_CONSUMER_ENABLED:
+    CELERY_BEAT_SCHEDULE["consume-messages"] = {
         "task": "onlyfans.tasks.consume_messages",
         "schedule": env_float("CONSUME_EVERY_SECONDS", 5.0, minimum=0.5),
         "options": {"expires": 30},
-    },
-}
+    }
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -236,9 +236,9 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
     wakeups = []
     for onlyfans_id, group in by_account.items():
         first = min((m.estimated_send_time or now) for m in group)
-        token = scheduler.wake_request(onlyfans_id, at=first)
-        if token is not None:
-            wakeups.append((onlyfans_id, token, max((first - now).total_seconds(), 0.0)))
+        wakeup = scheduler.wake_request(onlyfans_id, at=first)
+        if wakeup is not None:
+            wakeups.append((onlyfans_id, wakeup.token, wakeup.delay_seconds()))
     try:
         results = sqs.send_wakeups(wakeups, timeout=settings.SQS_REQUEST_TIMEOUT)
     except sqs.QueueUnavailable as exc:

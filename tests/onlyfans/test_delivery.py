@@ -196,16 +196,6 @@ def test_it_dead_letters_after_the_configured_attempts(owner, fast_account, queu
     assert attrs.depth + attrs.in_flight + attrs.delayed == 0
 
 
-def test_it_arms_the_wake_up_for_the_accounts_next_slot(owner, account, queues, gateway):
-    limiter.take(account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive")  # the slot is gone
-    message = send(owner, account)
-
-    # Due in the minimum gap: the wake-up is delayed until then, no consumer polls for it.
-    assert sqs.attributes().delayed == 1
-    assert consume().received == 0
-    assert pacing.message_schedule(message).waiting_for == "rate_limit"
-
-
 def test_it_defers_without_an_attempt_when_the_account_has_no_slot(owner, account, queues, gateway):
     message = send(owner, account)
     limiter.take(account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive")  # another host took it
@@ -410,3 +400,31 @@ def test_a_consumer_rearms_every_waiting_account_when_it_starts(owner, fast_acco
 
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT
+
+
+def test_a_reply_accepted_behind_500_bulk_messages_is_the_next_delivery(owner, fast_account, queues, gateway):
+    """The exact next message: while a mass send drains, a priority-10 reply accepted behind 500
+    bulk messages is the very next gateway call on its account."""
+    import threading
+
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(account=fast_account, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued")
+        for i in range(500)
+    )
+    send(owner, fast_account, content="promo", lane="bulk")  # arms the account's wake-up
+    consumer = Consumer()
+    runner = threading.Thread(target=consumer.run, kwargs={"seconds": 4, "wait_seconds": 1})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(gateway.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reply = send(owner, fast_account, content="reply", priority=10)
+        accepted_at = time.time()
+    finally:
+        runner.join()
+
+    after = [c for c in gateway.calls if c.at > accepted_at]
+    assert after, "nothing was delivered after the reply"
+    assert after[0].idempotency_key == str(reply.pk)
+    assert OutboundMessage.objects.filter(lane="bulk", status=MessageStatus.SENT).count() >= 3

@@ -65,4 +65,7 @@ def test_it_answers_deeply_nested_metadata_as_a_400(api, account):
     response = api.post(SEND, data=body, content_type="application/json")
 
     assert response.status_code == 400, response.content
-    assert "metadata" in response.json()["error"]["details"]
+    error = response.json()["error"]
+    # Refused as metadata nested too deep; or, in a process whose stack is already deep (some
+    # pytest-xdist orders), by the JSON parser itself: a 400 either way, never a 500.
+    assert error["code"] == "invalid_json" or "metadata" in error["details"], error
