@@ -5,9 +5,10 @@ and Retry. Those reads and actions go through the three functions below and nowh
 that the pipeline's pacing module (the live ETA and why a message waits) and its cancel API can
 take over by changing this file alone.
 
-Today the ETA is the estimate the pipeline stored when it accepted the message
-(`OutboundMessage.estimated_send_time`), cancel is `onlyfans.delivery.messages_cancel` and retry
-is `onlyfans.delivery.messages_redrive` followed by the pipeline's publish.
+The ETA and why a message waits come from the pipeline's pacing module
+(`onlyfans.pacing.message_schedules`: live, computed when read, a constant number of queries for
+the whole page); cancel is `onlyfans.delivery.messages_cancel` and retry is
+`onlyfans.delivery.messages_redrive` followed by the pipeline's publish.
 """
 
 from __future__ import annotations
@@ -19,9 +20,21 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from onlyfans import delivery
+from onlyfans import delivery, pacing
 from onlyfans import services as pipeline
-from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage
+from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage, WaitReason
+
+# `waitingFor` in words, for the page.
+WAITING_WORDS = {
+    WaitReason.RATE_LIMIT: "waiting for the account's next slot",
+    WaitReason.RETRY_BACKOFF: "retrying after a failed attempt",
+    WaitReason.GATEWAY_RATE_LIMITED: "OnlyFans asked to wait (rate limited)",
+    WaitReason.REDIS_UNAVAILABLE: "delivery paused (Redis unreachable)",
+    WaitReason.SCHEDULED: "scheduled",
+}
+# The poll's fingerprint sees an ETA to this many seconds: a live ETA that only drifts does not
+# make every poll a change.
+ETA_GRAIN_SECONDS = 5
 
 # States in which the message still moves: the page polls quickly while one is on screen.
 IN_FLIGHT = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING})
@@ -63,7 +76,8 @@ class DeliveryState:
         return max(0, round((self.eta - (now or timezone.now())).total_seconds()))
 
     def fingerprint(self) -> tuple:
-        return (self.status, self.eta, self.attempts, self.error)
+        eta = int(self.eta.timestamp() // ETA_GRAIN_SECONDS) if self.eta else None
+        return (self.status, eta, self.attempts, self.error, self.waiting_for)
 
 
 def delivery_states(outbound: Iterable[OutboundMessage]) -> dict[object, DeliveryState]:
@@ -78,14 +92,17 @@ def delivery_states(outbound: Iterable[OutboundMessage]) -> dict[object, Deliver
         .annotate(n=Count("pk"))
         .values_list("message_id", "n")
     )
+    schedules = pacing.message_schedules(rows)
     states = {}
     for message in rows:
+        schedule = schedules.get(message.pk)
         states[message.pk] = DeliveryState(
             status=message.status,
-            eta=message.estimated_send_time if message.status in IN_FLIGHT else None,
+            eta=schedule.estimated_send_time if schedule and message.status in IN_FLIGHT else None,
             error=(message.last_error or "Delivery failed.") if message.status in FAILED else "",
             attempts=attempts.get(message.pk, 0),
             delivered_at=message.sent_at if message.status == MessageStatus.SENT else None,
+            waiting_for=WAITING_WORDS.get(schedule.waiting_for, "") if schedule and schedule.waiting_for else "",
         )
     return states
 

@@ -20,10 +20,11 @@ import contextlib
 import heapq
 import itertools
 import logging
+import queue
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -185,106 +186,100 @@ class Consumer:
     ) -> ConsumeReport:
         """Receive wake-ups and dispatch accounts until stopped, `seconds` elapsed, or (with
         `once`, or after `max_messages` wake-ups) nothing is left in hand. Held wake-ups go back
-        to SQS with their delays when the run ends. With `once`, SQS being unreachable raises."""
+        to SQS with their delays when the run ends. With `once`, SQS being unreachable raises.
+
+        A receiver thread long-polls SQS; this thread runs the timers and hands accounts to the
+        dispatching threads, so a long poll never delays a held account's next slot."""
         deadline = time.monotonic() + seconds if seconds is not None else None
         if self.rearm:
             self._rearm_all()
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer") if self.concurrency > 1 else None
+        events: queue.Queue = queue.Queue()
+        receiver = _Receiver(
+            self, events, once=once, max_messages=max_messages, wait_seconds=wait_seconds, deadline=deadline
+        )
+        receiver.start()
         running: dict[Future, Wake] = {}
-        receiving = True
+        ready: list[Wake] = []
         try:
             while not self.stop.is_set():
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     break
-                self._start_due(now, running, pool)
-                self._collect(running, block=False)
-                with self._lock:
-                    received = self.report.received
-                if max_messages is not None and received >= max_messages:
-                    receiving = False
-                if not receiving:
-                    if not running and (once or not self._timers or max_messages is not None):
+                while self._timers and self._timers[0][0] <= now:
+                    ready.append(heapq.heappop(self._timers)[2])
+                while ready and len(running) < self.concurrency:
+                    self._start(ready.pop(0), running, pool, events)
+                receiver.wanted = max(self.concurrency - len(running) - len(ready), 0)
+                if receiver.done.is_set() and events.empty() and not running and not ready:
+                    if receiver.error is not None:
+                        raise receiver.error
+                    if once or max_messages is not None or not self._timers:
                         break
-                    self._idle(running, deadline, cap=1.0)
-                    continue
-                free = self.concurrency - len(running)
-                if free <= 0:
-                    self._idle(running, deadline)
-                    continue
-                poll = self._poll_seconds(wait_seconds, deadline)
-                if poll is None:
-                    self._idle(running, deadline)
-                    continue
-                want = min(free, sqs.SQS_MAX_BATCH, (max_messages - received) if max_messages else sqs.SQS_MAX_BATCH)
+                timeout = 1.0
+                if self._timers:
+                    timeout = min(timeout, max(self._timers[0][0] - now, 0))
+                if deadline is not None:
+                    timeout = min(timeout, max(deadline - now, 0))
                 try:
-                    batch = sqs.receive(max_messages=want, wait_seconds=poll)
-                except sqs.QueueUnavailable as exc:
-                    if once:
-                        raise
-                    logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
-                    self.stop.wait(SQS_DOWN_PAUSE_SECONDS)
+                    kind, item = events.get(timeout=timeout)
+                except queue.Empty:
                     continue
-                for item in batch:
+                if kind == "received":
                     self._count("received")
                     wake = _wake_from(item)
                     if wake is None:
                         self._drop_copy(item.receipt_handle)
-                        continue
-                    self._start(wake, running, pool)
-                if once:
-                    receiving = False
+                    else:
+                        ready.append(wake)
+                else:
+                    self._finish(item, running)
         finally:
-            self._collect(running, block=True)
+            receiver.stopping.set()
+            for future in list(running):
+                future.exception()  # waits for it to finish
+                self._finish(future, running)
             if pool is not None:
                 pool.shutdown(wait=True)
+            receiver.join(timeout=wait_seconds + 5)
+            self._give_back(ready, events)
             self._release_held()
         return self.report
 
-    def _poll_seconds(self, wait_seconds: int, deadline: float | None) -> int | None:
-        """How long the next receive may long-poll; None when a timer or the deadline is due
-        within a second (then wait on it instead of polling SQS in a tight loop)."""
-        now = time.monotonic()
-        horizon = float("inf")
-        if self._timers:
-            horizon = self._timers[0][0] - now
-        if deadline is not None:
-            horizon = min(horizon, deadline - now)
-        if horizon < 1:
-            return None
-        floor = 1 if self._timers else 0
-        return int(min(max(wait_seconds, floor), horizon, 20))
+    def _give_back(self, ready: list[Wake], events: queue.Queue) -> None:
+        """Wake-ups received but never started go back to SQS at once."""
+        handles = [wake.receipt_handle for wake in ready]
+        while True:
+            try:
+                kind, item = events.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "received":
+                handles.append(item.receipt_handle)
+        for handle in handles:
+            with contextlib.suppress(sqs.QueueUnavailable):
+                sqs.set_visibility(handle, 0)
+        self._count("released", len(handles))
 
-    def _idle(self, running: dict[Future, Wake], deadline: float | None, cap: float = 20.0) -> None:
-        now = time.monotonic()
-        timeout = cap
-        if self._timers:
-            timeout = min(timeout, max(self._timers[0][0] - now, 0))
-        if deadline is not None:
-            timeout = min(timeout, max(deadline - now, 0))
-        if running:
-            done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
-            if done:
-                self._collect(running, block=False)
-        else:
-            self.stop.wait(timeout)
-
-    def _start_due(self, now: float, running: dict[Future, Wake], pool) -> None:
-        while self._timers and self._timers[0][0] <= now and len(running) < self.concurrency:
-            _, _, wake = heapq.heappop(self._timers)
-            self._start(wake, running, pool)
-
-    def _start(self, wake: Wake, running: dict[Future, Wake], pool) -> None:
+    def _start(self, wake: Wake, running: dict[Future, Wake], pool, events: queue.Queue) -> None:
         if pool is None:
             future: Future = Future()
             try:
                 future.set_result(self._step(wake))
             except Exception as exc:  # noqa: BLE001 - logged in _step; the copy stays invisible
                 future.set_exception(exc)
-        else:
-            future = pool.submit(self._threaded_step, wake)
+            running[future] = wake
+            self._finish(future, running)
+            return
+        future = pool.submit(self._threaded_step, wake)
         running[future] = wake
-        self._collect(running, block=False)
+        future.add_done_callback(lambda done: events.put(("done", done)))
+
+    def _finish(self, future: Future, running: dict[Future, Wake]) -> None:
+        wake = running.pop(future, None)
+        if wake is None or future.exception() is not None:
+            return  # left invisible: SQS hands it out again after its timeout
+        self._after(wake, future.result())
 
     def _threaded_step(self, wake: Wake) -> datetime | None:
         try:
@@ -300,18 +295,6 @@ class Consumer:
             # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
             logger.exception("OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id})
             raise
-
-    def _collect(self, running: dict[Future, Wake], *, block: bool) -> None:
-        futures = list(running)
-        if block and futures:
-            wait(futures)
-        for future in futures:
-            if not future.done():
-                continue
-            wake = running.pop(future)
-            if future.exception() is not None:
-                continue  # left invisible: SQS hands it out again after its timeout
-            self._after(wake, future.result())
 
     def _after(self, wake: Wake, next_at: datetime | None) -> None:
         try:
@@ -371,6 +354,65 @@ class Consumer:
             logger.warning("OnlyFans consumer: could not re-arm wake-ups", extra={"error": str(exc)})
         if entries:
             logger.info("OnlyFans consumer: wake-ups re-armed", extra={"count": len(entries)})
+
+
+class _Receiver(threading.Thread):
+    """Long-polls SQS for as many wake-ups as the dispatching threads can take, and queues them."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        events: queue.Queue,
+        *,
+        once: bool,
+        max_messages: int | None,
+        wait_seconds: int,
+        deadline: float | None,
+    ):
+        super().__init__(name="consumer-receiver", daemon=True)
+        self.consumer, self.events = consumer, events
+        self.once, self.max_messages, self.wait_seconds = once, max_messages, wait_seconds
+        self.deadline = deadline
+        self.wanted = consumer.concurrency
+        self.stopping = threading.Event()
+        self.done = threading.Event()
+        self.error: Exception | None = None
+        self.received = 0
+
+    def run(self) -> None:
+        try:
+            while not (self.stopping.is_set() or self.consumer.stop.is_set()):
+                if self.max_messages is not None and self.received >= self.max_messages:
+                    break
+                if self.wanted <= 0:
+                    self.stopping.wait(0.05)  # every dispatching thread is busy
+                    continue
+                want = min(self.wanted, sqs.SQS_MAX_BATCH)
+                if self.max_messages is not None:
+                    want = min(want, self.max_messages - self.received)
+                poll = self.wait_seconds
+                if self.deadline is not None:
+                    left = self.deadline - time.monotonic()
+                    if left < 1:
+                        break  # no poll shorter than a second: no tight loop at the end of a run
+                    poll = min(poll, int(left))
+                try:
+                    batch = sqs.receive(max_messages=want, wait_seconds=poll)
+                except sqs.QueueUnavailable as exc:
+                    if self.once:
+                        self.error = exc
+                        break
+                    logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
+                    self.stopping.wait(SQS_DOWN_PAUSE_SECONDS)
+                    continue
+                self.received += len(batch)
+                self.wanted -= len(batch)
+                for item in batch:
+                    self.events.put(("received", item))
+                if self.once:
+                    break
+        finally:
+            self.done.set()
 
 
 def consume(**kwargs) -> ConsumeReport:

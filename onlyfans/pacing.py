@@ -203,9 +203,8 @@ def _waiting_for(message: OutboundMessage, now: datetime) -> str | None:
 def message_schedules(messages: Sequence[OutboundMessage]) -> dict:
     """Each message's live ETA, `waitingFor` and `nextAttemptAt`, keyed by message id.
 
-    Three queries whatever the number of messages (ranks, interactive backlogs, limits) and one
-    Redis call per OnlyFans account involved. The messages need their `account` loaded
-    (select_related) for the OnlyFans account id.
+    Three queries whatever the number of messages (ranks, interactive backlogs, accounts and
+    limits) and one Redis call per OnlyFans account involved.
     """
     now = timezone.now()
     result: dict = {}
@@ -236,15 +235,24 @@ def message_schedules(messages: Sequence[OutboundMessage]) -> dict:
         )
         .values_list("pk", "rank")
     )
-    onlyfans_ids = {m.account.onlyfans_id for m in waiting}
-    interactive = interactive_waiting(onlyfans_ids, now=now)
-    limits = effective_limits(onlyfans_ids)
+    # One query: the OnlyFans account of each message, and the limits of every user sharing it.
+    default = settings.ONLYFANS_RATE_LIMIT_PER_MINUTE
+    account_ids = {m.account_id for m in waiting}
+    rows = OnlyFansAccount.objects.filter(
+        onlyfans_id__in=OnlyFansAccount.objects.filter(pk__in=account_ids).values("onlyfans_id")
+    ).values_list("pk", "onlyfans_id", "rate_limit_per_minute")
+    onlyfans_of: dict[int, str] = {}
+    limits: dict[str, int] = {}
+    for pk, onlyfans_id, limit in rows:
+        onlyfans_of[pk] = onlyfans_id
+        limits[onlyfans_id] = min(limits.get(onlyfans_id, limit or default), limit or default)
+    interactive = interactive_waiting(limits, now=now)
     schedules = {
         key: account_schedule(key, limit=limits[key], interactive_waiting=interactive.get(key, 0))
-        for key in onlyfans_ids
+        for key in limits
     }
     for message in waiting:
-        schedule = schedules[message.account.onlyfans_id]
+        schedule = schedules[onlyfans_of[message.account_id]]
         eta = schedule.eta(message.lane, ranks.get(message.pk, 0))
         not_before = message.next_attempt_at if message.next_attempt_at and message.next_attempt_at > now else None
         if not_before is not None:

@@ -3,7 +3,7 @@ clock no window ever held more calls than the limit, no two calls on one account
 the minimum gap, every message was delivered exactly once, and no interactive message went out
 behind a bulk one of its account.
 
-Time is compressed (a 1-second window, a 0.1-second gap) so that the test proves it in seconds."""
+Time is compressed (a 1-second window, a 0.2-second gap) so that the test proves it in seconds."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ ACCOUNTS = 5
 PER_ACCOUNT = 24
 LIMIT = 10
 WINDOW = 1.0
-GAP = 0.1
+GAP = 0.2
 
 
 def wait_for(condition, *, timeout: float, what: str) -> None:
@@ -39,7 +39,9 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 @pytest.fixture
 def compressed_time(settings):
     settings.ONLYFANS_RATE_WINDOW_SECONDS = WINDOW
-    settings.ONLYFANS_RATE_GUARD = 0.25  # room for scheduling jitter between processes
+    # Room for the jitter between the limiter's grant and the gateway's arrival on a loaded
+    # machine (production: 3 % of a 3-s gap, 90 ms).
+    settings.ONLYFANS_RATE_GUARD = 0.5
     settings.ONLYFANS_MIN_GAP_SECONDS = GAP
 
 

@@ -48,6 +48,9 @@ class Command(BaseCommand):
             consumer.stop.set()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        if not once:
+            self.stdout.write(f"Consuming: up to {concurrency} accounts at a time; SIGTERM stops.")
+            self.stdout.flush()
         try:
             report = consumer.run(once=once, max_messages=max_messages, wait_seconds=wait_seconds)
         except sqs.QueueUnavailable as exc:
