@@ -232,8 +232,6 @@ ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
 ONLYFANS_CLAIM_LEASE_SECONDS = env_int("ONLYFANS_CLAIM_LEASE_SECONDS", 60, minimum=1)
 ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, minimum=0)
 ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, minimum=0)
-# A deferral shorter than this is waited out in the consumer instead of a round trip to SQS.
-ONLYFANS_INLINE_WAIT_SECONDS = env_float("ONLYFANS_INLINE_WAIT_SECONDS", 1.0, minimum=0)
 # Delivery v2 (onlyfans/limiter.py, onlyfans/pacing.py): at least this long between two gateway
 # calls on one OnlyFans account (OnlyFans' own "allow 3 seconds" floor).
 ONLYFANS_MIN_GAP_SECONDS = env_float("ONLYFANS_MIN_GAP_SECONDS", 3.0, minimum=0)

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
 from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
+from onlyfans.receiver import Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ HOLD_HORIZON_SECONDS = 60.0
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
 # takes the account over this soon after its slot.
 HOLD_MARGIN_SECONDS = 30.0
-# Back-off of the run loop when SQS cannot be reached.
-SQS_DOWN_PAUSE_SECONDS = 5
 
 
 @dataclass
@@ -195,7 +194,7 @@ class Consumer:
             self._rearm_all()
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer") if self.concurrency > 1 else None
         events: queue.Queue = queue.Queue()
-        receiver = _Receiver(
+        receiver = Receiver(
             self, events, once=once, max_messages=max_messages, wait_seconds=wait_seconds, deadline=deadline
         )
         receiver.start()
@@ -354,65 +353,6 @@ class Consumer:
             logger.warning("OnlyFans consumer: could not re-arm wake-ups", extra={"error": str(exc)})
         if entries:
             logger.info("OnlyFans consumer: wake-ups re-armed", extra={"count": len(entries)})
-
-
-class _Receiver(threading.Thread):
-    """Long-polls SQS for as many wake-ups as the dispatching threads can take, and queues them."""
-
-    def __init__(
-        self,
-        consumer: Consumer,
-        events: queue.Queue,
-        *,
-        once: bool,
-        max_messages: int | None,
-        wait_seconds: int,
-        deadline: float | None,
-    ):
-        super().__init__(name="consumer-receiver", daemon=True)
-        self.consumer, self.events = consumer, events
-        self.once, self.max_messages, self.wait_seconds = once, max_messages, wait_seconds
-        self.deadline = deadline
-        self.wanted = consumer.concurrency
-        self.stopping = threading.Event()
-        self.done = threading.Event()
-        self.error: Exception | None = None
-        self.received = 0
-
-    def run(self) -> None:
-        try:
-            while not (self.stopping.is_set() or self.consumer.stop.is_set()):
-                if self.max_messages is not None and self.received >= self.max_messages:
-                    break
-                if self.wanted <= 0:
-                    self.stopping.wait(0.05)  # every dispatching thread is busy
-                    continue
-                want = min(self.wanted, sqs.SQS_MAX_BATCH)
-                if self.max_messages is not None:
-                    want = min(want, self.max_messages - self.received)
-                poll = self.wait_seconds
-                if self.deadline is not None:
-                    left = self.deadline - time.monotonic()
-                    if left < 1:
-                        break  # no poll shorter than a second: no tight loop at the end of a run
-                    poll = min(poll, int(left))
-                try:
-                    batch = sqs.receive(max_messages=want, wait_seconds=poll)
-                except sqs.QueueUnavailable as exc:
-                    if self.once:
-                        self.error = exc
-                        break
-                    logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
-                    self.stopping.wait(SQS_DOWN_PAUSE_SECONDS)
-                    continue
-                self.received += len(batch)
-                self.wanted -= len(batch)
-                for item in batch:
-                    self.events.put(("received", item))
-                if self.once:
-                    break
-        finally:
-            self.done.set()
 
 
 def consume(**kwargs) -> ConsumeReport:

@@ -40,7 +40,6 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
             "ONLYFANS_API_KEY": settings.ONLYFANS_API_KEY,
             "ONLYFANS_RATE_WINDOW_SECONDS": str(settings.ONLYFANS_RATE_WINDOW_SECONDS),
             "ONLYFANS_RATE_GUARD": str(settings.ONLYFANS_RATE_GUARD),
-            "ONLYFANS_INLINE_WAIT_SECONDS": str(settings.ONLYFANS_INLINE_WAIT_SECONDS),
             "ONLYFANS_MIN_GAP_SECONDS": str(settings.ONLYFANS_MIN_GAP_SECONDS),
             "ONLYFANS_INTERACTIVE_RESERVE": str(settings.ONLYFANS_INTERACTIVE_RESERVE),
             "ONLYFANS_WAKE_GRACE_SECONDS": str(settings.ONLYFANS_WAKE_GRACE_SECONDS),

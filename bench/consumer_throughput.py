@@ -1,0 +1,89 @@
+"""Deliveries per second of one consumer process (--concurrency 4) against a zero-latency local
+gateway, beside the same run's floor: the bare Redis, database and HTTP calls one delivery needs
+(one limiter script, a claim UPDATE, an attempt INSERT, the final UPDATE, one gateway POST), in a
+loop on one thread. Limits are set out of the way (600 a minute, the window compressed 1000×).
+Writes bench/reports/consumer_throughput.json.
+
+    .venv/bin/python bench/consumer_throughput.py [--accounts 50] [--per-account 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from _harness import owner_and_accounts, setup, write_report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--per-account", type=int, default=40)
+    args = parser.parse_args()
+    gateway = setup(scale=0.001, limit=600)
+
+    import requests
+    from django.conf import settings
+    from django.utils import timezone
+
+    from onlyfans import limiter
+    from onlyfans.consumer import Consumer
+    from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage
+    from onlyfans.services import MessageInput, message_send
+
+    owner, accounts = owner_and_accounts(args.accounts)
+    total = args.accounts * args.per_account
+    for account in accounts:
+        OutboundMessage.objects.bulk_create(
+            OutboundMessage(account=account, recipient_id=f"f{i}", content="x", status="queued")
+            for i in range(args.per_account - 1)
+        )
+        message_send(user=owner, account=account, data=MessageInput("f", "x"))  # arms the account
+
+    consumer = Consumer(concurrency=4)
+    started = time.perf_counter()
+    consumer.run(seconds=300, wait_seconds=1, max_messages=args.accounts)
+    while OutboundMessage.objects.filter(status=MessageStatus.SENT).count() < total:
+        consumer = Consumer(concurrency=4)
+        consumer.run(seconds=5, wait_seconds=1)
+        if time.perf_counter() - started > 600:
+            break
+    elapsed = time.perf_counter() - started
+    sent = OutboundMessage.objects.filter(status=MessageStatus.SENT).count()
+
+    # The floor: the same calls, bare, in a loop.
+    rows = OutboundMessage.objects.bulk_create(
+        OutboundMessage(account=accounts[0], recipient_id=f"g{i}", content="x", status="queued") for i in range(total)
+    )
+    session = requests.Session()
+    url = f"{settings.ONLYFANS_API_BASE_URL}/api/floor/chats/f/messages"
+    params = limiter.Params(limit=10**6, reserve=0, window=0.001, gap=0.0)
+    floor_started = time.perf_counter()
+    for row in rows:
+        limiter.run_script(mode="take", onlyfans_account_id="floor", params=params)
+        OutboundMessage.objects.filter(pk=row.pk, status=MessageStatus.QUEUED).update(status=MessageStatus.SENDING)
+        session.post(url, json={"text": "x"}, headers={"Idempotency-Key": str(row.pk)}, timeout=5)
+        DeliveryAttempt.objects.create(message=row, number=1, outcome="sent", http_status=200, latency_ms=1)
+        OutboundMessage.objects.filter(pk=row.pk).update(status=MessageStatus.SENT, sent_at=timezone.now())
+    floor_elapsed = time.perf_counter() - floor_started
+
+    rate = sent / elapsed
+    floor_rate = total / floor_elapsed
+    report = {
+        "benchmark": "consumer_throughput",
+        "accounts": args.accounts,
+        "messages": total,
+        "sent": sent,
+        "gatewayCalls": len(gateway.calls) - total,
+        "consumerThreads": 4,
+        "deliveriesPerSecond": round(rate, 1),
+        "floorDeliveriesPerSecond": round(floor_rate, 1),
+        "ratio": round(rate / floor_rate, 3),
+    }
+    write_report("consumer_throughput", report)
+    return 0 if sent == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
