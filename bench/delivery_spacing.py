@@ -1,6 +1,8 @@
 """Send 20 messages to one account through a fresh local stack and measure how far apart the
-gateway received them (the sandbox gateway's delivery times). Expect ~6.06 s: 60 s / 10 per
-minute, stretched by ONLYFANS_RATE_GUARD (1 %). Writes bench/reports/delivery_spacing.json.
+gateway received them (the sandbox gateway's delivery times). Replies (the interactive lane) go
+out the minimum gap apart (3 s, stretched by ONLYFANS_RATE_GUARD: 3.09 s) while the window has
+room: ten 3.09 s apart, then the eleventh once the first has left the 61.8-s window, never more
+than 10 in any 60 s. Writes bench/reports/delivery_spacing.json.
 
     .venv/bin/python bench/delivery_spacing.py [--messages 20]
 """

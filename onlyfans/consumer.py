@@ -26,7 +26,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -38,6 +38,8 @@ from onlyfans.receiver import Receiver
 
 logger = logging.getLogger(__name__)
 
+# An account busy with another consumer's call is looked at again this soon.
+BUSY_RECHECK_SECONDS = 1.0
 # An account whose next slot is at most this far away stays with the consumer on a timer.
 HOLD_HORIZON_SECONDS = 60.0
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
@@ -121,6 +123,11 @@ class Consumer:
         try:
             if pick.claim is None:
                 slots = _slots(limiter.peek(onlyfans_id, limit=pace.limit))
+                if pick.busy_until is not None:
+                    # Another consumer is sending for the account (or died holding a claim):
+                    # look again shortly, never in a tight loop.
+                    floor = timezone.now() + timedelta(seconds=BUSY_RECHECK_SECONDS)
+                    slots = {lane: max(at, floor) for lane, at in slots.items()}
             else:
                 slots = self._deliver(pick.claim, pace)
         except limiter.LimiterUnavailable as exc:
