@@ -35,8 +35,8 @@ LANE_ORDER = (Lane.INTERACTIVE, Lane.BULK)
 PICK_ORDER = ("-priority", "queued_at", "id")
 # Rows that compete for an account's next slot.
 READY = (MessageStatus.PENDING, MessageStatus.QUEUED)
-# The ETA model replays this many calls of each lane exactly, then extrapolates at the lane's
-# long-run pace.
+# The ETA model replays at least this many calls of each lane exactly (twice the limit if
+# more), then repeats the last window's pattern.
 _SIMULATED = 64
 
 
@@ -98,6 +98,16 @@ def _replay(decision: limiter.Decision, params: limiter.Params, lanes: Sequence[
     return out
 
 
+def _extend(times: list[datetime], index: int, *, per_window: int, window: timedelta) -> datetime:
+    """The `index`-th call of a lane whose replayed calls are `times`. A lane kept busy repeats
+    its pattern every window: call k + per_window goes one window after call k (the window rule
+    for replies, the even pace for bulk), so later calls are earlier ones shifted by windows."""
+    if index < len(times):
+        return times[index]
+    windows = -(-(index - (len(times) - 1)) // per_window)
+    return times[index - windows * per_window] + window * windows
+
+
 @dataclass(frozen=True)
 class AccountSchedule:
     """An account's upcoming slots, by lane, as the limiter will give them out."""
@@ -111,22 +121,22 @@ class AccountSchedule:
         now = timezone.now()
         if self.decision is None:
             return now + timedelta(seconds=self.params.window / self.params.limit * (rank + 1))
-        interactive_period = max(self.params.gap, self.params.window / self.params.limit)
+        window = timedelta(seconds=self.params.window)
         if lane != BULK:
-            return self._along([INTERACTIVE] * (rank + 1), interactive_period)
+            times = _replay(self.decision, self.params, [INTERACTIVE] * min(rank + 1, self._horizon()))
+            return max(_extend(times, rank, per_window=self.params.limit, window=window), now)
         ahead = self.interactive_waiting
-        shown = min(ahead, _SIMULATED)
-        lanes = [INTERACTIVE] * shown + [BULK] * (min(rank, _SIMULATED) + 1)
+        shown = min(ahead, self._horizon())
+        lanes = [INTERACTIVE] * shown + [BULK] * min(rank + 1, self._horizon())
         times = _replay(self.decision, self.params, lanes)
-        # Beyond the replayed calls each lane keeps its long-run pace.
-        extra = timedelta(seconds=(ahead - shown) * interactive_period)
-        extra += timedelta(seconds=max(rank - _SIMULATED, 0) * max(self.params.bulk_pace, self.params.gap))
-        return max(times[-1] + extra, now)
+        at = _extend(times[shown:], rank, per_window=self.params.bulk_cap, window=window)
+        # More replies waiting than replayed: each window gives them `limit` calls.
+        at += window * ((ahead - shown) / self.params.limit)
+        return max(at, now)
 
-    def _along(self, lanes: list[str], period: float) -> datetime:
-        shown = lanes[:_SIMULATED]
-        times = _replay(self.decision, self.params, shown)
-        return max(times[-1] + timedelta(seconds=(len(lanes) - len(shown)) * period), timezone.now())
+    def _horizon(self) -> int:
+        """Calls replayed exactly: enough for the pattern of a window to repeat from."""
+        return max(_SIMULATED, 2 * self.params.limit + 1)
 
     def next_slot_at(self) -> datetime:
         return self.eta(INTERACTIVE, 0)
