@@ -95,3 +95,17 @@ def test_the_estimate_starts_at_the_accounts_next_slot(owner):
     [message] = waiting(account, 1)
     wait = (schedules([message])[message.pk].estimated_send_time - timezone.now()).total_seconds()
     assert 48 < wait <= 50
+
+
+def test_a_long_backlog_repeats_the_windows_pattern(owner, settings):
+    """Ten replies a window the minimum gap apart, then the next window: the 100th of a fresh
+    account's backlog goes out 9 windows and 9 gaps from now, beyond the calls replayed exactly."""
+    account = make_account(owner)
+    messages = waiting(account, 100)
+    result = schedules(messages)
+    guard = 1 + settings.ONLYFANS_RATE_GUARD
+    window, gap = 60 * guard, settings.ONLYFANS_MIN_GAP_SECONDS * guard
+    first = result[messages[0].pk].estimated_send_time
+    for index in (9, 10, 64, 99):
+        offset = (result[messages[index].pk].estimated_send_time - first).total_seconds()
+        assert offset == pytest.approx((index // 10) * window + (index % 10) * gap, abs=0.05), index
