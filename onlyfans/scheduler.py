@@ -49,9 +49,9 @@ def _account_ids(onlyfans_id: str, *, lock: bool) -> list[int]:
 _PICK_TRIES = 5
 
 
-def _best_ready(mine, now: datetime):
+def _best_ready(mine, now: datetime) -> OutboundMessage | None:
     for lane in LANE_ORDER:
-        picked = mine.filter(_ready(now), lane=lane).order_by(*PICK_ORDER).values_list("pk", flat=True).first()
+        picked = mine.filter(_ready(now), lane=lane).select_related("account").order_by(*PICK_ORDER).first()
         if picked is not None:
             return picked
     return None
@@ -70,30 +70,35 @@ def claim_next(onlyfans_id: str) -> Pick:
     with transaction.atomic():
         account_ids = _account_ids(onlyfans_id, lock=True)
         mine = OutboundMessage.objects.filter(account_id__in=account_ids)
+        leases = list(mine.filter(status=MessageStatus.SENDING).values_list("pk", "claimed_until"))
         # A claim whose lease ran out belongs to a dead consumer: its message is ready again (a
         # second call carries the same Idempotency-Key, so the gateway answers the first).
-        mine.filter(status=MessageStatus.SENDING, claimed_until__lte=now).update(
-            status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
-        )
-        held = mine.filter(status=MessageStatus.SENDING).aggregate(until=Min("claimed_until"))["until"]
-        if held is not None:
-            return Pick(busy_until=held)
-        picked = None
+        expired = [pk for pk, until in leases if until is None or until <= now]
+        if expired:
+            mine.filter(pk__in=expired, status=MessageStatus.SENDING).update(
+                status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
+            )
+        live = [until for _, until in leases if until is not None and until > now]
+        if live:
+            return Pick(busy_until=min(live))
+        lease_until = now + timedelta(seconds=settings.ONLYFANS_CLAIM_LEASE_SECONDS)
         for _ in range(_PICK_TRIES):
-            picked = _best_ready(mine, now)
-            if picked is None:
+            message = _best_ready(mine, now)
+            if message is None:
                 return Pick()
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
-            if mine.filter(pk=picked, status__in=READY).update(
-                status=MessageStatus.SENDING,
-                claim_token=token,
-                claimed_until=now + timedelta(seconds=settings.ONLYFANS_CLAIM_LEASE_SECONDS),
-                wait_reason="",
+            if mine.filter(pk=message.pk, status__in=READY).update(
+                status=MessageStatus.SENDING, claim_token=token, claimed_until=lease_until, wait_reason=""
             ):
                 break
         else:
             return Pick()
-    message = OutboundMessage.objects.select_related("account").get(pk=picked)
+    message.status, message.claim_token, message.claimed_until, message.wait_reason = (
+        MessageStatus.SENDING,
+        token,
+        lease_until,
+        "",
+    )
     return Pick(claim=Claim(message, token))
 
 
