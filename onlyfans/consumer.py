@@ -156,9 +156,16 @@ class Consumer:
             text=message.content,
             media_urls=message.media_urls,
         )
+        # The next call waits the minimum gap from this call's *answer*, not only from its grant:
+        # a consumer held up between the grant and the request (a loaded host) can never put
+        # two calls closer than the gap at the gateway. After a 429 the gateway's Retry-After.
+        pause = limiter.params_for(pace.limit).gap
         if result.rate_limited:
-            # The gateway knows better than our limiter: no call for this account until then.
-            pause = result.retry_after if result.retry_after is not None else limiter.slot_interval_seconds(pace.limit)
+            retry_after = result.retry_after if result.retry_after is not None else limiter.slot_interval_seconds(pace.limit)
+            pause = max(pause, retry_after)
+        # Before the attempt is recorded: that releases the account to the next dispatcher.
+        # Redis gone mid-call: the call happened, so record it; nothing more is sent meanwhile.
+        with contextlib.suppress(limiter.LimiterUnavailable):
             decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
         recorded = delivery.record_attempt(claim, result)
         self._settle_outcome(message, recorded)

@@ -208,8 +208,7 @@ def wakeups_overdue(*, limit: int = 1000) -> list[tuple[str, uuid.UUID]]:
     ids = list(
         OnlyFansAccount.objects.filter(wake_at__lt=now - _grace())
         .order_by("wake_at")
-        .values_list("onlyfans_id", flat=True)
-        .distinct()[:limit]
+        .values_list("onlyfans_id", flat=True)[:limit]
     )
     return [(onlyfans_id, _rearm(onlyfans_id, now)) for onlyfans_id in dict.fromkeys(ids)]
 
