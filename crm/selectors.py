@@ -286,14 +286,25 @@ def segment_get(*, user, segment_id: Any) -> Segment:
 
 def segment_members(segment: Segment) -> QuerySet[Fan]:
     """(Fans matching the rules ∪ the included ones) − the excluded ones, of the segment's account."""
-    scoped = Fan.objects.filter(account_id=segment.account_id)
-    included = Q(pk__in=segment.included_fans.values("pk"))
-    if segment.rules is None:
+    return audience_members(
+        account_id=segment.account_id,
+        rules=segment.rules,
+        include=segment.included_fans.values("pk"),
+        exclude=segment.excluded_fans.values("pk"),
+    )
+
+
+def audience_members(*, account_id: int, rules: dict[str, Any] | None, include, exclude) -> QuerySet[Fan]:
+    """The fans of an audience: a segment now, or a campaign's audience as frozen at launch.
+    `rules=None` matches no fan (only `include`); `include`/`exclude` are fan ids or subqueries."""
+    scoped = Fan.objects.filter(account_id=account_id)
+    included = Q(pk__in=include)
+    if rules is None:
         members = scoped.filter(included)
     else:
-        matching = filter_fans(scoped, scoped=scoped, rules=segment.rules)
+        matching = filter_fans(scoped, scoped=scoped, rules=rules)
         members = scoped.filter(Q(pk__in=matching.values("pk")) | included)
-    return members.exclude(pk__in=segment.excluded_fans.values("pk"))
+    return members.exclude(pk__in=exclude)
 
 
 @dataclass(frozen=True)

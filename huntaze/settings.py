@@ -264,6 +264,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("PUBLISH_PENDING_EVERY_SECONDS", 5.0, minimum=0.5),
         "options": {"expires": 30},
     },
+    # Campaigns: scheduled launches within one slot, launches pushed on, finished ones closed.
+    "campaigns-tick": {
+        "task": "crm.tasks.campaigns_tick",
+        "schedule": env_float("CAMPAIGNS_TICK_SECONDS", 2.0, minimum=0.5),
+        "options": {"expires": 10},
+    },
     "consume-messages": {
         "task": "onlyfans.tasks.consume_messages",
         "schedule": env_float("CONSUME_EVERY_SECONDS", 5.0, minimum=0.5),
