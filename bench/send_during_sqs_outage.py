@@ -78,11 +78,11 @@ def main() -> int:
     settings.SEND_RATE_LIMIT = "100000/m"  # measure the pipeline, not the per-user limit
     settings.CLOUDWATCH_ASYNC = True  # as in production: metrics leave from a background thread
 
-    from onlyfans import queue, services
+    from onlyfans import services, sqs
     from onlyfans.models import MessageStatus, OutboundMessage
     from tests.conftest import client_for, make_account, make_user
 
-    main_url, dlq_url = queue.create_queues(queue_name="bench-q", dlq_name="bench-dlq")
+    main_url, dlq_url = sqs.create_queues(queue_name="bench-q", dlq_name="bench-dlq")
     settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main_url, dlq_url
     user = make_user("bench")
     make_account(user)
@@ -92,7 +92,7 @@ def main() -> int:
 
     def run(label: str, endpoint: str) -> dict:
         settings.SQS_ENDPOINT_URL = endpoint
-        queue.clear_caches()
+        sqs.clear_caches()
         services.sqs_circuit.reset()
         latencies, statuses = [], []
         for i in range(args.requests):
@@ -118,7 +118,7 @@ def main() -> int:
 
     # SQS is back: the relay publishes everything the outages left pending.
     settings.SQS_ENDPOINT_URL = healthy_endpoint
-    queue.clear_caches()
+    sqs.clear_caches()
     relay = services.messages_publish_pending(limit=100_000, sleep=lambda _: None)
     hole.close()
     shutil.rmtree(workdir, ignore_errors=True)

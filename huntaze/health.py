@@ -18,7 +18,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from huntaze.core.errors import error_body
-from onlyfans import bucket, queue
+from onlyfans import limiter, sqs
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +41,16 @@ def _database_ok() -> bool:
 
 def _sqs_ok() -> bool:
     try:
-        queue.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
+        sqs.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
         return True
-    except queue.QueueUnavailable as exc:
+    except sqs.QueueUnavailable as exc:
         logger.warning("Readiness: SQS is unreachable", extra={"error": str(exc)})
         return False
 
 
 CHECKS: dict[str, Callable[[], bool]] = {
     "database": _database_ok,
-    "redis": bucket.redis_ok,
+    "redis": limiter.redis_ok,
     "sqs": _sqs_ok,
 }
 

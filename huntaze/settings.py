@@ -226,6 +226,20 @@ ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, mini
 ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, minimum=0)
 # A deferral shorter than this is waited out in the consumer instead of a round trip to SQS.
 ONLYFANS_INLINE_WAIT_SECONDS = env_float("ONLYFANS_INLINE_WAIT_SECONDS", 1.0, minimum=0)
+# Delivery v2 (onlyfans/limiter.py, onlyfans/pacing.py): at least this long between two gateway
+# calls on one OnlyFans account (OnlyFans' own "allow 3 seconds" floor).
+ONLYFANS_MIN_GAP_SECONDS = env_float("ONLYFANS_MIN_GAP_SECONDS", 3.0, minimum=0)
+# Slots of each window only the interactive lane (replies) may use; bulk is paced evenly over
+# the rest: one bulk call per window / (limit - reserve).
+ONLYFANS_INTERACTIVE_RESERVE = env_int("ONLYFANS_INTERACTIVE_RESERVE", 2, minimum=0)
+# Gateway 429s are waiting, not failing: they count towards ONLYFANS_MAX_ATTEMPTS only once a
+# message has been rate limited for longer than this.
+ONLYFANS_RATE_LIMITED_BUDGET_SECONDS = env_float("ONLYFANS_RATE_LIMITED_BUDGET_SECONDS", 3600.0, minimum=0)
+# An account's wake-up this late is taken as lost (SQS purged, the local SQS restarted): the
+# relay arms a new one.
+ONLYFANS_WAKE_GRACE_SECONDS = env_float("ONLYFANS_WAKE_GRACE_SECONDS", 10.0, minimum=0.1)
+# Threads of one `manage.py consume_messages` process, each delivering for a different account.
+CONSUMER_CONCURRENCY = env_int("CONSUMER_CONCURRENCY", 4, minimum=1)
 ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
 # The placeholder is the sandbox's key only: a real gateway answers it with 401, and every
 # message would fail permanently instead of the process refusing to start.

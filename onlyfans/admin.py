@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 
 from huntaze.core.formats import iso_z
-from onlyfans import bucket, delivery, queue
+from onlyfans import delivery, pacing, sqs
 from onlyfans.models import (
     WAITING_STATUSES,
     DeliveryAttempt,
@@ -39,18 +39,23 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Limit (msgs/min)")
     def rate_limit(self, account: OnlyFansAccount) -> str:
+        # The limit that holds: the strictest of the users sharing this OnlyFans account.
+        limit = pacing.account_pace(account.onlyfans_id).limit
         suffix = "" if account.rate_limit_per_minute else " (default)"
-        return f"{account.effective_rate_limit}{suffix}"
+        shared = "" if limit == account.effective_rate_limit else f" (shared account: {limit})"
+        return f"{account.effective_rate_limit}{suffix}{shared}"
 
     @admin.display(description="Next free slot")
     def next_free_slot(self, account: OnlyFansAccount) -> str:
-        try:
-            decision = bucket.peek(account.onlyfans_id, limit=account.effective_rate_limit)
-        except bucket.BucketUnavailable:
+        limit = pacing.account_pace(account.onlyfans_id).limit
+        schedule = pacing.account_schedule(account.onlyfans_id, limit=limit, interactive_waiting=0)
+        if schedule.decision is None:
             return "Redis unreachable"
-        if decision.wait_seconds <= 0:
+        at = schedule.next_slot_at()
+        wait = (at - schedule.decision.server_now).total_seconds()
+        if wait <= 0:
             return "now"
-        return f"in {decision.wait_seconds:.1f} s ({iso_z(decision.next_slot_at)})"
+        return f"in {wait:.1f} s ({iso_z(at)})"
 
     @admin.display(description="Backlog", ordering="waiting")
     def backlog(self, account: OnlyFansAccount) -> int:
@@ -77,12 +82,13 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "recipient_id",
         "status",
         "priority",
+        "lane",
         "attempt_count",
         "queued_at",
         "estimated_send_time",
         "sent_at",
     ]
-    list_filter = ["status", "priority", "account", "queued_at", "sent_at"]
+    list_filter = ["status", "lane", "priority", "account", "queued_at", "sent_at"]
     date_hierarchy = "queued_at"
     search_fields = ["=id", "recipient_id", "content"]
     list_select_related = ["account"]
@@ -97,8 +103,11 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "content",
         "media_urls",
         "priority",
+        "lane",
         "metadata",
         "status",
+        "wait_reason",
+        "rate_limited_since",
         "attempt_count",
         "last_error",
         "queued_at",
@@ -120,13 +129,13 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         try:
-            attrs = queue.attributes(timeout=2)
+            attrs = sqs.attributes(timeout=2)
             extra_context["queue_stats"] = {
                 "depth": attrs.depth + attrs.delayed,
                 "in_flight": attrs.in_flight,
                 "dlq_count": attrs.dlq_count,
             }
-        except queue.QueueUnavailable as exc:
+        except sqs.QueueUnavailable as exc:
             extra_context["queue_error"] = str(exc)
         return super().changelist_view(request, extra_context=extra_context)
 

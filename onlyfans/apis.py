@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from huntaze.core.formats import iso_z
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
-from onlyfans import selectors, services
+from onlyfans import pacing, selectors, services
 from onlyfans import status as pipeline_status
 from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import (
@@ -250,6 +250,7 @@ class MessageDetailApi(APIView):
 
 
 def message_detail(message: OutboundMessage) -> dict:
+    schedule = pacing.message_schedule(message)
     return {
         "messageId": str(message.id),
         "accountId": message.account_id,
@@ -257,12 +258,15 @@ def message_detail(message: OutboundMessage) -> dict:
         "content": message.content,
         "mediaUrls": message.media_urls,
         "priority": message.priority,
+        "lane": message.lane,
         "metadata": message.metadata,
         "status": message.status,
         "attemptCount": message.attempt_count,
         "lastError": message.last_error,
         "queuedAt": iso_z(message.queued_at),
-        "estimatedSendTime": iso_z(message.estimated_send_time),
+        "estimatedSendTime": iso_z(schedule.estimated_send_time),
+        "nextAttemptAt": iso_z(schedule.next_attempt_at),
+        "waitingFor": schedule.waiting_for,
         "sentAt": iso_z(message.sent_at),
         "upstreamId": message.upstream_id,
         "attempts": [
@@ -277,3 +281,29 @@ def message_detail(message: OutboundMessage) -> dict:
             for attempt in message.attempts.all()
         ],
     }
+
+
+class MessageCancelApi(LoggedApi):
+    log_event = "OnlyFans cancel message"
+
+    @extend_schema(
+        operation_id="onlyfans_messages_cancel",
+        summary="Cancel a message that is still waiting (pending or queued)",
+        description=(
+            "Exactly one of cancel and delivery wins: a message already being sent (`sending`) or "
+            "final (`sent`, `failed`, `dead_lettered`, `cancelled`) answers 409 `not_cancellable`."
+        ),
+        request=None,
+        parameters=[
+            OpenApiParameter("messageId", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The message to cancel.")
+        ],
+        responses={
+            200: MessageDetailOutputSerializer,
+            401: COMMON_ERRORS[401],
+            404: _error("Not one of your messages."),
+            409: _error("The message is being sent or already final (code `not_cancellable`)."),
+        },
+    )
+    def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+        message = services.message_cancel(user=request.user, message_id=messageId)
+        return Response(message_detail(message))

@@ -1,34 +1,46 @@
-"""The consumer core: one implementation behind the Celery task and `manage.py consume_messages`.
+"""The consumer core: one implementation behind `manage.py consume_messages` and the Celery task.
 
-For each SQS message: claim the row, take the account's slot or defer, call the gateway,
-record the attempt, then settle the SQS copy. Deferring and retrying put a *fresh* copy on the
-queue (with a delay) and delete the received one, so waiting never counts towards SQS's
-maxReceiveCount; only a consumer that dies on a message again and again lets SQS's redrive
-policy move it to the DLQ.
+It receives per-account wake-ups from SQS and dispatches each account: claim the account's best
+ready message (`scheduler.claim_next`), take the limiter's slot for its lane or give it back,
+call the gateway, record the attempt, then settle the wake-up (`scheduler.wake_settle`):
+
+- nothing more to do for the account, or another live wake-up covers it: delete the copy;
+- the account's next slot is close (`HOLD_HORIZON_SECONDS`): keep the copy invisible and look
+  again on an in-process timer — a busy account costs no SQS call per delivery;
+- later: a fresh copy with a delay (receive count 0, so waiting never walks it towards the
+  queue's maxReceiveCount), and the received one is deleted.
+
+With `concurrency` N, N threads dispatch different accounts at once; no thread ever sleeps on
+one account's behalf, so one account's backlog never holds another account's message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
-from onlyfans import bucket, delivery, gateway, metrics, queue
-from onlyfans.models import AttemptOutcome, OutboundMessage
+from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
+from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
 
 logger = logging.getLogger(__name__)
 
-# How long a message waits before trying again when Redis (the bucket) is unreachable.
-REDIS_DOWN_RETRY_SECONDS = 5
-# How often one message may wait out a short deferral in-process before going back to SQS.
-MAX_INLINE_WAITS = 3
+# An account whose next slot is at most this far away stays with the consumer on a timer.
+HOLD_HORIZON_SECONDS = 60.0
+# A held wake-up stays invisible this long past its timer: if the consumer dies, another one
+# takes the account over this soon after its slot.
+HOLD_MARGIN_SECONDS = 30.0
 # Back-off of the run loop when SQS cannot be reached.
 SQS_DOWN_PAUSE_SECONDS = 5
 
@@ -51,18 +63,118 @@ class ConsumeReport:
         return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in self.as_dict().items())
 
 
-class Consumer:
-    def __init__(
-        self,
-        *,
-        stop: threading.Event | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self.stop = stop or threading.Event()
-        self._sleep = sleep or self.stop.wait
-        self.report = ConsumeReport()
+@dataclass
+class Wake:
+    """A wake-up in hand: the SQS copy, and until when it stays invisible (monotonic clock)."""
 
-    # --- the loop -------------------------------------------------------------------------------
+    onlyfans_id: str
+    token: uuid.UUID | None
+    receipt_handle: str
+    invisible_until: float
+    next_at: datetime | None = field(default=None)
+
+
+def _wake_from(received: sqs.QueuedMessage) -> Wake | None:
+    onlyfans_id = received.onlyfans_id
+    if not onlyfans_id and received.message_id:
+        # A first-version copy: wake the message's account.
+        with contextlib.suppress(ValueError):
+            onlyfans_id = (
+                OutboundMessage.objects.filter(pk=uuid.UUID(received.message_id))
+                .values_list("account__onlyfans_id", flat=True)
+                .first()
+            ) or ""
+    if not onlyfans_id:
+        return None
+    return Wake(onlyfans_id, received.wake_token, received.receipt_handle, time.monotonic() + settings.SQS_VISIBILITY_TIMEOUT)
+
+
+def _db_age(at: datetime | None) -> float | None:
+    return None if at is None else (timezone.now() - at).total_seconds()
+
+
+def _slots(decision: limiter.Decision) -> dict[str, datetime]:
+    return {Lane.INTERACTIVE: decision.next_interactive_at, Lane.BULK: decision.next_bulk_at}
+
+
+class Consumer:
+    def __init__(self, *, concurrency: int = 1, stop: threading.Event | None = None, rearm: bool = False) -> None:
+        self.concurrency = max(1, concurrency)
+        self.stop = stop or threading.Event()
+        self.rearm = rearm
+        self.report = ConsumeReport()
+        self._lock = threading.Lock()
+        self._timers: list[tuple[float, int, Wake]] = []
+        self._seq = itertools.count()
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.report, name, getattr(self.report, name) + n)
+
+    # --- one account, one step ------------------------------------------------------------------
+    def dispatch(self, onlyfans_id: str, token: uuid.UUID | None = None) -> datetime | None:
+        """Deliver the account's best ready message if its slot is free. Returns when the wake-up
+        in hand should look at the account again, or None when it is spare."""
+        pace = pacing.account_pace(onlyfans_id)
+        pick = scheduler.claim_next(onlyfans_id)
+        slots: dict[str, datetime] | None = None
+        try:
+            if pick.claim is None:
+                slots = _slots(limiter.peek(onlyfans_id, limit=pace.limit))
+            else:
+                slots = self._deliver(pick.claim, pace)
+        except limiter.LimiterUnavailable as exc:
+            logger.warning(
+                "OnlyFans consumer: Redis unreachable, delivering nothing",
+                extra={"accountId": onlyfans_id, "error": str(exc)},
+            )
+            if pick.claim is not None:
+                scheduler.release(pick.claim, reason=WaitReason.REDIS_UNAVAILABLE)
+                self._count("deferred")
+        return scheduler.wake_settle(onlyfans_id, token=token, slots=slots)
+
+    def _deliver(self, claim: delivery.Claim, pace: pacing.AccountPace) -> dict[str, datetime]:
+        message = claim.message
+        onlyfans_id = message.account.onlyfans_id
+        decision = limiter.take(onlyfans_id, limit=pace.limit, lane=message.lane, db_last_call_age=_db_age(pace.last_call_at))
+        if not decision.granted:
+            scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
+            self._count("deferred")
+            metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
+            return _slots(decision)
+        result = gateway.send_message(
+            account_id=onlyfans_id,
+            recipient_id=message.recipient_id,
+            message_id=str(message.pk),
+            text=message.content,
+            media_urls=message.media_urls,
+        )
+        if result.rate_limited:
+            # The gateway knows better than our limiter: no call for this account until then.
+            pause = result.retry_after if result.retry_after is not None else limiter.slot_interval_seconds(pace.limit)
+            decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
+        recorded = delivery.record_attempt(claim, result)
+        self._settle_outcome(message, recorded)
+        return _slots(decision)
+
+    def _settle_outcome(self, message: OutboundMessage, recorded: delivery.Recorded) -> None:
+        outcome = recorded.outcome
+        if recorded.superseded:
+            self._count("sent" if outcome == AttemptOutcome.SENT else "skipped")
+        elif outcome == AttemptOutcome.SENT:
+            self._count("sent")
+        elif outcome == AttemptOutcome.FAILED:
+            self._count("failed")
+        elif outcome == AttemptOutcome.DEAD_LETTERED:
+            self._count("dead_lettered")
+            with contextlib.suppress(sqs.QueueUnavailable):  # the row says dead_lettered anyway
+                sqs.send_to_dlq(str(message.pk), message.account_id, reason=recorded.error or "attempts exhausted")
+        elif outcome in (AttemptOutcome.RATE_LIMITED, AttemptOutcome.DEFERRED):
+            self._count("deferred")
+        else:
+            self._count("retried")
+
+    # --- the loop ---------------------------------------------------------------------------------
     def run(
         self,
         *,
@@ -71,185 +183,194 @@ class Consumer:
         wait_seconds: int = 20,
         seconds: float | None = None,
     ) -> ConsumeReport:
-        """Receive and process until stopped, `seconds` elapsed, or `max_messages` received.
-
-        With `once`, one receive call; SQS being unreachable then raises QueueUnavailable.
-        """
+        """Receive wake-ups and dispatch accounts until stopped, `seconds` elapsed, or (with
+        `once`, or after `max_messages` wake-ups) nothing is left in hand. Held wake-ups go back
+        to SQS with their delays when the run ends. With `once`, SQS being unreachable raises."""
         deadline = time.monotonic() + seconds if seconds is not None else None
-        while not self.stop.is_set():
-            remaining = None if max_messages is None else max_messages - self.report.received
-            if remaining is not None and remaining <= 0:
-                break
-            wait = wait_seconds
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
+        if self.rearm:
+            self._rearm_all()
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer") if self.concurrency > 1 else None
+        running: dict[Future, Wake] = {}
+        receiving = True
+        try:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
                     break
-                wait = min(wait, int(left))
-            try:
-                batch = queue.receive(
-                    max_messages=min(remaining or queue.SQS_MAX_BATCH, queue.SQS_MAX_BATCH),
-                    wait_seconds=wait,
-                )
-            except queue.QueueUnavailable as exc:
+                self._start_due(now, running, pool)
+                self._collect(running, block=False)
+                with self._lock:
+                    received = self.report.received
+                if max_messages is not None and received >= max_messages:
+                    receiving = False
+                if not receiving:
+                    if not running and (once or not self._timers or max_messages is not None):
+                        break
+                    self._idle(running, deadline, cap=1.0)
+                    continue
+                free = self.concurrency - len(running)
+                if free <= 0:
+                    self._idle(running, deadline)
+                    continue
+                poll = self._poll_seconds(wait_seconds, deadline)
+                if poll is None:
+                    self._idle(running, deadline)
+                    continue
+                want = min(free, sqs.SQS_MAX_BATCH, (max_messages - received) if max_messages else sqs.SQS_MAX_BATCH)
+                try:
+                    batch = sqs.receive(max_messages=want, wait_seconds=poll)
+                except sqs.QueueUnavailable as exc:
+                    if once:
+                        raise
+                    logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
+                    self.stop.wait(SQS_DOWN_PAUSE_SECONDS)
+                    continue
+                for item in batch:
+                    self._count("received")
+                    wake = _wake_from(item)
+                    if wake is None:
+                        self._drop_copy(item.receipt_handle)
+                        continue
+                    self._start(wake, running, pool)
                 if once:
-                    raise
-                logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
-                self.stop.wait(SQS_DOWN_PAUSE_SECONDS)
-                continue
-            self.process(batch)
-            if once:
-                break
+                    receiving = False
+        finally:
+            self._collect(running, block=True)
+            if pool is not None:
+                pool.shutdown(wait=True)
+            self._release_held()
         return self.report
 
-    def process(self, batch: list[queue.QueuedMessage]) -> None:
-        extended_at = time.monotonic()
-        for index, received in enumerate(batch):
-            if self.stop.is_set():
-                self._release_unstarted(batch[index:])
-                return
-            if time.monotonic() - extended_at > settings.SQS_VISIBILITY_TIMEOUT / 2:
-                # Slow gateway calls can outlast the visibility timeout of the batch's tail:
-                # other consumers would receive it again (towards maxReceiveCount) meanwhile.
-                self._keep_invisible(batch[index:])
-                extended_at = time.monotonic()
-            self.report.received += 1
+    def _poll_seconds(self, wait_seconds: int, deadline: float | None) -> int | None:
+        """How long the next receive may long-poll; None when a timer or the deadline is due
+        within a second (then wait on it instead of polling SQS in a tight loop)."""
+        now = time.monotonic()
+        horizon = float("inf")
+        if self._timers:
+            horizon = self._timers[0][0] - now
+        if deadline is not None:
+            horizon = min(horizon, deadline - now)
+        if horizon < 1:
+            return None
+        floor = 1 if self._timers else 0
+        return int(min(max(wait_seconds, floor), horizon, 20))
+
+    def _idle(self, running: dict[Future, Wake], deadline: float | None, cap: float = 20.0) -> None:
+        now = time.monotonic()
+        timeout = cap
+        if self._timers:
+            timeout = min(timeout, max(self._timers[0][0] - now, 0))
+        if deadline is not None:
+            timeout = min(timeout, max(deadline - now, 0))
+        if running:
+            done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+            if done:
+                self._collect(running, block=False)
+        else:
+            self.stop.wait(timeout)
+
+    def _start_due(self, now: float, running: dict[Future, Wake], pool) -> None:
+        while self._timers and self._timers[0][0] <= now and len(running) < self.concurrency:
+            _, _, wake = heapq.heappop(self._timers)
+            self._start(wake, running, pool)
+
+    def _start(self, wake: Wake, running: dict[Future, Wake], pool) -> None:
+        if pool is None:
+            future: Future = Future()
             try:
-                self.handle(received)
-            except queue.QueueUnavailable as exc:
-                # The row is consistent; the SQS copy reappears after its visibility timeout.
-                logger.warning(
-                    "OnlyFans consumer: SQS call failed after processing",
-                    extra={"messageId": received.message_id, "error": str(exc)},
-                )
-            except Exception:
-                # One bad message must not stop the others; its copy reappears and SQS's
-                # redrive policy dead-letters it if it keeps failing.
-                logger.exception(
-                    "OnlyFans consumer: unexpected error", extra={"messageId": received.message_id}
-                )
+                future.set_result(self._step(wake))
+            except Exception as exc:  # noqa: BLE001 - logged in _step; the copy stays invisible
+                future.set_exception(exc)
+        else:
+            future = pool.submit(self._threaded_step, wake)
+        running[future] = wake
+        self._collect(running, block=False)
 
-    def _keep_invisible(self, rest: list[queue.QueuedMessage]) -> None:
-        for received in rest:
-            with contextlib.suppress(queue.QueueUnavailable):  # then it may be received again
-                queue.set_visibility(received.receipt_handle, settings.SQS_VISIBILITY_TIMEOUT)
-
-    def _release_unstarted(self, rest: list[queue.QueuedMessage]) -> None:
-        for received in rest:
-            try:
-                queue.set_visibility(received.receipt_handle, 0)
-                self.report.released += 1
-            except queue.QueueUnavailable:
-                pass  # it reappears after its visibility timeout anyway
-        logger.info("OnlyFans consumer: stopping, released unstarted messages", extra={"count": len(rest)})
-
-    # --- one message ----------------------------------------------------------------------------
-    def handle(self, received: queue.QueuedMessage) -> str:
-        claim = delivery.claim(received.message_id)
-        if not claim.ok:
-            return self._skip(received, claim)
-        message = claim.message
-        account = message.account
-        pace = delivery.account_pace(account.onlyfans_id)
-        limit = pace.limit
+    def _threaded_step(self, wake: Wake) -> datetime | None:
         try:
-            decision = self._take_slot(account.onlyfans_id, pace)
-        except bucket.BucketUnavailable as exc:
-            logger.warning(
-                "OnlyFans consumer: Redis unreachable, delivering nothing",
-                extra={"messageId": str(message.pk), "error": str(exc)},
-            )
-            return self._defer(received, claim, REDIS_DOWN_RETRY_SECONDS, reason="redis_unavailable")
-        if not decision.granted:
-            rank = delivery.rank_in_backlog(message)
-            delay = decision.wait_seconds + rank * bucket.slot_interval_seconds(limit)
-            return self._defer(received, claim, delay, reason="rate_limited")
+            return self._step(wake)
+        finally:
+            close_old_connections()
 
-        result = gateway.send_message(
-            account_id=account.onlyfans_id,
-            recipient_id=message.recipient_id,
-            message_id=str(message.pk),
-            text=message.content,
-            media_urls=message.media_urls,
-        )
-        if result.rate_limited:
-            # The gateway knows better than our bucket: no slot for this account until then.
-            pause = result.retry_after if result.retry_after is not None else bucket.slot_interval_seconds(limit)
-            with contextlib.suppress(bucket.BucketUnavailable):
-                bucket.push_back(account.onlyfans_id, limit=limit, seconds=pause)
-        recorded = delivery.record_attempt(claim, result)
-        self._settle(received, message, recorded)
-        return recorded.outcome
+    def _step(self, wake: Wake) -> datetime | None:
+        try:
+            return self.dispatch(wake.onlyfans_id, wake.token)
+        except Exception:
+            # One account's failure must not stop the others; its copy reappears after the
+            # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
+            logger.exception("OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id})
+            raise
 
-    def _take_slot(self, onlyfans_id: str, pace: delivery.AccountPace) -> bucket.SlotDecision:
-        decision = self._take(onlyfans_id, pace)
-        for _ in range(MAX_INLINE_WAITS):
-            if decision.granted or decision.wait_seconds > settings.ONLYFANS_INLINE_WAIT_SECONDS:
-                break
-            self._sleep(decision.wait_seconds)
-            decision = self._take(onlyfans_id, pace)
-        return decision
+    def _collect(self, running: dict[Future, Wake], *, block: bool) -> None:
+        futures = list(running)
+        if block and futures:
+            wait(futures)
+        for future in futures:
+            if not future.done():
+                continue
+            wake = running.pop(future)
+            if future.exception() is not None:
+                continue  # left invisible: SQS hands it out again after its timeout
+            self._after(wake, future.result())
 
-    @staticmethod
-    def _take(onlyfans_id: str, pace: delivery.AccountPace) -> bucket.SlotDecision:
-        decision = bucket.take(onlyfans_id, limit=pace.limit)
-        if not (decision.granted and decision.fresh and pace.last_call_at):
-            return decision
-        # Redis had nothing for this account: idle for a while, or it lost its data (restart,
-        # failover). The database remembers the last call; keep the spacing from that one.
-        since = (timezone.now() - pace.last_call_at).total_seconds()
-        if since >= bucket.slot_interval_seconds(pace.limit):
-            return decision
-        return bucket.push_back(onlyfans_id, limit=pace.limit, seconds=bucket.slot_interval_seconds(pace.limit))
+    def _after(self, wake: Wake, next_at: datetime | None) -> None:
+        try:
+            if next_at is None:
+                sqs.delete(wake.receipt_handle)
+                return
+            delay = max((next_at - timezone.now()).total_seconds(), 0.0)
+            if delay > HOLD_HORIZON_SECONDS or self.stop.is_set():
+                self._resend(wake, delay)
+                return
+            due = time.monotonic() + delay
+            if wake.invisible_until < due + 5:
+                sqs.set_visibility(wake.receipt_handle, int(delay + HOLD_MARGIN_SECONDS))
+                wake.invisible_until = time.monotonic() + int(delay + HOLD_MARGIN_SECONDS)
+            wake.next_at = next_at
+            heapq.heappush(self._timers, (due, next(self._seq), wake))
+        except sqs.QueueUnavailable as exc:
+            # The database still says when the account needs a consumer: the relay re-arms it.
+            logger.warning("OnlyFans consumer: SQS call failed", extra={"accountId": wake.onlyfans_id, "error": str(exc)})
 
-    def _skip(self, received: queue.QueuedMessage, claim: delivery.Claim) -> str:
-        self.report.skipped += 1
-        if claim.skip_reason == "held" and claim.held_until is not None:
-            # Another consumer is delivering it; look again once its lease would have run out.
-            seconds = (claim.held_until - timezone.now()).total_seconds() + 1
-            queue.set_visibility(received.receipt_handle, max(int(seconds + 0.999), 1))
-        else:
-            # Sent, failed, cancelled, dead-lettered, or unknown: this copy is a duplicate.
-            queue.delete(received.receipt_handle)
-        logger.info(
-            "OnlyFans consumer: skipped a copy",
-            extra={"messageId": received.message_id, "reason": claim.skip_reason},
-        )
-        return "skipped"
+    def _resend(self, wake: Wake, delay: float) -> None:
+        token = wake.token or uuid.uuid4()
+        sqs.send_wakeups([(wake.onlyfans_id, token, delay)])
+        sqs.delete(wake.receipt_handle)
 
-    def _defer(self, received: queue.QueuedMessage, claim: delivery.Claim, seconds: float, *, reason: str) -> str:
-        message = claim.message
-        delivery.release(claim, not_before=timezone.now() + timedelta(seconds=seconds))
-        queue.requeue(str(message.pk), message.account_id, delay_seconds=seconds)
-        queue.delete(received.receipt_handle)
-        self.report.deferred += 1
-        metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
-        logger.info(
-            "OnlyFans consumer: deferred until the account's slot",
-            extra={"messageId": str(message.pk), "accountId": message.account_id, "seconds": round(seconds, 3), "reason": reason},
-        )
-        return "deferred"
-
-    def _settle(self, received: queue.QueuedMessage, message: OutboundMessage, recorded: delivery.Recorded) -> None:
-        if recorded.superseded:
-            # The consumer that holds the row settles it through its own copy; ours is spare.
-            if recorded.outcome == AttemptOutcome.SENT:
-                self.report.sent += 1
-            else:
-                self.report.skipped += 1
-            queue.delete(received.receipt_handle)
+    def _release_held(self) -> None:
+        """The run ends: every held wake-up goes back to SQS, due at its timer."""
+        held = [wake for _, _, wake in self._timers]
+        self._timers.clear()
+        if not held:
             return
-        if recorded.outcome == AttemptOutcome.SENT:
-            self.report.sent += 1
-        elif recorded.outcome == AttemptOutcome.FAILED:
-            self.report.failed += 1
-        elif recorded.outcome == AttemptOutcome.DEAD_LETTERED:
-            self.report.dead_lettered += 1
-            queue.send_to_dlq(str(message.pk), message.account_id, reason=recorded.error or "attempts exhausted")
-        else:
-            self.report.retried += 1
-            queue.requeue(str(message.pk), message.account_id, delay_seconds=recorded.retry_in)
-        queue.delete(received.receipt_handle)
+        now = timezone.now()
+        try:
+            sqs.send_wakeups(
+                [
+                    (w.onlyfans_id, w.token or uuid.uuid4(), max(((w.next_at or now) - now).total_seconds(), 0))
+                    for w in held
+                ]
+            )
+            sqs.delete_batch([w.receipt_handle for w in held])
+            self._count("released", len(held))
+        except sqs.QueueUnavailable as exc:
+            logger.warning("OnlyFans consumer: could not release held wake-ups", extra={"error": str(exc)})
+
+    def _drop_copy(self, receipt_handle: str) -> None:
+        self._count("skipped")
+        with contextlib.suppress(sqs.QueueUnavailable):
+            sqs.delete(receipt_handle)
+
+    def _rearm_all(self) -> None:
+        """Start-up: every account that needs a consumer gets its wake-up back (SQS may have lost
+        its contents while nothing ran)."""
+        entries = scheduler.wakeups_rearm_all()
+        try:
+            sqs.send_wakeups(entries)
+        except sqs.QueueUnavailable as exc:
+            logger.warning("OnlyFans consumer: could not re-arm wake-ups", extra={"error": str(exc)})
+        if entries:
+            logger.info("OnlyFans consumer: wake-ups re-armed", extra={"count": len(entries)})
 
 
 def consume(**kwargs) -> ConsumeReport:

@@ -1,6 +1,7 @@
-"""Database side of delivery: claiming rows, recording attempts, final states, cancel, redrive.
+"""Database side of delivery: recording attempts, final states, cancel, redrive.
 
-No function here talks to SQS or the gateway, and none holds a transaction open across them.
+Claiming is the dispatcher's (`onlyfans/scheduler.py`). No function here talks to SQS or the
+gateway, and none holds a transaction open across them.
 """
 
 from __future__ import annotations
@@ -13,118 +14,46 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from huntaze.core.errors import Conflict
 from onlyfans import metrics
 from onlyfans.gateway import GatewayResult
 from onlyfans.models import (
-    FINAL_STATUSES,
     AttemptOutcome,
     DeliveryAttempt,
     MessageStatus,
     OnlyFansAccount,
     OutboundMessage,
+    WaitReason,
 )
 
 logger = logging.getLogger(__name__)
 
-CLAIMABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
+# A gateway 409 "idempotency key in use": the first call for this message is still running there.
+KEY_IN_USE_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Claim:
     message: OutboundMessage | None
     token: uuid.UUID | None
-    # Why there is no claim: "missing", "final", "held".
-    skip_reason: str = ""
-    held_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.token is not None
 
 
-def claim(message_id: str) -> Claim:
-    """Take the row for this consumer with one conditional UPDATE; any number of consumers may
-    race for it and exactly one wins. A claim whose lease ran out (its consumer died) is free."""
-    try:
-        key = uuid.UUID(message_id)
-    except (ValueError, TypeError):
-        return Claim(None, None, "missing")
-    now = timezone.now()
-    token = uuid.uuid4()
-    won = OutboundMessage.objects.filter(
-        Q(status__in=CLAIMABLE) | Q(status=MessageStatus.SENDING, claimed_until__lt=now), pk=key
-    ).update(
-        status=MessageStatus.SENDING,
-        claim_token=token,
-        claimed_until=now + timedelta(seconds=settings.ONLYFANS_CLAIM_LEASE_SECONDS),
-    )
-    message = OutboundMessage.objects.select_related("account").filter(pk=key).first()
-    if message is None:
-        return Claim(None, None, "missing")
-    if won:
-        return Claim(message, token)
-    if message.status in FINAL_STATUSES:
-        return Claim(message, None, "final")
-    return Claim(message, None, "held", held_until=message.claimed_until)
-
-
-def release(claim_: Claim, *, not_before: datetime) -> None:
-    """Give the row back (no slot yet, or Redis down); it waits, it has not failed."""
-    OutboundMessage.objects.filter(pk=claim_.message.pk, claim_token=claim_.token).update(
-        status=MessageStatus.QUEUED, claim_token=None, claimed_until=None, next_attempt_at=not_before
-    )
-
-
-def rank_in_backlog(message: OutboundMessage) -> int:
-    """How many of the account's waiting messages go before this one (priority, then age)."""
-    return (
-        OutboundMessage.objects.filter(
-            account_id=message.account_id, status__in=(MessageStatus.PENDING, MessageStatus.QUEUED)
-        )
-        .filter(
-            Q(priority__gt=message.priority)
-            | Q(priority=message.priority, queued_at__lt=message.queued_at)
-        )
-        .exclude(pk=message.pk)
-        .count()
-    )
-
-
 def retry_delay(attempt: int, result: GatewayResult) -> float:
     """429 honours Retry-After; other transient failures back off exponentially with jitter."""
     if result.rate_limited and result.retry_after is not None:
         return result.retry_after
+    if result.key_in_use:
+        return KEY_IN_USE_RETRY_SECONDS
     base = settings.ONLYFANS_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0))
     capped = min(base, settings.ONLYFANS_RETRY_MAX_SECONDS)
     return capped / 2 + random.uniform(0, capped / 2)  # noqa: S311 - jitter, not crypto
-
-
-@dataclass(frozen=True)
-class AccountPace:
-    limit: int
-    last_call_at: datetime | None
-
-
-def account_pace(onlyfans_id: str) -> AccountPace:
-    """The limit that holds for an OnlyFans account, and its last recorded gateway call.
-
-    Several users may run one OnlyFans account; the bucket is shared, so the strictest of
-    their limits applies to all of them.
-    """
-    rows = list(
-        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).values_list(
-            "rate_limit_per_minute", "last_gateway_call_at"
-        )
-    )
-    limits = [limit or settings.ONLYFANS_RATE_LIMIT_PER_MINUTE for limit, _ in rows]
-    calls = [called for _, called in rows if called is not None]
-    return AccountPace(
-        limit=min(limits, default=settings.ONLYFANS_RATE_LIMIT_PER_MINUTE),
-        last_call_at=max(calls, default=None),
-    )
 
 
 @dataclass(frozen=True)
@@ -137,6 +66,19 @@ class Recorded:
     superseded: bool = False
 
 
+def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: datetime) -> tuple[str, dict] | None:
+    """A 429 within its time budget, or a 409 "key in use": the message waits, the attempt is
+    recorded (visible) but not counted towards ONLYFANS_MAX_ATTEMPTS."""
+    if result.key_in_use:
+        return AttemptOutcome.DEFERRED, {"wait_reason": WaitReason.RETRY_BACKOFF}
+    if not result.rate_limited:
+        return None
+    since = locked.rate_limited_since or now
+    if (now - since).total_seconds() > settings.ONLYFANS_RATE_LIMITED_BUDGET_SECONDS:
+        return None  # rate limited for too long: from now on each 429 counts
+    return AttemptOutcome.RATE_LIMITED, {"wait_reason": WaitReason.GATEWAY_RATE_LIMITED, "rate_limited_since": since}
+
+
 def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
     """Write the attempt and the message's new state in one short transaction."""
     message = claim_.message
@@ -145,17 +87,31 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
         locked = OutboundMessage.objects.select_for_update().get(pk=message.pk)
         attempt_count = locked.attempt_count + 1
         update: dict = {"attempt_count": attempt_count, "claim_token": None, "claimed_until": None}
+        waiting = None if result.ok or result.permanent else _waiting_outcome(locked, result, now)
         if result.ok:
             outcome, retry_in = AttemptOutcome.SENT, 0.0
-            update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id, last_error="")
+            update.update(
+                status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id, last_error="", wait_reason=""
+            )
         elif result.permanent:
             outcome, retry_in = AttemptOutcome.FAILED, 0.0
-            update.update(status=MessageStatus.FAILED, last_error=result.error)
+            update.update(status=MessageStatus.FAILED, last_error=result.error, wait_reason="")
+        elif waiting is not None:
+            outcome, extra = waiting
+            retry_in = retry_delay(attempt_count, result)
+            update.update(
+                extra,
+                attempt_count=locked.attempt_count,
+                status=MessageStatus.QUEUED,
+                last_error=result.error,
+                next_attempt_at=now + timedelta(seconds=retry_in),
+            )
         elif attempt_count >= settings.ONLYFANS_MAX_ATTEMPTS:
             outcome, retry_in = AttemptOutcome.DEAD_LETTERED, 0.0
             update.update(
                 status=MessageStatus.DEAD_LETTERED,
                 last_error=f"{result.error} (gave up after {attempt_count} attempts)",
+                wait_reason="",
             )
         else:
             outcome = AttemptOutcome.RETRY
@@ -164,7 +120,10 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
                 status=MessageStatus.QUEUED,
                 last_error=result.error,
                 next_attempt_at=now + timedelta(seconds=retry_in),
+                wait_reason=WaitReason.RETRY_BACKOFF,
             )
+        if not result.rate_limited:
+            update["rate_limited_since"] = None
         # Our lease ran out and another consumer took the message over, or a consumer whose
         # lease had run out recorded its success first (it leaves our token on a sent row).
         superseded = locked.claim_token != claim_.token or locked.status == MessageStatus.SENT
@@ -222,6 +181,29 @@ def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) 
 # --- Staff and operator actions -------------------------------------------------------------
 CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
 REDRIVABLE = (MessageStatus.FAILED, MessageStatus.DEAD_LETTERED)
+
+
+def message_cancel(*, user, message_id: str) -> OutboundMessage:
+    """Cancel one of the user's messages while it waits (pending or queued).
+
+    Another user's message is a 404 (`NotFound`); one being sent or already final is a 409
+    (`Conflict`, code `not_cancellable`). Exactly one of cancel and the dispatcher's claim wins:
+    both are conditional UPDATEs on the row's status.
+    """
+    from onlyfans.selectors import message_for_user
+
+    message = message_for_user(user=user, message_id=message_id)
+    cancelled = OutboundMessage.objects.filter(pk=message.pk, status__in=CANCELLABLE).update(
+        status=MessageStatus.CANCELLED, last_error="Cancelled.", wait_reason="", updated_at=timezone.now()
+    )
+    message.refresh_from_db()
+    if not cancelled:
+        raise Conflict(
+            f"The message is {message.status}; only a pending or queued message can be cancelled.",
+            code="not_cancellable",
+        )
+    logger.info("OnlyFans delivery: message cancelled", extra={"messageId": str(message.pk), "userId": user.pk})
+    return message
 
 
 def messages_cancel(queryset: QuerySet[OutboundMessage]) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from onlyfans import queue
+from onlyfans import scheduler, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -45,18 +45,21 @@ def dlq_redrive(
     back to `queued` (a fresh set of attempts), then deleted from the DLQ. In a dry run the
     copies are made visible again at once and nothing changes."""
     report = RedriveReport()
-    dlq_url = queue.dlq_url()
-    held: list[queue.QueuedMessage] = []  # dry run: kept invisible until the end, then released
+    dlq_url = sqs.dlq_url()
+    held: list[sqs.QueuedMessage] = []  # dry run: kept invisible until the end, then released
     try:
         while limit is None or report.seen < limit:
-            want = queue.SQS_MAX_BATCH if limit is None else min(queue.SQS_MAX_BATCH, limit - report.seen)
-            batch = queue.receive(
+            want = sqs.SQS_MAX_BATCH if limit is None else min(sqs.SQS_MAX_BATCH, limit - report.seen)
+            batch = sqs.receive(
                 max_messages=want, wait_seconds=0, queue_url=dlq_url, visibility_timeout=DRY_RUN_HOLD_SECONDS
             )
             if not batch:
                 break
             for copy in batch:
                 report.seen += 1
+                if copy.onlyfans_id and not dry_run:
+                    # A wake-up SQS's redrive policy moved here: the account gets a new one.
+                    arm(copy.onlyfans_id)
                 row = _row(copy.message_id)
                 if dry_run:
                     redrivable = row is not None and _redrivable().filter(pk=row.pk).exists()
@@ -69,12 +72,12 @@ def dlq_redrive(
                 else:
                     report.discarded += 1
                 if not dry_run:
-                    queue.delete(copy.receipt_handle, queue_url=dlq_url)
+                    sqs.delete(copy.receipt_handle, queue_url=dlq_url)
             if progress:
                 progress(report.seen)
     finally:
         for copy in held:
-            queue.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
+            sqs.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
     logger.info(
         "OnlyFans DLQ redrive",
         extra={"seen": report.seen, "redriven": report.redriven, "discarded": report.discarded, "dryRun": dry_run},
@@ -102,10 +105,18 @@ def _requeue_row(row: OutboundMessage) -> bool:
         claimed_until=None,
         next_attempt_at=now,
         published_at=now,
+        wait_reason="",
     )
     if moved:
-        queue.publish([(str(row.pk), row.account_id)])
+        arm(row.account.onlyfans_id)
     return bool(moved)
+
+
+def arm(onlyfans_id: str) -> None:
+    """The account needs a consumer now: a wake-up, unless one is already armed."""
+    token = scheduler.wake_request(onlyfans_id)
+    if token is not None:
+        sqs.send_wakeups([(onlyfans_id, token, 0)])
 
 
 def _row(message_id: str) -> OutboundMessage | None:
@@ -113,6 +124,6 @@ def _row(message_id: str) -> OutboundMessage | None:
         key = uuid.UUID(message_id)
     except ValueError:
         return None
-    return OutboundMessage.objects.filter(pk=key).first()
+    return OutboundMessage.objects.select_related("account").filter(pk=key).first()
 
 

@@ -4,7 +4,8 @@
 and `Idempotency-Key: {messageId}`. Every answer is classified once, here:
 
 - 2xx: sent, with the upstream message id;
-- 429: transient, retry after `Retry-After`;
+- 429: waiting, retry after `Retry-After` (seconds or an HTTP date);
+- 409 "idempotency key in use": waiting, an earlier call with this key is still running;
 - 408, 5xx, timeouts, connection errors: transient, retry with backoff;
 - any other 4xx: permanent, with the gateway's reason.
 """
@@ -36,6 +37,9 @@ class GatewayResult:
     error: str = ""
     permanent: bool = False
     retry_after: float | None = None  # seconds, from a 429's Retry-After
+    # A 409 "idempotency key in use": the gateway is still handling an earlier call with this
+    # key (ours, from a consumer whose lease ran out). Waiting, not failing.
+    key_in_use: bool = False
 
     @property
     def rate_limited(self) -> bool:
@@ -130,6 +134,8 @@ def send_message(
         return GatewayResult(
             False, status, latency, error=reason, retry_after=parse_retry_after(response.headers.get("Retry-After"))
         )
+    if status == 409 and "idempotency" in reason.lower():
+        return GatewayResult(False, status, latency, error=reason, key_in_use=True)
     if status == 408 or status >= 500:
         return GatewayResult(False, status, latency, error=reason)
     return GatewayResult(False, status, latency, error=reason, permanent=True)

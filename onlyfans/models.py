@@ -31,6 +31,10 @@ class OnlyFansAccount(models.Model):
     # When a consumer last called the gateway for this account: the bucket's memory of last
     # resort when Redis has lost its data (restart, failover).
     last_gateway_call_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The account's wake-up (onlyfans/scheduler.py): when a consumer next has to look at this
+    # account (NULL: nothing waiting), and the token of the SQS wake-up armed for that moment.
+    wake_at = models.DateTimeField(null=True, blank=True, editable=False)
+    wake_token = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,6 +42,11 @@ class OnlyFansAccount(models.Model):
         verbose_name = "OnlyFans account"
         constraints = [
             models.UniqueConstraint(fields=["owner", "onlyfans_id"], name="account_unique_per_owner"),
+        ]
+        indexes = [
+            # The relay's re-arm pass: accounts whose wake-up is overdue (lost with SQS's contents).
+            models.Index(fields=["wake_at"], name="account_wake_idx", condition=Q(wake_at__isnull=False)),
+            models.Index(fields=["onlyfans_id"], name="account_onlyfans_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -56,6 +65,24 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     DEAD_LETTERED = "dead_lettered", "Dead-lettered"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class Lane(models.TextChoices):
+    """Interactive (1:1 replies) goes before bulk (mass sends) on every account; a reserve of
+    each window's slots is the interactive lane's alone (onlyfans/limiter.py)."""
+
+    INTERACTIVE = "interactive", "Interactive (replies)"
+    BULK = "bulk", "Bulk (mass sends, campaigns)"
+
+
+class WaitReason(models.TextChoices):
+    """Why a waiting message is not being delivered right now (`waitingFor` in the API)."""
+
+    RATE_LIMIT = "rate_limit", "The account's next slot"
+    RETRY_BACKOFF = "retry_backoff", "Back-off after a transient failure"
+    GATEWAY_RATE_LIMITED = "gateway_rate_limited", "The gateway's Retry-After"
+    REDIS_UNAVAILABLE = "redis_unavailable", "Redis unreachable: delivery paused"
+    SCHEDULED = "scheduled", "Scheduled for later"
 
 
 WAITING_STATUSES = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
@@ -87,6 +114,7 @@ class OutboundMessage(models.Model):
     priority = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
+    lane = models.CharField(max_length=16, choices=Lane.choices, default=Lane.INTERACTIVE)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=MessageStatus.choices, default=MessageStatus.PENDING
@@ -96,9 +124,12 @@ class OutboundMessage(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     estimated_send_time = models.DateTimeField(null=True, blank=True)
-    # When the consumer next expects to see this message on SQS; the relay republishes copies
-    # that have not shown up long after it (a copy lost from SQS).
+    # Not before this moment (retry back-off, a gateway's Retry-After, a scheduled send); NULL
+    # or past: due, waiting only for the account's slot.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    wait_reason = models.CharField(max_length=24, choices=WaitReason.choices, blank=True, default="")
+    # The first gateway 429 of the current streak: 429s count as attempts only past the budget.
+    rate_limited_since = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -129,6 +160,24 @@ class OutboundMessage(models.Model):
             models.Index(
                 fields=["account", "status", "-priority", "queued_at"], name="outbound_backlog_idx"
             ),
+            # The dispatcher's pick (scheduler.claim_next): an account's best waiting message of
+            # one lane, in lane order; and the earliest not-before of its waiting messages.
+            models.Index(
+                fields=["account", "lane", "-priority", "queued_at", "id"],
+                name="outbound_pick_idx",
+                condition=Q(status__in=["pending", "queued"]),
+            ),
+            models.Index(
+                fields=["account", "next_attempt_at"],
+                name="outbound_due_idx",
+                condition=Q(status__in=["pending", "queued"]),
+            ),
+            # The dispatcher's one-call-at-a-time rule: an account's live claims.
+            models.Index(
+                fields=["account", "claimed_until"],
+                name="outbound_sending_idx",
+                condition=Q(status="sending"),
+            ),
             # The admin's and the API's newest-first lists.
             models.Index(fields=["-queued_at"], name="outbound_queued_at_idx"),
             models.Index(fields=["recipient_id"], name="outbound_recipient_idx"),
@@ -143,6 +192,8 @@ class AttemptOutcome(models.TextChoices):
     RETRY = "retry", "Transient failure, retried"
     FAILED = "failed", "Permanent failure"
     DEAD_LETTERED = "dead_lettered", "Transient failure, attempts exhausted"
+    RATE_LIMITED = "rate_limited", "Gateway 429: waited its Retry-After"
+    DEFERRED = "deferred", "Gateway 409 idempotency key in use: tried again later"
 
 
 class DeliveryAttempt(models.Model):

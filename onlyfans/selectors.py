@@ -47,16 +47,6 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
         raise NotFound("Message not found.") from None
 
 
-def backlog_ahead(*, account: OnlyFansAccount, priority: int, exclude_id=None) -> int:
-    """Messages of the account that will take a slot before a new one of this priority."""
-    queryset = OutboundMessage.objects.filter(
-        account=account, status__in=WAITING_STATUSES, priority__gte=priority
-    )
-    if exclude_id is not None:
-        queryset = queryset.exclude(pk=exclude_id)
-    return queryset.count()
-
-
 def waiting_counts_by_account(*, user=None) -> dict[int, int]:
     """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
     queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
@@ -64,6 +54,19 @@ def waiting_counts_by_account(*, user=None) -> dict[int, int]:
         queryset = queryset.filter(account__owner=user)
     rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
     return {row["account_id"]: row["n"] for row in rows}
+
+
+def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
+    """Each OnlyFans account's waiting messages per lane, in one grouped query. An OnlyFans
+    account shared by several users counts every user's messages: they share its slots."""
+    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    if user is not None:
+        queryset = queryset.filter(account__onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
+    rows = queryset.order_by().values("account__onlyfans_id", "lane").annotate(n=Count("pk"))
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(row["account__onlyfans_id"], {})[row["lane"]] = row["n"]
+    return counts
 
 
 def last_processed_at(*, user=None) -> datetime | None:

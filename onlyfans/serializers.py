@@ -9,7 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
-from onlyfans.services import MessageInput
+from onlyfans.accepting import MessageInput
+from onlyfans.models import Lane, WaitReason
 
 RECIPIENT_ID_MAX_LENGTH = 128
 # OnlyFans chat messages are short; 5,000 characters leaves room for long-form captions.
@@ -121,6 +122,13 @@ class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         default=dict,
         help_text=f"Your own JSON object (a campaign id…), at most {METADATA_MAX_BYTES} bytes.",
     )
+    lane = serializers.ChoiceField(
+        choices=Lane.values,
+        required=False,
+        default=Lane.INTERACTIVE,
+        help_text="`interactive` (replies, the default) goes before `bulk` (mass sends) on the "
+        "account; a reserve of each minute's slots is interactive only, and bulk is paced evenly.",
+    )
 
     def validate_content(self, value: str) -> str:
         if not value.strip():
@@ -138,6 +146,7 @@ def message_input(data) -> MessageInput:
         media_urls=data.get("mediaUrls", []),
         priority=data.get("priority", 5),
         metadata=data.get("metadata", {}),
+        lane=data.get("lane", Lane.INTERACTIVE),
     )
 
 
@@ -181,7 +190,9 @@ class BatchOutputSerializer(serializers.Serializer):
 class AttemptOutputSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     attemptedAt = serializers.DateTimeField()
-    outcome = serializers.CharField()
+    outcome = serializers.CharField(
+        help_text="sent, retry, failed, dead_lettered, rate_limited (a 429: waited), deferred (a 409 key in use)."
+    )
     httpStatus = serializers.IntegerField(allow_null=True)
     error = serializers.CharField()
     latencyMs = serializers.IntegerField(allow_null=True)
@@ -194,12 +205,23 @@ class MessageDetailOutputSerializer(serializers.Serializer):
     content = serializers.CharField()
     mediaUrls = serializers.ListField(child=serializers.CharField())
     priority = serializers.IntegerField()
+    lane = serializers.ChoiceField(choices=Lane.values)
     metadata = serializers.DictField()
     status = serializers.CharField()
-    attemptCount = serializers.IntegerField()
+    attemptCount = serializers.IntegerField(help_text="Attempts that count towards the limit of attempts.")
     lastError = serializers.CharField()
     queuedAt = serializers.DateTimeField()
-    estimatedSendTime = serializers.DateTimeField(allow_null=True)
+    estimatedSendTime = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Live: computed when read from the account's schedule (its next free slot, the "
+        "message's rank in lane order, the reserve); the send time once sent.",
+    )
+    nextAttemptAt = serializers.DateTimeField(
+        allow_null=True, help_text="Not before this moment (back-off, the gateway's Retry-After); null when due."
+    )
+    waitingFor = serializers.ChoiceField(
+        choices=WaitReason.values, allow_null=True, help_text="Why the message waits; null when it does not."
+    )
     sentAt = serializers.DateTimeField(allow_null=True)
     upstreamId = serializers.CharField()
     attempts = AttemptOutputSerializer(many=True)

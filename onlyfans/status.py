@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from huntaze.core.errors import ServiceUnavailable
 from huntaze.core.formats import iso_z
-from onlyfans import bucket, queue, selectors
-from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans import limiter, pacing, selectors, sqs
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ def queue_status_get(*, user=None) -> QueueStatus:
     Raises ServiceUnavailable when SQS cannot be reached, for every caller: the seed's 503.
     """
     try:
-        attrs = queue.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
-    except queue.QueueUnavailable as exc:
+        attrs = sqs.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
+    except sqs.QueueUnavailable as exc:
         # Logged by the caller: the API under the seed's event, a command as its one-line error.
         raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
     owner = None if user is None or user.is_staff else user
@@ -81,19 +81,14 @@ def queue_status_get(*, user=None) -> QueueStatus:
     else:
         counts = _counts_in_database(owner=owner)
     accounts = list(selectors.accounts_of(owner) if owner is not None else OnlyFansAccount.objects.all())
-    drain = 0.0
-    backlogs = selectors.waiting_counts_by_account(user=owner)
-    for account in accounts:
-        backlog = backlogs.get(account.pk, 0)
-        if backlog:
-            drain = max(drain, backlog * bucket.slot_interval_seconds(account.effective_rate_limit))
+    drain = _drain_seconds(owner=owner)
     limits = sorted({a.effective_rate_limit for a in accounts}) or [settings.ONLYFANS_RATE_LIMIT_PER_MINUTE]
     rate_limit = " / ".join(f"{limit} messages/minute" for limit in limits)
 
     problems = []
     if counts.dlq_count:
         problems.append(f"{counts.dlq_count} message(s) in the dead-letter queue")
-    if not bucket.redis_ok():
+    if not limiter.redis_ok():
         problems.append("Redis is unreachable, so delivery is paused")
     if counts.pending:
         problems.append(f"{counts.pending} message(s) waiting to be published to SQS")
@@ -121,3 +116,22 @@ def _counts_in_database(*, owner) -> _Counts:
         pending=Count("pk", filter=Q(status=MessageStatus.PENDING)),
     )
     return _Counts(**row)
+
+
+def _drain_seconds(*, owner) -> float:
+    """The time to drain the slowest account's backlog, by the pacing module's ETA model: the
+    accounts drain in parallel, each at its own effective limit, interactive before bulk."""
+    by_lane = selectors.waiting_counts_by_onlyfans_account(user=owner)
+    limits = pacing.effective_limits(by_lane)
+    return max(
+        (
+            pacing.drain_seconds(
+                onlyfans_id,
+                limit=limits[onlyfans_id],
+                interactive=lanes.get(Lane.INTERACTIVE, 0),
+                bulk=lanes.get(Lane.BULK, 0),
+            )
+            for onlyfans_id, lanes in by_lane.items()
+        ),
+        default=0.0,
+    )

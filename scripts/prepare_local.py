@@ -34,15 +34,15 @@ def main() -> int:
     if not args.no_seed:
         call_command("seed_demo")
     if not args.no_queues:
-        from onlyfans import queue
+        from onlyfans import sqs
 
         if "setup_queues" in get_commands():
             call_command("setup_queues")
         else:  # until the operator command exists
-            queue.create_queues(queue_name=settings.SQS_QUEUE_NAME, dlq_name=settings.SQS_DLQ_NAME)
-        queue.clear_caches()
-        print(f"LOCALSTACK_QUEUE_URL={queue.main_queue_url()}")
-        print(f"LOCALSTACK_DLQ_URL={queue.dlq_url()}")
+            sqs.create_queues(queue_name=settings.SQS_QUEUE_NAME, dlq_name=settings.SQS_DLQ_NAME)
+        sqs.clear_caches()
+        print(f"LOCALSTACK_QUEUE_URL={sqs.main_queue_url()}")
+        print(f"LOCALSTACK_DLQ_URL={sqs.dlq_url()}")
     return 0
 
 

@@ -10,8 +10,8 @@ from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from onlyfans import queue as sqs_queue
 from onlyfans import services
+from onlyfans import sqs as sqs_queue
 from onlyfans.models import OnlyFansAccount
 
 _counter = itertools.count(1)

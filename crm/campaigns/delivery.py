@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import QuerySet
 
-from onlyfans import accepting, pacing
+from onlyfans import bulk
+from onlyfans.accepting import MessageInput
 from onlyfans.delivery import messages_cancel
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
 BULK = Lane.BULK
 CAMPAIGN_PRIORITY = 5
 NOT_FINAL = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
-# A paused campaign's messages are not ready until this moment: the dispatcher skips them
-# without knowing about campaigns, and resuming sets them ready again.
-HOLD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+HOLD_UNTIL = bulk.HOLD_UNTIL
 
 
 def create_bulk(
@@ -40,23 +38,18 @@ def create_bulk(
     """One bulk-lane message per recipient, in one INSERT batch; the account is armed after commit."""
     if not recipient_ids:
         return []
-    messages = accepting.messages_enqueue_bulk(
-        user=sender,
-        account=account,
-        items=[
-            accepting.MessageInput(
-                recipient_id=recipient_id,
-                content=content,
-                media_urls=list(media_urls),
-                priority=CAMPAIGN_PRIORITY,
-                metadata=dict(metadata),
-                lane=BULK,
-            )
-            for recipient_id in recipient_ids
-        ],
-        not_before=HOLD_UNTIL if held else None,
-    )
-    return messages
+    items = [
+        MessageInput(
+            recipient_id=recipient_id,
+            content=content,
+            media_urls=list(media_urls),
+            priority=CAMPAIGN_PRIORITY,
+            metadata=dict(metadata),
+            lane=BULK,
+        )
+        for recipient_id in recipient_ids
+    ]
+    return bulk.messages_enqueue_bulk(user=sender, account=account, items=items, held=held)
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
@@ -64,14 +57,11 @@ def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
 
 
 def hold(messages: QuerySet[OutboundMessage]) -> int:
-    return messages.update(next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.SCHEDULED)
+    return bulk.messages_hold(messages)
 
 
 def release(messages: QuerySet[OutboundMessage], *, account: OnlyFansAccount) -> int:
-    released = messages.filter(next_attempt_at=HOLD_UNTIL).update(next_attempt_at=None, wait_reason="")
-    if released:
-        accepting.account_arm_after_commit(account)
-    return released
+    return bulk.messages_release(messages, account=account)
 
 
 def cancel(messages: QuerySet[OutboundMessage]) -> int:
@@ -86,8 +76,7 @@ def cancelled_ids(messages: QuerySet[OutboundMessage]) -> set:
 
 
 def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
-    """Bulk deliveries a minute this account can make while replies leave room."""
-    return pacing.bulk_rate_per_minute(account.onlyfans_id)
+    return bulk.bulk_rate_per_minute(account)
 
 
 def advance_soon(campaign_id: int) -> None:

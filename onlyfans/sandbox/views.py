@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from onlyfans.delivery import account_pace
+from onlyfans.pacing import account_pace
 from onlyfans.sandbox.models import SandboxDelivery, SandboxFault
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from crm.models import Message
-from onlyfans import queue
+from onlyfans import sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.crm.factories import error_of, make_conversation, make_fan, send_json
 
@@ -45,7 +45,7 @@ def test_it_sends_through_the_pipeline_and_shows_the_message_queued_in_the_threa
     outbound = OutboundMessage.objects.get(pk=body["messageId"])
     assert (outbound.account, outbound.recipient_id, outbound.content) == (account, "fan_123", BODY["content"])
     assert (outbound.priority, outbound.media_urls, outbound.status) == (7, BODY["mediaUrls"], MessageStatus.QUEUED)
-    assert queue.attributes().depth == 1
+    assert sqs.attributes().depth == 1
 
     [item] = thread(api, conversation)
     assert item["id"] == body["threadMessageId"]
@@ -58,7 +58,7 @@ def test_it_sends_through_the_pipeline_and_shows_the_message_queued_in_the_threa
 @pytest.mark.django_db(transaction=True)
 def test_it_shows_pending_while_sqs_is_down_and_queued_once_the_relay_publishes(api, conversation, sqs_down, settings):
     from onlyfans import services as pipeline
-    from onlyfans.queue import clear_caches
+    from onlyfans.sqs import clear_caches
 
     response = send_json(api, "post", url(conversation), BODY)
     assert response.status_code == 202, response.content

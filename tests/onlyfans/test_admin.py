@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from onlyfans import bucket
+from onlyfans import limiter
 from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
 
@@ -96,7 +96,7 @@ def test_it_cancels_thousands_of_selected_messages_in_one_go(staff_client, accou
 
 
 def test_it_redrives_failed_and_dead_lettered_messages(staff_client, account, queues):
-    from onlyfans import queue
+    from onlyfans import sqs
     from onlyfans.services import messages_publish_pending
 
     make_messages(account, 3, status=MessageStatus.FAILED, attempt_count=1)
@@ -114,13 +114,13 @@ def test_it_redrives_failed_and_dead_lettered_messages(staff_client, account, qu
     assert set(redriven.values_list("attempt_count", flat=True)) == {0}
     report = messages_publish_pending(retry_delays=())  # what the relay does next
     assert report.published == 5
-    assert queue.attributes().depth == 5
+    assert sqs.attributes().depth == 1  # the account's wake-up
 
 
 def test_it_shows_each_accounts_limit_next_slot_and_backlog(staff_client, owner, settings):
     busy = make_account(owner, rate_limit_per_minute=20, username="busy")
     make_messages(busy, 4)
-    bucket.take(busy.onlyfans_id, limit=20)
+    limiter.take(busy.onlyfans_id, limit=20, lane="interactive")
 
     response = staff_client.get(reverse("admin:onlyfans_onlyfansaccount_changelist"))
 
@@ -130,5 +130,6 @@ def test_it_shows_each_accounts_limit_next_slot_and_backlog(staff_client, owner,
     import re
 
     [wait] = re.findall(r"in (\d+\.\d) s", html)
-    assert 0 < float(wait) <= round(60 / 20 * (1 + settings.ONLYFANS_RATE_GUARD), 1)  # shown to 0.1 s
+    # The minimum gap (3 s) decides at 20 a minute.
+    assert 0 < float(wait) <= round(settings.ONLYFANS_MIN_GAP_SECONDS * (1 + settings.ONLYFANS_RATE_GUARD), 1)
     assert '<td class="field-backlog">4</td>' in html

@@ -8,7 +8,7 @@ from unittest import mock
 import boto3
 import pytest
 
-from onlyfans import queue, services
+from onlyfans import services, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.onlyfans.test_send_api import SEED_BODY, assert_error, parse_iso, post_json
@@ -45,7 +45,9 @@ def test_it_queues_1_to_10_messages_with_per_item_results(api, account, queues, 
     ids = {r["messageId"] for r in body["results"]}
     assert {str(pk) for pk in OutboundMessage.objects.values_list("pk", flat=True)} == ids
     assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).count() == n
-    assert {b["messageId"] for b in queue_bodies(settings, queues.main)} == ids
+    # The account's wake-up, not a copy per message.
+    [wake] = queue_bodies(settings, queues.main)
+    assert (wake["kind"], wake["account"]) == ("wake", account.onlyfans_id)
     recipients = [OutboundMessage.objects.get(pk=r["messageId"]).recipient_id for r in body["results"]]
     assert recipients == [f"fan_{i}" for i in range(n)]
 
@@ -57,20 +59,30 @@ def test_it_serves_the_route_with_and_without_trailing_slash(api, account, queue
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_publishes_a_batch_in_one_sqs_call(api, account, queues):
-    with mock.patch.object(queue, "publish", wraps=queue.publish) as publish:
+def test_it_arms_a_batch_with_one_sqs_call_and_the_next_batch_with_none(api, account, queues):
+    with mock.patch.object(sqs, "send_wakeups", wraps=sqs.send_wakeups) as send:
         post_json(api, BATCH, {"messages": items(10)})
-    assert publish.call_count == 1
-    assert len(publish.call_args.args[0]) == 10
+        assert send.call_count == 1
+        assert len(send.call_args.args[0]) == 1  # one wake-up for the account
+        post_json(api, BATCH, {"messages": items(10)})
+    # The account's wake-up is in flight: accepting more needs no SQS call at all.
+    assert send.call_count == 2
+    assert send.call_args.args[0] == []
+    assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).count() == 20
 
 
 @pytest.mark.django_db
-def test_it_spaces_the_estimates_of_a_batch_by_the_accounts_rate(api, account):
-    results = post_json(api, BATCH, {"messages": items(3)}).json()["results"]
+def test_it_spaces_the_estimates_of_a_batch_by_the_accounts_pace(api, account, settings):
+    batch = items(3) + [{**item, "lane": "bulk"} for item in items(2)]
+    results = post_json(api, BATCH, {"messages": batch}).json()["results"]
     times = [parse_iso(r["estimatedSendTime"]) for r in results]
-    interval = 60 / 10
-    assert interval <= (times[1] - times[0]).total_seconds() < interval + 0.5
-    assert interval <= (times[2] - times[1]).total_seconds() < interval + 0.5
+    gap = settings.ONLYFANS_MIN_GAP_SECONDS * (1 + settings.ONLYFANS_RATE_GUARD)
+    pace = 60 / 8 * (1 + settings.ONLYFANS_RATE_GUARD)
+    assert gap - 0.01 <= (times[1] - times[0]).total_seconds() < gap + 0.5
+    assert gap - 0.01 <= (times[2] - times[1]).total_seconds() < gap + 0.5
+    # Bulk goes after every interactive message, then at its even pace.
+    assert times[3] > times[2]
+    assert pace - 0.01 <= (times[4] - times[3]).total_seconds() < pace + 0.5
 
 
 @pytest.mark.django_db
@@ -132,44 +144,27 @@ def test_it_rejects_unknown_fields_in_an_item_and_at_the_top(api, account):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_reports_a_partial_sqs_failure_per_entry(api, account, queues, settings):
-    client = queue.sqs(settings.SQS_REQUEST_TIMEOUT)
-    real = client.send_message_batch
-    refused = {"1", "3"}
+def test_it_reports_a_refused_wake_up_on_every_entry_it_covers(api, owner, account, queues, settings):
+    client = sqs.sqs(settings.SQS_REQUEST_TIMEOUT)
 
-    def partly_failing(*, QueueUrl, Entries):
-        response = real(QueueUrl=QueueUrl, Entries=[e for e in Entries if e["Id"] not in refused])
-        response["Failed"] = [
-            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"}
-            for e in Entries
-            if e["Id"] in refused
-        ]
-        return response
+    def refusing(*, QueueUrl, Entries):
+        return {"Successful": [], "Failed": [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in Entries
+        ]}
 
-    with mock.patch.object(client, "send_message_batch", side_effect=partly_failing):
+    with mock.patch.object(client, "send_message_batch", side_effect=refusing):
         response = post_json(api, BATCH, {"messages": items(5)})
     assert response.status_code == 202, response.content
     body = response.json()
-    assert (body["accepted"], body["queued"], body["pending"]) == (5, 3, 2)
-    by_index = {r["index"]: r for r in body["results"]}
-    for index in (1, 3):
-        assert by_index[index]["status"] == "pending"
-        assert "InternalError" in by_index[index]["error"]
-    for index in (0, 2, 4):
-        assert by_index[index]["status"] == "queued"
-        assert "error" not in by_index[index]
+    assert (body["accepted"], body["queued"], body["pending"]) == (5, 0, 5)
     for result in body["results"]:
-        assert OutboundMessage.objects.get(pk=result["messageId"]).status == result["status"]
-    on_queue = {b["messageId"] for b in queue_bodies(settings, queues.main)}
-    assert on_queue == {by_index[i]["messageId"] for i in (0, 2, 4)}
-
-    # The relay publishes the refused ones later.
-    report = services.messages_publish_pending(sleep=lambda _: None)
-    assert (report.published, report.failed) == (2, 0)
+        assert result["status"] == "pending"
+        assert "InternalError" in result["error"]
+    # The relay arms the account later: nothing is lost.
+    assert services.messages_publish_pending(retry_delays=()).published == 5
     assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).count() == 5
-    assert {b["messageId"] for b in queue_bodies(settings, queues.main)} == {
-        by_index[i]["messageId"] for i in (1, 3)
-    }
+    [wake] = queue_bodies(settings, queues.main)
+    assert wake["account"] == account.onlyfans_id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,4 +1,5 @@
-"""Claiming rows: exactly one of many concurrent consumers wins (run on PostgreSQL too)."""
+"""The dispatcher's pick: one account's best ready message, claimed atomically; exactly one of
+many concurrent consumers wins, and exactly one of cancel and claim (run on PostgreSQL too)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from onlyfans import delivery
+from onlyfans import delivery, scheduler
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
 
@@ -17,75 +18,99 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
 
 def make_message(account, **kwargs) -> OutboundMessage:
-    return OutboundMessage.objects.create(
-        account=account, recipient_id="fan_1", content="hi", status=MessageStatus.QUEUED, **kwargs
-    )
+    fields = {"recipient_id": "fan_1", "content": "hi", "status": MessageStatus.QUEUED, **kwargs}
+    return OutboundMessage.objects.create(account=account, **fields)
 
 
-def test_it_lets_exactly_one_of_many_concurrent_claims_win(owner):
-    message = make_message(make_account(owner))
-    barrier = threading.Barrier(8)
-    results: list[delivery.Claim] = []
+def contend(n: int, work) -> list:
+    barrier = threading.Barrier(n)
+    results: list = []
     lock = threading.Lock()
 
-    def contend():
+    def run(index):
         try:
             barrier.wait()
-            claim = delivery.claim(str(message.pk))
+            result = work(index)
             with lock:
-                results.append(claim)
+                results.append(result)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=contend) for _ in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
 
-    assert len(results) == 8
-    assert sum(1 for claim in results if claim.ok) == 1
-    assert {claim.skip_reason for claim in results if not claim.ok} == {"held"}
-    message.refresh_from_db()
-    assert message.status == MessageStatus.SENDING
+
+def test_it_lets_exactly_one_of_many_concurrent_dispatchers_claim(owner):
+    account = make_account(owner)
+    messages = [make_message(account, content=f"m{i}") for i in range(3)]
+
+    picks = contend(8, lambda _: scheduler.claim_next(account.onlyfans_id))
+
+    assert len(picks) == 8
+    claimed = [p.claim for p in picks if p.claim is not None]
+    # One gateway call at a time per account: the others see it busy, none takes another row.
+    assert len(claimed) == 1
+    assert all(p.busy_until is not None for p in picks if p.claim is None)
+    assert claimed[0].message.pk == messages[0].pk
+    assert OutboundMessage.objects.filter(status=MessageStatus.SENDING).count() == 1
+
+
+def test_it_picks_interactive_before_bulk_then_priority_then_acceptance_order(owner):
+    account = make_account(owner)
+    now = timezone.now()
+    bulk_high = make_message(account, lane="bulk", priority=10, queued_at=now - timedelta(seconds=50))
+    old_low = make_message(account, priority=1, queued_at=now - timedelta(seconds=40))
+    first_high = make_message(account, priority=9, queued_at=now - timedelta(seconds=30))
+    second_high = make_message(account, priority=9, queued_at=now - timedelta(seconds=20))
+    backing_off = make_message(account, priority=10, next_attempt_at=now + timedelta(minutes=5))
+
+    order = []
+    for _ in range(4):
+        pick = scheduler.claim_next(account.onlyfans_id)
+        order.append(pick.claim.message.pk)
+        OutboundMessage.objects.filter(pk=pick.claim.message.pk).update(status=MessageStatus.SENT)
+
+    assert order == [first_high.pk, second_high.pk, old_low.pk, bulk_high.pk]
+    # Not due yet (back-off): not picked, and the account says when it needs a consumer.
+    assert scheduler.claim_next(account.onlyfans_id).claim is None
+    assert scheduler.next_need(account.onlyfans_id, slots=None) == backing_off.next_attempt_at
 
 
 def test_it_frees_a_claim_whose_lease_ran_out(owner):
-    message = make_message(make_account(owner))
-    first = delivery.claim(str(message.pk))
-    assert first.ok
-    assert not delivery.claim(str(message.pk)).ok
+    account = make_account(owner)
+    message = make_message(account)
+    first = scheduler.claim_next(account.onlyfans_id).claim
+    assert scheduler.claim_next(account.onlyfans_id).busy_until is not None
 
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    second = delivery.claim(str(message.pk))
+    second = scheduler.claim_next(account.onlyfans_id).claim
 
-    assert second.ok
+    assert second.message.pk == message.pk
     assert second.token != first.token
 
 
 @pytest.mark.parametrize("status", ["sent", "cancelled", "failed", "dead_lettered"])
 def test_it_never_claims_a_finished_message(owner, status):
-    message = make_message(make_account(owner))
-    OutboundMessage.objects.filter(pk=message.pk).update(status=status)
+    account = make_account(owner)
+    make_message(account, status=status)
 
-    claim = delivery.claim(str(message.pk))
+    pick = scheduler.claim_next(account.onlyfans_id)
 
-    assert not claim.ok
-    assert claim.skip_reason == "final"
-
-
-def test_it_reports_an_unknown_message_as_missing(db):
-    assert delivery.claim("not-a-uuid").skip_reason == "missing"
-    assert delivery.claim("00000000-0000-0000-0000-000000000000").skip_reason == "missing"
+    assert (pick.claim, pick.busy_until) == (None, None)
 
 
 def test_it_keeps_sent_when_a_late_consumer_records_a_failure(owner):
     from onlyfans.gateway import GatewayResult
 
-    message = make_message(make_account(owner))
-    stale = delivery.claim(str(message.pk))
+    account = make_account(owner)
+    message = make_message(account)
+    stale = scheduler.claim_next(account.onlyfans_id).claim
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    fresh = delivery.claim(str(message.pk))
+    fresh = scheduler.claim_next(account.onlyfans_id).claim
     delivery.record_attempt(fresh, GatewayResult(True, 200, 5, upstream_id="up_1"))
 
     delivery.record_attempt(stale, GatewayResult(False, 503, 5, error="HTTP 503"))
@@ -94,3 +119,64 @@ def test_it_keeps_sent_when_a_late_consumer_records_a_failure(owner):
     assert message.status == MessageStatus.SENT
     assert message.upstream_id == "up_1"
     assert message.attempts.count() == 2
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_cancel_and_claim_race_ends_in_exactly_one_of_them(owner, round_):
+    from onlyfans.services import message_cancel
+
+    account = make_account(owner)
+    message = make_message(account)
+
+    def work(index):
+        if index == 0:
+            try:
+                return ("cancel", message_cancel(user=owner, message_id=str(message.pk)).status)
+            except Exception as exc:  # noqa: BLE001 - the 409 when the claim won
+                return ("cancel", getattr(exc, "code", repr(exc)))
+        pick = scheduler.claim_next(account.onlyfans_id)
+        return ("claim", pick.claim is not None)
+
+    results = dict(contend(2, work))
+    message.refresh_from_db()
+    if results["claim"]:
+        assert message.status == MessageStatus.SENDING
+        assert results["cancel"] == "not_cancellable"
+    else:
+        assert message.status == MessageStatus.CANCELLED
+        assert results["cancel"] == MessageStatus.CANCELLED
+
+
+def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
+    """Every polling query of the dispatcher and the relay is backed by an index."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    account = make_account(owner)
+    now = timezone.now()
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(
+            account=account, recipient_id="f", content="x", status=status, priority=1 + i % 10, queued_at=now
+        )
+        for i, status in enumerate(["sent"] * 3000 + ["queued"] * 300 + ["pending"] * 10)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE onlyfans_outboundmessage")
+        cursor.execute("ANALYZE onlyfans_onlyfansaccount")
+    queries = {
+        "outbound_pick_idx": OutboundMessage.objects.filter(scheduler._ready(now), account_id__in=[account.pk], lane="interactive")
+        .order_by("-priority", "queued_at", "id")
+        .values("pk")[:1],
+        "outbound_sending_idx": OutboundMessage.objects.filter(
+            account_id__in=[account.pk], status=MessageStatus.SENDING
+        ).values("claimed_until"),
+        "outbound_relay_idx": OutboundMessage.objects.filter(status=MessageStatus.PENDING)
+        .order_by("-priority", "queued_at")
+        .values("pk")[:1000],
+        "account_wake_idx": account.__class__.objects.filter(wake_at__lt=now).values("onlyfans_id"),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index *can* serve it
+        for index, queryset in queries.items():
+            plan = queryset.explain()
+            assert index in plan, f"{index} not used:\n{plan}"
+        cursor.execute("SET enable_seqscan = on")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from onlyfans import queue
+from onlyfans import sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.services import MessageInput, message_send
 
@@ -17,9 +17,19 @@ def send(owner, account) -> OutboundMessage:
     return OutboundMessage.objects.get(pk=outcome.message.pk)
 
 
+def settle_wake() -> None:
+    """What a consumer does once an account has nothing left: its wake-up is deleted, and the
+    account no longer has one armed."""
+    from onlyfans.models import OnlyFansAccount
+
+    for copy in sqs.receive(wait_seconds=1):
+        sqs.delete(copy.receipt_handle)
+    OnlyFansAccount.objects.update(wake_at=None, wake_token=None)
+
+
 def dead_letter(message: OutboundMessage) -> None:
     OutboundMessage.objects.filter(pk=message.pk).update(status=MessageStatus.DEAD_LETTERED, attempt_count=5)
-    queue.send_to_dlq(str(message.pk), message.account_id, reason="HTTP 503")
+    sqs.send_to_dlq(str(message.pk), message.account_id, reason="HTTP 503")
 
 
 def test_consume_messages_once_delivers_and_prints_a_summary(owner, account, queues, gateway, capsys):
@@ -43,7 +53,7 @@ def test_consume_messages_rejects_bad_options(args, queues):
 
 def test_redrive_dlq_dry_run_changes_nothing(owner, account, queues, capsys):
     message = send(owner, account)
-    queue.delete(queue.receive(wait_seconds=1)[0].receipt_handle)
+    settle_wake()
     dead_letter(message)
 
     call_command("redrive_dlq", "--dry-run")
@@ -51,19 +61,19 @@ def test_redrive_dlq_dry_run_changes_nothing(owner, account, queues, capsys):
     assert "would be redriven: 1" in capsys.readouterr().out
     message.refresh_from_db()
     assert message.status == MessageStatus.DEAD_LETTERED
-    assert queue.attributes().dlq_count == 1
+    assert sqs.attributes().dlq_count == 1
 
 
 def test_redrive_dlq_moves_messages_back_and_they_get_delivered(owner, account, queues, gateway, capsys):
     from onlyfans.consumer import Consumer
 
     message = send(owner, account)
-    queue.delete(queue.receive(wait_seconds=1)[0].receipt_handle)
+    settle_wake()
     dead_letter(message)
     sent_elsewhere = send(owner, account)
-    queue.delete(queue.receive(wait_seconds=1)[0].receipt_handle)
+    settle_wake()
     OutboundMessage.objects.filter(pk=sent_elsewhere.pk).update(status=MessageStatus.SENT)
-    queue.send_to_dlq(str(sent_elsewhere.pk), account.pk, reason="stale copy")
+    sqs.send_to_dlq(str(sent_elsewhere.pk), account.pk, reason="stale copy")
 
     call_command("redrive_dlq", "--limit", "10")
 
@@ -71,7 +81,7 @@ def test_redrive_dlq_moves_messages_back_and_they_get_delivered(owner, account, 
     assert "redriven: 1" in out and "discarded (already sent, cancelled or unknown): 1" in out
     message.refresh_from_db()
     assert (message.status, message.attempt_count) == (MessageStatus.QUEUED, 0)
-    attrs = queue.attributes()
+    attrs = sqs.attributes()
     assert (attrs.dlq_count, attrs.depth) == (0, 1)
     Consumer().run(once=True, wait_seconds=1)
     message.refresh_from_db()
@@ -80,16 +90,14 @@ def test_redrive_dlq_moves_messages_back_and_they_get_delivered(owner, account, 
 
 def test_redrive_dlq_respects_its_limit(owner, account, queues):
     messages = [send(owner, account) for _ in range(3)]
-    for _ in messages:
-        for copy in queue.receive(wait_seconds=1):
-            queue.delete(copy.receipt_handle)
+    settle_wake()
     for message in messages:
         dead_letter(message)
 
     call_command("redrive_dlq", "--limit", "2")
 
     assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).count() == 2
-    assert queue.attributes().dlq_count == 1
+    assert sqs.attributes().dlq_count == 1
 
 
 def test_redrive_dlq_fails_clearly_when_sqs_is_down(sqs_down):

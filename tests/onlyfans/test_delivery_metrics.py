@@ -42,19 +42,20 @@ def test_the_celery_task_delivers_and_reports(owner, account, queues, gateway, n
 
 
 def test_it_puts_failed_dead_lettered_and_deferred_metrics(owner, queues, gateway, namespace, settings):
-    from onlyfans import bucket
+    from onlyfans import limiter
     from onlyfans.consumer import Consumer
     from tests.conftest import make_account
 
     account = make_account(owner, rate_limit_per_minute=600)  # slots 0.1 s apart
+    settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
     settings.ONLYFANS_MAX_ATTEMPTS = 1
     gateway.respond_next(400)  # a: failed
     gateway.respond_next(503)  # b: dead-lettered after its only attempt
     for content in ("a", "b"):
         send(owner, account, content)
-        Consumer().run(once=True, wait_seconds=1)
-    bucket.push_back(account.onlyfans_id, limit=600, seconds=60)
-    send(owner, account, "c")  # c: deferred
+        Consumer().run(seconds=1.5, wait_seconds=1)
+    send(owner, account, "c")  # c: deferred (another host takes the slot first)
+    limiter.push_back(account.onlyfans_id, limit=600, seconds=60)
     Consumer().run(once=True, wait_seconds=1)
 
     statuses = dict(OutboundMessage.objects.values_list("content", "status"))

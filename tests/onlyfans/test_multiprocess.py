@@ -1,12 +1,15 @@
-"""Several consumer processes, several accounts, one limit: the gateway's own clock says no
-window ever held more calls than the limit, and every message was delivered exactly once.
+"""Several consumer processes, several accounts, both lanes, one limit: by the gateway's own
+clock no window ever held more calls than the limit, no two calls on one account came closer than
+the minimum gap, every message was delivered exactly once, and no interactive message went out
+behind a bulk one of its account.
 
-Time is compressed (a 1-second window) so that the test proves the property in seconds."""
+Time is compressed (a 1-second window, a 0.1-second gap) so that the test proves it in seconds."""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 
 import pytest
 
@@ -22,6 +25,7 @@ ACCOUNTS = 5
 PER_ACCOUNT = 24
 LIMIT = 10
 WINDOW = 1.0
+GAP = 0.1
 
 
 def wait_for(condition, *, timeout: float, what: str) -> None:
@@ -36,7 +40,7 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 def compressed_time(settings):
     settings.ONLYFANS_RATE_WINDOW_SECONDS = WINDOW
     settings.ONLYFANS_RATE_GUARD = 0.25  # room for scheduling jitter between processes
-    settings.ONLYFANS_INLINE_WAIT_SECONDS = 1.0
+    settings.ONLYFANS_MIN_GAP_SECONDS = GAP
 
 
 def queue_messages(owner, accounts, per_account):
@@ -45,10 +49,18 @@ def queue_messages(owner, accounts, per_account):
     for account in accounts:
         for start in range(0, per_account, 10):
             count = min(10, per_account - start)
+            # Bulk first: the interactive messages accepted after them still go out before them.
             messages_send_batch(
                 user=owner,
                 account=account,
-                items=[MessageInput(recipient_id=f"fan_{start + i}", content=f"hi {start + i}") for i in range(count)],
+                items=[
+                    MessageInput(
+                        recipient_id=f"fan_{start + i}",
+                        content=f"hi {start + i}",
+                        lane="bulk" if start + i < per_account // 2 else "interactive",
+                    )
+                    for i in range(count)
+                ],
             )
     messages_publish_pending(retry_delays=(1, 2, 4))  # whatever a slow SQS left pending
 
@@ -77,11 +89,17 @@ def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gatew
     assert {c.idempotency_key for c in gateway.calls} == {
         str(pk) for pk in OutboundMessage.objects.values_list("pk", flat=True)
     }
-    # Never faster than the limit, by the gateway's clock.
+    # Never faster than the limit, never closer than the gap, by the gateway's clock; and on
+    # each account every interactive message before any bulk one.
+    lanes = dict(OutboundMessage.objects.values_list("pk", "lane"))
     for account in accounts:
-        times = [c.at for c in gateway.calls if c.account == account.onlyfans_id]
+        calls = sorted((c for c in gateway.calls if c.account == account.onlyfans_id), key=lambda c: c.at)
+        times = [c.at for c in calls]
         assert len(times) == PER_ACCOUNT
         assert max_calls_in_window(times, WINDOW) <= LIMIT
+        assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= GAP
+        order = [lanes[uuid.UUID(c.idempotency_key)] for c in calls]
+        assert order == ["interactive"] * (PER_ACCOUNT // 2) + ["bulk"] * (PER_ACCOUNT // 2)
     # One attempt each, and every process did some of the work (each prints its summary).
     assert OutboundMessage.objects.filter(attempt_count=1).count() == total
     sent_per_process = [int(n) for n in re.findall(r"Consumed: received \d+, sent (\d+)", logs)]
@@ -107,7 +125,7 @@ def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, ga
 
     deadline = time.monotonic() + 90
     while OutboundMessage.objects.exclude(status=MessageStatus.SENT).exists() and time.monotonic() < deadline:
-        Consumer().run(once=True, wait_seconds=2)
+        Consumer().run(seconds=3, wait_seconds=1)
     assert OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 20
     assert len(gateway.accepted) == 20
     assert all(len(gateway.calls_for(key)) == 1 for key in gateway.accepted)

@@ -68,7 +68,8 @@ def test_it_documents_the_send_body_and_its_limits(schema):
     send = resolve(schema, body["application/json"]["schema"])
     assert set(send["required"]) == {"recipientId", "content"}
     properties = send["properties"]
-    assert set(properties) == {"recipientId", "content", "mediaUrls", "priority", "metadata", "accountId"}
+    assert set(properties) == {"recipientId", "content", "mediaUrls", "priority", "metadata", "lane", "accountId"}
+    assert properties["lane"]["default"] == "interactive"
     assert properties["recipientId"]["maxLength"] == 128
     assert properties["content"]["maxLength"] == 5000
     assert properties["mediaUrls"]["maxItems"] == 10

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from django.utils import timezone
 
-from onlyfans import queue, services
+from onlyfans import services, sqs
 from onlyfans.apis import PENDING_TEXT
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.onlyfans.test_send_api import SEED_BODY, SEND, post_json
@@ -25,7 +25,7 @@ class SqsRequests:
 
     def __init__(self, settings):
         self.count = 0
-        self.client = queue.sqs(settings.SQS_REQUEST_TIMEOUT)
+        self.client = sqs.sqs(settings.SQS_REQUEST_TIMEOUT)
         self.client.meta.events.register("before-send.sqs", self._seen)
 
     def _seen(self, **kwargs):
@@ -44,7 +44,7 @@ def sqs_requests(settings):
 
 def sqs_back(settings):
     settings.SQS_ENDPOINT_URL = MOTO.url
-    queue.clear_caches()
+    sqs.clear_caches()
 
 
 def bodies_on(url: str) -> list[dict]:
@@ -92,9 +92,11 @@ def test_it_tries_sqs_once_then_skips_it_while_the_circuit_is_open(api, account,
 
 @pytest.mark.django_db(transaction=True)
 def test_it_tries_sqs_again_once_the_outage_backoff_has_passed(api, account, sqs_down, sqs_requests, settings):
-    clock = mock.Mock(wraps=services.time)
+    from onlyfans import accepting
+
+    clock = mock.Mock(wraps=accepting.time)
     clock.monotonic.return_value = 1000.0
-    with mock.patch.object(services, "time", clock):
+    with mock.patch.object(accepting, "time", clock):
         post_json(api, SEND, SEED_BODY)
         clock.monotonic.return_value = 1000.0 + settings.SQS_OUTAGE_BACKOFF_SECONDS - 0.1
         post_json(api, SEND, SEED_BODY)
@@ -110,15 +112,15 @@ def test_it_never_waits_on_sqs_longer_than_the_request_timeout(api, account, que
     settings.SQS_QUEUE_NAME = queues.main.rsplit("/", 1)[1]
     settings.SQS_DLQ_NAME = queues.dlq.rsplit("/", 1)[1]
     settings.SQS_RATE_LIMITER_QUEUE_URL = settings.SQS_RATE_LIMITER_DLQ_URL = None
-    queue.clear_caches()
+    sqs.clear_caches()
     timeouts: list[float | None] = []
-    real = queue.sqs
+    real = sqs.sqs
 
     def spy(timeout=None):
         timeouts.append(timeout)
         return real(timeout)
 
-    with mock.patch.object(queue, "sqs", side_effect=spy):
+    with mock.patch.object(sqs, "sqs", side_effect=spy):
         assert post_json(api, SEND, SEED_BODY).json()["status"] == "queued"
     assert len(timeouts) == 2  # GetQueueUrl, SendMessageBatch
     assert all(t is not None and t <= settings.SQS_REQUEST_TIMEOUT for t in timeouts)
@@ -126,7 +128,7 @@ def test_it_never_waits_on_sqs_longer_than_the_request_timeout(api, account, que
 
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_the_row_when_publishing_fails_unexpectedly(api, account, queues):
-    with mock.patch.object(queue, "publish", side_effect=RuntimeError("bug in the transport")):
+    with mock.patch.object(sqs, "send_wakeups", side_effect=RuntimeError("bug in the transport")):
         response = post_json(api, SEND, SEED_BODY)
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "pending"
@@ -138,7 +140,7 @@ def test_it_publishes_after_the_commit_not_before(account, queues):
     """A consumer must never receive the id of a row it cannot read yet."""
     from django.db import transaction
 
-    with mock.patch.object(queue, "publish", wraps=queue.publish) as publish:
+    with mock.patch.object(sqs, "send_wakeups", wraps=sqs.send_wakeups) as publish:
         with transaction.atomic():
             outcome = services.message_send(
                 user=account.owner, account=account, data=services.MessageInput("fan_1", "hi")
@@ -163,8 +165,9 @@ def test_it_publishes_what_the_outage_left_pending_once_sqs_is_back(api, account
     for message in OutboundMessage.objects.all():
         assert message.status == MessageStatus.QUEUED
         assert message.published_at is not None
-    assert {b["messageId"] for b in bodies_on(queues.main)} == ids
-    assert {b["accountId"] for b in bodies_on(queues.main)} <= {account.pk}
+    assert len(ids) == 3
+    # One wake-up for the account carries all three.
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
 
     # The circuit is closed again: the next request goes straight to SQS.
     assert not services.sqs_circuit.is_open()
@@ -178,7 +181,7 @@ def test_it_publishes_each_pending_message_once(account, queues):
     first = services.messages_publish_pending(sleep=lambda _: None)
     second = services.messages_publish_pending(sleep=lambda _: None)
     assert (first.published, second.published) == (3, 0)
-    assert len(bodies_on(queues.main)) == 3
+    assert len(bodies_on(queues.main)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -208,7 +211,7 @@ def test_it_publishes_when_sqs_comes_back_during_the_retries(account, queues, sq
     assert sleeps == [1, 2]
     assert (report.published, report.unreachable) == (1, False)
     assert OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.QUEUED
-    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(row.pk)]
+    assert [b["account"] for b in bodies_on(queues.main)] == [account.onlyfans_id]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,59 +225,59 @@ def test_it_publishes_the_highest_priority_first(account, queues):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_republishes_a_queued_message_whose_copy_went_missing(account, queues):
-    lost = pending_row(
-        account, status=MessageStatus.QUEUED, next_attempt_at=timezone.now() - timedelta(hours=1)
-    )
-    pending_row(account, status=MessageStatus.QUEUED, next_attempt_at=timezone.now())
-    for final in (MessageStatus.SENT, MessageStatus.CANCELLED, MessageStatus.FAILED):
-        pending_row(account, status=final)
-    report = services.messages_publish_pending(sleep=lambda _: None)
-    assert report.published == 1
-    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(lost.pk)]
-    lost.refresh_from_db()
-    assert lost.status == MessageStatus.QUEUED
-    assert lost.next_attempt_at > timezone.now() - timedelta(minutes=1)
+def test_it_rearms_an_account_whose_wake_up_went_missing(owner, account, queues, settings):
+    """A wake-up overdue by more than the grace was lost with SQS's contents: the account gets a
+    new one, whatever its messages are (queued, or a dead consumer's claim)."""
+    from tests.conftest import make_account
 
-
-@pytest.mark.django_db(transaction=True)
-def test_it_republishes_a_dead_consumers_claim_whose_copy_is_gone(account, queues):
     now = timezone.now()
-    orphan = pending_row(account, status=MessageStatus.SENDING, claimed_until=now - timedelta(hours=1))
-    pending_row(account, status=MessageStatus.SENDING, claimed_until=now + timedelta(seconds=30))  # alive
+    pending_row(account, status=MessageStatus.QUEUED)
+    orphan_account = make_account(owner)
+    pending_row(orphan_account, status=MessageStatus.SENDING, claimed_until=now - timedelta(hours=1))
+    on_time = make_account(owner)
+    pending_row(on_time, status=MessageStatus.QUEUED)
+    grace = timedelta(seconds=settings.ONLYFANS_WAKE_GRACE_SECONDS)
+    type(account).objects.filter(pk__in=[account.pk, orphan_account.pk]).update(wake_at=now - grace * 3)
+    type(account).objects.filter(pk=on_time.pk).update(wake_at=now)
 
     report = services.messages_publish_pending(sleep=lambda _: None)
 
-    assert report.published == 1
-    assert [b["messageId"] for b in bodies_on(queues.main)] == [str(orphan.pk)]
-    orphan.refresh_from_db()
-    assert (orphan.status, orphan.claim_token, orphan.claimed_until) == (MessageStatus.QUEUED, None, None)
+    assert (report.published, report.rearmed) == (0, 2)
+    bodies = bodies_on(queues.main)
+    assert sorted(b["account"] for b in bodies) == sorted([account.onlyfans_id, orphan_account.onlyfans_id])
+    account.refresh_from_db()
+    assert str(account.wake_token) == next(b["token"] for b in bodies if b["account"] == account.onlyfans_id)
+    # Re-armed: not overdue any more, so the next run sends nothing.
+    assert services.messages_publish_pending(sleep=lambda _: None).rearmed == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_leaves_entries_sqs_refused_pending_for_the_next_run(account, queues, settings):
-    rows = [pending_row(account) for _ in range(3)]
-    refused = str(rows[1].pk)
-    real = queue.publish
+def test_it_leaves_accounts_whose_wake_up_sqs_refused_pending_for_the_next_run(owner, account, queues):
+    from tests.conftest import make_account
+
+    other = make_account(owner)
+    refused_rows = [pending_row(account) for _ in range(2)]
+    pending_row(other)
+    real = sqs.send_wakeups
 
     def refuse_one(entries, **kwargs):
         entries = list(entries)
-        results = real([e for e in entries if e[0] != refused], **kwargs)
-        return {**results, refused: "InternalError: try again"}
+        results = real([e for e in entries if e[0] != account.onlyfans_id], **kwargs)
+        return {**results, **{e[1]: "InternalError: try again" for e in entries if e[0] == account.onlyfans_id}}
 
-    with mock.patch.object(queue, "publish", side_effect=refuse_one):
+    with mock.patch.object(sqs, "send_wakeups", side_effect=refuse_one):
         report = services.messages_publish_pending(sleep=lambda _: None)
-    assert (report.published, report.failed, report.unreachable) == (2, 1, False)
+    assert (report.published, report.failed, report.unreachable) == (1, 2, False)
     assert any("InternalError" in error for error in report.errors)
-    assert OutboundMessage.objects.get(pk=refused).status == MessageStatus.PENDING
-    assert services.messages_publish_pending(sleep=lambda _: None).published == 1
+    assert all(OutboundMessage.objects.get(pk=r.pk).status == MessageStatus.PENDING for r in refused_rows)
+    assert services.messages_publish_pending(sleep=lambda _: None).published == 2
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_reports_progress_per_batch_of_ten(account, queues):
+def test_it_reports_progress(account, queues):
     for _ in range(23):
         pending_row(account)
     seen: list[tuple[int, int]] = []
     report = services.messages_publish_pending(sleep=lambda _: None, progress=lambda d, t: seen.append((d, t)))
     assert report.published == 23
-    assert seen == [(10, 23), (20, 23), (23, 23)]
+    assert seen == [(23, 23)]

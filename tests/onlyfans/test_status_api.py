@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import timedelta
 
 import boto3
 import pytest
 from django.utils import timezone
 
-from onlyfans import bucket, queue
+from onlyfans import limiter, sqs
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
 from tests.conftest import client_for, make_account, make_user
 from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, parse_iso, post_json
@@ -69,9 +70,11 @@ def test_it_answers_the_seeds_exact_shape(api, account, queues, path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_staff_see_the_messages_on_the_queue(api, staff_api, account, queues, settings):
-    for _ in range(3):
-        assert post_json(api, SEND, SEED_BODY).status_code == 202
+def test_staff_see_the_wake_ups_on_the_queue(api, staff_api, owner, account, queues, settings):
+    # One wake-up per OnlyFans account with something to send, however many messages it has.
+    others = [make_account(owner), make_account(owner)]
+    for target in [account, account, *others]:
+        assert post_json(api, SEND, {**SEED_BODY, "accountId": target.pk}).status_code == 202
     # One of them is being delivered: received, hence invisible (in flight).
     sqs_client(settings).receive_message(QueueUrl=queues.main, MaxNumberOfMessages=1)
     body = staff_api.get(STATUS).json()
@@ -81,8 +84,8 @@ def test_staff_see_the_messages_on_the_queue(api, staff_api, account, queues, se
 
 @pytest.mark.django_db
 def test_staff_see_delayed_copies_in_the_depth(staff_api, account, queues):
-    [message] = add_waiting(account, 1)
-    queue.requeue(str(message.id), account.pk, delay_seconds=60)
+    add_waiting(account, 1)
+    sqs.send_wakeups([(account.onlyfans_id, uuid.uuid4(), 60)])
     body = staff_api.get(STATUS).json()
     assert body["queue"]["depth"] == 1
     assert body["queue"]["total"] == 1
@@ -92,8 +95,10 @@ def test_staff_see_delayed_copies_in_the_depth(staff_api, account, queues):
 def test_it_estimates_the_time_to_drain_the_users_backlog(api, account, queues, settings):
     add_waiting(account, 47)
     body = api.get(STATUS).json()
-    # 47 messages at 10 a minute (slots spaced 6 s, stretched by the guard).
-    expected = 47 * 6 * (1 + settings.ONLYFANS_RATE_GUARD)
+    # 47 replies at 10 a window: ten per window the minimum gap apart, so the 47th goes out
+    # 6 gaps into the fifth window (window and gap stretched by the guard).
+    guard = 1 + settings.ONLYFANS_RATE_GUARD
+    expected = 4 * 60 * guard + 6 * settings.ONLYFANS_MIN_GAP_SECONDS * guard
     assert expected <= body["processing"]["estimatedTimeSeconds"] <= expected + 1
 
 
@@ -102,9 +107,11 @@ def test_it_drains_accounts_in_parallel(api, owner, account, queues, settings):
     other = make_account(owner, rate_limit_per_minute=30)
     add_waiting(account, 10)
     add_waiting(other, 10)
+    add_waiting(account, 5)
     body = api.get(STATUS).json()
-    # The slowest account decides: 10 at 10/min ≈ 60 s (not 10 + 10 in series).
-    expected = 10 * 6 * (1 + settings.ONLYFANS_RATE_GUARD)
+    # The slowest account decides: 15 at 10 a window ≈ one window and 4 gaps (not 25 in series).
+    guard = 1 + settings.ONLYFANS_RATE_GUARD
+    expected = 60 * guard + 4 * settings.ONLYFANS_MIN_GAP_SECONDS * guard
     assert expected <= body["processing"]["estimatedTimeSeconds"] <= expected + 1
     assert body["processing"]["rateLimit"] == "10 messages/minute / 30 messages/minute"
 
@@ -122,13 +129,16 @@ def test_it_reads_every_accounts_backlog_in_a_constant_number_of_queries(api, ow
     with CaptureQueriesContext(connection) as eleven_accounts:
         body = api.get(STATUS).json()
     assert len(eleven_accounts) == len(one_account)
-    assert 12 <= body["processing"]["estimatedTimeSeconds"] <= 13
+    assert 3 <= body["processing"]["estimatedTimeSeconds"] <= 4  # two replies: one gap apart
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_user_sees_their_own_messages_not_the_queues(api, outsider_api, staff_api, account, queues, settings):
-    for _ in range(3):
-        assert post_json(api, SEND, SEED_BODY).status_code == 202
+def test_a_user_sees_their_own_messages_not_the_queues(
+    api, outsider_api, staff_api, owner, account, queues, settings
+):
+    second = make_account(owner)
+    for target in (account, account, second):  # two accounts: two wake-ups on SQS
+        assert post_json(api, SEND, {**SEED_BODY, "accountId": target.pk}).status_code == 202
     OutboundMessage.objects.filter(pk=OutboundMessage.objects.first().pk).update(status=MessageStatus.SENDING)
     add_waiting(account, 2, status=MessageStatus.DEAD_LETTERED)
     add_waiting(account, 1, status=MessageStatus.PENDING)
@@ -211,7 +221,7 @@ def test_it_answers_503_when_the_queue_does_not_exist(api, account, settings):
     settings.SQS_RATE_LIMITER_QUEUE_URL = None
     settings.SQS_RATE_LIMITER_DLQ_URL = None
     settings.SQS_QUEUE_NAME = "no-such-queue-anywhere"
-    queue.clear_caches()
+    sqs.clear_caches()
     assert_error(api.get(STATUS), 503, "queue_unavailable")
 
 
@@ -221,7 +231,7 @@ def test_it_finds_the_queues_by_name_when_no_url_is_set(staff_api, account, queu
     settings.SQS_DLQ_NAME = queues.dlq.rsplit("/", 1)[1]
     settings.SQS_RATE_LIMITER_QUEUE_URL = None
     settings.SQS_RATE_LIMITER_DLQ_URL = None
-    queue.clear_caches()
+    sqs.clear_caches()
     sqs_client(settings).send_message(QueueUrl=queues.dlq, MessageBody="{}")
     assert staff_api.get(STATUS).json()["queue"]["dlqCount"] == 1
 
@@ -249,7 +259,7 @@ def test_it_logs_the_seeds_queue_status_event(api, account, queues, caplog):
 @pytest.mark.django_db
 def test_it_does_not_take_slots_from_the_bucket(api, account, queues):
     api.get(STATUS)
-    decision = bucket.take(account.onlyfans_id, limit=account.effective_rate_limit)
+    decision = limiter.take(account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive")
     assert decision.granted
 
 

@@ -29,24 +29,26 @@ class Call:
 class FakeGateway:
     calls: list[Call] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> upstream id
-    script: list[tuple[int, dict, float]] = field(default_factory=list)  # (status, headers, delay)
+    script: list[tuple[int, dict, float, dict | None]] = field(default_factory=list)  # (status, headers, delay, body)
     on_call: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     PATH = re.compile(r"^/api/(?P<account>[^/]+)/chats/(?P<recipient>[^/]+)/messages$")
 
-    def respond_next(self, status: int, headers: dict | None = None, *, delay: float = 0, times: int = 1):
-        self.script.extend([(status, headers or {}, delay)] * times)
+    def respond_next(
+        self, status: int, headers: dict | None = None, *, delay: float = 0, times: int = 1, body: dict | None = None
+    ):
+        self.script.extend([(status, headers or {}, delay, body)] * times)
 
     def handler(self, request: Request) -> Response:
         arrived = time.time()
         match = self.PATH.match(request.path)
         key = request.headers.get("Idempotency-Key", "")
         with self.lock:
-            status, headers, delay = self.script.pop(0) if self.script else (200, {}, 0)
+            status, headers, delay, scripted_body = self.script.pop(0) if self.script else (200, {}, 0, None)
             replay = key in self.accepted
             if replay:
-                status, headers, delay = 200, {}, 0
+                status, headers, delay, scripted_body = 200, {}, 0, None
             self.calls.append(
                 Call(
                     at=arrived,
@@ -67,8 +69,8 @@ class FakeGateway:
             time.sleep(delay)
         if status == 200:
             return Response(json.dumps({"id": upstream}), status=200, content_type="application/json")
-        body = {"error": f"scripted {status}"}
-        if status == 400:
+        body = scripted_body or {"error": f"scripted {status}"}
+        if status == 400 and scripted_body is None:
             body = {"error": "Recipient is not subscribed"}
         return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 

@@ -41,6 +41,10 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
             "ONLYFANS_RATE_WINDOW_SECONDS": str(settings.ONLYFANS_RATE_WINDOW_SECONDS),
             "ONLYFANS_RATE_GUARD": str(settings.ONLYFANS_RATE_GUARD),
             "ONLYFANS_INLINE_WAIT_SECONDS": str(settings.ONLYFANS_INLINE_WAIT_SECONDS),
+            "ONLYFANS_MIN_GAP_SECONDS": str(settings.ONLYFANS_MIN_GAP_SECONDS),
+            "ONLYFANS_INTERACTIVE_RESERVE": str(settings.ONLYFANS_INTERACTIVE_RESERVE),
+            "ONLYFANS_WAKE_GRACE_SECONDS": str(settings.ONLYFANS_WAKE_GRACE_SECONDS),
+            "ONLYFANS_CLAIM_LEASE_SECONDS": str(settings.ONLYFANS_CLAIM_LEASE_SECONDS),
             "TOKEN_BUCKET_KEY_PREFIX": settings.TOKEN_BUCKET_KEY_PREFIX,
             "CLOUDWATCH_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
@@ -54,7 +58,7 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 def start_consumer(log_path: Path, *args: str, **env: str) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller's stop()
     return subprocess.Popen(
-        [sys.executable, "manage.py", "consume_messages", "--wait-seconds", "1", *args],
+        [sys.executable, "manage.py", "consume_messages", "--wait-seconds", "1", "--concurrency", "2", *args],
         cwd=ROOT,
         env=subprocess_env(**env),
         stdout=log,

@@ -2,31 +2,46 @@ from __future__ import annotations
 
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from onlyfans import queue
+from onlyfans import sqs
 from onlyfans.consumer import Consumer
 
 
 class Command(BaseCommand):
     help = (
-        "Consume the OnlyFans outbound queue: claim, rate-limit and deliver messages. Runs until "
-        "SIGTERM/SIGINT (in-flight work finishes, unstarted messages are released), or once."
+        "Consume the OnlyFans outbound queue: per-account wake-ups; each thread delivers a "
+        "different account's best message within its limits. Runs until SIGTERM/SIGINT "
+        "(in-flight work finishes, held wake-ups go back to SQS), or once. Any number of these "
+        "processes on any number of hosts share the work."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="One receive call, then exit.")
-        parser.add_argument("--max-messages", type=int, default=None, help="Exit after receiving N messages.")
+        parser.add_argument("--max-messages", type=int, default=None, help="Exit after receiving N wake-ups.")
         parser.add_argument(
             "--wait-seconds", type=int, default=20, help="SQS long-poll wait per receive (0–20, default 20)."
         )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help=f"Accounts delivered at once by this process (default CONSUMER_CONCURRENCY, {settings.CONSUMER_CONCURRENCY}).",
+        )
+        parser.add_argument(
+            "--no-rearm", action="store_true", help="Skip the start-up re-arm of every waiting account's wake-up."
+        )
 
-    def handle(self, *args, once, max_messages, wait_seconds, **options):
+    def handle(self, *args, once, max_messages, wait_seconds, concurrency, no_rearm, **options):
         if max_messages is not None and max_messages < 1:
             raise CommandError("--max-messages must be at least 1.")
         if not 0 <= wait_seconds <= 20:
             raise CommandError("--wait-seconds must be between 0 and 20.")
-        consumer = Consumer()
+        concurrency = concurrency or settings.CONSUMER_CONCURRENCY
+        if concurrency < 1:
+            raise CommandError("--concurrency must be at least 1.")
+        consumer = Consumer(concurrency=concurrency, rearm=not no_rearm)
 
         def stop(signum, frame):
             self.stderr.write(f"Received signal {signum}: finishing in-flight work…")
@@ -35,7 +50,7 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             report = consumer.run(once=once, max_messages=max_messages, wait_seconds=wait_seconds)
-        except queue.QueueUnavailable as exc:
+        except sqs.QueueUnavailable as exc:
             raise CommandError(f"The queue cannot be reached: {exc}") from exc
         finally:
             for sig, handler in previous.items():

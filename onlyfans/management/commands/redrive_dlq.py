@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from onlyfans import queue
+from onlyfans import sqs
 from onlyfans.dlq import dlq_redrive
 
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             report = dlq_redrive(
                 limit=limit, dry_run=dry_run, progress=lambda n: self.stderr.write(f"… {n} DLQ messages seen")
             )
-        except queue.QueueUnavailable as exc:
+        except sqs.QueueUnavailable as exc:
             raise CommandError(f"The queue cannot be reached: {exc}") from exc
         verb = "would be redriven" if dry_run else "redriven"
         for message_id in report.message_ids:

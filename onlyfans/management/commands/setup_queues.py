@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from onlyfans import queue
+from onlyfans import sqs
 
 
 class Command(BaseCommand):
@@ -34,11 +34,11 @@ class Command(BaseCommand):
             raise CommandError("The queue and its dead-letter queue need different names.")
         where = settings.SQS_ENDPOINT_URL or f"AWS SQS ({settings.AWS_REGION})"
         try:
-            main_url, dlq_url = queue.create_queues(queue_name=queue_name, dlq_name=dlq_name)
-            policy = queue.redrive_policy(main_url)
-        except queue.QueueUnavailable as exc:
+            main_url, dlq_url = sqs.create_queues(queue_name=queue_name, dlq_name=dlq_name)
+            policy = sqs.redrive_policy(main_url)
+        except sqs.QueueUnavailable as exc:
             raise CommandError(f"Could not create the queues at {where}: {exc}") from exc
-        queue.clear_caches()
+        sqs.clear_caches()
         self.stdout.write(f"Queues ready at {where}:")
         self.stdout.write(f"  queue: {main_url}")
         self.stdout.write(f"  DLQ:   {dlq_url}")

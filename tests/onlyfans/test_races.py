@@ -1,5 +1,4 @@
-"""Races between consumers, and between redrive and a consumer (found in review; each test
-first failed)."""
+"""Races between consumers, and between redrive and a consumer."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from onlyfans import delivery, queue
+from onlyfans import delivery, scheduler, sqs
 from onlyfans.dlq import dlq_redrive
 from onlyfans.gateway import GatewayResult
 from onlyfans.models import MessageStatus, OutboundMessage
@@ -34,10 +33,11 @@ def _queued(account) -> OutboundMessage:
 def test_it_keeps_sent_when_the_stale_consumer_records_its_success_first(owner, later, _name):
     """Consumer A's lease runs out mid-call; B claims the row. A's call succeeded and is recorded
     first; B's call then fails. The message was delivered: it stays `sent` and is not retried."""
-    message = _queued(make_account(owner))
-    stale = delivery.claim(str(message.pk))
+    account = make_account(owner)
+    message = _queued(account)
+    stale = scheduler.claim_next(account.onlyfans_id).claim
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    fresh = delivery.claim(str(message.pk))
+    fresh = scheduler.claim_next(account.onlyfans_id).claim
     assert stale.ok and fresh.ok
 
     delivery.record_attempt(stale, GatewayResult(True, 200, 5, upstream_id="up_1"))
@@ -53,26 +53,28 @@ def test_it_keeps_sent_when_the_stale_consumer_records_its_success_first(owner, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_superseded_consumer_only_drops_its_own_copy(owner, queues, monkeypatch):
+def test_a_superseded_consumer_neither_retries_nor_dead_letters(owner, queues, monkeypatch, settings):
     from onlyfans.consumer import Consumer
 
+    settings.ONLYFANS_MAX_ATTEMPTS = 1
     account = make_account(owner)
     message = _queued(account)
-    queue.publish([(str(message.pk), account.pk)])
-    [received] = queue.receive(wait_seconds=1)
-    claim = delivery.claim(str(message.pk))
+    claim = scheduler.claim_next(account.onlyfans_id).claim
     # Our lease ran out and another consumer took the row over while our call was failing.
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert delivery.claim(str(message.pk)).ok
+    assert scheduler.claim_next(account.onlyfans_id).claim.ok
     recorded = delivery.record_attempt(claim, GatewayResult(False, 503, 5, error="HTTP 503"))
     sent_to_dlq = []
-    monkeypatch.setattr(queue, "send_to_dlq", lambda *a, **k: sent_to_dlq.append(a))
+    monkeypatch.setattr(sqs, "send_to_dlq", lambda *a, **k: sent_to_dlq.append(a))
 
-    Consumer()._settle(received, message, recorded)
+    consumer = Consumer()
+    consumer._settle_outcome(message, recorded)
 
+    assert recorded.superseded
     assert sent_to_dlq == []
-    attrs = queue.attributes()
-    assert attrs.depth + attrs.delayed + attrs.in_flight == 0  # no extra copy, ours deleted
+    assert consumer.report.dead_lettered == 0
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENDING  # the holder's to decide
 
 
 # --- Redriving the DLQ never takes a row from a consumer that holds it ---------------------------
@@ -81,17 +83,17 @@ def test_a_superseded_consumer_only_drops_its_own_copy(owner, queues, monkeypatc
 def test_redrive_leaves_a_row_a_live_consumer_holds(owner, queues):
     account = make_account(owner)
     message = _queued(account)
-    claim = delivery.claim(str(message.pk))
+    claim = scheduler.claim_next(account.onlyfans_id).claim
     assert claim.ok
     # A stale copy of the same message reached the DLQ (SQS's redrive policy).
-    queue.send_to_dlq(str(message.pk), account.pk, reason="maxReceiveCount")
+    sqs.send_to_dlq(str(message.pk), account.pk, reason="maxReceiveCount")
 
     dlq_redrive()
 
     message.refresh_from_db()
     assert message.status == MessageStatus.SENDING
     assert message.claim_token == claim.token
-    attrs = queue.attributes()
+    attrs = sqs.attributes()
     assert attrs.depth + attrs.delayed == 0  # no second copy to race the holder
     assert attrs.dlq_count == 0
 
@@ -103,7 +105,7 @@ def test_redrive_publishes_nothing_for_a_row_that_changed_meanwhile(owner, queue
     account = make_account(owner)
     message = _queued(account)
     OutboundMessage.objects.filter(pk=message.pk).update(status=MessageStatus.DEAD_LETTERED)
-    queue.send_to_dlq(str(message.pk), account.pk, reason="HTTP 503")
+    sqs.send_to_dlq(str(message.pk), account.pk, reason="HTTP 503")
     real_row = dlq._row
 
     def row_then_sent(message_id):
@@ -118,48 +120,39 @@ def test_redrive_publishes_nothing_for_a_row_that_changed_meanwhile(owner, queue
 
     message.refresh_from_db()
     assert message.status == MessageStatus.SENT
-    attrs = queue.attributes()
+    attrs = sqs.attributes()
     assert attrs.depth + attrs.delayed == 0
 
 
-# --- A long batch keeps the messages it has not reached out of other consumers' hands ------------
+# --- Two consumers on one slow account never send a message twice ------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_batch_keeps_its_unstarted_messages_invisible(owner, gateway, settings):
-    """Ten messages received at once, each gateway call up to connect + read timeout (13 s by
-    default): the tail of a batch outlived SQS's visibility timeout (90 s), other consumers
-    received it again (towards maxReceiveCount) and claimed it; when the first consumer got to
-    it, it claimed a retried message again and spent an attempt early."""
+def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, settings):
+    """Gateway calls slower than SQS's visibility timeout: the account's wake-up reappears and a
+    second consumer takes it while the first is still calling. The account is busy while one of
+    its messages is being sent, so the second consumer sends nothing of it meanwhile."""
     import threading
     import uuid as _uuid
 
     from onlyfans.consumer import Consumer
     from onlyfans.services import MessageInput, message_send
 
-    settings.SQS_VISIBILITY_TIMEOUT = 4
-    main, dlq = queue.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
+    settings.SQS_VISIBILITY_TIMEOUT = 1
+    settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
+    main, dlq = sqs.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
     settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main, dlq
-    queue.clear_caches()
+    sqs.clear_caches()
     account = make_account(owner, rate_limit_per_minute=600)
     for i in range(4):
         message_send(user=owner, account=account, data=MessageInput(recipient_id=f"fan_{i}", content="hi"))
-    gateway.respond_next(200, delay=1.5, times=4)  # 6 s for the batch, over the 4 s timeout
-    batch = queue.receive(max_messages=10, wait_seconds=1)
-    assert len(batch) == 4
-    seen_again: list[queue.QueuedMessage] = []
-    done = threading.Event()
+    gateway.respond_next(200, delay=1.5, times=4)
 
-    def other_consumer():
-        while not done.is_set():
-            seen_again.extend(queue.receive(max_messages=10, wait_seconds=1, visibility_timeout=30))
+    consumers = [Consumer(), Consumer()]
+    threads = [threading.Thread(target=c.run, kwargs={"seconds": 10, "wait_seconds": 1}) for c in consumers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
-    watcher = threading.Thread(target=other_consumer)
-    watcher.start()
-    try:
-        consumer = Consumer()
-        consumer.process(batch)
-    finally:
-        done.set()
-        watcher.join()
-
-    assert consumer.report.sent == 4
-    assert seen_again == []
+    assert sum(c.report.sent for c in consumers) == 4
+    assert len(gateway.calls) == 4
+    assert OutboundMessage.objects.filter(status=MessageStatus.SENT, attempt_count=1).count() == 4

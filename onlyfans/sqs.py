@@ -1,4 +1,9 @@
-"""SQS, the pipeline's transport. The database row is the record; a queue message carries its id.
+"""SQS, the pipeline's transport. The database is the record; the main queue carries per-account
+wake-ups ("look at OnlyFans account A"), the DLQ copies of dead-lettered messages.
+
+A wake-up body is `{"v": 2, "kind": "wake", "account": "<OnlyFans account id>", "token": "…"}`.
+A first-version body (`{"messageId": …, "accountId": …}`) still in flight after an upgrade is read
+as a wake-up of that message's account.
 
 Every call here can raise `QueueUnavailable`; callers decide whether that is fatal.
 """
@@ -7,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,10 +38,12 @@ class QueuedMessage:
     """One message received from SQS."""
 
     receipt_handle: str
-    message_id: str
+    message_id: str  # first-version bodies and DLQ copies
     account_id: int | None
     receive_count: int
     raw_body: str
+    onlyfans_id: str = ""  # a wake-up's OnlyFans account
+    wake_token: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -100,19 +108,25 @@ def clear_caches() -> None:
 
 
 def encode_body(message_id: str, account_id: int) -> str:
+    """A message's copy on the DLQ (and the first version's main-queue body)."""
     return json.dumps({"messageId": message_id, "accountId": account_id, "v": 1})
 
 
-def publish(
-    entries: Iterable[tuple[str, int]], *, timeout: float | None = None, delay_seconds: int = 0
-) -> dict[str, str | None]:
-    """Send (message id, account id) pairs in batches of ten.
+def encode_wake(onlyfans_id: str, token: uuid.UUID) -> str:
+    return json.dumps({"v": 2, "kind": "wake", "account": onlyfans_id, "token": str(token)})
 
-    Returns each message id mapped to None (published) or the reason it was not. Raises
-    QueueUnavailable only when SQS could not be reached at all.
-    """
+
+def send_wakeups(
+    entries: Iterable[tuple[str, uuid.UUID, float]], *, timeout: float | None = None
+) -> dict[uuid.UUID, str | None]:
+    """Send (OnlyFans account, token, delay seconds) wake-ups in batches of ten; delays are capped
+    at SQS' 15 minutes (the consumer that receives one early looks again). Returns each token
+    mapped to None (sent) or the reason it was not; raises QueueUnavailable only when SQS could
+    not be reached at all."""
     entries = list(entries)
-    results: dict[str, str | None] = {}
+    results: dict[uuid.UUID, str | None] = {}
+    if not entries:
+        return results
     client = sqs(timeout)
     url = main_queue_url()
     for start in range(0, len(entries), SQS_MAX_BATCH):
@@ -124,38 +138,31 @@ def publish(
             Entries=[
                 {
                     "Id": str(index),
-                    "MessageBody": encode_body(message_id, account_id),
-                    "DelaySeconds": min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS),
+                    "MessageBody": encode_wake(onlyfans_id, token),
+                    "DelaySeconds": min(max(int(delay), 0), SQS_MAX_DELAY_SECONDS),
                 }
-                for index, (message_id, account_id) in enumerate(chunk)
+                for index, (onlyfans_id, token, delay) in enumerate(chunk)
             ],
         )
         for ok in response.get("Successful", []):
-            results[chunk[int(ok["Id"])][0]] = None
+            results[chunk[int(ok["Id"])][1]] = None
         for failed in response.get("Failed", []):
             reason = f"{failed.get('Code', 'Error')}: {failed.get('Message', 'SQS refused it')}"
-            results[chunk[int(failed["Id"])][0]] = reason
+            results[chunk[int(failed["Id"])][1]] = reason
+    for _, token, _ in entries:
+        results.setdefault(token, "SQS did not answer for this entry.")
     return results
 
 
-def requeue(message_id: str, account_id: int, *, delay_seconds: float) -> None:
-    """A fresh copy of the message, visible after the delay (SQS caps delays at 15 minutes).
-
-    A new copy starts with a receive count of zero, so waiting never walks a healthy message
-    towards the queue's maxReceiveCount.
-
-    SQS delays are whole seconds: rounding down brings the copy back up to a second early,
-    and the consumer waits out the rest in-process (ONLYFANS_INLINE_WAIT_SECONDS), so a
-    deferred message takes its slot on time instead of up to a second late.
-    """
-    delay = min(max(int(delay_seconds), 0), SQS_MAX_DELAY_SECONDS)
-    _call(
-        "SendMessage",
-        sqs().send_message,
-        QueueUrl=main_queue_url(),
-        MessageBody=encode_body(message_id, account_id),
-        DelaySeconds=delay,
-    )
+def delete_batch(receipt_handles: list[str]) -> None:
+    for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
+        chunk = receipt_handles[start : start + SQS_MAX_BATCH]
+        _call(
+            "DeleteMessageBatch",
+            sqs().delete_message_batch,
+            QueueUrl=main_queue_url(),
+            Entries=[{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(chunk)],
+        )
 
 
 def send_to_dlq(message_id: str, account_id: int, *, reason: str) -> None:
@@ -169,11 +176,14 @@ def send_to_dlq(message_id: str, account_id: int, *, reason: str) -> None:
 
 
 def _parse(raw: dict[str, Any]) -> QueuedMessage:
-    message_id, account_id = "", None
+    message_id, account_id, onlyfans_id, token = "", None, "", None
     try:
         body = json.loads(raw.get("Body", ""))
         message_id = str(body.get("messageId", ""))
         account_id = int(body["accountId"]) if body.get("accountId") is not None else None
+        if body.get("kind") == "wake":
+            onlyfans_id = str(body.get("account", ""))
+            token = uuid.UUID(str(body["token"])) if body.get("token") else None
     except (ValueError, TypeError, AttributeError, KeyError):
         pass
     return QueuedMessage(
@@ -182,6 +192,8 @@ def _parse(raw: dict[str, Any]) -> QueuedMessage:
         account_id=account_id,
         receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
         raw_body=raw.get("Body", ""),
+        onlyfans_id=onlyfans_id,
+        wake_token=token,
     )
 
 

@@ -1,0 +1,107 @@
+"""The relay (outbox): Celery beat runs it every few seconds, and `manage.py publish_pending`.
+
+- Accepted messages still `pending` (SQS was down when they were accepted): their accounts get
+  a wake-up, with the seed's retries (1 s, 2 s, 4 s), and the rows become `queued`.
+- Accounts whose wake-up is overdue by more than `ONLYFANS_WAKE_GRACE_SECONDS` (lost with SQS's
+  contents: a purged queue, the local SQS restarted) get a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from onlyfans import accepting, scheduler, sqs
+from onlyfans.models import MessageStatus, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+# The seed's publishing retries: after a failure, wait 1 s, 2 s, then 4 s before trying again.
+PUBLISH_RETRY_DELAYS: tuple[float, ...] = (1, 2, 4)
+
+
+@dataclass
+class PublishReport:
+    published: int = 0  # pending messages now queued
+    failed: int = 0
+    rearmed: int = 0  # accounts whose lost wake-up was replaced
+    errors: list[str] = field(default_factory=list)
+    # SQS could not be reached even after the retries: everything left stays pending.
+    unreachable: bool = False
+
+
+def messages_to_publish(*, limit: int) -> list[OutboundMessage]:
+    """Pending rows, highest priority first (index outbound_relay_idx)."""
+    return list(
+        OutboundMessage.objects.filter(status=MessageStatus.PENDING)
+        .select_related("account")
+        .order_by("-priority", "queued_at")[:limit]
+    )
+
+
+def messages_publish_pending(
+    *,
+    limit: int = 1000,
+    retry_delays: Sequence[float] = PUBLISH_RETRY_DELAYS,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int, int], None] | None = None,
+) -> PublishReport:
+    """Arm the accounts of pending messages and replace lost wake-ups, retrying a failing SQS
+    with the seed's backoff."""
+    report = PublishReport()
+    rows = messages_to_publish(limit=limit)
+    by_account: dict[str, list[OutboundMessage]] = {}
+    for row in rows:
+        by_account.setdefault(row.account.onlyfans_id, []).append(row)
+    wakeups: list[tuple[str, uuid.UUID, float]] = []
+    armed: list[OutboundMessage] = []
+    for onlyfans_id in by_account:
+        # Pending: the wake-up armed when they were accepted never reached SQS.
+        wakeups.append((onlyfans_id, scheduler.wake_rearm(onlyfans_id), 0.0))
+    overdue = scheduler.wakeups_overdue()
+    wakeups.extend((onlyfans_id, token, 0.0) for onlyfans_id, token in overdue)
+    results = _send_with_retries(wakeups, retry_delays=retry_delays, sleep=sleep)
+    if results is None:
+        report.unreachable = True
+        report.failed = len(rows) - len(armed)
+        report.errors.append("SQS is unreachable; every remaining message stays pending.")
+    else:
+        for onlyfans_id, token, _ in wakeups:
+            group = by_account.get(onlyfans_id, [])
+            if results.get(token) is None:
+                armed.extend(group)
+            else:
+                report.failed += len(group)
+                report.errors.extend(f"{m.id}: {results[token]}" for m in group)
+        report.rearmed = sum(1 for _, token in overdue if results.get(token) is None)
+    accepting.mark_queued(armed)
+    report.published = len(armed)
+    if progress:
+        progress(len(rows), len(rows))
+    if report.published:
+        accepting.sqs_circuit.reset()
+    if rows or overdue:
+        logger.info(
+            f"{accepting.LOG_PREFIX}: relay armed pending messages",
+            extra={"published": report.published, "failed": report.failed, "rearmed": report.rearmed},
+        )
+    return report
+
+
+def _send_with_retries(wakeups, *, retry_delays, sleep) -> dict[uuid.UUID, str | None] | None:
+    if not wakeups:
+        return {}
+    for attempt in range(len(retry_delays) + 1):
+        try:
+            return sqs.send_wakeups(wakeups)
+        except sqs.QueueUnavailable as exc:
+            logger.warning(
+                f"{accepting.LOG_PREFIX}: publish attempt failed",
+                extra={"attempt": attempt + 1, "error": str(exc)},
+            )
+            if attempt < len(retry_delays):
+                sleep(retry_delays[attempt])
+    return None
