@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -95,7 +95,7 @@ class CampaignOutputSerializer(serializers.Serializer):
 class CampaignDetailOutputSerializer(CampaignOutputSerializer):
     progress = serializers.SerializerMethodField()
 
-    @extend_schema(exclude=True)
+    @extend_schema_field(ProgressOutputSerializer)
     def get_progress(self, campaign) -> dict:
         return ProgressOutputSerializer(selectors.campaign_progress(campaign)).data
 

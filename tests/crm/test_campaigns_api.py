@@ -218,3 +218,40 @@ def test_another_users_campaign_and_segment_are_404(api, outsider_api, account, 
     error_of(send_json(outsider_api, "post", CAMPAIGNS, {"name": "x", "content": "y", "segmentId": segment.pk}), 404)
     assert outsider_api.get(CAMPAIGNS).json()["total"] == 0
     assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.DRAFT
+
+
+def test_a_fan_who_unsubscribes_mid_campaign_is_skipped(api, client, account, settings):
+    import json
+
+    from tests.crm.factories import sign
+
+    leaving, staying = make_fan(account, onlyfans_user_id="fan_leaving"), make_fan(account)
+    campaign = launch_fully(api, create(api, {"filter": {}})["id"])
+    body = json.dumps(
+        {"id": "evt_left", "type": "fan.expired", "createdAt": timezone.now().isoformat(),
+         "data": {"fan": {"onlyfansUserId": "fan_leaving"}}}
+    ).encode()  # fmt: skip
+    response = client.post(
+        f"/api/onlyfans/webhooks/{account.pk}", data=body, content_type="application/json",
+        **sign(settings.ONLYFANS_WEBHOOK_SECRET, body),
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    recipients = {r.fan_id: r for r in CampaignRecipient.objects.filter(campaign_id=campaign["id"]).select_related("message")}
+    assert recipients[leaving.pk].skip_reason == "unsubscribed"
+    assert recipients[leaving.pk].message.status == MessageStatus.CANCELLED
+    assert recipients[staying.pk].skip_reason == ""
+    assert detail(api, campaign["id"])["progress"]["skipReasons"] == {"unsubscribed": 1}
+
+
+def test_a_chatters_reply_mid_campaign_skips_that_fan(api, account, queues):
+    fan = make_fan(account)
+    conversation = make_conversation(fan)
+    campaign = launch_fully(api, create(api, {"filter": {}})["id"])
+    response = send_json(api, "post", f"/api/crm/conversations/{conversation.pk}/messages", {"content": "Hey you!"})
+    assert response.status_code == 202, response.content
+    recipient = CampaignRecipient.objects.select_related("message").get(campaign_id=campaign["id"])
+    assert recipient.skip_reason == "replied_recently"
+    assert recipient.message.status == MessageStatus.CANCELLED
+    # The reply itself goes in the interactive lane, untouched.
+    reply = OutboundMessage.objects.get(pk=response.json()["messageId"])
+    assert (reply.lane, reply.status) != (Lane.BULK, MessageStatus.CANCELLED)
