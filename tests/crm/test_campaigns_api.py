@@ -255,3 +255,41 @@ def test_a_chatters_reply_mid_campaign_skips_that_fan(api, account, queues):
     # The reply itself goes in the interactive lane, untouched.
     reply = OutboundMessage.objects.get(pk=response.json()["messageId"])
     assert (reply.lane, reply.status) != (Lane.BULK, MessageStatus.CANCELLED)
+
+
+def test_campaign_status_prints_the_progress(api, account):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for _ in range(3):
+        make_fan(account)
+    campaign = launch_fully(api, create(api, {"name": "Spring sale", "filter": {}})["id"])
+    out = StringIO()
+    call_command("campaign_status", stdout=out)
+    text = out.getvalue()
+    assert f"#{campaign['id']} 'Spring sale'" in text
+    assert "running, 0/3 sent" in text
+    assert "3 fans at " in text
+    out = StringIO()
+    call_command("campaign_status", str(campaign["id"]), "--json", stdout=out)
+    assert '"total": 3' in out.getvalue()
+    with pytest.raises(Exception, match="No campaign with id 999999"):
+        call_command("campaign_status", "999999")
+
+
+def test_staff_see_campaigns_in_the_admin_and_can_pause_them(api, account):
+    from django.test import Client
+
+    from tests.conftest import make_user
+
+    make_fan(account)
+    campaign = launch_fully(api, create(api, {"name": "Admin sale", "filter": {}})["id"])
+    staff = Client()
+    staff.force_login(make_user("admin", is_staff=True, is_superuser=True))
+    page = staff.get("/admin/crm/campaign/").content.decode()
+    assert "Admin sale" in page and "0 / 1" in page
+    assert staff.get(f"/admin/crm/campaign/{campaign['id']}/change/").status_code == 200
+    response = staff.post("/admin/crm/campaign/", {"action": "pause", "_selected_action": [campaign["id"]]}, follow=True)
+    assert "1 campaign(s) paused." in response.content.decode()
+    assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.PAUSED
