@@ -60,7 +60,9 @@ def fan_update(*, fan: Fan, data: dict[str, Any]) -> Fan:
         setattr(fan, name, value)
     try:
         with transaction.atomic():
-            fan.save()
+            # Only these columns: a concurrent update of other fields (tags and notes edited
+            # at once in the inbox) is not overwritten with this request's stale copy.
+            fan.save(update_fields=[*data, "updated_at"])
     except IntegrityError:
         raise _fan_exists() from None
     logger.info("CRM fan updated", extra={"fanId": fan.pk, "fields": sorted(data)})

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
     "onlyfans",
     "crm",
 ]
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "huntaze.urls"
@@ -129,6 +132,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+
+# The pages: session login (the same users as the API), then the inbox.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/messages/onlyfans"
+LOGOUT_REDIRECT_URL = "/login"
 
 # --- Redis: the token bucket, the API throttles and the Celery broker ---------------------
 _redis_endpoint = env_optional("REDIS_URL") or env_optional("REDIS_ENDPOINT")

@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/onlyfans/webhooks/", include("crm.webhook_urls")),
     path("api/onlyfans/import/", include("crm.import_urls")),
     path("api/onlyfans/", include("onlyfans.urls")),
+    # The pages: login, logout, `/` and the inbox.
+    path("", include("crm.ui.urls")),
     # Last of the API: an unknown API route is a JSON 404, with DEBUG on too (not Django's page).
     re_path(r"^api/", api_not_found),
 ]

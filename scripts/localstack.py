@@ -451,6 +451,7 @@ class Stack:
         lines = [
             "",
             "Huntaze local stack",
+            f"  Inbox            {base}/messages/onlyfans   (login: demo / demo)",
             f"  API              {base}/api/onlyfans/messages/send  ·  {base}/api/onlyfans/messages/status",
             f"  API docs         {base}/api/docs/",
             f"  Admin            {base}/admin/   (staff login: admin / admin)",

@@ -17,7 +17,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
-from onlyfans.models import OnlyFansAccount
+from onlyfans.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    MessageStatus,
+    OnlyFansAccount,
+    OutboundMessage,
+)
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
@@ -77,6 +83,23 @@ CONVERSATIONS = [
             (MessageDirection.OUTBOUND, 60 * 24 * 3 - 10, "Happy birthday Jordan 🎉"),
         ],
     ),
+    (
+        "fan_126",
+        [
+            (MessageDirection.INBOUND, 50, "Hi! Just subscribed 👋"),
+            (MessageDirection.INBOUND, 45, "Do you do bundles?"),
+        ],
+    ),
+]
+# The inbox's pinned conversation.
+PINNED = {"fan_125"}
+# Messages that went through the pipeline, for the inbox's delivery states:
+# (fan, idempotency key, minutes ago, text, status, error). The pending one is delivered by the
+# local stack's worker seconds after `make run` starts; the failed one waits for Retry.
+PIPELINE_MESSAGES = [
+    ("fan_124", "seed-failed-1", 1380, "Here's the preview I promised 💌", "failed",
+     "Gateway answered 400: the fan has turned off messages from creators"),
+    ("fan_123", "seed-queued-1", 1, "Custom videos start at $50 — what did you have in mind?", "pending", ""),
 ]
 
 
@@ -172,7 +195,61 @@ def seed_demo() -> dict[str, int]:
             counts["messages"] += 1
         last_direction, last_minutes, last_text = thread[-1]
         conversation.last_message_at = now - timedelta(minutes=last_minutes)
+        conversation.last_activity_at = conversation.last_message_at
         conversation.last_message_preview = last_text[:255]
-        conversation.unread_count = 1 if last_direction == MessageDirection.INBOUND else 0
-        conversation.save(update_fields=["last_message_at", "last_message_preview", "unread_count"])
+        conversation.last_message_direction = last_direction
+        # The fan's messages since our last reply are unread.
+        unread = 0
+        for direction, _, _ in reversed(thread):
+            if direction != MessageDirection.INBOUND:
+                break
+            unread += 1
+        conversation.unread_count = unread
+        conversation.pinned = fan_id in PINNED
+        conversation.save(
+            update_fields=[
+                "last_message_at", "last_activity_at", "last_message_preview",
+                "last_message_direction", "unread_count", "pinned",
+            ]
+        )  # fmt: skip
+    counts["messages"] += _seed_pipeline_messages(demo, account, fans, now)
     return counts
+
+
+def _seed_pipeline_messages(demo, account: OnlyFansAccount, fans: dict[str, Fan], now) -> int:
+    created_count = 0
+    for fan_id, key, minutes_ago, text, status, error in PIPELINE_MESSAGES:
+        when = now - timedelta(minutes=minutes_ago)
+        outbound, created = OutboundMessage.objects.get_or_create(
+            sender=demo,
+            idempotency_key=key,
+            defaults={
+                "account": account,
+                "recipient_id": fan_id,
+                "content": text,
+                "status": status,
+                "last_error": error,
+                "queued_at": when,
+                "estimated_send_time": when,
+                "attempt_count": 1 if status == MessageStatus.FAILED else 0,
+            },
+        )
+        if not created:
+            continue
+        if status == MessageStatus.FAILED:
+            DeliveryAttempt.objects.create(
+                message=outbound, number=1, attempted_at=when, outcome=AttemptOutcome.FAILED,
+                http_status=400, error=error, latency_ms=180,
+            )  # fmt: skip
+        conversation, _ = Conversation.objects.get_or_create(account=account, fan=fans[fan_id])
+        Message.objects.create(
+            conversation=conversation, direction=MessageDirection.OUTBOUND, content=text,
+            media_urls=[], sent_at=when, outbound=outbound,
+        )  # fmt: skip
+        if conversation.last_message_at is None or when >= conversation.last_message_at:
+            Conversation.objects.filter(pk=conversation.pk).update(
+                last_message_at=when, last_activity_at=when, last_message_preview=text[:255],
+                last_message_direction=MessageDirection.OUTBOUND, unread_count=0,
+            )  # fmt: skip
+        created_count += 1
+    return created_count

@@ -1,0 +1,105 @@
+"""The one place the pages read and act on an outbound message's delivery.
+
+The inbox shows each outbound message's state (status, ETA, error, attempts) and offers Cancel
+and Retry. Those reads and actions go through the three functions below and nowhere else, so
+that the pipeline's pacing module (the live ETA and why a message waits) and its cancel API can
+take over by changing this file alone.
+
+Today the ETA is the estimate the pipeline stored when it accepted the message
+(`OutboundMessage.estimated_send_time`), cancel is `onlyfans.delivery.messages_cancel` and retry
+is `onlyfans.delivery.messages_redrive` followed by the pipeline's publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count
+from django.utils import timezone
+
+from onlyfans import delivery
+from onlyfans import services as pipeline
+from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage
+
+# States in which the message still moves: the page polls quickly while one is on screen.
+IN_FLIGHT = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING})
+# States with a marker in the conversation list.
+MARKED = (
+    MessageStatus.PENDING,
+    MessageStatus.QUEUED,
+    MessageStatus.SENDING,
+    MessageStatus.FAILED,
+    MessageStatus.DEAD_LETTERED,
+)
+FAILED = frozenset({MessageStatus.FAILED, MessageStatus.DEAD_LETTERED})
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    status: str
+    eta: datetime | None  # when a waiting message should go out
+    error: str  # why it failed (empty unless failed or dead-lettered)
+    attempts: int  # real gateway calls, retries included
+    delivered_at: datetime | None
+    waiting_for: str = ""  # why it waits, in words, when the pipeline says
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in delivery.CANCELLABLE
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in delivery.REDRIVABLE
+
+    def eta_seconds(self, now: datetime | None = None) -> int | None:
+        if self.eta is None or not self.in_flight:
+            return None
+        return max(0, round((self.eta - (now or timezone.now())).total_seconds()))
+
+    def fingerprint(self) -> tuple:
+        return (self.status, self.eta, self.attempts, self.error)
+
+
+def delivery_states(outbound: Iterable[OutboundMessage]) -> dict[object, DeliveryState]:
+    """The delivery state of each outbound message, by its id, in one query for all of them."""
+    rows = [m for m in outbound if m is not None]
+    if not rows:
+        return {}
+    attempts = dict(
+        DeliveryAttempt.objects.filter(message_id__in=[m.pk for m in rows])
+        .order_by()
+        .values("message_id")
+        .annotate(n=Count("pk"))
+        .values_list("message_id", "n")
+    )
+    states = {}
+    for message in rows:
+        states[message.pk] = DeliveryState(
+            status=message.status,
+            eta=message.estimated_send_time if message.status in IN_FLIGHT else None,
+            error=(message.last_error or "Delivery failed.") if message.status in FAILED else "",
+            attempts=attempts.get(message.pk, 0),
+            delivered_at=message.sent_at if message.status == MessageStatus.SENT else None,
+        )
+    return states
+
+
+def message_cancel(outbound: OutboundMessage) -> bool:
+    """Cancel a pending or queued message. False when it has moved on (sending, sent…)."""
+    return delivery.messages_cancel(OutboundMessage.objects.filter(pk=outbound.pk)) == 1
+
+
+def message_retry(outbound: OutboundMessage) -> bool:
+    """A failed or dead-lettered message gets a fresh delivery: back to `pending`, published at
+    once (the relay publishes it if SQS is down). Its earlier attempts stay on record, so the
+    new one is a visible extra attempt. False when the message is not failed."""
+    if delivery.messages_redrive(OutboundMessage.objects.filter(pk=outbound.pk)) != 1:
+        return False
+    pipeline.publish_after_commit([OutboundMessage.objects.get(pk=outbound.pk)])
+    return True
