@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from crm.apis.common import errors, path_id
 from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
-from crm.campaigns.selectors import RECIPIENT_STATES, format_duration
-from crm.models import CampaignState, SkipReason
+from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
+from crm.models import Campaign, CampaignState, Segment, SkipReason
 from crm.selectors import segment_get
 from crm.serializers import (
     IdField,
@@ -24,6 +24,7 @@ from crm.serializers import (
 )
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
 from huntaze.core.parsers import AnyContentTypeJSONParser
+from onlyfans.models import OnlyFansAccount
 from onlyfans.selectors import account_for_user
 from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
 
@@ -55,6 +56,26 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
         return attrs
 
 
+def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:
+    """The account and segment a validated create body names, among the user's (else a 404).
+    The API and the create page both go through here."""
+    segment_id = data.get("segmentId")
+    if segment_id is not None:
+        segment = segment_get(user=user, segment_id=segment_id)
+        if data.get("accountId") not in (None, segment.account_id):
+            raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
+        return segment.account, segment
+    return account_for_user(user=user, account_id=data.get("accountId")), None
+
+
+def campaign_create_from_input(*, user, data: dict) -> Campaign:
+    account, segment = resolve_audience(user=user, data=data)
+    fields = {k: v for k, v in data.items() if k not in ("segmentId", "accountId")}
+    if segment is not None:
+        fields["segment"] = segment
+    return services.campaign_create(account=account, user=user, data=fields)
+
+
 class ProgressOutputSerializer(serializers.Serializer):
     total = serializers.IntegerField(help_text="Recipients (before launch: the audience if launched now).")
     sent = serializers.IntegerField()
@@ -68,11 +89,7 @@ class ProgressOutputSerializer(serializers.Serializer):
     waitingFor = serializers.CharField(source="waiting_for", allow_null=True, help_text="scheduled, paused, launching, rate_limit or null.")
 
     def get_forecast(self, progress) -> str:
-        if progress.remaining <= 0 or progress.bulk_rate_per_minute <= 0:
-            return ""
-        minutes = progress.remaining / progress.bulk_rate_per_minute
-        rate = f"{progress.bulk_rate_per_minute:g}"
-        return f"{progress.remaining} fans at {rate}/min ≈ {format_duration(minutes)}"
+        return forecast_text(progress.remaining, progress.bulk_rate_per_minute)
 
 
 class CampaignOutputSerializer(serializers.Serializer):
@@ -164,18 +181,7 @@ class CampaignCreateApi(APIView):
     def post(self, request, *args, **kwargs):
         serializer = CampaignCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        segment_id = data.pop("segmentId", None)
-        if segment_id is not None:
-            segment = segment_get(user=request.user, segment_id=segment_id)
-            account = segment.account
-            if data.get("accountId") not in (None, account.pk):
-                raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
-            data["segment"] = segment
-        else:
-            account = account_for_user(user=request.user, account_id=data.get("accountId"))
-        data.pop("accountId", None)
-        campaign = services.campaign_create(account=account, user=request.user, data=data)
+        campaign = campaign_create_from_input(user=request.user, data=serializer.validated_data)
         return Response(CampaignDetailOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
 
