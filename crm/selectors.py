@@ -234,6 +234,9 @@ class MessagePage:
     has_newer: bool
 
 
+THREAD_RELATED = ("outbound", "outbound__campaign_recipient__campaign")
+
+
 def messages_page(
     *, conversation: Conversation, before: int | None, after: int | None, limit: int
 ) -> MessagePage:
@@ -245,7 +248,8 @@ def messages_page(
     `after` it is the `limit` messages right after the cursor, so polling skips none.
     """
     thread = Message.objects.filter(conversation=conversation)
-    window = thread.select_related("outbound")
+    # The campaign that sent a message, if any, in the same query (the inbox labels them).
+    window = thread.select_related(*THREAD_RELATED)
     if before is not None:
         window = window.filter(id__lt=before)
     if after is not None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -40,28 +40,63 @@ def messages_enqueue_bulk(
     account once that commits. `held` rows wait until `messages_release`."""
     ensure_enabled()
     now = timezone.now()
-    rows = [
-        OutboundMessage(
-            id=uuid.uuid4(),
-            account=account,
-            sender=user,
-            recipient_id=item.recipient_id,
-            content=item.content,
-            media_urls=list(item.media_urls),
-            priority=item.priority,
-            lane=item.lane,
-            metadata=dict(item.metadata),
-            status=MessageStatus.PENDING,
-            queued_at=now,
-            next_attempt_at=HOLD_UNTIL if held else None,
-            wait_reason=WaitReason.SCHEDULED if held else "",
-        )
-        for item in items
-    ]
-    OutboundMessage.objects.bulk_create(rows, batch_size=200)
+    base = {field.attname: field.get_default() for field in _FIELDS}
+    base.update(
+        account_id=account.pk,
+        sender_id=getattr(user, "pk", None),
+        status=MessageStatus.PENDING,
+        queued_at=now,
+        next_attempt_at=HOLD_UNTIL if held else None,
+        wait_reason=WaitReason.SCHEDULED if held else "",
+        updated_at=now,  # auto_now, as save() would set it
+    )
+    names = [field.attname for field in _FIELDS]
+    lines = []
+    for item in items:
+        row = {
+            **base,
+            "id": uuid.uuid4(),
+            "recipient_id": item.recipient_id,
+            "content": item.content,
+            "media_urls": list(item.media_urls),
+            "priority": item.priority,
+            "lane": item.lane,
+            "metadata": dict(item.metadata),
+        }
+        lines.append([row[name] for name in names])
+    _insert(lines)
+    # Instances as a query would return them (positional: the fast path of Model.__init__).
+    rows = [OutboundMessage.from_db(connection.alias, None, line) for line in lines]
     if rows:
         _arm_after_commit(account, [row.pk for row in rows])
     return rows
+
+
+_FIELDS = [field for field in OutboundMessage._meta.concrete_fields]
+
+
+def _insert(lines: list[list]) -> None:
+    """The rows in one INSERT run for all of them (executemany). Django's bulk_create prepares
+    each of the 26 fields of each row in Python (~0.1 ms a message, more than the database's own
+    work); a mass message's rows differ in little more than id and recipient, so each distinct
+    value of a column is prepared once. Same rows, same defaults, same constraints."""
+    if not lines:
+        return
+    prepared: list[dict] = [{} for _ in _FIELDS]
+    values = []
+    for line in lines:
+        out = []
+        for index, value in enumerate(line):
+            key = repr(value) if isinstance(value, dict | list) else (type(value), value)
+            cache = prepared[index]
+            if key not in cache:
+                cache[key] = _FIELDS[index].get_db_prep_save(value, connection)
+            out.append(cache[key])
+        values.append(out)
+    table = connection.ops.quote_name(OutboundMessage._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_FIELDS))})", values)
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:
