@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from huntaze.core.sql import insert_values
 from onlyfans import limiter, metrics, pacing, scheduler, sqs
 from onlyfans.accepting import MessageInput, ensure_enabled
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
@@ -76,7 +77,7 @@ _FIELDS = [field for field in OutboundMessage._meta.concrete_fields]
 
 
 def _insert(lines: list[list]) -> None:
-    """The rows in one INSERT run for all of them (executemany). Django's bulk_create prepares
+    """The rows in multi-row INSERTs (huntaze.core.sql). Django's bulk_create prepares
     each of the 26 fields of each row in Python (~0.1 ms a message, more than the database's own
     work); a mass message's rows differ in little more than id and recipient, so each distinct
     value of a column is prepared once. Same rows, same defaults, same constraints."""
@@ -93,10 +94,7 @@ def _insert(lines: list[list]) -> None:
                 cache[key] = _FIELDS[index].get_db_prep_save(value, connection)
             out.append(cache[key])
         values.append(out)
-    table = connection.ops.quote_name(OutboundMessage._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in _FIELDS)
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(_FIELDS))})", values)
+    insert_values(OutboundMessage, _FIELDS, values)
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:

@@ -42,6 +42,7 @@ from crm.models import (
 )
 from crm.selectors import audience_members
 from huntaze.core.errors import Conflict
+from huntaze.core.sql import insert_values
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
@@ -209,21 +210,24 @@ def _freeze_batch(campaign: Campaign) -> int:
     return len(fans)
 
 
+_RECIPIENT_COLUMNS = ("campaign", "fan", "recipient_id", "skip_reason", "cancelled", "created_at")
+
+
 def _insert_recipients(campaign_id: int, fans: list[tuple[int, str]], now: datetime) -> None:
     """One recipient row per fan; a row already there (a crashed or concurrent batch) is left
-    alone by the unique (campaign, recipient) constraint. A plain INSERT run for every fan
-    (executemany): Django's bulk_create prepares each field of each row in Python, which costs
-    more than the database's own work at 100,000 fans."""
+    alone by the unique (campaign, recipient) constraint. A plain multi-row INSERT: Django's
+    bulk_create prepares each field of each row in Python, which costs more than the database's
+    own work at 100,000 fans."""
     if not fans:
         return
-    table = CampaignRecipient._meta.db_table
-    created_at = CampaignRecipient._meta.get_field("created_at").get_db_prep_value(now, connection)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (campaign_id, fan_id, recipient_id, skip_reason, cancelled, created_at) "
-            "VALUES (%s, %s, %s, '', %s, %s) ON CONFLICT DO NOTHING",
-            [(campaign_id, pk, user_id, False, created_at) for pk, user_id in fans],
-        )
+    fields = [CampaignRecipient._meta.get_field(name) for name in _RECIPIENT_COLUMNS]
+    created_at = fields[-1].get_db_prep_value(now, connection)
+    insert_values(
+        CampaignRecipient,
+        fields,
+        [(campaign_id, pk, user_id, "", False, created_at) for pk, user_id in fans],
+        ignore_conflicts=True,
+    )
 
 
 def _recently_written_to(campaign: Campaign, fan_ids: list[int]) -> set[int]:
@@ -290,22 +294,31 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
 
 
 def _link_messages(pairs: list[tuple[int, Any]]) -> None:
-    """recipient.message = message for each (recipient id, message id), one UPDATE … FROM a
-    VALUES list per chunk: Django's bulk_update builds a CASE of one WHEN per row, which costs
-    more to build than the rest of the batch (SQLite >= 3.33 and PostgreSQL both read this)."""
+    """recipient.message = message for each (recipient id, message id) in one UPDATE … FROM a
+    list of pairs: Django's bulk_update builds a CASE of one WHEN per row, which costs more to
+    build than the rest of the batch. PostgreSQL gets two arrays (see huntaze.core.sql for why),
+    SQLite (>= 3.33) a VALUES list."""
+    if not pairs:
+        return
     table = CampaignRecipient._meta.db_table
     field = CampaignRecipient._meta.get_field("message").target_field
-    cast = "CAST(v.message_id AS uuid)" if connection.vendor == "postgresql" else "v.message_id"
-    for start in range(0, len(pairs), LINK_CHUNK):
-        chunk = pairs[start : start + LINK_CHUNK]
-        params: list[Any] = []
-        for recipient_id, message_id in chunk:
-            params += [recipient_id, field.get_db_prep_value(message_id, connection)]
-        values = ", ".join(["(%s, %s)"] * len(chunk))
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET message_id = v.message_id FROM unnest(%s::bigint[], %s::uuid[]) AS v (id, message_id) "
+                f"WHERE {table}.id = v.id",
+                [[pk for pk, _ in pairs], [message_id for _, message_id in pairs]],
+            )
+            return
+        for start in range(0, len(pairs), LINK_CHUNK):
+            chunk = pairs[start : start + LINK_CHUNK]
+            params: list[Any] = []
+            for recipient_id, message_id in chunk:
+                params += [recipient_id, field.get_db_prep_value(message_id, connection)]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
             cursor.execute(
                 f"WITH v (id, message_id) AS (VALUES {values}) "
-                f"UPDATE {table} SET message_id = {cast} FROM v WHERE {table}.id = v.id",
+                f"UPDATE {table} SET message_id = v.message_id FROM v WHERE {table}.id = v.id",
                 params,
             )
 
