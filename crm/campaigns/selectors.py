@@ -30,6 +30,7 @@ RECIPIENT_STATES = (
     "skipped",
 )
 FINAL_STATES = ("sent", "failed", "dead_lettered", "cancelled", "skipped")
+LAUNCHED = (CampaignState.RUNNING, CampaignState.PAUSED)
 # How far back the effective rate looks.
 RATE_WINDOW = timedelta(minutes=10)
 
@@ -101,6 +102,12 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
     if campaign.audience_frozen_at is None and campaign.state in (CampaignState.DRAFT, CampaignState.SCHEDULED):
         # Not launched yet: what it would be, evaluated now.
         total = audience_size(campaign)
+    elif campaign.audience_frozen_at is None and campaign.audience and campaign.state in LAUNCHED:
+        # Freezing: the audience as launched, not the recipients written so far.
+        audience = campaign.audience
+        total = max(total, audience_members(
+            account_id=campaign.account_id, rules=audience["rules"], include=audience["include"], exclude=audience["exclude"]
+        ).count())  # fmt: skip
     remaining = total - sum(by_state[state] for state in FINAL_STATES)
     bulk_rate = pipeline.bulk_rate_per_minute(campaign.account)
     live = campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.DRAFT)
@@ -128,11 +135,11 @@ def _waiting_for(campaign: Campaign, remaining: int) -> str | None:
         return "scheduled"
     if campaign.state == CampaignState.PAUSED:
         return "paused"
-    if campaign.state != CampaignState.RUNNING or remaining <= 0:
+    if campaign.state != CampaignState.RUNNING:
         return None
     if campaign.messages_created_at is None:
         return "launching"
-    return "rate_limit"
+    return "rate_limit" if remaining > 0 else None
 
 
 def audience_size(campaign: Campaign) -> int:
