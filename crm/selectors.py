@@ -298,10 +298,16 @@ def segment_members(segment: Segment) -> QuerySet[Fan]:
     )
 
 
-def audience_members(*, account_id: int, rules: dict[str, Any] | None, include, exclude) -> QuerySet[Fan]:
+def audience_members(
+    *, account_id: int, rules: dict[str, Any] | None, include, exclude, after: int = 0
+) -> QuerySet[Fan]:
     """The fans of an audience: a segment now, or a campaign's audience as frozen at launch.
-    `rules=None` matches no fan (only `include`); `include`/`exclude` are fan ids or subqueries."""
+    `rules=None` matches no fan (only `include`); `include`/`exclude` are fan ids or subqueries.
+    `after`: only fans with a greater id — inside the subqueries too, so that a launch reading
+    the audience batch by batch never evaluates the whole of it again for each batch."""
     scoped = Fan.objects.filter(account_id=account_id)
+    if after:
+        scoped = scoped.filter(pk__gt=after)
     included = Q(pk__in=include)
     if rules is None:
         members = scoped.filter(included)

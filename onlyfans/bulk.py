@@ -36,13 +36,16 @@ READY = (MessageStatus.PENDING, MessageStatus.QUEUED)
 
 def messages_enqueue_bulk(
     *, user, account: OnlyFansAccount, items: Sequence[MessageInput], held: bool = False
-) -> list[OutboundMessage]:
+) -> list[uuid.UUID]:
     """Write the messages in one batch (inside the caller's transaction, if any) and arm their
-    account once that commits. `held` rows wait until `messages_release`."""
+    account once that commits; their ids, in the order of `items`. `held` rows wait until
+    `messages_release`."""
     ensure_enabled()
+    if not items:
+        return []
     now = timezone.now()
-    base = {field.attname: field.get_default() for field in _FIELDS}
-    base.update(
+    fixed = {field.attname: field.get_default() for field in _FIELDS}
+    fixed.update(
         account_id=account.pk,
         sender_id=getattr(user, "pk", None),
         status=MessageStatus.PENDING,
@@ -51,50 +54,44 @@ def messages_enqueue_bulk(
         wait_reason=WaitReason.SCHEDULED if held else "",
         updated_at=now,  # auto_now, as save() would set it
     )
-    names = [field.attname for field in _FIELDS]
-    lines = []
-    for item in items:
-        row = {
-            **base,
-            "id": uuid.uuid4(),
-            "recipient_id": item.recipient_id,
-            "content": item.content,
-            "media_urls": list(item.media_urls),
-            "priority": item.priority,
-            "lane": item.lane,
-            "metadata": dict(item.metadata),
-        }
-        lines.append([row[name] for name in names])
-    _insert(lines)
-    # Instances as a query would return them (positional: the fast path of Model.__init__).
-    rows = [OutboundMessage.from_db(connection.alias, None, line) for line in lines]
-    if rows:
-        _arm_after_commit(account, [row.pk for row in rows])
-    return rows
+    ids = [uuid.uuid4() for _ in items]
+    per_item = {
+        "id": ids,
+        "recipient_id": [item.recipient_id for item in items],
+        "content": [item.content for item in items],
+        "media_urls": [list(item.media_urls) for item in items],
+        "priority": [item.priority for item in items],
+        "lane": [item.lane for item in items],
+        "metadata": [dict(item.metadata) for item in items],
+    }
+    columns = [
+        _prepared(field, per_item[field.attname]) if field.attname in per_item else [_prep(field, fixed[field.attname])] * len(items)
+        for field in _FIELDS
+    ]
+    insert_values(OutboundMessage, _FIELDS, list(zip(*columns, strict=True)))
+    _arm_after_commit(account, ids)
+    return ids
 
 
 _FIELDS = [field for field in OutboundMessage._meta.concrete_fields]
 
 
-def _insert(lines: list[list]) -> None:
-    """The rows in multi-row INSERTs (huntaze.core.sql). Django's bulk_create prepares
-    each of the 26 fields of each row in Python (~0.1 ms a message, more than the database's own
-    work); a mass message's rows differ in little more than id and recipient, so each distinct
-    value of a column is prepared once. Same rows, same defaults, same constraints."""
-    if not lines:
-        return
-    prepared: list[dict] = [{} for _ in _FIELDS]
-    values = []
-    for line in lines:
-        out = []
-        for index, value in enumerate(line):
-            key = repr(value) if isinstance(value, dict | list) else (type(value), value)
-            cache = prepared[index]
-            if key not in cache:
-                cache[key] = _FIELDS[index].get_db_prep_save(value, connection)
-            out.append(cache[key])
-        values.append(out)
-    insert_values(OutboundMessage, _FIELDS, values)
+def _prep(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
+def _prepared(field, values: list) -> list:
+    """One column's values for the database. Django's bulk_create prepares each of the 26
+    fields of each row in Python (~0.1 ms a message, more than the database's own work); a mass
+    message's rows share most values, so each distinct value is prepared once."""
+    cache: dict = {}
+    out = []
+    for value in values:
+        key = repr(value) if isinstance(value, dict | list) else (type(value), value)
+        if key not in cache:
+            cache[key] = _prep(field, value)
+        out.append(cache[key])
+    return out
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:

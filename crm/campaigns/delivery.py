@@ -34,8 +34,9 @@ def create_bulk(
     media_urls: list[str],
     metadata: dict,
     held: bool,
-) -> list[OutboundMessage]:
-    """One bulk-lane message per recipient, in one INSERT batch; the account is armed after commit."""
+) -> list:
+    """One bulk-lane message per recipient, in one INSERT batch; their ids, in order. The
+    account is armed after commit."""
     if not recipient_ids:
         return []
     items = [

@@ -196,6 +196,7 @@ def _freeze_batch(campaign: Campaign) -> int:
             rules=audience["rules"],
             include=audience["include"],
             exclude=audience["exclude"],
+            after=campaign.freeze_cursor,
         )
         .filter(pk__gt=campaign.freeze_cursor)
         .order_by("pk")
@@ -289,7 +290,7 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             metadata={"campaignId": campaign.pk},
             held=Campaign.objects.filter(pk=campaign.pk, state=CampaignState.PAUSED).exists(),
         )
-        _link_messages([(pk, message.pk) for (pk, _), message in zip(to_send, messages, strict=True)])
+        _link_messages([(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)])
     return len(to_send), sum(len(ids) for ids in skips.values())
 
 
