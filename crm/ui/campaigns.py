@@ -27,7 +27,7 @@ from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
 from crm.models import Campaign, CampaignState, Segment, SkipReason
-from crm.selectors import scope_to_accounts
+from crm.selectors import parse_id, scope_to_accounts
 from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart
 from crm.ui.selectors import user_accounts
@@ -124,6 +124,8 @@ def _preview(request: HttpRequest, form) -> dict[str, Any]:
     body = forms.audience_from(form)
     if "segmentId" in body and form.get("segment", "") == "":
         return {"error": "Choose a segment."}
+    if "accountId" in body and parse_id(body["accountId"]) is None:
+        return {"error": "OnlyFans account not found."}
     rules = None
     if "filter" in body:
         serializer = RulesSerializer(data=body["filter"])

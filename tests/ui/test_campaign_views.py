@@ -112,6 +112,9 @@ def test_the_live_count_follows_the_rules(chatter, account):
     response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", "min_spent": "lots"})
     assert response.status_code == 400 and "Spent from" in response.content.decode()
     assert count(min_spent="9", max_spent="1")[0] == 400
+    for account_id in ("abc", "99999999999999999999999", "424242"):
+        response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", "account": account_id})
+        assert response.status_code == 400 and "account not found" in response.content.decode()
 
 
 def test_the_live_count_of_a_segment_and_its_forecast(chatter, account, outsider):
