@@ -216,7 +216,11 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="huntaze-bench-campaign-") as workdir:
             result = run_with(f"sqlite:///{Path(workdir) / 'bench.sqlite3'}", args.fans)
-    status = 0 if result["metGoal"] else 1
+    # Like the other benches, a missed goal is reported (`metGoal`, `missedGoal` below), not an
+    # error; a broken guarantee is.
+    status = 0 if result["guaranteesHold"] else 1
+    if not result["metGoal"]:
+        print(f"Missed goal: launch {result['launchSeconds']} s > {GOAL_SECONDS} s on {result['database']}")
     if args.database == "all":
         if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
             # A process of its own: Django is configured once per process.
