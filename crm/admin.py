@@ -7,7 +7,17 @@ from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from crm.models import Conversation, Fan, Message, Segment, WebhookEvent
+from crm.campaigns import services as campaign_services
+from crm.campaigns.selectors import campaign_progress
+from crm.models import (
+    Campaign,
+    CampaignRecipient,
+    Conversation,
+    Fan,
+    Message,
+    Segment,
+    WebhookEvent,
+)
 from crm.selectors import segment_members
 
 
@@ -156,3 +166,61 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.display(description="fans now")
     def members(self, segment: Segment) -> int:
         return segment_members(segment).count()
+
+
+class CampaignRecipientInline(admin.TabularInline):
+    model = CampaignRecipient
+    fields = ("recipient_id", "fan", "message", "skip_reason", "cancelled")
+    readonly_fields = fields
+    raw_id_fields = ("fan", "message")
+    extra = 0
+    max_num = 0
+    show_change_link = False
+    can_delete = False
+
+    def get_queryset(self, request):
+        # A campaign may hold 100,000 recipients: the page shows the first 200 (the API pages them all).
+        ids = CampaignRecipient.objects.filter(campaign_id=request.resolver_match.kwargs.get("object_id")).order_by("id")[:200]
+        return super().get_queryset(request).filter(pk__in=ids.values("pk")).select_related("fan", "message")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "account", "state", "scheduled_at", "launched_at", "progress")
+    list_filter = ("state",)
+    list_select_related = ("account",)
+    search_fields = ("name",)
+    raw_id_fields = ("account", "created_by", "segment")
+    readonly_fields = ("state", "launched_at", "audience", "audience_frozen_at", "messages_created_at",
+                       "paused_at", "finished_at", "cancelled_at", "created_at", "updated_at")  # fmt: skip
+    inlines = [CampaignRecipientInline]
+    actions = ["pause", "resume", "cancel"]
+
+    @admin.display(description="sent / total")
+    def progress(self, campaign: Campaign) -> str:
+        progress = campaign_progress(campaign)
+        return f"{progress.sent} / {progress.total}"
+
+    def _act(self, request, queryset, action: str) -> None:
+        done, refused = 0, 0
+        for campaign in queryset:
+            try:
+                getattr(campaign_services, f"campaign_{action}")(campaign=campaign)
+                done += 1
+            except campaign_services.CampaignStateConflict:
+                refused += 1
+        past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+        refusal = f"; {refused} not in a state that allows it." if refused else "."
+        self.message_user(request, f"{done} campaign(s) {past}{refusal}")
+
+    @admin.action(description="Pause the selected campaigns")
+    def pause(self, request, queryset):
+        self._act(request, queryset, "pause")
+
+    @admin.action(description="Resume the selected campaigns")
+    def resume(self, request, queryset):
+        self._act(request, queryset, "resume")
+
+    @admin.action(description="Cancel the selected campaigns (unsent messages are cancelled)")
+    def cancel(self, request, queryset):
+        self._act(request, queryset, "cancel")

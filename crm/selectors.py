@@ -234,6 +234,9 @@ class MessagePage:
     has_newer: bool
 
 
+THREAD_RELATED = ("outbound__account", "outbound__campaign_recipient__campaign")
+
+
 def messages_page(
     *, conversation: Conversation, before: int | None, after: int | None, limit: int
 ) -> MessagePage:
@@ -245,7 +248,8 @@ def messages_page(
     `after` it is the `limit` messages right after the cursor, so polling skips none.
     """
     thread = Message.objects.filter(conversation=conversation)
-    window = thread.select_related("outbound__account")
+    # The campaign that sent a message, if any, in the same query (the inbox labels them).
+    window = thread.select_related(*THREAD_RELATED)
     if before is not None:
         window = window.filter(id__lt=before)
     if after is not None:
@@ -286,14 +290,31 @@ def segment_get(*, user, segment_id: Any) -> Segment:
 
 def segment_members(segment: Segment) -> QuerySet[Fan]:
     """(Fans matching the rules ∪ the included ones) − the excluded ones, of the segment's account."""
-    scoped = Fan.objects.filter(account_id=segment.account_id)
-    included = Q(pk__in=segment.included_fans.values("pk"))
-    if segment.rules is None:
+    return audience_members(
+        account_id=segment.account_id,
+        rules=segment.rules,
+        include=segment.included_fans.values("pk"),
+        exclude=segment.excluded_fans.values("pk"),
+    )
+
+
+def audience_members(
+    *, account_id: int, rules: dict[str, Any] | None, include, exclude, after: int = 0
+) -> QuerySet[Fan]:
+    """The fans of an audience: a segment now, or a campaign's audience as frozen at launch.
+    `rules=None` matches no fan (only `include`); `include`/`exclude` are fan ids or subqueries.
+    `after`: only fans with a greater id — inside the subqueries too, so that a launch reading
+    the audience batch by batch never evaluates the whole of it again for each batch."""
+    scoped = Fan.objects.filter(account_id=account_id)
+    if after:
+        scoped = scoped.filter(pk__gt=after)
+    included = Q(pk__in=include)
+    if rules is None:
         members = scoped.filter(included)
     else:
-        matching = filter_fans(scoped, scoped=scoped, rules=segment.rules)
+        matching = filter_fans(scoped, scoped=scoped, rules=rules)
         members = scoped.filter(Q(pk__in=matching.values("pk")) | included)
-    return members.exclude(pk__in=segment.excluded_fans.values("pk"))
+    return members.exclude(pk__in=exclude)
 
 
 @dataclass(frozen=True)

@@ -116,13 +116,16 @@ class QuerySerializer(serializers.Serializer):
         return serializer.validated_data
 
 
-class PageQuerySerializer(QuerySerializer):
-    accountId = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_ID, help_text="Only this OnlyFans account."
-    )
+class PagingQuerySerializer(QuerySerializer):
     page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=1_000_000)
     pageSize = serializers.IntegerField(
         required=False, default=PAGE_SIZE_DEFAULT, min_value=1, max_value=PAGE_SIZE_MAX
+    )
+
+
+class PageQuerySerializer(PagingQuerySerializer):
+    accountId = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Only this OnlyFans account."
     )
 
 

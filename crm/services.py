@@ -15,7 +15,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
+from crm.campaigns import services as campaigns
+from crm.models import (
+    Conversation,
+    Fan,
+    Message,
+    MessageDirection,
+    Segment,
+    SkipReason,
+    SubscriptionStatus,
+)
 from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
 from onlyfans.models import OnlyFansAccount
@@ -201,6 +210,8 @@ def conversation_message_send(
         )
         if created:
             _record_in_conversation(conversation, message, unread=False)
+            # A chatter is talking to this fan: a mass message on top would read as a robot.
+            campaigns.recipients_skip_for_fan(fan=fan, reason=SkipReason.REPLIED_RECENTLY)
     logger.info(
         "CRM message sent to the pipeline",
         extra={

@@ -13,3 +13,18 @@ def run_import_job(job_id: str) -> dict | None:
     if job is None:
         return None
     return {"jobId": str(job.pk), "status": job.status, "rows": job.rows_processed}
+
+
+@shared_task(name="crm.tasks.campaign_advance", ignore_result=True)
+def campaign_advance(campaign_id: int) -> dict:
+    from crm.campaigns import services as campaigns
+
+    progress = campaigns.campaign_advance(campaign_id)
+    return {"campaignId": campaign_id, "frozen": progress.frozen, "created": progress.created, "done": progress.done}
+
+
+@shared_task(name="crm.tasks.campaigns_tick", ignore_result=True)
+def campaigns_tick() -> dict:
+    from crm.campaigns import services as campaigns
+
+    return campaigns.campaigns_tick()

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from crm.apis import conversations, fans, messages, segments
+from crm.apis import campaigns, conversations, fans, messages, segments
 from crm.apis.routing import route
 
 urlpatterns = [
@@ -74,4 +74,32 @@ urlpatterns = [
         route("SegmentPreviewRoute", GET=segments.SegmentPreviewApi),
         name="crm-segment-preview",
     ),
+    re_path(
+        r"^campaigns/?$",
+        route("CampaignsRoute", GET=campaigns.CampaignListApi, POST=campaigns.CampaignCreateApi),
+        name="crm-campaigns",
+    ),
+    re_path(
+        r"^campaigns/(?P<id>[^/]+)/?$",
+        route("CampaignRoute", GET=campaigns.CampaignRetrieveApi),
+        name="crm-campaign",
+    ),
+    re_path(
+        r"^campaigns/(?P<id>[^/]+)/recipients/?$",
+        route("CampaignRecipientsRoute", GET=campaigns.CampaignRecipientsApi),
+        name="crm-campaign-recipients",
+    ),
+    *[
+        re_path(
+            rf"^campaigns/(?P<id>[^/]+)/{action}/?$",
+            route(f"Campaign{action.title()}Route", POST=view),
+            name=f"crm-campaign-{action}",
+        )
+        for action, view in (
+            ("launch", campaigns.CampaignLaunchApi),
+            ("pause", campaigns.CampaignPauseApi),
+            ("resume", campaigns.CampaignResumeApi),
+            ("cancel", campaigns.CampaignCancelApi),
+        )
+    ],
 ]

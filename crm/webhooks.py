@@ -39,7 +39,8 @@ from django.utils import timezone
 from rest_framework import serializers, status
 
 from crm import services
-from crm.models import SubscriptionStatus, WebhookEvent
+from crm.campaigns import services as campaigns
+from crm.models import SkipReason, SubscriptionStatus, WebhookEvent
 from crm.serializers import MoneyField, StrictDateTimeField
 from huntaze.core.errors import ApplicationError, ServiceUnavailable
 from huntaze.core.fields import StrictBooleanField, StrictCharField
@@ -269,4 +270,7 @@ def _apply(account: OnlyFansAccount, event: Event) -> None:
         fan["subscription_status"] = SubscriptionStatus.EXPIRED
         fan["auto_renew"] = False
         fan.setdefault("expires_at", event.created_at)
-    services.fan_upsert(account=account, onlyfans_user_id=onlyfans_user_id, values=fan)
+    row = services.fan_upsert(account=account, onlyfans_user_id=onlyfans_user_id, values=fan)
+    if event.type == FAN_EXPIRED:
+        # Their campaign messages not yet sent would reach someone who left: skip them.
+        campaigns.recipients_skip_for_fan(fan=row, reason=SkipReason.UNSUBSCRIBED)

@@ -284,6 +284,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_float("PUBLISH_PENDING_EVERY_SECONDS", 5.0, minimum=0.5),
         "options": {"expires": 30},
     },
+    # Campaigns: scheduled launches within one slot, launches pushed on, finished ones closed.
+    "campaigns-tick": {
+        "task": "crm.tasks.campaigns_tick",
+        "schedule": env_float("CAMPAIGNS_TICK_SECONDS", 2.0, minimum=0.5),
+        "options": {"expires": 10},
+    },
 }
 # The Celery-driven consumer (beat starts a consume task every few seconds; each worker runs one
 # at a time). Off where `manage.py consume_messages` processes deliver instead (make run, Procfile).

@@ -4,10 +4,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from crm.models import Conversation, Fan, Message
-from onlyfans.models import OnlyFansAccount
+from crm.campaigns.selectors import campaign_progress
+from crm.models import Campaign, CampaignRecipient, Conversation, Fan, Message
+from onlyfans.models import OnlyFansAccount, OutboundMessage
 
-MODELS = (get_user_model(), OnlyFansAccount, Fan, Conversation, Message)
+MODELS = (get_user_model(), OnlyFansAccount, Fan, Conversation, Message, Campaign, CampaignRecipient, OutboundMessage)
 
 
 def row_counts() -> dict[str, int]:
@@ -63,3 +64,21 @@ def test_it_refuses_to_run_when_debug_is_off(settings):
     with pytest.raises(CommandError, match="DJANGO_DEBUG=true"):
         call_command("seed_demo")
     assert all(count == 0 for count in row_counts().values())
+
+
+@pytest.mark.django_db
+def test_it_creates_a_finished_and_a_running_campaign(settings):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    account = OnlyFansAccount.objects.get(owner__username="demo")
+    finished, running = (Campaign.objects.get(account=account, state=state) for state in ("finished", "running"))
+    done = campaign_progress(finished)
+    assert done.total == account.fans.count() and done.remaining == 0
+    assert done.skip_reasons == {"unsubscribed": 1}  # the lapsed fan
+    under_way = campaign_progress(running)
+    assert 0 < under_way.sent < under_way.total and under_way.remaining > 0
+    # One recipient per fan, each message a bulk one that names its campaign.
+    for campaign in (finished, running):
+        assert campaign.recipients.values("fan").distinct().count() == campaign.recipients.count()
+        assert all(m.lane == "bulk" and m.metadata == {"campaignId": campaign.pk} for m in
+                   OutboundMessage.objects.filter(campaign_recipient__campaign=campaign))  # fmt: skip

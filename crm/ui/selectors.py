@@ -21,7 +21,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import selectors
 from crm.delivery_state import FAILED, MARKED, DeliveryState, delivery_states
-from crm.models import Conversation, Message, SubscriptionStatus
+from crm.models import Campaign, CampaignRecipient, Conversation, Message, SubscriptionStatus
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of
 
@@ -199,6 +199,7 @@ def thread_page(*, conversation: Conversation, before: int | None = None) -> Thr
     states = delivery_states(m.outbound for m in messages)
     for message in messages:
         message.delivery = states.get(message.outbound_id)
+    mark_campaign_messages(messages)
     return ThreadPage(
         messages=messages,
         states=states,
@@ -206,11 +207,55 @@ def thread_page(*, conversation: Conversation, before: int | None = None) -> Thr
     )
 
 
+_NOT_LOADED = object()
+
+
+def mark_campaign_messages(messages: list[Message]) -> None:
+    """`campaign_name` on each thread message a campaign sent, else "": the campaign recipient
+    pointing at its pipeline row (loaded with the thread, selectors.THREAD_RELATED), or else
+    the row's `metadata.campaignId`. No query for a thread whose campaign messages have their
+    recipient; at most two otherwise, whatever the number of messages. A campaign id in the
+    metadata of another account's message (metadata is the sender's free text) names nothing."""
+    named: dict[object, str] = {}  # outbound id → campaign name
+    unloaded: list[object] = []
+    by_metadata: dict[object, tuple[int, int]] = {}  # outbound id → (campaign id, account id)
+    for message in messages:
+        row = message.outbound
+        if row is None:
+            continue
+        recipient = row._state.fields_cache.get("campaign_recipient", _NOT_LOADED)
+        if recipient is _NOT_LOADED:
+            unloaded.append(row.pk)
+        elif recipient is not None:
+            named[row.pk] = recipient.campaign.name
+            continue
+        metadata = row.metadata if isinstance(row.metadata, dict) else {}
+        campaign_id = selectors.parse_id(metadata.get("campaignId"))
+        if campaign_id is not None:
+            by_metadata[row.pk] = (campaign_id, row.account_id)
+    if unloaded:
+        named.update(
+            CampaignRecipient.objects.filter(message_id__in=unloaded).values_list("message_id", "campaign__name")
+        )
+    wanted = {campaign_id for pk, (campaign_id, _) in by_metadata.items() if pk not in named}
+    if wanted:
+        campaigns = dict(
+            (pk, (name, account_id))
+            for pk, name, account_id in Campaign.objects.filter(pk__in=wanted).values_list("pk", "name", "account_id")
+        )
+        for pk, (campaign_id, account_id) in by_metadata.items():
+            name, owner_account = campaigns.get(campaign_id, ("", None))
+            if pk not in named and owner_account == account_id:
+                named[pk] = name
+    for message in messages:
+        message.campaign_name = named.get(message.outbound_id, "")
+
+
 def messages_after(*, conversation: Conversation, after: int, limit: int = 50) -> list[Message]:
     """Messages that arrived in the open thread since the newest one on screen, oldest first."""
     return list(
         Message.objects.filter(conversation=conversation, id__gt=after)
-        .select_related("outbound")
+        .select_related(*selectors.THREAD_RELATED)
         .order_by("id")[:limit]
     )
 
@@ -221,7 +266,7 @@ def thread_messages(*, user, message_ids: list[int]) -> list[Message]:
         return []
     return list(
         Message.objects.filter(pk__in=message_ids, conversation__account__owner=user)
-        .select_related("outbound")
+        .select_related(*selectors.THREAD_RELATED)
         .order_by("id")
     )
 

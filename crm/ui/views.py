@@ -235,6 +235,7 @@ def _message_action(request: HttpRequest, message_id: int, action, refused: str)
     done = action(message.outbound)
     message.outbound.refresh_from_db()
     message.delivery = delivery_state.delivery_states([message.outbound])[message.outbound_id]
+    selectors.mark_campaign_messages([message])
     context = {"m": message, "action_error": "" if done else refused}
     return render(request, f"{TEMPLATE}#message", context, status=200 if done else 409)
 
@@ -292,6 +293,7 @@ def poll(request: HttpRequest) -> HttpResponse:
     states = delivery_state.delivery_states(m.outbound for m in [*new_messages, *watched])
     for m in [*new_messages, *watched]:
         m.delivery = states.get(m.outbound_id)
+    selectors.mark_campaign_messages([*new_messages, *watched])
     # The cheap check first: the first page's changing columns, without building its rows.
     version = poll_version(selectors.list_fingerprint_rows(user=request.user, query=query), new_messages, watched)
     if version == request.GET.get("version"):

@@ -40,6 +40,14 @@ OPERATIONS = [
     ("/api/crm/segments/{id}", "patch", "crm_segments_update", {"200", "400", "401", "404"}),
     ("/api/crm/segments/{id}", "delete", "crm_segments_delete", {"204", "401", "404"}),
     ("/api/crm/segments/{id}/preview", "get", "crm_segments_preview", {"200", "401", "404"}),
+    ("/api/crm/campaigns", "get", "crm_campaigns_list", {"200", "400", "401", "404"}),
+    ("/api/crm/campaigns", "post", "crm_campaigns_create", {"201", "400", "401", "404"}),
+    ("/api/crm/campaigns/{id}", "get", "crm_campaigns_retrieve", {"200", "401", "404"}),
+    ("/api/crm/campaigns/{id}/recipients", "get", "crm_campaigns_recipients", {"200", "400", "401", "404"}),
+    ("/api/crm/campaigns/{id}/launch", "post", "crm_campaigns_launch", {"200", "401", "404", "409"}),
+    ("/api/crm/campaigns/{id}/pause", "post", "crm_campaigns_pause", {"200", "401", "404", "409"}),
+    ("/api/crm/campaigns/{id}/resume", "post", "crm_campaigns_resume", {"200", "401", "404", "409"}),
+    ("/api/crm/campaigns/{id}/cancel", "post", "crm_campaigns_cancel", {"200", "401", "404", "409"}),
     ("/api/onlyfans/webhooks/{accountId}", "post", "onlyfans_webhooks_receive", {"200", "400", "401", "404", "503"}),
 ]
 

@@ -78,7 +78,8 @@ def test_status_reports_the_real_last_processed_time(owner, account, queues, gat
 
 def test_beat_schedules_the_consumer_and_the_relay():
     tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
-    assert tasks == {"onlyfans.tasks.consume_messages", "onlyfans.tasks.publish_pending"}
+    # …and, on the campaigns branch, the campaigns' tick (scheduled launches, closing finished ones).
+    assert tasks == {"onlyfans.tasks.consume_messages", "onlyfans.tasks.publish_pending", "crm.tasks.campaigns_tick"}
 
 
 def test_the_consume_task_stops_taking_work_when_the_worker_shuts_down(owner, account, queues, gateway):

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from crm.management.commands.seed_demo import seed_demo
-from crm.models import Conversation
+from crm.models import Campaign, Conversation
 from tests.ui.conftest import log_in, screenshot
 from tests.ui.test_inbox_browser import serious_violations
 
@@ -28,6 +28,18 @@ def test_the_demo_inbox_has_every_kind_of_conversation(client, demo):
     assert "pinned" in rows[0][1]
     assert sum("unread" in classes for _, classes in rows) >= 2
     assert 'data-marker="failed"' in html and 'data-marker="queued"' in html
+
+
+@pytest.mark.django_db
+def test_the_demo_campaigns_show_on_their_pages_and_in_the_threads(client, demo):
+    assert client.post("/login", {"username": "demo", "password": "demo"}).status_code == 302
+    listing = client.get("/campaigns").content.decode()
+    assert 'data-state="finished"' in listing and 'data-state="running"' in listing
+    running = Campaign.objects.get(name="Weekend bundle")
+    page = client.get(f"/campaigns/{running.pk}").content.decode()
+    assert 'data-sent="2"' in page and 'hx-trigger="every 3s"' in page
+    jordan = Conversation.objects.get(fan__onlyfans_user_id="fan_125")
+    assert "Campaign: Weekend bundle" in client.get(f"/messages/onlyfans/{jordan.pk}").content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -383,3 +383,35 @@ def test_the_poll_runs_a_constant_number_of_queries(chatter, account, size, djan
     with django_assert_max_num_queries(12):  # + 3: the watched messages' live schedules
         idle = chatter.get(f"{INBOX}/poll", params)
     assert idle.status_code == 204
+
+
+# --- Campaign messages in a thread -------------------------------------------------------------
+def test_a_thread_labels_the_messages_campaigns_sent(chatter, account, outsider, django_assert_max_num_queries):
+    from unittest import mock
+
+    from crm.campaigns import delivery as campaign_delivery
+    from crm.campaigns import services as campaigns
+
+    conversation = make_conversation(make_fan(account))
+    with mock.patch.object(campaign_delivery, "advance_soon"):
+        campaign = campaigns.campaign_create(account=account, user=account.owner, data={"name": "Friday drop", "content": "New set!", "rules": {}})
+        campaigns.campaign_advance(campaigns.campaign_launch(campaign=campaign).pk)
+    sent = campaign.recipients.get(fan=conversation.fan).message
+    by_recipient = make_message(conversation, "New set!", direction=MessageDirection.OUTBOUND, outbound=sent)
+    by_metadata = outbound_message(conversation, content="by metadata", metadata={"campaignId": campaign.pk})
+    theirs = campaigns.campaign_create(account=make_account(outsider), user=outsider, data={"name": "Not yours", "content": "x", "rules": {}})
+    spoofed = outbound_message(conversation, content="spoofed", metadata={"campaignId": theirs.pk})
+    plain = outbound_message(conversation, content="plain reply")
+    for _ in range(20):
+        outbound_message(conversation, content="more", metadata={"campaignId": campaign.pk})
+
+    with django_assert_max_num_queries(13):
+        html = chatter.get(f"{INBOX}/{conversation.pk}").content.decode()
+    def label_of(message) -> str | None:
+        item = re.search(rf'<li id="msg-{message.pk}".*?</li>', html, flags=re.S).group(0)
+        found = re.search(r'class="campaign-label"[^>]*>Campaign: ([^<]*)<', item)
+        return found.group(1) if found else None
+    assert label_of(by_recipient) == "Friday drop"
+    assert label_of(by_metadata) == "Friday drop"
+    assert label_of(spoofed) is None and "Not yours" not in html
+    assert label_of(plain) is None

@@ -1,4 +1,5 @@
-"""Demo data for the local stack: `demo` / `demo` with one OnlyFans account, fans, conversations.
+"""Demo data for the local stack: `demo` / `demo` with one OnlyFans account, fans, conversations
+and two campaigns (one finished, one running).
 
 Only for a local DEBUG setup: it sets well-known passwords, so it refuses to run otherwise.
 Running it again changes nothing (every row is found by a natural key before it is created).
@@ -16,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from crm.management.commands._demo_campaigns import seed_campaigns
 from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
 from onlyfans.models import (
     AttemptOutcome,
@@ -106,7 +108,8 @@ PIPELINE_MESSAGES = [
 class Command(BaseCommand):
     help = (
         "Create the local demo data (DEBUG only): user demo/demo owning one OnlyFans account, "
-        "sample fans and conversations (its webhooks signed with a demo secret), and a staff "
+        "sample fans and conversations (its webhooks signed with a demo secret), a finished and a "
+        "running campaign, and a staff "
         "superuser admin/admin. Idempotent."
     )
 
@@ -122,7 +125,8 @@ class Command(BaseCommand):
             f"Demo data ready: login {DEMO_USERNAME}/{DEMO_PASSWORD}, admin "
             f"{ADMIN_USERNAME}/{ADMIN_PASSWORD}; created {counts['users']} users, "
             f"{counts['accounts']} accounts, {counts['fans']} fans, "
-            f"{counts['conversations']} conversations, {counts['messages']} messages."
+            f"{counts['conversations']} conversations, {counts['messages']} messages, "
+            f"{counts['campaigns']} campaigns."
         )
         self.stdout.write(self.style.SUCCESS(summary))
 
@@ -213,6 +217,7 @@ def seed_demo() -> dict[str, int]:
             ]
         )  # fmt: skip
     counts["messages"] += _seed_pipeline_messages(demo, account, fans, now)
+    counts["campaigns"] = seed_campaigns(demo, account, fans, now)
     return counts
 
 

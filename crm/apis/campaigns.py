@@ -1,0 +1,236 @@
+"""/api/crm/campaigns: create, launch, pause, resume, cancel; progress and recipients."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.apis.common import errors, path_id
+from crm.apis.segments import RulesSerializer
+from crm.campaigns import selectors, services
+from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
+from crm.models import Campaign, CampaignState, Segment, SkipReason
+from crm.selectors import segment_get
+from crm.serializers import (
+    IdField,
+    IsoDateTimeField,
+    PageOutputSerializer,
+    PageQuerySerializer,
+    PagingQuerySerializer,
+    StrictDateTimeField,
+)
+from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from huntaze.core.parsers import AnyContentTypeJSONParser
+from onlyfans.models import OnlyFansAccount
+from onlyfans.selectors import account_for_user
+from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
+
+TAG = ["CRM campaigns"]
+CAMPAIGN_ID = path_id("id", "campaign")
+NOT_FOUND = "No such campaign among your accounts' (another user's campaign is not found either)."
+CONFLICT = "The campaign's state does not allow this (`campaign_state_conflict`; details.state says which it is in)."
+
+
+class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    name = StrictCharField(max_length=120)
+    content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
+    mediaUrls = serializers.ListField(child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls")
+    accountId = IdField(required=False, help_text="Required when you run several OnlyFans accounts.")
+    segmentId = IdField(required=False, help_text="The audience: a saved segment (or give `filter`).")
+    filter = RulesSerializer(required=False, source="rules", help_text="The audience as inline rules ({}: every fan).")
+    scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
+    skipIfRepliedWithinMinutes = StrictIntegerField(
+        required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
+        help_text="Skip fans a chatter wrote to within this many minutes (default 30; 0: never skip).",
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
+            raise serializers.ValidationError({"segmentId": ["Give either segmentId or filter (the audience)."]})
+        when = attrs.get("scheduled_at")
+        if when is not None and when < timezone.now() - timezone.timedelta(minutes=1):
+            raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
+        return attrs
+
+
+def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:
+    """The account and segment a validated create body names, among the user's (else a 404).
+    The API and the create page both go through here."""
+    segment_id = data.get("segmentId")
+    if segment_id is not None:
+        segment = segment_get(user=user, segment_id=segment_id)
+        if data.get("accountId") not in (None, segment.account_id):
+            raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
+        return segment.account, segment
+    return account_for_user(user=user, account_id=data.get("accountId")), None
+
+
+def campaign_create_from_input(*, user, data: dict) -> Campaign:
+    account, segment = resolve_audience(user=user, data=data)
+    fields = {k: v for k, v in data.items() if k not in ("segmentId", "accountId")}
+    if segment is not None:
+        fields["segment"] = segment
+    return services.campaign_create(account=account, user=user, data=fields)
+
+
+class ProgressOutputSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Recipients (before launch: the audience if launched now).")
+    sent = serializers.IntegerField()
+    remaining = serializers.IntegerField(help_text="Recipients not yet final.")
+    byState = serializers.DictField(source="by_state", child=serializers.IntegerField(), help_text=f"Recipients by state: {', '.join(RECIPIENT_STATES)}.")
+    skipReasons = serializers.DictField(source="skip_reasons", child=serializers.IntegerField(), help_text=f"Skipped recipients by reason: {', '.join(SkipReason.values)}.")
+    ratePerMinute = serializers.FloatField(source="rate_per_minute", help_text="Sent per minute over the last 10 minutes.")
+    bulkRatePerMinute = serializers.FloatField(source="bulk_rate_per_minute", help_text="What the account's bulk lane allows.")
+    projectedFinishAt = IsoDateTimeField(source="projected_finish_at", allow_null=True)
+    forecast = serializers.SerializerMethodField(help_text='In words: "2000 fans at 8/min ≈ 4 h 10 min".')
+    waitingFor = serializers.CharField(source="waiting_for", allow_null=True, help_text="scheduled, paused, launching, rate_limit or null.")
+
+    def get_forecast(self, progress) -> str:
+        return forecast_text(progress.remaining, progress.bulk_rate_per_minute)
+
+
+class CampaignOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    accountId = serializers.IntegerField(source="account_id")
+    name = serializers.CharField()
+    content = serializers.CharField()
+    mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField())
+    segmentId = serializers.IntegerField(source="segment_id", allow_null=True)
+    filter = serializers.JSONField(source="rules", allow_null=True)
+    scheduledAt = IsoDateTimeField(source="scheduled_at", allow_null=True)
+    skipIfRepliedWithinMinutes = serializers.IntegerField(source="skip_if_replied_within_minutes")
+    state = serializers.ChoiceField(choices=CampaignState.values)
+    createdAt = IsoDateTimeField(source="created_at")
+    launchedAt = IsoDateTimeField(source="launched_at", allow_null=True)
+    finishedAt = IsoDateTimeField(source="finished_at", allow_null=True)
+    cancelledAt = IsoDateTimeField(source="cancelled_at", allow_null=True)
+
+
+class CampaignDetailOutputSerializer(CampaignOutputSerializer):
+    progress = serializers.SerializerMethodField()
+
+    @extend_schema_field(ProgressOutputSerializer)
+    def get_progress(self, campaign) -> dict:
+        return ProgressOutputSerializer(selectors.campaign_progress(campaign)).data
+
+
+class CampaignPageOutputSerializer(PageOutputSerializer):
+    results = CampaignOutputSerializer(many=True)
+
+
+class CampaignListQuerySerializer(PageQuerySerializer):
+    state = serializers.ChoiceField(choices=CampaignState.values, required=False)
+
+
+class RecipientListQuerySerializer(PagingQuerySerializer):
+    state = serializers.ChoiceField(choices=RECIPIENT_STATES, required=False)
+
+
+class RecipientOutputSerializer(serializers.Serializer):
+    fanId = serializers.IntegerField(source="fan_id", allow_null=True)
+    recipientId = serializers.CharField(source="recipient_id", help_text="The fan's OnlyFans user id.")
+    username = serializers.SerializerMethodField()
+    displayName = serializers.SerializerMethodField()
+    messageId = serializers.UUIDField(source="message_id", allow_null=True)
+    state = serializers.SerializerMethodField(help_text=f"One of {', '.join(RECIPIENT_STATES)}.")
+    skipReason = serializers.CharField(source="skip_reason", allow_blank=True)
+
+    def get_username(self, recipient) -> str:
+        return recipient.fan.username if recipient.fan else ""
+
+    def get_displayName(self, recipient) -> str:  # noqa: N802 - the API's camelCase field
+        return recipient.fan.display_name if recipient.fan else ""
+
+    def get_state(self, recipient) -> str:
+        return selectors.recipient_state(recipient)
+
+
+class RecipientPageOutputSerializer(PageOutputSerializer):
+    results = RecipientOutputSerializer(many=True)
+
+
+class CampaignListApi(APIView):
+    @extend_schema(
+        operation_id="crm_campaigns_list",
+        summary="List your campaigns, newest first",
+        tags=TAG,
+        parameters=[CampaignListQuerySerializer],
+        responses={200: CampaignPageOutputSerializer, **errors(e400="A bad query parameter.", e404="accountId is not yours.")},
+    )
+    def get(self, request, *args, **kwargs):
+        filters = CampaignListQuerySerializer.parse(request)
+        return Response(selectors.campaigns_list(user=request.user, filters=filters).as_dict(CampaignOutputSerializer))
+
+
+class CampaignCreateApi(APIView):
+    parser_classes = [AnyContentTypeJSONParser]
+
+    @extend_schema(
+        operation_id="crm_campaigns_create",
+        summary="Create a campaign (a draft: launch it to send)",
+        tags=TAG,
+        request=CampaignCreateInputSerializer,
+        responses={
+            201: CampaignDetailOutputSerializer,
+            **errors(e400="Invalid body; `details` names the field.", e404="accountId or segmentId is not yours."),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = CampaignCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_create_from_input(user=request.user, data=serializer.validated_data)
+        return Response(CampaignDetailOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignRetrieveApi(APIView):
+    @extend_schema(
+        operation_id="crm_campaigns_retrieve",
+        summary="One campaign: state, recipients by state, rate, projected finish, why it waits",
+        tags=TAG,
+        parameters=[CAMPAIGN_ID],
+        responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND)},
+    )
+    def get(self, request, *args, **kwargs):
+        campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
+        return Response(CampaignDetailOutputSerializer(campaign).data)
+
+
+def _action_api(action: str, summary: str) -> type[APIView]:
+    service = getattr(services, f"campaign_{action}")
+
+    @extend_schema(
+        operation_id=f"crm_campaigns_{action}",
+        summary=summary,
+        tags=TAG,
+        request=None,
+        parameters=[CAMPAIGN_ID],
+        responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND, e409=CONFLICT)},
+    )
+    def post(self, request, *args, **kwargs):
+        campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
+        return Response(CampaignDetailOutputSerializer(service(campaign=campaign)).data)
+
+    return type(f"Campaign{action.title()}Api", (APIView,), {"post": post})
+
+
+CampaignLaunchApi = _action_api("launch", "Launch: now, or at scheduledAt (draft → scheduled or running)")
+CampaignPauseApi = _action_api("pause", "Pause: no new delivery after the current slot; the rest is held")
+CampaignResumeApi = _action_api("resume", "Resume a paused campaign")
+CampaignCancelApi = _action_api("cancel", "Cancel: every unsent message is cancelled")
+
+
+class CampaignRecipientsApi(APIView):
+    @extend_schema(
+        operation_id="crm_campaigns_recipients",
+        summary="A campaign's recipients: fan, message state, skip reason",
+        tags=TAG,
+        parameters=[CAMPAIGN_ID, RecipientListQuerySerializer],
+        responses={200: RecipientPageOutputSerializer, **errors(e400="A bad query parameter.", e404=NOT_FOUND)},
+    )
+    def get(self, request, *args, **kwargs):
+        campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
+        filters = RecipientListQuerySerializer.parse(request)
+        return Response(selectors.recipients_page(campaign=campaign, filters=filters).as_dict(RecipientOutputSerializer))

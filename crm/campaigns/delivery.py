@@ -1,0 +1,90 @@
+"""What campaigns ask of the delivery pipeline, in one place: bulk-lane messages created in
+batches, held while a campaign is paused, released, cancelled, and the bulk pace for forecasts.
+
+The CRM calls the pipeline; the pipeline never imports the CRM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from onlyfans import bulk
+from onlyfans.accepting import MessageInput
+from onlyfans.delivery import messages_cancel
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+BULK = Lane.BULK
+CAMPAIGN_PRIORITY = 5
+NOT_FINAL = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
+HOLD_UNTIL = bulk.HOLD_UNTIL
+
+
+def create_bulk(
+    *,
+    account: OnlyFansAccount,
+    sender,
+    recipient_ids: list[str],
+    content: str,
+    media_urls: list[str],
+    metadata: dict,
+    held: bool,
+) -> list:
+    """One bulk-lane message per recipient, in one INSERT batch; their ids, in order. The
+    account is armed after commit."""
+    if not recipient_ids:
+        return []
+    items = [
+        MessageInput(
+            recipient_id=recipient_id,
+            content=content,
+            media_urls=list(media_urls),
+            priority=CAMPAIGN_PRIORITY,
+            metadata=dict(metadata),
+            lane=BULK,
+        )
+        for recipient_id in recipient_ids
+    ]
+    return bulk.messages_enqueue_bulk(user=sender, account=account, items=items, held=held)
+
+
+def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
+    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=(MessageStatus.PENDING, MessageStatus.QUEUED))
+
+
+def hold(messages: QuerySet[OutboundMessage]) -> int:
+    return bulk.messages_hold(messages)
+
+
+def release(messages: QuerySet[OutboundMessage], *, account: OnlyFansAccount) -> int:
+    return bulk.messages_release(messages, account=account)
+
+
+def cancel(messages: QuerySet[OutboundMessage]) -> int:
+    return messages_cancel(messages)
+
+
+def cancelled_ids(messages: QuerySet[OutboundMessage]) -> set:
+    """Cancel these messages; the ids of those that were cancelled (not already on their way)."""
+    ids = list(messages.values_list("pk", flat=True))
+    messages_cancel(OutboundMessage.objects.filter(pk__in=ids))
+    return set(OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.CANCELLED).values_list("pk", flat=True))
+
+
+def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
+    return bulk.bulk_rate_per_minute(account)
+
+
+def advance_soon(campaign_id: int) -> None:
+    """Push the launch on in the background once the transaction commits (beat's tick retries)."""
+    from crm import tasks
+
+    def enqueue() -> None:
+        tasks.campaign_advance.delay(campaign_id)
+
+    transaction.on_commit(enqueue, robust=True)
