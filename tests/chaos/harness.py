@@ -34,7 +34,16 @@ import requests
 from tests.chaos import checker
 from tests.chaos.proxy import BlackholeProxy
 from tests.chaos.stack import (
-    PYTHON, ROOT, GatewayProcess, MotoProcess, Postgres, Proc, RedisProcess, free_port, port_open, wait_until,
+    PYTHON,
+    ROOT,
+    GatewayProcess,
+    MotoProcess,
+    Postgres,
+    Proc,
+    RedisProcess,
+    free_port,
+    port_open,
+    wait_until,
 )
 
 FINAL = ("sent", "failed", "dead_lettered", "cancelled")
@@ -167,6 +176,12 @@ class ChaosStack:
             SEND_RATE_LIMIT="100000/m",
             LOGIN_RATE_LIMIT="1000/m",
             SQS_REQUEST_TIMEOUT="2",  # moto on a loaded 2-core machine; a black hole still costs it
+            # The lease and the visibility timeout in compressed time too (production: 60 s and
+            # 90 s), with the gateway's timeouts below the lease as in production (3 + 10 < 60).
+            ONLYFANS_CLAIM_LEASE_SECONDS="10",
+            SQS_VISIBILITY_TIMEOUT="15",
+            ONLYFANS_CONNECT_TIMEOUT="1",
+            ONLYFANS_READ_TIMEOUT="3",
             LOG_LEVEL="WARNING",
             LOG_FILE="",
         )
@@ -272,7 +287,7 @@ class ChaosStack:
         victim = random.choice(self.consumers)  # noqa: S311 - chaos, not crypto
         at = time.time()
         victim.kill()
-        self._act("sigkill consumer", name=victim.name)
+        self._act("sigkill consumer", consumer=victim.name)
         if restart_after:
             time.sleep(restart_after)
         victim.start()

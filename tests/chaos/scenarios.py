@@ -1,0 +1,234 @@
+"""The chaos scenarios of issue 11, shared by the short pytest versions (tests/chaos/test_scenarios.py)
+and the full ones (bench/chaos.py). A scenario loads the stack through the API, injects its faults
+while delivery runs, and lets the stack drain; the verdict is the checker's.
+
+`Scale` says how long and how much: the short one keeps each scenario around 30–60 s here; the
+full one is issue 11's (50 messages per account, 30-s and 60-s outages).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.chaos.harness import ChaosStack, Config
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    per_account: int
+    outage: float  # seconds of a Redis / PostgreSQL / SQS outage
+    kills: int  # consumer kills in the kill -9 scenarios
+    drain_timeout: float  # how long the stack may take to finish after the faults
+
+
+SHORT = Scale("short", per_account=12, outage=10, kills=4, drain_timeout=90)
+FULL = Scale("full", per_account=50, outage=30, kills=15, drain_timeout=240)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[ChaosStack, Scale], None]
+    config: dict[str, Any] = field(default_factory=dict)
+    # On main today: the failure observed, word for word in the test's xfail reason.
+    known_failure: str | None = None
+    expected_failures: Callable[[ChaosStack], dict[str, str]] | None = None
+
+
+def _until_some_delivered(stack: ChaosStack, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.gateway.stats()["delivered"] >= count:
+            return
+        time.sleep(0.2)
+
+
+def _spread(seconds: float) -> None:
+    time.sleep(random.uniform(seconds / 2, seconds))  # noqa: S311 - chaos timing
+
+
+# --- consumers -----------------------------------------------------------------------------
+def consumer_kill9(stack: ChaosStack, scale: Scale) -> None:
+    """A random consumer SIGKILLed every 1.5-3 s and restarted, at random moments."""
+    stack.load(scale.per_account)
+    for _ in range(scale.kills):
+        _spread(3)
+        stack.kill_random_consumer()
+
+
+def consumer_kill9_mid_call(stack: ChaosStack, scale: Scale) -> None:
+    """The gateway answers after 1 s; each kill waits until a call is in flight at the gateway,
+    so that it often lands between the request's arrival and the answer's."""
+    stack.gateway.fault(kind="delay", seconds=1.0)
+    stack.load(scale.per_account)
+    for _ in range(scale.kills):
+        deadline = time.monotonic() + 10
+        while stack.gateway.stats()["inFlight"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stack.kill_random_consumer()
+        _spread(2)
+    stack.gateway.clear()
+
+
+# --- Redis ---------------------------------------------------------------------------------
+def redis_flushall(stack: ChaosStack, scale: Scale) -> None:
+    stack.load(scale.per_account)
+    for _ in range(3):
+        _until_some_delivered(stack, stack.gateway.stats()["delivered"] + 5)
+        stack.redis_flushall()
+
+
+def redis_restart(stack: ChaosStack, scale: Scale) -> None:
+    stack.load(scale.per_account)
+    _until_some_delivered(stack, 10)
+    stack.redis_outage(0)
+
+
+def redis_outage(stack: ChaosStack, scale: Scale) -> None:
+    stack.load(scale.per_account)
+    _until_some_delivered(stack, 10)
+    stack.redis_outage(scale.outage)
+
+
+# --- the gateway ---------------------------------------------------------------------------
+def gateway_transient(stack: ChaosStack, scale: Scale) -> None:
+    """Bursts of 503, 500, 429 (Retry-After in seconds, then as an HTTP date) and 408."""
+    stack.load(scale.per_account)
+    bursts = [
+        {"kind": "status", "status": 503, "count": 8},
+        {"kind": "status", "status": 429, "retryAfter": 2, "count": 6},
+        {"kind": "status", "status": 500, "count": 6},
+        {"kind": "status", "status": 429, "retryAfter": 2, "retryAfterFormat": "date", "count": 6},
+        {"kind": "status", "status": 408, "count": 6},
+    ]
+    for burst in bursts:
+        started = time.time()
+        stack.gateway.fault(**burst)
+        deadline = time.monotonic() + 30
+        while stack.gateway.stats()["fault"] is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stack.fault(f"gateway {burst['status']}", started)
+
+
+def gateway_reset(stack: ChaosStack, scale: Scale) -> None:
+    """The connection reset after the gateway read (and delivered) the request."""
+    stack.load(scale.per_account)
+    stack.gateway.fault(kind="reset", count=10)
+
+
+def gateway_hang(stack: ChaosStack, scale: Scale) -> None:
+    """Answers held 6 s past the client's 3-s read timeout (the message was delivered)."""
+    stack.load(scale.per_account)
+    started = time.time()
+    stack.gateway.fault(kind="hang", seconds=6, count=6)
+    _until_some_delivered(stack, 30)
+    stack.fault("gateway hang", started)
+
+
+def gateway_key_in_use(stack: ChaosStack, scale: Scale) -> None:
+    """409 "idempotency key in use": another call with the key is in flight; not a refusal."""
+    stack.load(scale.per_account)
+    stack.gateway.fault(kind="status", status=409, count=5)
+
+
+def gateway_slow_drip(stack: ChaosStack, scale: Scale) -> None:
+    """Answers that drip one byte every 0.5 s for 14 s: never a read timeout, longer than the
+    10-s lease, so a second consumer claims the message while the first call is under way."""
+    stack.load(scale.per_account)
+    stack.gateway.fault(kind="drip", seconds=14, interval=0.5, count=3)
+
+
+def gateway_no_dedupe(stack: ChaosStack, scale: Scale) -> None:
+    """The gateway does not dedupe in-flight keys; slow-drip answers outlast the lease."""
+    stack.gateway.dedupe(False)
+    gateway_slow_drip(stack, scale)
+
+
+# --- SQS -----------------------------------------------------------------------------------
+def sqs_blackhole(stack: ChaosStack, scale: Scale) -> None:
+    """SQS black-holed for the outage while two relays run and the API keeps accepting sends."""
+    stack.load(scale.per_account // 2)
+    _until_some_delivered(stack, 10)
+    started = time.time()
+    stack.sqs_blackhole(True)
+    sender = threading.Thread(target=stack.load, args=(scale.per_account - scale.per_account // 2,),
+                              kwargs={"batch": 2, "pause": 0.1})
+    sender.start()
+    time.sleep(scale.outage)
+    stack.sqs_blackhole(False)
+    sender.join(timeout=120)
+    stack.fault(f"sqs black hole {scale.outage:g}s", started)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+def pg_restart(stack: ChaosStack, scale: Scale) -> None:
+    stack.load(scale.per_account)
+    _until_some_delivered(stack, 10)
+    stack.pg_restart()
+
+
+def pg_outage(stack: ChaosStack, scale: Scale) -> None:
+    """PostgreSQL stopped for the outage, the consumers running and the API called meanwhile."""
+    stack.load(scale.per_account)
+    _until_some_delivered(stack, 10)
+    down = threading.Event()
+
+    def send_while_down() -> None:
+        down.wait(30)
+        while down.is_set():
+            stack.load(1, batch=1)  # each answer recorded; none may be a 202
+            time.sleep(0.5)
+
+    sender = threading.Thread(target=send_while_down)
+    sender.start()
+    stack.pg.stop_server()
+    started = time.time()
+    down.set()
+    time.sleep(scale.outage)
+    down.clear()
+    sender.join(timeout=60)
+    stack.pg.start_server()
+    stack.fault(f"postgres stop {scale.outage:g}s", started)
+    stack.down_window = (started, time.time())
+
+
+# --- the whole stack -----------------------------------------------------------------------
+def stack_kill9(stack: ChaosStack, scale: Scale) -> None:
+    stack.load(scale.per_account)
+    _until_some_delivered(stack, 15)
+    stack.kill_stack()
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("consumer_kill9", consumer_kill9),
+    Scenario("consumer_kill9_mid_call", consumer_kill9_mid_call),
+    Scenario("redis_flushall", redis_flushall),
+    Scenario("redis_restart", redis_restart),
+    Scenario("redis_outage", redis_outage),
+    Scenario("gateway_transient", gateway_transient),
+    Scenario("gateway_reset", gateway_reset),
+    Scenario("gateway_hang", gateway_hang),
+    Scenario("gateway_key_in_use", gateway_key_in_use),
+    Scenario("gateway_slow_drip", gateway_slow_drip),
+    Scenario("gateway_no_dedupe", gateway_no_dedupe),
+    Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
+    Scenario("pg_restart", pg_restart),
+    Scenario("pg_outage", pg_outage),
+    Scenario("stack_kill9", stack_kill9),
+]}
+
+
+def config_for(scenario: Scenario, scale: Scale, **overrides: Any) -> Config:
+    values: dict[str, Any] = {"per_account": scale.per_account, **scenario.config, **overrides}
+    return Config(**values)
+
+
+def injected(stack: ChaosStack) -> int:
+    """Faults injected: the harness' actions plus every gateway answer a fault shaped."""
+    return len(stack.actions) + sum(1 for a in stack.gateway.arrivals() if a.get("fault"))
