@@ -49,6 +49,15 @@ def _until_some_delivered(stack: ChaosStack, count: int, timeout: float = 60) ->
         time.sleep(0.2)
 
 
+def _until_fault_spent(stack: ChaosStack, name: str, timeout: float = 60) -> None:
+    """Until the gateway has answered its fault's `count` calls; a fault's span for recovery."""
+    started = time.time()
+    deadline = time.monotonic() + timeout
+    while stack.gateway.stats()["fault"] is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stack.fault(name, started)
+
+
 def _spread(seconds: float) -> None:
     time.sleep(random.uniform(seconds / 2, seconds))  # noqa: S311 - chaos timing
 
@@ -108,33 +117,29 @@ def gateway_transient(stack: ChaosStack, scale: Scale) -> None:
         {"kind": "status", "status": 408, "count": 6},
     ]
     for burst in bursts:
-        started = time.time()
         stack.gateway.fault(**burst)
-        deadline = time.monotonic() + 30
-        while stack.gateway.stats()["fault"] is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stack.fault(f"gateway {burst['status']}", started)
+        _until_fault_spent(stack, f"gateway {burst['status']}")
 
 
 def gateway_reset(stack: ChaosStack, scale: Scale) -> None:
     """The connection reset after the gateway read (and delivered) the request."""
     stack.load(scale.per_account)
     stack.gateway.fault(kind="reset", count=10)
+    _until_fault_spent(stack, "gateway reset")
 
 
 def gateway_hang(stack: ChaosStack, scale: Scale) -> None:
     """Answers held 6 s past the client's 3-s read timeout (the message was delivered)."""
     stack.load(scale.per_account)
-    started = time.time()
     stack.gateway.fault(kind="hang", seconds=6, count=6)
-    _until_some_delivered(stack, 30)
-    stack.fault("gateway hang", started)
+    _until_fault_spent(stack, "gateway hang")
 
 
 def gateway_key_in_use(stack: ChaosStack, scale: Scale) -> None:
     """409 "idempotency key in use": another call with the key is in flight; not a refusal."""
     stack.load(scale.per_account)
     stack.gateway.fault(kind="status", status=409, count=5)
+    _until_fault_spent(stack, "gateway 409")
 
 
 def gateway_slow_drip(stack: ChaosStack, scale: Scale) -> None:
@@ -142,6 +147,8 @@ def gateway_slow_drip(stack: ChaosStack, scale: Scale) -> None:
     10-s lease, so a second consumer claims the message while the first call is under way."""
     stack.load(scale.per_account)
     stack.gateway.fault(kind="drip", seconds=14, interval=0.5, count=3)
+    _until_fault_spent(stack, "gateway slow drip")
+    time.sleep(14)  # the last drip is still under way: the fault lasts until it ends
 
 
 def gateway_no_dedupe(stack: ChaosStack, scale: Scale) -> None:
