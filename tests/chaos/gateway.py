@@ -30,6 +30,12 @@ Faults are switched at run time on the control port (JSON over HTTP, see `Contro
   (a per-read timeout never fires);
 - `reset`: read the request, deliver (unless `deliver` is false), reset the connection (RST).
 
+Any fault may also carry `"killClient": "on_arrival" | "before_answer" | "after_answer"`: the
+gateway SIGKILLs the calling process (found by the connection's port in /proc, and only if it is a
+`consume_messages` process) when the request arrives (its slot taken, nothing delivered), after
+delivering but before answering (mid call), or right after the answer is written (before the
+consumer can record it). The log line then says `"killed": pid`.
+
 Standard library only: the harness runs it with the project's interpreter but it imports nothing
 of the project.
 """
@@ -37,7 +43,9 @@ of the project.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import signal
 import socket
@@ -51,7 +59,55 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 PATH = re.compile(r"^/api/(?P<account>[^/]+)/chats/(?P<recipient>[^/]+)/messages/?$")
-FAULT_KINDS = {"status", "delay", "hang", "drip", "reset"}
+FAULT_KINDS = {"status", "delay", "hang", "drip", "reset", "kill"}
+
+
+def client_pid(peer_port: int) -> int | None:
+    """The process that owns the loopback connection whose local port is `peer_port`."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == peer_port and fields[9] != "0":
+                    inode = fields[9]
+                    break
+        if inode:
+            break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/fd/{fd}") == target:
+                        return int(entry)
+    return None
+
+
+def find_consumer(peer_port: int) -> int | None:
+    """The `consume_messages` process at the other end of the connection, if that is one."""
+    pid = client_pid(peer_port)
+    if pid is None:
+        return None
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        if b"consume_messages" in cmdline.read():
+            return pid
+    return None
+
+
+def kill(pid: int | None) -> int | None:
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def kill_consumer(peer_port: int) -> int | None:
+    return kill(find_consumer(peer_port))
 
 
 class State:
@@ -68,10 +124,14 @@ class State:
         self.fault: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
 
-    def arrive(self, account: str, recipient: str, key: str, authorized: bool) -> tuple[str, dict | None, str]:
+    def arrive(self, account: str, recipient: str, key: str, authorized: bool,
+               peer_port: int = 0) -> tuple[str, dict | None, str]:
         """Decide and log the arrival's outcome; returns (outcome, fault, upstream id)."""
         with self.lock:
             fault = self._take_fault(account)
+            killed = None
+            if fault is not None and fault.get("killClient") == "on_arrival":
+                killed = kill_consumer(peer_port)
             upstream = ""
             if not authorized:
                 outcome = "unauthorized"
@@ -83,6 +143,8 @@ class State:
                 outcome = f"status_{int(fault.get('status', 503))}"
             elif self.dedupe and self.in_flight.get(key):
                 outcome = "in_use"
+            elif killed is not None:
+                outcome = "killed_on_arrival"
             elif fault is not None and fault["kind"] in ("hang", "reset") and not fault.get("deliver", True):
                 outcome = f"lost_{fault['kind']}"
             else:
@@ -97,9 +159,18 @@ class State:
                 "outcome": outcome,
                 "fault": fault["kind"] if fault else None,
             }
+            if killed is not None:
+                record["killed"] = killed
             self.log.write(json.dumps(record) + "\n")
             self.counts[outcome] = self.counts.get(outcome, 0) + 1
             return outcome, fault, upstream
+
+    def note_kill(self, key: str, pid: int | None, when: str) -> None:
+        """A kill after the arrival line: its own line (outcome `kill`, not a call)."""
+        with self.lock:
+            self.log.write(json.dumps({"t": time.time(), "key": key, "outcome": "kill", "when": when,
+                                       "killed": pid}) + "\n")
+            self.counts["kill"] = self.counts.get("kill", 0) + 1
 
     def finish(self, key: str, outcome: str, upstream: str) -> None:
         """The call is over (answered or abandoned): its delivery, if any, is now replayable."""
@@ -154,9 +225,19 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 return
             key = self.headers.get("Idempotency-Key", "")
             authorized = self.headers.get("Authorization", "") == f"Bearer {state.api_key}"
-            outcome, fault, upstream = state.arrive(match["account"], match["recipient"], key, authorized)
+            peer = self.client_address[1]
+            outcome, fault, upstream = state.arrive(match["account"], match["recipient"], key, authorized, peer)
+            when = (fault or {}).get("killClient")
+            # Found before answering, so that the kill follows the answer within microseconds.
+            victim = find_consumer(peer) if when in ("before_answer", "after_answer") else None
             try:
+                if outcome == "delivered" and when == "before_answer":
+                    state.note_kill(key, kill(victim), when)
+                    self.close_connection = True
+                    return
                 self._answer(outcome, fault, upstream, key)
+                if outcome in ("delivered", "replay") and when == "after_answer":
+                    state.note_kill(key, kill(victim), when)
             finally:
                 state.finish(key, outcome, upstream)
 
@@ -171,6 +252,8 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
                 self._json(409, {"error": "idempotency key in use"})
             elif outcome.startswith("status_"):
                 self._status_fault(int(outcome[len("status_"):]), fault or {})
+            elif fault is not None and fault["kind"] == "kill":
+                self._json(200, {"id": upstream})  # a healthy answer; the kill is the fault
             elif fault is not None and fault["kind"] == "delay":
                 time.sleep(float(fault.get("seconds", 1)))
                 self._json(200, {"id": upstream})

@@ -93,6 +93,7 @@ class ChaosStack:
         self._lock = threading.Lock()
         self.pg: Postgres | None = None
         self.proxy: BlackholeProxy | None = None
+        self._supervising = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> ChaosStack:
@@ -128,6 +129,7 @@ class ChaosStack:
         self.token = self._login()
 
     def close(self) -> None:
+        self._supervising.clear()
         for proc in reversed(self.procs):
             with contextlib.suppress(Exception):
                 proc.kill()
@@ -292,6 +294,21 @@ class ChaosStack:
             time.sleep(restart_after)
         victim.start()
         self.fault(f"kill -9 {victim.name}", at)
+
+    def supervise_consumers(self) -> None:
+        """Restart any consumer that dies (a process manager's job): the gateway's `killClient`
+        faults SIGKILL consumers mid call, and someone has to bring them back."""
+        self._supervising.set()
+
+        def loop() -> None:
+            while self._supervising.is_set():
+                for proc in self.consumers:
+                    if not proc.running() and self._supervising.is_set():
+                        self._act("restart dead consumer", consumer=proc.name)
+                        proc.start()
+                time.sleep(0.3)
+
+        threading.Thread(target=loop, name="chaos-supervisor", daemon=True).start()
 
     def redis_flushall(self) -> None:
         at = time.time()

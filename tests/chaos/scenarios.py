@@ -85,6 +85,17 @@ def consumer_kill9_mid_call(stack: ChaosStack, scale: Scale) -> None:
     stack.gateway.clear()
 
 
+def consumer_kill9_at_points(stack: ChaosStack, scale: Scale) -> None:
+    """The gateway SIGKILLs the calling consumer at each point it can see: on arrival (the slot
+    taken, nothing delivered), after delivering but before answering, and right after answering
+    (before the consumer records it); a supervisor restarts the dead consumers."""
+    stack.supervise_consumers()
+    stack.load(scale.per_account)
+    for point in ("on_arrival", "before_answer", "after_answer"):
+        stack.gateway.fault(kind="kill", killClient=point, count=max(scale.kills // 2, 2))
+        _until_fault_spent(stack, f"kill -9 {point}")
+
+
 # --- Redis ---------------------------------------------------------------------------------
 def redis_flushall(stack: ChaosStack, scale: Scale) -> None:
     stack.load(scale.per_account)
@@ -215,6 +226,7 @@ def stack_kill9(stack: ChaosStack, scale: Scale) -> None:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("consumer_kill9", consumer_kill9),
     Scenario("consumer_kill9_mid_call", consumer_kill9_mid_call),
+    Scenario("consumer_kill9_at_points", consumer_kill9_at_points),
     Scenario("redis_flushall", redis_flushall),
     Scenario("redis_restart", redis_restart),
     Scenario("redis_outage", redis_outage),

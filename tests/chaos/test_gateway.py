@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import subprocess
+import sys
 import time
 from email.utils import parsedate_to_datetime
 
@@ -106,3 +108,41 @@ def test_without_dedupe_two_concurrent_calls_both_deliver(gw):
     gw.dedupe(False)
     assert concurrent_pair(gw) == [200, 200]
     assert [a["outcome"] for a in gw.arrivals()] == ["delivered", "delivered"]
+
+
+CLIENT = """
+import sys, time, requests
+answer = requests.post(sys.argv[1], json={"text": "hi"}, timeout=5,
+                       headers={"Authorization": "Bearer chaos-key", "Idempotency-Key": sys.argv[2]})
+time.sleep(0.5)  # a consumer records the answer in its database now
+print("answered", answer.status_code, flush=True)
+"""
+
+
+def fake_consumer(gw: GatewayProcess, key: str) -> subprocess.CompletedProcess:
+    # `consume_messages` in its command line: the gateway kills only consumer processes.
+    url = f"{gw.url}/api/acc1/chats/fan_1/messages"
+    return subprocess.run([sys.executable, "-c", CLIENT, url, key, "consume_messages"],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(("when", "outcome"), [
+    ("on_arrival", "killed_on_arrival"), ("before_answer", "delivered"), ("after_answer", "delivered"),
+])
+def test_it_kills_the_calling_consumer_at_each_point(gw, when, outcome):
+    gw.fault(kind="kill", killClient=when, count=1)
+    killed = fake_consumer(gw, "k1")
+    assert killed.returncode == -9 and "answered" not in killed.stdout
+    survivor = fake_consumer(gw, "k1")  # the fault is spent: a healthy call
+    assert survivor.returncode == 0 and "answered 200" in survivor.stdout
+    log = gw.arrivals()
+    assert log[0]["outcome"] == outcome
+    assert [line["outcome"] for line in log[1:]] == (
+        ["delivered"] if when == "on_arrival" else ["kill", "replay"]
+    )
+
+
+def test_it_never_kills_a_process_that_is_not_a_consumer(gw):
+    gw.fault(kind="kill", killClient="after_answer", count=1)
+    assert send(gw, "k1").status_code == 200  # this very test process: still alive
+    assert gw.arrivals()[-1] == {**gw.arrivals()[-1], "outcome": "kill", "killed": None}
