@@ -289,6 +289,7 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
             payload = json.dumps({"id": upstream}).encode()
             pad = max(int(seconds / max(interval, 0.01)) - len(payload), 0)
             data = b" " * pad + payload  # leading whitespace is valid JSON
+            interval = seconds / len(data)  # the whole answer takes `seconds`, whatever its size
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

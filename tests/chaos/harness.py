@@ -279,7 +279,7 @@ class ChaosStack:
         return ids
 
     # --- faults -----------------------------------------------------------------------------
-    def _act(self, name: str, **details: Any) -> None:
+    def act(self, name: str, **details: Any) -> None:
         self.actions.append({"t": time.time(), "action": name, **details})
 
     def fault(self, name: str, started_at: float, ended_at: float | None = None) -> None:
@@ -289,7 +289,7 @@ class ChaosStack:
         victim = random.choice(self.consumers)  # noqa: S311 - chaos, not crypto
         at = time.time()
         victim.kill()
-        self._act("sigkill consumer", consumer=victim.name)
+        self.act("sigkill consumer", consumer=victim.name)
         if restart_after:
             time.sleep(restart_after)
         victim.start()
@@ -304,7 +304,7 @@ class ChaosStack:
             while self._supervising.is_set():
                 for proc in self.consumers:
                     if not proc.running() and self._supervising.is_set():
-                        self._act("restart dead consumer", consumer=proc.name)
+                        self.act("restart dead consumer", consumer=proc.name)
                         proc.start()
                 time.sleep(0.3)
 
@@ -313,32 +313,32 @@ class ChaosStack:
     def redis_flushall(self) -> None:
         at = time.time()
         self.redis.flushall()
-        self._act("redis flushall")
+        self.act("redis flushall")
         self.fault("redis flushall", at)
 
     def redis_outage(self, seconds: float) -> None:
         """Kill redis-server, keep it down `seconds`, start it again empty on the same port."""
         at = time.time()
         self.redis.kill()
-        self._act("redis down", seconds=seconds)
+        self.act("redis down", seconds=seconds)
         time.sleep(seconds)
         self.redis.start()
         self.fault(f"redis outage {seconds:g}s" if seconds else "redis restart (no persistence)", at)
 
     def sqs_blackhole(self, on: bool) -> None:
         self.proxy.set_blackhole(on)
-        self._act("sqs blackhole " + ("on" if on else "off"))
+        self.act("sqs blackhole " + ("on" if on else "off"))
 
     def pg_restart(self) -> None:
         at = time.time()
         self.pg.restart_fast()
-        self._act("pg_ctl restart -m fast")
+        self.act("pg_ctl restart -m fast")
         self.fault("postgres restart", at)
 
     def pg_outage(self, seconds: float) -> None:
         at = time.time()
         self.pg.stop_server()
-        self._act("postgres stop", seconds=seconds)
+        self.act("postgres stop", seconds=seconds)
         time.sleep(seconds)
         self.pg.start_server()
         self.fault(f"postgres stop {seconds:g}s", at)
@@ -352,7 +352,7 @@ class ChaosStack:
             proc.signal(9)
         for proc in stack:
             proc.kill()
-        self._act("sigkill the whole stack")
+        self.act("sigkill the whole stack")
         self.moto.start()
         self.redis.start()
         self._setup_queues()  # a fresh in-memory SQS: same queue URLs, empty

@@ -154,12 +154,14 @@ def gateway_key_in_use(stack: ChaosStack, scale: Scale) -> None:
 
 
 def gateway_slow_drip(stack: ChaosStack, scale: Scale) -> None:
-    """Answers that drip one byte every 0.5 s for 14 s: never a read timeout, longer than the
-    10-s lease, so a second consumer claims the message while the first call is under way."""
+    """Two answers that drip one byte every 0.5 s for 20 s: never a read timeout, longer than
+    the 10-s lease and the 15-s visibility timeout, so that a free consumer (two of the three are
+    busy dripping) receives the copy again and claims the message while the first call is under
+    way."""
     stack.load(scale.per_account)
-    stack.gateway.fault(kind="drip", seconds=14, interval=0.5, count=3)
+    stack.gateway.fault(kind="drip", seconds=20, interval=0.5, count=2)
     _until_fault_spent(stack, "gateway slow drip")
-    time.sleep(14)  # the last drip is still under way: the fault lasts until it ends
+    time.sleep(20)  # the last drip is still under way: the fault lasts until it ends
 
 
 def gateway_no_dedupe(stack: ChaosStack, scale: Scale) -> None:
@@ -207,6 +209,7 @@ def pg_outage(stack: ChaosStack, scale: Scale) -> None:
     sender.start()
     stack.pg.stop_server()
     started = time.time()
+    stack.act("postgres stop", seconds=scale.outage)
     down.set()
     time.sleep(scale.outage)
     down.clear()
