@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -47,7 +48,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so that the harness stops its processes and its cluster.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--scale", choices=("full", "short"), default="full")
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="run these scenarios only")
