@@ -94,6 +94,7 @@ class ChaosStack:
         self.pg: Postgres | None = None
         self.proxy: BlackholeProxy | None = None
         self._supervising = threading.Event()
+        self._pg_watchdog: subprocess.Popen | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> ChaosStack:
@@ -110,6 +111,7 @@ class ChaosStack:
     def start(self) -> None:
         self.pg = Postgres()
         self.pg.start()
+        self._pg_watchdog = self.pg.start_watchdog()
         self.redis = self._own(RedisProcess(self.dir)).start()
         self.moto = self._own(MotoProcess(self.dir, self._base_env())).start()
         self.proxy = BlackholeProxy(self.moto.port)
@@ -135,6 +137,9 @@ class ChaosStack:
                 proc.kill()
         if self.proxy is not None:
             self.proxy.close()
+        if self._pg_watchdog is not None:
+            self._pg_watchdog.kill()
+            self._pg_watchdog.wait()
         if self.pg is not None:
             self.pg.stop()  # immediate stop, and the cluster's directory is deleted
 

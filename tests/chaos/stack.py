@@ -236,6 +236,18 @@ class Postgres(_wp.Cluster):
     def stop_server(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
 
+    def start_watchdog(self) -> subprocess.Popen:
+        """pg_ctl daemonises the server, so no death signal reaches it: a shell outside our process
+        group stops the cluster and deletes it if this process dies without cleaning up (SIGKILL,
+        a CI timeout). Killed by the harness once it has stopped the cluster itself."""
+        stop = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        if self.as_root:
+            stop = ["runuser", "-u", "postgres", "--", *stop]
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                  f"{' '.join(stop)} >/dev/null 2>&1; rm -rf {self.dir}")
+        return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
     def start_server(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", self._options(),
                   "-w", "-t", "60", "start")
