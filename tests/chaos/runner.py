@@ -22,6 +22,7 @@ class Outcome:
     seconds: float
     api: dict[str, Any]
     diagnostics: str
+    dlq_depth: int | None = None  # SQS' own count of the DLQ at the end
 
     def row(self) -> dict[str, Any]:
         return {
@@ -31,6 +32,7 @@ class Outcome:
             "faultsInjected": self.faults_injected,
             "seconds": round(self.seconds, 1),
             **self.verdict.summary(),
+            "dlqDepth": self.dlq_depth,
             "api": self.api,
             "findings": self.verdict.explain(),
         }
@@ -64,5 +66,5 @@ def run(name: str, scale: Scale, workdir: Path, **config: Any) -> Outcome:
         return Outcome(
             name=name, scale=scale.name, verdict=verdict, completed=stack.completed,
             faults_injected=injected(stack), seconds=time.monotonic() - started,
-            api=api_summary(stack), diagnostics=stack.diagnostics(),
+            api=api_summary(stack), diagnostics=stack.diagnostics(), dlq_depth=stack.dlq_depth(),
         )
