@@ -4,6 +4,8 @@ and prints the README's table.
 
     .venv/bin/python bench/chaos.py [--scale full|short] [--only NAME ...]
 
+With --only, the scenarios' rows replace theirs in the last report of the same scale.
+
 A scenario's `ok` is the checker's verdict by the gateway's own arrival log; `knownFailure`
 says what the pipeline on main is known to get wrong there (the xfail reason of the short test).
 Exits 0 even when scenarios fail: this is a measurement, `make test` is the gate.
@@ -72,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         row["knownFailure"] = SCENARIOS[name].known_failure
         print(json.dumps(row), flush=True)
         rows.append(row)
+    path = REPORTS / "chaos.json"
+    if args.only and path.exists():
+        # Re-running some scenarios updates their rows in the last report of the same scale.
+        previous = json.loads(path.read_text())
+        if previous.get("scale") == scale.name:
+            fresh = {r["scenario"]: r for r in rows}
+            rows = [fresh.pop(r["scenario"], r) for r in previous["scenarios"]] + list(fresh.values())
     report = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": rows,
     }
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "chaos.json").write_text(json.dumps(report, indent=2) + "\n")
+    path.write_text(json.dumps(report, indent=2) + "\n")
     print(table(rows))
     return 0
 

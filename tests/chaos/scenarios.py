@@ -140,9 +140,11 @@ def gateway_reset(stack: ChaosStack, scale: Scale) -> None:
 
 
 def gateway_hang(stack: ChaosStack, scale: Scale) -> None:
-    """Answers held 6 s past the client's 3-s read timeout (the message was delivered)."""
+    """Answers held 20 s, far past the client's 3-s read timeout (the message was delivered):
+    the retry (after a fraction of a second of backoff and its slot) comes while the first call
+    is still in flight at the gateway."""
     stack.load(scale.per_account)
-    stack.gateway.fault(kind="hang", seconds=6, count=6)
+    stack.gateway.fault(kind="hang", seconds=20, count=6)
     _until_fault_spent(stack, "gateway hang")
 
 
