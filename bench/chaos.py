@@ -42,7 +42,8 @@ def table(rows: list[dict]) -> str:
             lines.append(f"| {r['scenario']} | | | | | | | harness error |")
             continue
         recovery = "–" if r["recoverySeconds"] is None else f"{r['recoverySeconds']:.1f}"
-        verdict = "pass" if r["ok"] and r["completed"] else ("known failure" if r.get("knownFailure") else "FAIL")
+        passed = r["ok"] and r["completed"] and not r.get("apiFindings")
+        verdict = "pass" if passed else ("known failure" if r.get("knownFailure") else "FAIL")
         lines.append(
             f"| {r['scenario']} | {r['messages']} | {r['faultsInjected']} | {r['lost']} | {r['duplicates']} "
             f"| {r['windowViolations']} | {recovery} | {verdict} |"
