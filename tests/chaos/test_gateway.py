@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 import requests
 
-from tests.chaos.stack import GatewayProcess
+from tests.chaos.stack import GatewayProcess, wait_until
 
 pytestmark = [pytest.mark.chaos]
 
@@ -145,4 +145,6 @@ def test_it_kills_the_calling_consumer_at_each_point(gw, when, outcome):
 def test_it_never_kills_a_process_that_is_not_a_consumer(gw):
     gw.fault(kind="kill", killClient="after_answer", count=1)
     assert send(gw, "k1").status_code == 200  # this very test process: still alive
+    # The kill line follows the answer: wait for it (bounded).
+    wait_until(lambda: len(gw.arrivals()) == 2, timeout=10, what="the gateway's kill line")
     assert gw.arrivals()[-1] == {**gw.arrivals()[-1], "outcome": "kill", "killed": None}
