@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -304,6 +305,19 @@ class ChaosStack:
             time.sleep(restart_after)
         victim.start()
         self.fault(f"kill -9 {victim.name}", at)
+
+    def stall_random_consumer(self, seconds: float) -> None:
+        """SIGSTOP a consumer for `seconds`, then SIGCONT: a stall (GC, a starved CPU, a slow
+        socket) wherever it happens to be, possibly between its slot grant and its call."""
+        victim = random.choice(self.consumers)  # noqa: S311
+        at = time.time()
+        victim.signal(signal.SIGSTOP)
+        self.act("sigstop consumer", consumer=victim.name, seconds=seconds)
+        try:
+            time.sleep(seconds)
+        finally:
+            victim.signal(signal.SIGCONT)
+        self.fault(f"stall {victim.name}", at)
 
     def supervise_consumers(self) -> None:
         """Restart any consumer that dies (a process manager's job): the gateway's `killClient`

@@ -16,6 +16,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 def _params():
     for name, scenario in SCENARIOS.items():
+        if scenario.bench_only:
+            continue
         marks = []
         if scenario.known_failure:
             marks.append(pytest.mark.xfail(strict=True, reason=scenario.known_failure))
