@@ -168,14 +168,15 @@ def gateway_key_in_use(stack: ChaosStack, scale: Scale) -> None:
 
 
 def gateway_slow_drip(stack: ChaosStack, scale: Scale) -> None:
-    """Two answers that drip one byte every 0.5 s for 20 s: never a read timeout, longer than
-    the 10-s lease and the 15-s visibility timeout, so that a free consumer (two of the three are
-    busy dripping) receives the copy again and claims the message while the first call is under
-    way."""
+    """Two answers that drip one byte every 0.5 s for 40 s: never a read timeout, far longer than
+    the 10-s lease and the 15-s visibility timeout, so that the free consumer (two of the three
+    are busy dripping), once done with its own batch, receives the copy again and claims the
+    message while the first call is under way. (20 s was not always enough: a batch of ten can
+    keep the free consumer busy past the drip.)"""
     stack.load(scale.per_account)
-    stack.gateway.fault(kind="drip", seconds=20, interval=0.5, count=2)
+    stack.gateway.fault(kind="drip", seconds=40, interval=0.5, count=2)
     _until_fault_spent(stack, "gateway slow drip")
-    time.sleep(20)  # the last drip is still under way: the fault lasts until it ends
+    time.sleep(40)  # the last drip is still under way: the fault lasts until it ends
 
 
 def gateway_no_dedupe(stack: ChaosStack, scale: Scale) -> None:
@@ -264,7 +265,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("gateway_slow_drip", gateway_slow_drip),
     Scenario("gateway_no_dedupe", gateway_no_dedupe, known_failure=(
         "The claim lease (10 s here, 60 s in production) is no deadline on the gateway call: a slow-drip "
-        "answer (20 s, never a read timeout) outlives it and the SQS copy's visibility timeout, a free "
+        "answer (40 s, never a read timeout) outlives it and the SQS copy's visibility timeout, a free "
         "consumer claims the message again and calls the gateway while the first call is still under "
         "way; without in-flight dedupe at the gateway both deliver. Observed: 1 duplicate, the second "
         "delivery 16.4 s after the first.")),
