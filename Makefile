@@ -16,7 +16,7 @@ REPORTS := var/test-reports
 TEST_EXTRAS := test$(shell grep -qE '^bench *= *\[' pyproject.toml && echo ,bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgres lint bench system-packages clean distclean
+.PHONY: help install run test test-sqlite test-postgres lint bench chaos system-packages clean distclean
 
 help: ## list the targets
 	@echo "Huntaze OnlyFans CRM"
@@ -78,6 +78,10 @@ bench: $(VENV)/.installed-test ## run every bench/*.py; JSON reports go to bench
 	done; \
 	[ $$found -eq 1 ] || echo "No benchmark in bench/ yet."; \
 	exit $$status
+
+chaos: $(VENV)/.installed-test ## the full chaos scenarios on real components; writes bench/reports/chaos.json
+	@mkdir -p bench/reports
+	BENCH_REPORTS_DIR=bench/reports $(PY) bench/chaos.py
 
 clean: ## remove local data (var/: SQLite, Redis data), logs and caches; keeps .venv
 	rm -rf var logs .pytest_cache .ruff_cache .hypothesis build *.egg-info bench/reports/*.tmp
