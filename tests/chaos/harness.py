@@ -186,6 +186,11 @@ class ChaosStack:
             # Retries back off in compressed time too (production: 2 s doubling up to 300 s).
             ONLYFANS_RETRY_BASE_SECONDS=f"{window / 30:g}",
             ONLYFANS_RETRY_MAX_SECONDS=f"{window:g}",
+            # The scenarios inject bursts of up to 26 transient answers in a row across 5 accounts:
+            # the retry budget must outlast a burst, or an unlucky message is rightly dead-lettered
+            # after 5 real transient failures (seen in gateway_transient once the dispatcher
+            # retried one account's message as soon as its back-off ended).
+            ONLYFANS_MAX_ATTEMPTS="12",
             SEND_RATE_LIMIT="100000/m",
             LOGIN_RATE_LIMIT="1000/m",
             SQS_REQUEST_TIMEOUT="2",  # moto on a loaded 2-core machine; a black hole still costs it

@@ -252,16 +252,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("redis_outage", redis_outage),
     Scenario("gateway_transient", gateway_transient),
     Scenario("gateway_reset", gateway_reset),
-    Scenario("gateway_hang", gateway_hang, known_failure=(
-        "A call whose answer hangs past the 3-s read timeout is retried while the first call is still "
-        "in flight at the gateway (which delivered it); the gateway answers 409 'idempotency key in use' "
-        "and the consumer takes any 4xx but 408/429 as permanent: the delivered message ends `failed` "
-        "(HTTP 409: idempotency key in use); observed: 4 of 250 lost in the full run, 1 of 60 in a "
-        "short run with a 6-s hang.")),
-    Scenario("gateway_key_in_use", gateway_key_in_use, known_failure=(
-        "The consumer takes 409 'idempotency key in use' (another call with the key in flight) as a "
-        "permanent failure, like any 4xx but 408/429: observed 5 of 60 messages `failed` with "
-        "'HTTP 409: idempotency key in use' instead of retried.")),
+    Scenario("gateway_hang", gateway_hang),
+    Scenario("gateway_key_in_use", gateway_key_in_use),
     Scenario("gateway_slow_drip", gateway_slow_drip),
     Scenario("gateway_no_dedupe", gateway_no_dedupe, known_failure=(
         "The claim lease (10 s here, 60 s in production) is no deadline on the gateway call: a slow-drip "
@@ -275,10 +267,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "While PostgreSQL is stopped, POST /api/onlyfans/messages/batch answers 500 internal_error "
         "(observed: every call, 90 of 90), never the 503 issue 11 asks for; delivery itself resumes "
         "within 3 s of the restart, nothing lost.")),
-    Scenario("stack_kill9", stack_kill9, known_failure=(
-        "After SIGKILL of the whole stack the in-memory SQS comes back empty, and the relay "
-        "republishes a missing copy only after LOST_COPY_GRACE (15 min): observed 45 of 60 messages "
-        "still `queued`/`sending` and no delivery at all within 90 s of the restart.")),
+    Scenario("stack_kill9", stack_kill9),
 ]}
 
 
