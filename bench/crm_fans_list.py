@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from _django_sqlite import configure
+
 ROOT = Path(__file__).resolve().parent.parent
 TAGS = ["vip", "whale", "new", "chatty", "tipper", "lapsed", "bundle", "custom"]
 
@@ -41,24 +43,6 @@ SCENARIOS = [
     ("search 'fan1234', top spenders", {"search": "fan1234", "ordering": "-totalSpent"}),
     ("active, last seen first, page 200", {"subscriptionStatus": "active", "ordering": "-lastSeenAt", "page": "200"}),
 ]
-
-
-def configure(db: Path) -> None:
-    for key in [k for k in os.environ if k.startswith(("DJANGO_", "DATABASE"))]:
-        del os.environ[key]
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "huntaze.settings",
-            "DJANGO_SECRET_KEY": "bench-only-secret",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "DATABASE_URL": f"sqlite:///{db}",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def fill(rows: int) -> tuple[object, int]:

@@ -36,27 +36,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from _django_sqlite import configure
+
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_P95_MS = 50.0
 GOAL_IDLE_POLL_MS = 5.0
-
-
-def configure(db: Path) -> None:
-    for key in [k for k in os.environ if k.startswith(("DJANGO_", "DATABASE"))]:
-        del os.environ[key]
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "huntaze.settings",
-            "DJANGO_SECRET_KEY": "bench-only-secret",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "DATABASE_URL": f"sqlite:///{db}",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def fill(conversations: int, thread: int):
