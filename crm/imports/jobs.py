@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from crm.imports.reader import ImportFileError, open_source
-from crm.imports.service import fans_import_csv
+from crm.imports.services import fans_import_csv
 from crm.models import ImportJob, ImportStatus
 from onlyfans.models import OnlyFansAccount
 
