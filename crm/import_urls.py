@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from crm.import_apis import FansImportCsvApi, FansImportFailedRowsApi, FansImportJobApi
+from crm.apis.imports import FansImportCsvApi, FansImportFailedRowsApi, FansImportJobApi
 
 _JOB = r"(?P<jobId>[0-9A-Fa-f-]{32,36})"
 

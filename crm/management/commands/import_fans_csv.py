@@ -66,7 +66,7 @@ class Command(BaseCommand):
             with job.failed_rows_file.open("rb") as source, open(copy, "wb") as target:
                 shutil.copyfileobj(source, target)
         if options["json"]:
-            from crm.import_apis import job_payload
+            from crm.apis.imports import job_payload
 
             self.stdout.write(json.dumps(job_payload(job), indent=2, ensure_ascii=False))
         else:
