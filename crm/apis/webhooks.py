@@ -13,6 +13,7 @@ from crm import webhooks
 from crm.apis.common import error
 from crm.selectors import parse_id
 from crm.webhooks import services as webhook_services
+from crm.webhooks import signatures
 from huntaze.core.errors import ApplicationError
 from onlyfans.models import OnlyFansAccount
 
@@ -38,8 +39,8 @@ class WebhookReceiveApi(APIView):
         auth=[],
         parameters=[
             OpenApiParameter("accountId", int, OpenApiParameter.PATH, description="The OnlyFans account's id in Huntaze."),
-            OpenApiParameter(webhook_services.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
-            OpenApiParameter(webhook_services.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
+            OpenApiParameter(signatures.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
+            OpenApiParameter(signatures.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
         ],
         request=OpenApiTypes.OBJECT,
         responses={
@@ -61,10 +62,10 @@ class WebhookReceiveApi(APIView):
             body = request.body
         except RequestDataTooBig:
             raise ApplicationError("The body is too large.", code="too_large", status_code=413) from None
-        webhook_services.verify_signature(
+        signatures.verify_signature(
             account=account,
-            timestamp=request.headers.get(webhook_services.TIMESTAMP_HEADER),
-            signatures=request.headers.get(webhook_services.SIGNATURE_HEADER),
+            timestamp=request.headers.get(signatures.TIMESTAMP_HEADER),
+            signatures=request.headers.get(signatures.SIGNATURE_HEADER),
             body=body,
         )
         result = webhook_services.webhook_receive(account=account, body=body)
