@@ -1,5 +1,4 @@
-"""The webhook signature: `X-Huntaze-Signature: sha256=<hex HMAC-SHA256(secret, "{timestamp}.{raw body}")>`
-over `X-Huntaze-Timestamp` (Unix seconds). The scheme is described in crm/webhooks/__init__.py."""
+"""The webhook's signature and its timestamp window (the scheme: crm/webhooks/__init__.py)."""
 
 from __future__ import annotations
 
