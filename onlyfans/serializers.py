@@ -9,8 +9,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from huntaze.core.formats import iso_z
 from onlyfans.accepting import MessageInput
-from onlyfans.models import Lane, WaitReason
+from onlyfans.models import Lane, MessageStatus, OutboundMessage, WaitReason
 
 RECIPIENT_ID_MAX_LENGTH = 128
 # OnlyFans chat messages are short; 5,000 characters leaves room for long-form captions.
@@ -175,6 +176,24 @@ class SendOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."
+PENDING_TEXT = (
+    "Message accepted. The queue is unreachable right now; it will be queued as soon as it "
+    "answers and sent with rate limiting. Nothing is lost."
+)
+
+
+def send_result(message: OutboundMessage) -> dict:
+    """An accepted message as the send routes answer it (SendOutputSerializer's shape)."""
+    return {
+        "messageId": str(message.id),
+        "status": message.status,
+        "queuedAt": iso_z(message.queued_at),
+        "estimatedSendTime": iso_z(message.estimated_send_time),
+        "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
+    }
+
+
 class BatchItemOutputSerializer(SendOutputSerializer):
     index = serializers.IntegerField()
     error = serializers.CharField(required=False)
@@ -247,16 +266,3 @@ class QueueStatusOutputSerializer(serializers.Serializer):
     processing = ProcessingInfo()
     health = HealthInfo()
     timestamp = serializers.DateTimeField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error answers this one shape."""
-
-    class ErrorBody(serializers.Serializer):
-        code = serializers.CharField(help_text="Stable, machine-readable: validation_error, not_found…")
-        message = serializers.CharField(help_text="For humans.")
-        details = serializers.DictField(
-            required=False, help_text="Field-specific errors, keyed by the request's field names."
-        )
-
-    error = ErrorBody()

@@ -16,20 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import imports
+from crm.apis.common import UNAUTHENTICATED, error
 from crm.models import ImportJob, ImportStatus
 from huntaze.core.errors import ApplicationError, ServiceUnavailable
 from huntaze.core.fields import RejectUnknownFieldsMixin
 from huntaze.core.formats import iso_z
 from onlyfans.selectors import account_for_user
-from onlyfans.serializers import ErrorSerializer
 
 # Multipart framing around the file: a request larger than the limit plus this is refused
 # before its body is read.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 class ImportJobOutputSerializer(serializers.Serializer):
@@ -144,11 +140,11 @@ class FansImportCsvApi(APIView):
             202: OpenApiResponse(
                 ImportJobOutputSerializer, description="A large file: queued as a job; poll `url`."
             ),
-            400: _error("Not a CSV, not UTF-8, no fan id column, or an invalid field."),
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("The OnlyFans account (accountId) is not one of yours."),
-            413: _error("The file is larger than IMPORT_MAX_BYTES."),
-            503: _error("A large file could not be queued."),
+            400: error("Not a CSV, not UTF-8, no fan id column, or an invalid field."),
+            401: UNAUTHENTICATED,
+            404: error("The OnlyFans account (accountId) is not one of yours."),
+            413: error("The file is larger than IMPORT_MAX_BYTES."),
+            503: error("A large file could not be queued."),
         },
     )
     def post(self, request, *args, **kwargs):
@@ -181,8 +177,8 @@ class FansImportJobApi(APIView):
         summary="An import's progress and report",
         responses={
             200: ImportJobOutputSerializer,
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("No such import among your accounts' imports."),
+            401: UNAUTHENTICATED,
+            404: error("No such import among your accounts' imports."),
         },
     )
     def get(self, request, jobId: str, *args, **kwargs):
@@ -196,8 +192,8 @@ class FansImportFailedRowsApi(APIView):
         summary="Download the rows that failed, with their row numbers and reasons, as CSV",
         responses={
             (200, "text/csv"): OpenApiResponse(description="The failed rows as CSV."),
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("No such import among yours, or it has no failed rows."),
+            401: UNAUTHENTICATED,
+            404: error("No such import among yours, or it has no failed rows."),
         },
     )
     def get(self, request, jobId: str, *args, **kwargs):

@@ -1,0 +1,102 @@
+"""The layout's rules, read from the source (every import statement, at any depth of a module):
+the CRM uses the pipeline's services, selectors and serializers, never its API layer; the
+pipeline never imports the CRM."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("huntaze", "onlyfans", "crm")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The project module that `import name` loads (a name inside a module is that module)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _type_checking_only(tree: ast.Module) -> set[ast.AST]:
+    """Imports under `if TYPE_CHECKING:` never run."""
+    skipped: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skipped.update(ast.walk(child))
+    return skipped
+
+
+def imports_of(module: str) -> set[str]:
+    """The project modules `module` imports, at the top or inside a function."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    skipped = _type_checking_only(tree)
+    found: set[str | None] = set()
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(_resolve(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            for alias in node.names:
+                # `from crm import imports` loads the subpackage; `from crm.x import f` loads crm.x.
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in MODULES else _resolve(base))
+    found.discard(None)
+    found.discard(module)
+    return found  # type: ignore[return-value]
+
+
+def test_the_crm_never_imports_the_pipelines_api_layer():
+    offenders = {
+        module: sorted(target for target in imports_of(module) if target.startswith("onlyfans.apis"))
+        for module in MODULES
+        if module.startswith("crm")
+    }
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
+
+
+def test_the_pipeline_never_imports_the_crm():
+    offenders = {
+        module: sorted(target for target in imports_of(module) if target.split(".")[0] == "crm")
+        for module in MODULES
+        if module.startswith("onlyfans")
+    }
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
+
+
+def test_the_scan_sees_an_import_inside_a_function():
+    # The scan itself: crm.tasks imports the campaign services inside its task bodies.
+    assert "crm.campaigns.services" in imports_of("crm.tasks")
+
+
+def test_the_shared_core_imports_no_app():
+    offenders = {
+        module: sorted(target for target in imports_of(module) if not target.startswith("huntaze.core"))
+        for module in MODULES
+        if module.startswith("huntaze.core")
+    }
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
