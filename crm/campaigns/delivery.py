@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import QuerySet
 
+from huntaze.core.tasks import task_enqueue
 from onlyfans import bulk
 from onlyfans.accepting import MessageInput
 from onlyfans.delivery import messages_cancel
@@ -82,9 +83,8 @@ def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
 
 def advance_soon(campaign_id: int) -> None:
     """Push the launch on in the background once the transaction commits (beat's tick retries)."""
-    from crm import tasks
 
     def enqueue() -> None:
-        tasks.campaign_advance.delay(campaign_id)
+        task_enqueue("crm.tasks.campaign_advance", campaign_id)
 
     transaction.on_commit(enqueue, robust=True)

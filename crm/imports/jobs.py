@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from crm.imports.reader import ImportFileError, open_source
 from crm.imports.services import fans_import_csv
 from crm.models import ImportJob, ImportStatus
+from huntaze.core.tasks import task_enqueue
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,8 @@ def import_job_create(
 
 
 def _enqueue(job_id: uuid.UUID) -> None:
-    from crm.tasks import run_import_job
-
     try:
-        run_import_job.delay(str(job_id))
+        task_enqueue("crm.tasks.run_import_job", str(job_id))
     except Exception:  # noqa: BLE001 - the broker is down: say so on the job, don't lose it silently
         logger.exception("Could not queue the import job", extra={"importJobId": str(job_id)})
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
