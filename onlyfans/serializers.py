@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlparse
+import re
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -24,19 +24,22 @@ METADATA_MAX_DEPTH = 32
 BATCH_MAX = 10
 
 
-@extend_schema_field(
-    {"type": "string", "format": "uri", "pattern": "^https://", "maxLength": MEDIA_URL_MAX_LENGTH}
-)
+# An https:// URL with a host: no control characters or spaces anywhere. The field and the
+# schema check the same pattern, so the schema allows exactly what the API accepts.
+HTTPS_URL_PATTERN = r"^https://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00-\x20\x7f]*)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": HTTPS_URL_PATTERN, "maxLength": MEDIA_URL_MAX_LENGTH})
 class HttpsUrlField(StrictCharField):
     default_error_messages = {"https": "Must be an https:// URL."}
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(max_length=MEDIA_URL_MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        parsed = urlparse(value)
-        if parsed.scheme != "https" or not parsed.netloc or " " in value:
+        if not re.fullmatch(HTTPS_URL_PATTERN, value):
             self.fail("https")
         return value
 
