@@ -6,6 +6,7 @@ model and errors name the camelCase field the client sent.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
@@ -55,17 +56,43 @@ class StrictDateTimeField(IsoDateTimeField):
         return super().to_internal_value(value)
 
 
+# Up to 10 digits before the point and 2 after (max_digits 12), never negative; the field and
+# the schema check the same rule.
+MONEY_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+MONEY_MAX = Decimal("9999999999.99")
+
+
 class MoneyField(serializers.DecimalField):
     """Money as decimals, never floats: "12.50" out; "12.50" (or 12.5) in, never negative."""
+
+    openapi_request_schema = {
+        "anyOf": [
+            {"type": "string", "pattern": MONEY_PATTERN},
+            {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX), "multipleOf": 0.01},
+        ]
+    }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", Decimal("0"))
         super().__init__(max_digits=12, decimal_places=2, **kwargs)
 
+    def validate_empty_values(self, data):
+        # DRF's DecimalField reads a blank string as null when null is allowed; "" is not an
+        # amount (null is "any"), as the schema says.
+        return serializers.Field.validate_empty_values(self, data)
+
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str | int | float):
             self.fail("invalid")
+        if isinstance(data, str) and not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class QueryMoneyField(MoneyField):
+    """An amount in a query string: always a string ("" is not an amount)."""
+
+    openapi_request_schema = {"type": "string", "pattern": MONEY_PATTERN}
 
 
 class IdField(StrictIntegerField):
@@ -138,14 +165,14 @@ class FanListQuerySerializer(PageQuerySerializer):
     tag = serializers.CharField(
         required=False, allow_blank=True, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag. Empty: any."
     )
-    minSpent = MoneyField(required=False, help_text="Total spent at least this (decimal string).")
-    maxSpent = MoneyField(required=False, help_text="Total spent at most this (decimal string).")
+    minSpent = QueryMoneyField(required=False, help_text="Total spent at least this (decimal string).")
+    maxSpent = QueryMoneyField(required=False, help_text="Total spent at most this (decimal string).")
     expiringWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650,
         help_text="Active fans whose subscription ends within this many days from now.",
     )  # fmt: skip
-    minTips = MoneyField(required=False, help_text="Tips at least this (decimal string).")
-    maxTips = MoneyField(required=False, help_text="Tips at most this (decimal string).")
+    minTips = QueryMoneyField(required=False, help_text="Tips at least this (decimal string).")
+    maxTips = QueryMoneyField(required=False, help_text="Tips at most this (decimal string).")
     subscribedWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650, help_text="Fans who subscribed within this many days."
     )

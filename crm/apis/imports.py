@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.http import FileResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -19,8 +20,7 @@ from crm import imports
 from crm.apis.common import UNAUTHENTICATED, error
 from crm.models import ImportJob, ImportStatus
 from huntaze.core.errors import ApplicationError, ServiceUnavailable
-from huntaze.core.fields import RejectUnknownFieldsMixin
-from huntaze.core.formats import iso_z
+from huntaze.core.fields import IsoDateTimeField, RejectUnknownFieldsMixin
 from onlyfans.selectors import account_for_user
 
 # Multipart framing around the file: a request larger than the limit plus this is refused
@@ -29,7 +29,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 class ImportJobOutputSerializer(serializers.Serializer):
-    """The shape of an import's report (documentation only; built by `job_payload`)."""
+    """An import's report, from the values `job_payload` reads off the ImportJob and its report."""
 
     jobId = serializers.UUIDField()
     url = serializers.CharField()
@@ -58,19 +58,20 @@ class ImportJobOutputSerializer(serializers.Serializer):
     duplicateRowsTruncated = serializers.BooleanField()
     failedRowsUrl = serializers.CharField(allow_null=True)
     error = serializers.DictField(allow_null=True)
-    createdAt = serializers.DateTimeField()
-    startedAt = serializers.DateTimeField(allow_null=True)
-    finishedAt = serializers.DateTimeField(allow_null=True)
+    createdAt = IsoDateTimeField()
+    startedAt = IsoDateTimeField(allow_null=True)
+    finishedAt = IsoDateTimeField(allow_null=True)
 
 
 def job_payload(job: ImportJob) -> dict[str, Any]:
+    """The report as the import routes (and `import_fans_csv --json`) answer it."""
     report = job.report or {}
     total = job.rows_total
     percent = 100 if job.status == ImportStatus.SUCCEEDED else (
         int(job.rows_processed * 100 / total) if total else 0
     )
-    return {
-        "jobId": str(job.pk),
+    values = {
+        "jobId": job.pk,
         "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
         "accountId": job.account_id,
         "filename": job.filename,
@@ -99,10 +100,11 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
             if job.status == ImportStatus.FAILED
             else None
         ),
-        "createdAt": iso_z(job.created_at),
-        "startedAt": iso_z(job.started_at),
-        "finishedAt": iso_z(job.finished_at),
+        "createdAt": job.created_at,
+        "startedAt": job.started_at,
+        "finishedAt": job.finished_at,
     }
+    return ImportJobOutputSerializer(values).data
 
 
 def _refuse_oversized_body(request) -> None:
@@ -144,6 +146,7 @@ class FansImportCsvApi(APIView):
             401: UNAUTHENTICATED,
             404: error("The OnlyFans account (accountId) is not one of yours."),
             413: error("The file is larger than IMPORT_MAX_BYTES."),
+            415: error("The body is not multipart/form-data (or a urlencoded form)."),
             503: error("A large file could not be queued."),
         },
     )
@@ -191,7 +194,7 @@ class FansImportFailedRowsApi(APIView):
         operation_id="onlyfans_import_failed_rows",
         summary="Download the rows that failed, with their row numbers and reasons, as CSV",
         responses={
-            (200, "text/csv"): OpenApiResponse(description="The failed rows as CSV."),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The failed rows as CSV."),
             401: UNAUTHENTICATED,
             404: error("No such import among yours, or it has no failed rows."),
         },

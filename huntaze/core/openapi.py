@@ -66,12 +66,24 @@ class AutoSchema(_AutoSchema):
 
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
-        if direction == "request" and isinstance(force_instance(serializer), RejectUnknownFieldsMixin):
-            schema["additionalProperties"] = False
+        instance = force_instance(serializer)
+        if direction == "request":
+            if isinstance(instance, RejectUnknownFieldsMixin):
+                schema["additionalProperties"] = False
+            # A rule across fields that the serializer's validate() enforces ("segmentId or
+            # filter"), written as JSON Schema: `openapi_request_schema = {"oneOf": […]}`.
+            schema.update(getattr(instance, "openapi_request_schema", {}))
         return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        override = getattr(field, "openapi_request_schema", None)
+        if direction == "request" and override is not None and "$ref" not in schema:
+            # A field that takes more than its output type (money: "12.50" or 12.5) says what,
+            # keeping the description, default and nullable drf-spectacular wrote.
+            for key in ("type", "format", "pattern", "minimum", "maximum", "minLength", "maxLength"):
+                schema.pop(key, None)
+            schema.update(override)
         # A nested `many=True` serializer's bounds (allow_empty, max_length), which
         # drf-spectacular leaves out; a ListField's it writes already.
         if direction == "request" and isinstance(field, serializers.CharField) and schema.get("type") == "string":
