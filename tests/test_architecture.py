@@ -156,3 +156,16 @@ def test_every_task_queued_by_name_is_registered():
     __import__("crm.tasks")
     __import__("onlyfans.tasks")
     assert queued <= set(app.tasks)
+
+
+def _is_api_module(module: str) -> bool:
+    return module in ("onlyfans.apis", "crm.apis") or module.startswith("crm.apis.")
+
+
+def test_commands_and_tasks_call_services_not_api_modules():
+    interfaces = [
+        module for module in MODULES if ".management.commands." in module or module.endswith(".tasks")
+    ]
+    assert "crm.management.commands.import_fans_csv" in interfaces
+    offenders = {module: sorted(filter(_is_api_module, imports_of(module))) for module in interfaces}
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
