@@ -13,9 +13,9 @@ from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
+from huntaze.core.errors import NotFound
 from onlyfans.selectors import accounts_of
 
 MAX_ID = 2**63 - 1

@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 
 from django.db.models import Count, Max, QuerySet
-from rest_framework.exceptions import NotFound, ValidationError
 
+from huntaze.core.errors import InvalidInput, NotFound
 from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
 
 
@@ -24,9 +24,9 @@ def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
             raise NotFound("OnlyFans account not found.") from None
     accounts = list(accounts_of(user).order_by("pk")[:2])
     if not accounts:
-        raise ValidationError({"accountId": ["You have no OnlyFans account yet; connect one first."]})
+        raise InvalidInput({"accountId": ["You have no OnlyFans account yet; connect one first."]})
     if len(accounts) > 1:
-        raise ValidationError(
+        raise InvalidInput(
             {"accountId": ["This field is required when you run several OnlyFans accounts."]}
         )
     return accounts[0]

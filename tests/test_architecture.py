@@ -169,3 +169,21 @@ def test_commands_and_tasks_call_services_not_api_modules():
     assert "crm.management.commands.import_fans_csv" in interfaces
     offenders = {module: sorted(filter(_is_api_module, imports_of(module))) for module in interfaces}
     assert {module: targets for module, targets in offenders.items() if targets} == {}
+
+
+def test_selectors_raise_the_applications_error_type_not_drfs():
+    # huntaze.core.errors.NotFound / InvalidInput answer the same JSON as DRF's exceptions, and
+    # a page view can catch them without knowing about DRF.
+    selector_modules = [module for module in MODULES if module.rpartition(".")[2] == "selectors"]
+    assert len(selector_modules) >= 4
+    offenders = {}
+    for module in selector_modules:
+        tree = ast.parse(MODULES[module].read_text())
+        drf = [
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rest_framework.exceptions")
+        ]
+        if drf:
+            offenders[module] = drf
+    assert offenders == {}

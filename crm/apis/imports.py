@@ -7,7 +7,6 @@ from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +15,7 @@ from crm import imports
 from crm.apis.common import UNAUTHENTICATED, error
 from crm.imports.serializers import ImportJobOutputSerializer, job_payload
 from crm.models import ImportStatus
-from huntaze.core.errors import ApplicationError, ServiceUnavailable
+from huntaze.core.errors import ApplicationError, NotFound, ServiceUnavailable
 from huntaze.core.fields import RejectUnknownFieldsMixin
 from onlyfans.selectors import account_for_user
 

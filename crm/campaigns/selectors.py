@@ -10,11 +10,11 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.campaigns import delivery as pipeline
 from crm.models import Campaign, CampaignRecipient, CampaignState, Segment
 from crm.selectors import Page, audience_members, paginate, parse_id, scope_to_accounts
+from huntaze.core.errors import NotFound
 from onlyfans.models import MessageStatus, OnlyFansAccount
 
 # The states a recipient is counted in (its message's status, or the CRM's own).

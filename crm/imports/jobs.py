@@ -12,11 +12,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.imports.reader import ImportFileError, open_source
 from crm.imports.services import fans_import_csv
 from crm.models import ImportJob, ImportStatus
+from huntaze.core.errors import NotFound
 from huntaze.core.tasks import task_enqueue
 from onlyfans.models import OnlyFansAccount
 
