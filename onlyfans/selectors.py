@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db.models import Count, Max, QuerySet
 
 from huntaze.core.errors import InvalidInput, NotFound
+from huntaze.core.ids import parse_uuid
 from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
 
 
@@ -33,10 +33,9 @@ def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
 
 
 def message_for_user(*, user, message_id: str) -> OutboundMessage:
-    try:
-        key = uuid.UUID(str(message_id))
-    except ValueError:
-        raise NotFound("Message not found.") from None
+    key = parse_uuid(message_id)
+    if key is None:
+        raise NotFound("Message not found.")
     try:
         return (
             OutboundMessage.objects.select_related("account")
