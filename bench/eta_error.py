@@ -48,7 +48,7 @@ def main() -> int:
     i = args.backlog
     try:
         while len(estimates) < args.measured:
-            waiting = OutboundMessage.objects.filter(status__in=[MessageStatus.QUEUED, MessageStatus.PENDING]).count()
+            waiting = OutboundMessage.objects.filter(status__in=MessageStatus.ready()).count()
             if waiting < args.backlog:
                 key, estimate = accept(i)
                 estimates[key] = estimate

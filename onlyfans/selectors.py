@@ -8,7 +8,7 @@ from django.db.models import Count, Max, QuerySet
 
 from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_uuid
-from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
+from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
 
 
 def accounts_of(user) -> QuerySet[OnlyFansAccount]:
@@ -48,7 +48,7 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
 
 def waiting_counts_by_account(*, user=None) -> dict[int, int]:
     """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
-    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
     if user is not None:
         queryset = queryset.filter(account__owner=user)
     rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
@@ -58,7 +58,7 @@ def waiting_counts_by_account(*, user=None) -> dict[int, int]:
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
     """Each OnlyFans account's waiting messages per lane, in one grouped query. An OnlyFans
     account shared by several users counts every user's messages: they share its slots."""
-    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
     if user is not None:
         queryset = queryset.filter(account__onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
     rows = queryset.order_by().values("account__onlyfans_id", "lane").annotate(n=Count("pk"))
