@@ -15,6 +15,7 @@ from huntaze.core.fields import (
     StrictCharField,
     StrictIntegerField,
 )
+from huntaze.core.text import is_storable_text
 from onlyfans.accepting import MessageInput
 from onlyfans.models import Lane, MessageStatus, OutboundMessage, WaitReason
 from onlyfans.pacing import message_schedule
@@ -59,7 +60,7 @@ def _json_problem(data) -> str | None:
         if depth > METADATA_MAX_DEPTH:
             return "too_deep"
         if isinstance(item, str):
-            if not _storable(item):
+            if not is_storable_text(item):
                 return "unstorable"
         elif isinstance(item, dict):
             stack.extend((key, depth) for key in item)
@@ -67,18 +68,6 @@ def _json_problem(data) -> str | None:
         elif isinstance(item, list):
             stack.extend((value, depth + 1) for value in item)
     return None
-
-
-def _storable(text: str) -> bool:
-    """A lone surrogate (JSON allows "\\ud800") has no UTF-8 form, and PostgreSQL's jsonb
-    refuses \\u0000: either would surface as a 500 when measured or saved."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

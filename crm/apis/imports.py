@@ -3,108 +3,26 @@ validate → call crm.imports → serialize."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.http import FileResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import imports
 from crm.apis.common import UNAUTHENTICATED, error
-from crm.models import ImportJob, ImportStatus
-from huntaze.core.errors import ApplicationError, ServiceUnavailable
-from huntaze.core.fields import IsoDateTimeField, RejectUnknownFieldsMixin
+from crm.imports.serializers import ImportJobOutputSerializer, job_payload
+from crm.models import ImportStatus
+from huntaze.core.errors import ApplicationError, NotFound, ServiceUnavailable
+from huntaze.core.fields import RejectUnknownFieldsMixin
 from onlyfans.selectors import account_for_user
 
 # Multipart framing around the file: a request larger than the limit plus this is refused
 # before its body is read.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-class ImportJobOutputSerializer(serializers.Serializer):
-    """An import's report, from the values `job_payload` reads off the ImportJob and its report."""
-
-    jobId = serializers.UUIDField()
-    url = serializers.CharField()
-    accountId = serializers.IntegerField()
-    filename = serializers.CharField()
-    status = serializers.ChoiceField(choices=ImportStatus.choices)
-    dryRun = serializers.BooleanField()
-    progress = serializers.DictField(help_text="{rowsProcessed, rowsTotal, percent}")
-    rowsRead = serializers.IntegerField(help_text="created + updated + unchanged + failed")
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    duplicates = serializers.IntegerField(
-        help_text="Rows superseded by a later row with the same fan id (counted as unchanged)."
-    )
-    columns = serializers.ListField(child=serializers.DictField())
-    unknownColumns = serializers.ListField(child=serializers.CharField())
-    ignoredColumns = serializers.ListField(child=serializers.DictField())
-    format = serializers.DictField(allow_null=True)
-    errors = serializers.ListField(
-        child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
-    )
-    errorsTruncated = serializers.BooleanField()
-    duplicateRows = serializers.ListField(child=serializers.DictField())
-    duplicateRowsTruncated = serializers.BooleanField()
-    failedRowsUrl = serializers.CharField(allow_null=True)
-    error = serializers.DictField(allow_null=True)
-    createdAt = IsoDateTimeField()
-    startedAt = IsoDateTimeField(allow_null=True)
-    finishedAt = IsoDateTimeField(allow_null=True)
-
-
-def job_payload(job: ImportJob) -> dict[str, Any]:
-    """The report as the import routes (and `import_fans_csv --json`) answer it."""
-    report = job.report or {}
-    total = job.rows_total
-    percent = 100 if job.status == ImportStatus.SUCCEEDED else (
-        int(job.rows_processed * 100 / total) if total else 0
-    )
-    values = {
-        "jobId": job.pk,
-        "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
-        "accountId": job.account_id,
-        "filename": job.filename,
-        "status": job.status,
-        "dryRun": job.dry_run,
-        "progress": {"rowsProcessed": job.rows_processed, "rowsTotal": total, "percent": percent},
-        "rowsRead": job.rows_processed,
-        "created": job.created,
-        "updated": job.updated,
-        "unchanged": job.unchanged,
-        "failed": job.failed,
-        "duplicates": job.duplicates,
-        "columns": report.get("columns", []),
-        "unknownColumns": report.get("unknownColumns", []),
-        "ignoredColumns": report.get("ignoredColumns", []),
-        "format": report.get("format"),
-        "errors": report.get("errors", []),
-        "errorsTruncated": report.get("errorsTruncated", False),
-        "duplicateRows": report.get("duplicateRows", []),
-        "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
-        "failedRowsUrl": (
-            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk}) if job.failed_rows_file else None
-        ),
-        "error": (
-            {"code": report.get("errorCode", "import_failed"), "message": job.error}
-            if job.status == ImportStatus.FAILED
-            else None
-        ),
-        "createdAt": job.created_at,
-        "startedAt": job.started_at,
-        "finishedAt": job.finished_at,
-    }
-    return ImportJobOutputSerializer(values).data
 
 
 def _refuse_oversized_body(request) -> None:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 BULK = Lane.BULK
 CAMPAIGN_PRIORITY = 5
-NOT_FINAL = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
+NOT_FINAL = MessageStatus.waiting()
 HOLD_UNTIL = bulk.HOLD_UNTIL
 
 
@@ -55,7 +55,7 @@ def create_bulk(
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
-    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=(MessageStatus.PENDING, MessageStatus.QUEUED))
+    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=MessageStatus.ready())
 
 
 def hold(messages: QuerySet[OutboundMessage]) -> int:

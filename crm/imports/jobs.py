@@ -12,11 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.imports.reader import ImportFileError, open_source
 from crm.imports.services import fans_import_csv
 from crm.models import ImportJob, ImportStatus
+from huntaze.core.errors import NotFound
+from huntaze.core.ids import parse_uuid
 from huntaze.core.tasks import task_enqueue
 from onlyfans.models import OnlyFansAccount
 
@@ -126,10 +127,9 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
 
 def import_job_for_user(*, user, job_id: str) -> ImportJob:
     """A job of one of the user's accounts; any other job, or a malformed id, is a 404."""
-    try:
-        key = uuid.UUID(str(job_id))
-    except ValueError:
-        raise NotFound("Import job not found.") from None
+    key = parse_uuid(job_id)
+    if key is None:
+        raise NotFound("Import job not found.")
     try:
         job = ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
     except ImportJob.DoesNotExist:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from crm.serializers import MoneyField, StrictDateTimeField
 from huntaze.core.errors import ApplicationError
 from huntaze.core.fields import StrictBooleanField, StrictCharField
+from huntaze.core.text import is_storable_text
 from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
 
 MESSAGE_RECEIVED = "message.received"
@@ -82,13 +83,8 @@ def _storable(payload: Any) -> bool:
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
-        elif isinstance(value, str):
-            if "\x00" in value:
-                return False
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                return False
+        elif isinstance(value, str) and not is_storable_text(value):
+            return False
     return True
 
 
