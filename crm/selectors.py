@@ -39,14 +39,9 @@ class Page:
     page: int
     page_size: int
 
-    def as_dict(self, serializer_class) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "page": self.page,
-            "pageSize": self.page_size,
-            "totalPages": math.ceil(self.total / self.page_size) if self.total else 0,
-            "results": serializer_class(self.results, many=True).data,
-        }
+    @property
+    def total_pages(self) -> int:
+        return math.ceil(self.total / self.page_size) if self.total else 0
 
 
 def parse_id(value: Any) -> int | None:

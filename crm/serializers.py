@@ -284,10 +284,12 @@ class FanOutputSerializer(serializers.Serializer):
 
 
 class PageOutputSerializer(serializers.Serializer):
+    """A page of a list (crm.selectors.Page); each subclass declares its `results`."""
+
     total = serializers.IntegerField(help_text="Items matching the filters, on every page.")
     page = serializers.IntegerField()
-    pageSize = serializers.IntegerField()
-    totalPages = serializers.IntegerField()
+    pageSize = serializers.IntegerField(source="page_size")
+    totalPages = serializers.IntegerField(source="total_pages")
 
 
 class FanPageOutputSerializer(PageOutputSerializer):
@@ -416,13 +418,24 @@ def thread_context(messages) -> dict:
 
 
 class MessagePageOutputSerializer(serializers.Serializer):
+    """A page of a thread (crm.selectors.messages_page), with `thread_context` as context."""
+
     results = ThreadMessageOutputSerializer(many=True, help_text="Newest first.")
     before = serializers.IntegerField(allow_null=True, help_text="Pass as `before` for the older page.")
     after = serializers.IntegerField(allow_null=True, help_text="Pass as `after` for newer messages.")
-    hasOlder = serializers.BooleanField()
-    hasNewer = serializers.BooleanField()
+    hasOlder = serializers.BooleanField(source="has_older")
+    hasNewer = serializers.BooleanField(source="has_newer")
 
 
 class ThreadSendOutputSerializer(SendOutputSerializer):
-    conversationId = serializers.IntegerField()
-    threadMessageId = serializers.IntegerField(help_text="The message's id in the thread.")
+    """The pipeline's accepted message (an OutboundMessage, as the pipeline's send answers it)
+    and where it sits in the thread: context `conversation_id` and `thread_message_id`."""
+
+    conversationId = serializers.SerializerMethodField()
+    threadMessageId = serializers.SerializerMethodField(help_text="The message's id in the thread.")
+
+    def get_conversationId(self, message) -> int:  # noqa: N802 - the API's field name
+        return self.context["conversation_id"]
+
+    def get_threadMessageId(self, message) -> int:  # noqa: N802 - the API's field name
+        return self.context["thread_message_id"]

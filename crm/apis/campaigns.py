@@ -150,7 +150,7 @@ class CampaignListApi(APIView):
     )
     def get(self, request, *args, **kwargs):
         filters = CampaignListQuerySerializer.parse(request)
-        return Response(selectors.campaigns_list(user=request.user, filters=filters).as_dict(CampaignOutputSerializer))
+        return Response(CampaignPageOutputSerializer(selectors.campaigns_list(user=request.user, filters=filters)).data)
 
 
 class CampaignCreateApi(APIView):
@@ -221,4 +221,4 @@ class CampaignRecipientsApi(APIView):
     def get(self, request, *args, **kwargs):
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
         filters = RecipientListQuerySerializer.parse(request)
-        return Response(selectors.recipients_page(campaign=campaign, filters=filters).as_dict(RecipientOutputSerializer))
+        return Response(RecipientPageOutputSerializer(selectors.recipients_page(campaign=campaign, filters=filters)).data)

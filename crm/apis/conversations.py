@@ -44,7 +44,7 @@ class ConversationListApi(APIView):
     def get(self, request, *args, **kwargs):
         filters = ConversationListQuerySerializer.parse(request)
         page = selectors.conversations_list(user=request.user, filters=filters)
-        return Response(page.as_dict(ConversationOutputSerializer))
+        return Response(ConversationPageOutputSerializer(page).data)
 
 
 class ConversationOpenApi(APIView):

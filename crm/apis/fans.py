@@ -46,7 +46,7 @@ class FanListApi(APIView):
     def get(self, request, *args, **kwargs):
         filters = FanListQuerySerializer.parse(request)
         page = selectors.fans_list(user=request.user, filters=filters)
-        return Response(page.as_dict(FanOutputSerializer))
+        return Response(FanPageOutputSerializer(page).data)
 
 
 class FanCreateApi(APIView):

@@ -15,7 +15,6 @@ from crm.serializers import (
     MessageListQuerySerializer,
     MessagePageOutputSerializer,
     ThreadMessageInputSerializer,
-    ThreadMessageOutputSerializer,
     ThreadSendOutputSerializer,
     thread_context,
 )
@@ -23,7 +22,6 @@ from huntaze.core.idempotency import idempotency_key
 from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
-from onlyfans.serializers import send_result
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +56,7 @@ class ConversationMessageListApi(APIView):
             after=query.get("after"),
             limit=query["limit"],
         )
-        return Response(
-            {
-                "results": ThreadMessageOutputSerializer(
-                    page.results, many=True, context=thread_context(page.results)
-                ).data,
-                "before": page.before,
-                "after": page.after,
-                "hasOlder": page.has_older,
-                "hasNewer": page.has_newer,
-            }
-        )
+        return Response(MessagePageOutputSerializer(page, context=thread_context(page.results)).data)
 
 
 class ConversationMessageSendApi(APIView):
@@ -120,10 +108,9 @@ class ConversationMessageSendApi(APIView):
             metadata=data.get("metadata", {}),
             idempotency_key=key,
         )
-        body = {
-            **send_result(outcome.pipeline.message),
-            "conversationId": conversation.pk,
-            "threadMessageId": outcome.message.pk,
-        }
+        body = ThreadSendOutputSerializer(
+            outcome.pipeline.message,
+            context={"conversation_id": conversation.pk, "thread_message_id": outcome.message.pk},
+        ).data
         headers = {"Idempotent-Replayed": "true"} if outcome.pipeline.replayed else {}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)

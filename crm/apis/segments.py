@@ -130,7 +130,7 @@ class SegmentListApi(APIView):
         filters = PageQuerySerializer.parse(request)
         page = selectors.segments_list(user=request.user, filters=filters)
         prefetch_related_objects(page.results, "included_fans", "excluded_fans")
-        return Response(page.as_dict(SegmentOutputSerializer))
+        return Response(SegmentPageOutputSerializer(page).data)
 
 
 class SegmentCreateApi(APIView):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -17,14 +17,13 @@ from crm.webhooks import signatures
 from huntaze.core.errors import ApplicationError
 from onlyfans.models import OnlyFansAccount
 
-RESULT = inline_serializer(
-    "WebhookResult",
-    {
-        "status": serializers.ChoiceField(choices=["processed", "duplicate", "ignored"]),
-        "eventId": serializers.CharField(allow_null=True),
-        "type": serializers.CharField(allow_null=True),
-    },
-)
+
+class WebhookResultSerializer(serializers.Serializer):
+    """What became of an event, from crm.webhooks.services.WebhookResult."""
+
+    status = serializers.ChoiceField(choices=["processed", "duplicate", "ignored"])
+    eventId = serializers.CharField(source="event_id", allow_null=True)
+    type = serializers.CharField(source="event_type", allow_null=True)
 
 
 class WebhookReceiveApi(APIView):
@@ -44,7 +43,7 @@ class WebhookReceiveApi(APIView):
         ],
         request=OpenApiTypes.OBJECT,
         responses={
-            200: RESULT,
+            200: WebhookResultSerializer,
             400: error("Not JSON, or a malformed event (details name the field); nothing was written."),
             401: error("Missing or wrong signature (invalid_signature), or a timestamp outside the window (timestamp_out_of_range)."),
             404: error("No such account."),
@@ -69,4 +68,4 @@ class WebhookReceiveApi(APIView):
             body=body,
         )
         result = webhook_services.webhook_receive(account=account, body=body)
-        return Response(result.as_dict(), status=status.HTTP_200_OK)
+        return Response(WebhookResultSerializer(result).data, status=status.HTTP_200_OK)

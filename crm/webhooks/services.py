@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -22,9 +21,6 @@ class WebhookResult:
     status: str  # processed, duplicate, ignored
     event_id: str | None
     event_type: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "eventId": self.event_id, "type": self.event_type}
 
 
 def webhook_receive(*, account: OnlyFansAccount, body: bytes) -> WebhookResult:
