@@ -1,4 +1,4 @@
-"""The client of the OnlyFans gateway (DESIGN.md, "The OnlyFans gateway contract").
+"""The client of the OnlyFans gateway: the contract that the sandbox gateway (onlyfans/sandbox/) serves too.
 
 `POST {ONLYFANS_API_BASE_URL}/api/{account}/chats/{recipientId}/messages` with a bearer key
 and `Idempotency-Key: {messageId}`. Every answer is classified once, here:

@@ -46,15 +46,6 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
         raise NotFound("Message not found.") from None
 
 
-def waiting_counts_by_account(*, user=None) -> dict[int, int]:
-    """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
-    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
-    if user is not None:
-        queryset = queryset.filter(account__owner=user)
-    rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
-    return {row["account_id"]: row["n"] for row in rows}
-
-
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
     """Each OnlyFans account's waiting messages per lane, in one grouped query. An OnlyFans
     account shared by several users counts every user's messages: they share its slots."""

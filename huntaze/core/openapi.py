@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from huntaze.core.idempotency import IDEMPOTENCY_HEADER
 
-# simplejwt's conventional paths keep their slash (DESIGN.md writes them so).
+# simplejwt's conventional paths keep their slash (the seed's token routes end with one).
 _KEEP_TRAILING_SLASH = ("/api/auth/",)
 
 
