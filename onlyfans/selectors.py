@@ -15,11 +15,11 @@ def accounts_of(user) -> QuerySet[OnlyFansAccount]:
     return OnlyFansAccount.objects.filter(owner=user)
 
 
-def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
+def account_for_user(*, user, account_pk: int | None) -> OnlyFansAccount:
     """The account a request acts on: named, or the user's only account. Another user's is a 404."""
-    if account_id is not None:
+    if account_pk is not None:
         try:
-            return accounts_of(user).get(pk=account_id)
+            return accounts_of(user).get(pk=account_pk)
         except OnlyFansAccount.DoesNotExist:
             raise NotFound("OnlyFans account not found.") from None
     accounts = list(accounts_of(user).order_by("pk")[:2])

@@ -66,7 +66,7 @@ def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | No
         if data.get("accountId") not in (None, segment.account_id):
             raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
         return segment.account, segment
-    return account_for_user(user=user, account_id=data.get("accountId")), None
+    return account_for_user(user=user, account_pk=data.get("accountId")), None
 
 
 def campaign_create_from_input(*, user, data: dict) -> Campaign:
