@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from crm.fields import MAX_ID
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
 from huntaze.core.errors import NotFound
 from onlyfans.selectors import accounts_of
 
-MAX_ID = 2**63 - 1
 _Row = TypeVar("_Row")
 
 # The API's ordering names → the columns, each ending with the id so that pages are stable.

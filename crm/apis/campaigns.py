@@ -13,16 +13,10 @@ from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
 from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.campaigns.serializers import ProgressOutputSerializer
+from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
 from crm.models import Campaign, CampaignState, Segment
 from crm.selectors import segment_get
-from crm.serializers import (
-    IdField,
-    IsoDateTimeField,
-    PageOutputSerializer,
-    PageQuerySerializer,
-    PagingQuerySerializer,
-    StrictDateTimeField,
-)
+from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from onlyfans.models import OnlyFansAccount

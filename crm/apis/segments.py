@@ -12,15 +12,12 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.apis.common import errors, path_id
+from crm.fields import IdField, IsoDateTimeField, MoneyField, TagsField
 from crm.models import Segment, SubscriptionStatus
 from crm.serializers import (
     FanOutputSerializer,
-    IdField,
-    IsoDateTimeField,
-    MoneyField,
     PageOutputSerializer,
     PageQuerySerializer,
-    TagsField,
     validate_ranges,
 )
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
