@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -137,6 +138,43 @@ class SqsCalls:
     def snapshot(self) -> dict[str, int]:
         with self.lock:
             return dict(self.by_operation)
+
+
+def arrivals(gateway: Gateway) -> dict[str, float]:
+    """When each message (by idempotency key) reached the gateway."""
+    with gateway.lock:
+        return {key: at for at, _, key in gateway.calls}
+
+
+def wait_for_deliveries(gateway: Gateway, keys: set[str], *, seconds: float, poll: float) -> None:
+    """Until every message in `keys` reached the gateway, or `seconds` passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with gateway.lock:
+            if keys <= {key for _, _, key in gateway.calls}:
+                return
+        time.sleep(poll)
+
+
+@contextmanager
+def running_consumer(*, concurrency: int = 2):
+    """A consumer delivering in a background thread for the length of the block."""
+    from onlyfans.consumer import Consumer
+
+    consumer = Consumer(concurrency=concurrency)
+    runner = threading.Thread(target=consumer.run, kwargs={"wait_seconds": 1})
+    runner.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop.set()
+        runner.join()
+
+
+def spread(values: list[float], *, unit: float = 1.0, digits: int = 3, quantiles=("median", "p95", "max")) -> dict:
+    """Median / p95 / max of `values` divided by `unit` (seconds → slots, scaled → real seconds)."""
+    at = {"median": 0.5, "p95": 0.95, "max": 1.0}
+    return {name: round(percentile(values, at[name]) / unit, digits) for name in quantiles}
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 
-from _harness import owner_and_accounts, percentile, setup, write_report
+from _harness import (
+    arrivals,
+    owner_and_accounts,
+    percentile,
+    running_consumer,
+    setup,
+    spread,
+    wait_for_deliveries,
+    write_report,
+)
 
 
 def main() -> int:
@@ -26,7 +34,6 @@ def main() -> int:
     gateway = setup(scale=args.scale)
 
     from onlyfans import limiter, pacing
-    from onlyfans.consumer import Consumer
     from onlyfans.models import MessageStatus, OutboundMessage
     from onlyfans.services import MessageInput, message_send
 
@@ -40,15 +47,12 @@ def main() -> int:
 
     for i in range(args.backlog):
         accept(i)
-    consumer = Consumer(concurrency=2)
-    runner = threading.Thread(target=consumer.run, kwargs={"wait_seconds": 1})
-    runner.start()
     estimates: dict[str, float] = {}
     moved: list[float] = []
     i = args.backlog
-    try:
+    with running_consumer(concurrency=2):
         while len(estimates) < args.measured:
-            waiting = OutboundMessage.objects.filter(status__in=[MessageStatus.QUEUED, MessageStatus.PENDING]).count()
+            waiting = OutboundMessage.objects.filter(status__in=MessageStatus.ready()).count()
             if waiting < args.backlog:
                 key, estimate = accept(i)
                 estimates[key] = estimate
@@ -67,18 +71,10 @@ def main() -> int:
             after = pacing.message_schedule(message).estimated_send_time
             moved.append((after - before).total_seconds())
             OutboundMessage.objects.filter(pk=outcome.message.pk).update(status=MessageStatus.CANCELLED)
-        deadline = time.monotonic() + args.backlog * interval * 2 + 30
-        while time.monotonic() < deadline:
-            with gateway.lock:
-                if set(estimates) <= {c[2] for c in gateway.calls}:
-                    break
-            time.sleep(0.5)
-    finally:
-        consumer.stop.set()
-        runner.join()
+        wait_for_deliveries(gateway, set(estimates), seconds=args.backlog * interval * 2 + 30, poll=0.5)
 
-    arrivals = {key: at for at, _, key in gateway.calls}
-    errors = [arrivals[key] - estimate for key, estimate in estimates.items() if key in arrivals]
+    arrived = arrivals(gateway)
+    errors = [arrived[key] - estimate for key, estimate in estimates.items() if key in arrived]
     absolute = [abs(e) for e in errors]
     report = {
         "benchmark": "eta_error",
@@ -86,15 +82,8 @@ def main() -> int:
         "backlog": args.backlog,
         "measured": len(errors),
         "slotIntervalSeconds": round(interval, 3),
-        "absErrorSeconds": {
-            "median": round(percentile(absolute, 0.5), 3),
-            "p95": round(percentile(absolute, 0.95), 3),
-            "max": round(max(absolute), 3),
-        },
-        "absErrorSlots": {
-            "median": round(percentile(absolute, 0.5) / interval, 3),
-            "p95": round(percentile(absolute, 0.95) / interval, 3),
-        },
+        "absErrorSeconds": spread(absolute),
+        "absErrorSlots": spread(absolute, unit=interval, quantiles=("median", "p95")),
         "signedErrorSecondsMedian": round(percentile(errors, 0.5), 3),
         "moveAfterHigherPriorityArrivalSlots": {
             "median": round(percentile(moved, 0.5) / interval, 3) if moved else None,

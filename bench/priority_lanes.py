@@ -12,10 +12,18 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import threading
 import time
 
-from _harness import owner_and_accounts, percentile, setup, write_report
+from _harness import (
+    arrivals,
+    owner_and_accounts,
+    percentile,
+    running_consumer,
+    setup,
+    spread,
+    wait_for_deliveries,
+    write_report,
+)
 
 
 def main() -> int:
@@ -29,7 +37,6 @@ def main() -> int:
     from django.conf import settings
 
     from onlyfans import limiter
-    from onlyfans.consumer import Consumer
     from onlyfans.models import OutboundMessage
     from onlyfans.services import MessageInput, message_send
 
@@ -42,29 +49,19 @@ def main() -> int:
     params = limiter.params_for(settings.ONLYFANS_RATE_LIMIT_PER_MINUTE)
     slot = params.window / params.limit
 
-    consumer = Consumer(concurrency=2)
-    runner = threading.Thread(target=consumer.run, kwargs={"wait_seconds": 1})
-    runner.start()
     rng = random.Random(9)
     replies: list[tuple[str, float]] = []
-    time.sleep(params.window * 3)  # bulk alone for three windows first
-    idle_until = time.time()
-    for i in range(args.replies):
-        time.sleep(rng.expovariate(1 / (params.window / 2)))  # two replies a window on average
-        outcome = message_send(user=owner, account=account, data=MessageInput(f"fan_r{i}", f"reply {i}"))
-        replies.append((str(outcome.message.pk), time.time()))
-    deadline = time.monotonic() + params.window * 3
-    keys = {key for key, _ in replies}
-    while time.monotonic() < deadline:
-        with gateway.lock:
-            if keys <= {c[2] for c in gateway.calls}:
-                break
-        time.sleep(0.2)
-    consumer.stop.set()
-    runner.join()
+    with running_consumer(concurrency=2):
+        time.sleep(params.window * 3)  # bulk alone for three windows first
+        idle_until = time.time()
+        for i in range(args.replies):
+            time.sleep(rng.expovariate(1 / (params.window / 2)))  # two replies a window on average
+            outcome = message_send(user=owner, account=account, data=MessageInput(f"fan_r{i}", f"reply {i}"))
+            replies.append((str(outcome.message.pk), time.time()))
+        wait_for_deliveries(gateway, {key for key, _ in replies}, seconds=params.window * 3, poll=0.2)
 
-    arrivals = {key: at for at, _, key in gateway.calls}
-    waits = [arrivals[key] - accepted for key, accepted in replies if key in arrivals]
+    arrived = arrivals(gateway)
+    waits = [arrived[key] - accepted for key, accepted in replies if key in arrived]
     calls = sorted(at for at, _, _ in gateway.calls)
     gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
     first = calls[0]
@@ -80,21 +77,9 @@ def main() -> int:
         "bulkWaiting": args.bulk,
         "replies": len(replies),
         "repliesDelivered": len(waits),
-        "replyWaitSeconds": {
-            "median": round(percentile(waits, 0.5), 3),
-            "p95": round(percentile(waits, 0.95), 3),
-            "max": round(max(waits), 3),
-        },
-        "replyWaitRealSeconds": {
-            "median": round(percentile(waits, 0.5) / args.scale, 2),
-            "p95": round(percentile(waits, 0.95) / args.scale, 2),
-            "max": round(max(waits) / args.scale, 2),
-        },
-        "replyWaitSlots": {
-            "median": round(percentile(waits, 0.5) / slot, 2),
-            "p95": round(percentile(waits, 0.95) / slot, 2),
-            "max": round(max(waits) / slot, 2),
-        },
+        "replyWaitSeconds": spread(waits),
+        "replyWaitRealSeconds": spread(waits, unit=args.scale, digits=2),
+        "replyWaitSlots": spread(waits, unit=slot, digits=2),
         # Within the minimum gap (plus 5 % for the consumer's own latency).
         "repliesWithinMinGap": sum(1 for w in waits if w <= params.gap * 1.05),
         "bulkShareWhileIdle": round(len(idle_calls) / idle_windows / params.limit, 3) if idle_windows else None,

@@ -64,7 +64,7 @@ def main() -> int:
     idle_waits = [arrivals[key] - at for key, at in accepted.items() if key in arrivals]
 
     # Idle: nothing to deliver (the backlog cancelled); a fresh consumer for --idle-seconds.
-    OutboundMessage.objects.filter(status__in=[MessageStatus.QUEUED, MessageStatus.PENDING]).update(
+    OutboundMessage.objects.filter(status__in=MessageStatus.ready()).update(
         status=MessageStatus.CANCELLED
     )
     Consumer(concurrency=4).run(seconds=5, wait_seconds=1)  # drops the spare wake-ups

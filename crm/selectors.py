@@ -9,16 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
+from huntaze.core.errors import NotFound
 from onlyfans.selectors import accounts_of
 
 MAX_ID = 2**63 - 1
+_Row = TypeVar("_Row")
 
 # The API's ordering names → the columns, each ending with the id so that pages are stable.
 # A missing date sorts as the smallest value on every database.
@@ -54,6 +55,16 @@ def parse_id(value: Any) -> int | None:
     if not text.isdigit() or not 0 < int(text) <= MAX_ID:
         return None
     return int(text)
+
+
+def owned_or_404(queryset: QuerySet[_Row], *, user, pk: Any, what: str) -> _Row:
+    """The row `pk` names among the user's accounts' rows. Another user's row, a malformed id
+    and no row at all are the same 404: an outsider learns nothing."""
+    key = parse_id(pk)
+    row = queryset.filter(pk=key, account__owner=user).first() if key else None
+    if row is None:
+        raise NotFound(f"{what} not found.")
+    return row
 
 
 def scope_to_accounts(queryset: QuerySet, *, user, account_id: int | None = None) -> QuerySet:
@@ -173,10 +184,7 @@ def with_conversation_ids(fans: list[Fan]) -> list[Fan]:
 
 
 def fan_get(*, user, fan_id: Any) -> Fan:
-    pk = parse_id(fan_id)
-    fan = Fan.objects.filter(pk=pk, account__owner=user).first() if pk else None
-    if fan is None:
-        raise NotFound("Fan not found.")
+    fan = owned_or_404(Fan.objects.all(), user=user, pk=fan_id, what="Fan")
     return with_conversation_ids([fan])[0]
 
 
@@ -211,17 +219,9 @@ def conversations_list(*, user, filters: dict[str, Any]) -> Page:
 
 
 def conversation_get(*, user, conversation_id: Any) -> Conversation:
-    pk = parse_id(conversation_id)
-    conversation = (
-        Conversation.objects.select_related("fan", "account")
-        .filter(pk=pk, account__owner=user)
-        .first()
-        if pk
-        else None
+    return owned_or_404(
+        Conversation.objects.select_related("fan", "account"), user=user, pk=conversation_id, what="Conversation"
     )
-    if conversation is None:
-        raise NotFound("Conversation not found.")
-    return conversation
 
 
 # --- Messages ------------------------------------------------------------------------------------
@@ -279,13 +279,7 @@ def segments_list(*, user, filters: dict[str, Any]) -> Page:
 
 
 def segment_get(*, user, segment_id: Any) -> Segment:
-    pk = parse_id(segment_id)
-    segment = (
-        Segment.objects.select_related("account").filter(pk=pk, account__owner=user).first() if pk else None
-    )
-    if segment is None:
-        raise NotFound("Segment not found.")
-    return segment
+    return owned_or_404(Segment.objects.select_related("account"), user=user, pk=segment_id, what="Segment")
 
 
 def segment_members(segment: Segment) -> QuerySet[Fan]:

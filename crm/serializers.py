@@ -24,7 +24,6 @@ from onlyfans.pacing import message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
 MAX_ID = 2**63 - 1
-FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.DEAD_LETTERED)
 TAG_MAX_LENGTH = 64
 TAGS_MAX = 50
 NOTES_MAX_LENGTH = 10_000
@@ -378,7 +377,7 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
     def get_error(self, message) -> str | None:
         """Why delivery failed; a transient error that a retry got past is not shown."""
         outbound = message.outbound
-        if outbound is None or outbound.status not in FAILED_STATUSES:
+        if outbound is None or outbound.status not in MessageStatus.failures():
             return None
         return outbound.last_error or None
 

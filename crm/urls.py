@@ -1,99 +1,101 @@
-"""/api/crm/…: paths as the seed writes them (no trailing slash), with a trailing slash too."""
+"""Every CRM API route, mounted at /api/: the CRM's own resources (/api/crm/…), and the two it
+serves under the pipeline's prefix, the fans CSV import (/api/onlyfans/import/…) and the signed
+inbound events (/api/onlyfans/webhooks/{accountId}).
 
-from django.urls import re_path
+Paths are written as the seed writes them (no trailing slash) and answer with one too.
+"""
 
-from crm.apis import campaigns, conversations, fans, messages, segments
-from crm.apis.routing import route
+from django.urls import include, path, re_path
 
-urlpatterns = [
-    re_path(
-        r"^fans/?$",
-        route("FansRoute", GET=fans.FanListApi, POST=fans.FanCreateApi),
-        name="crm-fans",
+from crm.apis import campaigns, conversations, fans, imports, messages, segments, webhooks
+from crm.apis.routing import endpoint
+
+_IMPORT_JOB = r"(?P<jobId>[0-9A-Fa-f-]{32,36})"
+
+crm_patterns = [
+    endpoint(r"fans", "crm-fans", "FansRoute", GET=fans.FanListApi, POST=fans.FanCreateApi),
+    endpoint(
+        r"fans/(?P<id>[^/]+)",
+        "crm-fan",
+        "FanRoute",
+        GET=fans.FanRetrieveApi,
+        PUT=fans.FanReplaceApi,
+        PATCH=fans.FanUpdateApi,
+        DELETE=fans.FanDeleteApi,
     ),
-    re_path(
-        r"^fans/(?P<id>[^/]+)/?$",
-        route(
-            "FanRoute",
-            GET=fans.FanRetrieveApi,
-            PUT=fans.FanReplaceApi,
-            PATCH=fans.FanUpdateApi,
-            DELETE=fans.FanDeleteApi,
-        ),
-        name="crm-fan",
+    endpoint(
+        r"conversations",
+        "crm-conversations",
+        "ConversationsRoute",
+        GET=conversations.ConversationListApi,
+        POST=conversations.ConversationOpenApi,
     ),
-    re_path(
-        r"^conversations/?$",
-        route(
-            "ConversationsRoute",
-            GET=conversations.ConversationListApi,
-            POST=conversations.ConversationOpenApi,
-        ),
-        name="crm-conversations",
+    endpoint(
+        r"conversations/(?P<id>[^/]+)",
+        "crm-conversation",
+        "ConversationRoute",
+        GET=conversations.ConversationRetrieveApi,
+        PATCH=conversations.ConversationUpdateApi,
     ),
-    re_path(
-        r"^conversations/(?P<id>[^/]+)/?$",
-        route(
-            "ConversationRoute",
-            GET=conversations.ConversationRetrieveApi,
-            PATCH=conversations.ConversationUpdateApi,
-        ),
-        name="crm-conversation",
+    endpoint(
+        r"conversations/(?P<id>[^/]+)/read",
+        "crm-conversation-read",
+        "ConversationReadRoute",
+        POST=conversations.ConversationReadApi,
     ),
-    re_path(
-        r"^conversations/(?P<id>[^/]+)/read/?$",
-        route("ConversationReadRoute", POST=conversations.ConversationReadApi),
-        name="crm-conversation-read",
+    endpoint(
+        r"conversations/(?P<id>[^/]+)/messages",
+        "crm-conversation-messages",
+        "ConversationMessagesRoute",
+        GET=messages.ConversationMessageListApi,
+        POST=messages.ConversationMessageSendApi,
     ),
-    re_path(
-        r"^conversations/(?P<id>[^/]+)/messages/?$",
-        route(
-            "ConversationMessagesRoute",
-            GET=messages.ConversationMessageListApi,
-            POST=messages.ConversationMessageSendApi,
-        ),
-        name="crm-conversation-messages",
+    endpoint(
+        r"segments",
+        "crm-segments",
+        "SegmentsRoute",
+        GET=segments.SegmentListApi,
+        POST=segments.SegmentCreateApi,
     ),
-    re_path(
-        r"^segments/?$",
-        route("SegmentsRoute", GET=segments.SegmentListApi, POST=segments.SegmentCreateApi),
-        name="crm-segments",
+    endpoint(
+        r"segments/(?P<id>[^/]+)",
+        "crm-segment",
+        "SegmentRoute",
+        GET=segments.SegmentRetrieveApi,
+        PATCH=segments.SegmentUpdateApi,
+        DELETE=segments.SegmentDeleteApi,
     ),
-    re_path(
-        r"^segments/(?P<id>[^/]+)/?$",
-        route(
-            "SegmentRoute",
-            GET=segments.SegmentRetrieveApi,
-            PATCH=segments.SegmentUpdateApi,
-            DELETE=segments.SegmentDeleteApi,
-        ),
-        name="crm-segment",
+    endpoint(
+        r"segments/(?P<id>[^/]+)/preview",
+        "crm-segment-preview",
+        "SegmentPreviewRoute",
+        GET=segments.SegmentPreviewApi,
     ),
-    re_path(
-        r"^segments/(?P<id>[^/]+)/preview/?$",
-        route("SegmentPreviewRoute", GET=segments.SegmentPreviewApi),
-        name="crm-segment-preview",
+    endpoint(
+        r"campaigns",
+        "crm-campaigns",
+        "CampaignsRoute",
+        GET=campaigns.CampaignListApi,
+        POST=campaigns.CampaignCreateApi,
     ),
-    re_path(
-        r"^campaigns/?$",
-        route("CampaignsRoute", GET=campaigns.CampaignListApi, POST=campaigns.CampaignCreateApi),
-        name="crm-campaigns",
+    endpoint(
+        r"campaigns/(?P<id>[^/]+)",
+        "crm-campaign",
+        "CampaignRoute",
+        GET=campaigns.CampaignRetrieveApi,
     ),
-    re_path(
-        r"^campaigns/(?P<id>[^/]+)/?$",
-        route("CampaignRoute", GET=campaigns.CampaignRetrieveApi),
-        name="crm-campaign",
-    ),
-    re_path(
-        r"^campaigns/(?P<id>[^/]+)/recipients/?$",
-        route("CampaignRecipientsRoute", GET=campaigns.CampaignRecipientsApi),
-        name="crm-campaign-recipients",
+    endpoint(
+        r"campaigns/(?P<id>[^/]+)/recipients",
+        "crm-campaign-recipients",
+        "CampaignRecipientsRoute",
+        GET=campaigns.CampaignRecipientsApi,
     ),
     *[
-        re_path(
-            rf"^campaigns/(?P<id>[^/]+)/{action}/?$",
-            route(f"Campaign{action.title()}Route", POST=view),
-            name=f"crm-campaign-{action}",
+        endpoint(
+            rf"campaigns/(?P<id>[^/]+)/{action}",
+            f"crm-campaign-{action}",
+            f"Campaign{action.title()}Route",
+            POST=view,
         )
         for action, view in (
             ("launch", campaigns.CampaignLaunchApi),
@@ -102,4 +104,26 @@ urlpatterns = [
             ("cancel", campaigns.CampaignCancelApi),
         )
     ],
+]
+
+import_patterns = [
+    re_path(r"^csv/?$", imports.FansImportCsvApi.as_view(), name="fans-import-csv"),
+    re_path(rf"^{_IMPORT_JOB}/?$", imports.FansImportJobApi.as_view(), name="fans-import-job"),
+    re_path(
+        rf"^{_IMPORT_JOB}/failed-rows\.csv$",
+        imports.FansImportFailedRowsApi.as_view(),
+        name="fans-import-failed-rows",
+    ),
+]
+
+webhook_patterns = [
+    endpoint(
+        r"(?P<accountId>[^/]+)", "onlyfans-webhook", "WebhookRoute", POST=webhooks.WebhookReceiveApi
+    ),
+]
+
+urlpatterns = [
+    path("crm/", include(crm_patterns)),
+    path("onlyfans/webhooks/", include(webhook_patterns)),
+    path("onlyfans/import/", include(import_patterns)),
 ]

@@ -12,9 +12,8 @@ urlpatterns = [
     re_path(r"^api/auth/token/refresh/?$", RefreshApi.as_view(), name="token-refresh"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/crm/", include("crm.urls")),
-    path("api/onlyfans/webhooks/", include("crm.webhook_urls")),
-    path("api/onlyfans/import/", include("crm.import_urls")),
+    # The CRM's API: /api/crm/…, /api/onlyfans/import/… and /api/onlyfans/webhooks/….
+    path("api/", include("crm.urls")),
     path("api/onlyfans/", include("onlyfans.urls")),
     # The pages: login, logout, `/` and the inbox.
     path("", include("crm.ui.urls")),

@@ -10,8 +10,8 @@ from django.db.models import Count, Q
 from huntaze.core.formats import iso_z
 from onlyfans import delivery, pacing, sqs
 from onlyfans.models import (
-    WAITING_STATUSES,
     DeliveryAttempt,
+    MessageStatus,
     OnlyFansAccount,
     OutboundMessage,
     SandboxDelivery,
@@ -34,7 +34,7 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("owner")
-            .annotate(waiting=Count("outbound_messages", filter=Q(outbound_messages__status__in=WAITING_STATUSES)))
+            .annotate(waiting=Count("outbound_messages", filter=Q(outbound_messages__status__in=MessageStatus.waiting())))
         )
 
     @admin.display(description="Limit (msgs/min)")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from huntaze.core.formats import iso_z
+from huntaze.core.idempotency import IDEMPOTENCY_HEADER, idempotency_key
+from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER, error_response
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
 from onlyfans import pacing, selectors, services
@@ -20,61 +22,27 @@ from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import (
     BatchInputSerializer,
     BatchOutputSerializer,
-    ErrorSerializer,
     MessageDetailOutputSerializer,
     QueueStatusOutputSerializer,
     SendInputSerializer,
     SendOutputSerializer,
     message_input,
+    send_result,
 )
 
 logger = logging.getLogger(__name__)
 
-QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."
-PENDING_TEXT = (
-    "Message accepted. The queue is unreachable right now; it will be queued as soon as it "
-    "answers and sent with rate limiting. Nothing is lost."
-)
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
 
 COMMON_ERRORS = {
-    400: _error("Invalid request: the body is not JSON, or a field is missing, blank, too long or of the wrong type."),
-    401: _error("No token, or an expired or invalid one."),
-    404: _error("The OnlyFans account (accountId) is not one of yours."),
-    409: _error("The account is inactive, or the Idempotency-Key was used for another message."),
-    413: _error("The body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default)."),
-    429: _error("More than 60 requests a minute from this user; see Retry-After."),
-    503: _error("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
-    500: _error("Unexpected error."),
+    400: error_response("Invalid request: the body is not JSON, or a field is missing, blank, too long or of the wrong type."),
+    401: error_response("No token, or an expired or invalid one."),
+    404: error_response("The OnlyFans account (accountId) is not one of yours."),
+    409: error_response("The account is inactive, or the Idempotency-Key was used for another message."),
+    413: error_response("The body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default)."),
+    429: error_response("More than 60 requests a minute from this user; see Retry-After."),
+    503: error_response("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
+    500: error_response("Unexpected error."),
 }
-
-
-def send_result(message: OutboundMessage) -> dict:
-    return {
-        "messageId": str(message.id),
-        "status": message.status,
-        "queuedAt": iso_z(message.queued_at),
-        "estimatedSendTime": iso_z(message.estimated_send_time),
-        "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
-    }
-
-
-def idempotency_key(request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise ValidationError(
-            {IDEMPOTENCY_HEADER: [f"Must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
-        )
-    return key
 
 
 class LoggedApi(APIView):
@@ -113,14 +81,7 @@ class MessageSendApi(LoggedApi):
         operation_id="onlyfans_messages_send",
         summary="Queue one message for rate-limited delivery",
         request=SendInputSerializer,
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                description="Sending the same key again returns the original message instead of a second one.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={202: SendOutputSerializer, **COMMON_ERRORS},
     )
     def post(self, request, *args, **kwargs):
@@ -211,7 +172,7 @@ class QueueStatusApi(LoggedApi):
         responses={
             200: QueueStatusOutputSerializer,
             401: COMMON_ERRORS[401],
-            503: _error("The queue cannot be reached."),
+            503: error_response("The queue cannot be reached."),
             500: COMMON_ERRORS[500],
         },
     )
@@ -242,7 +203,7 @@ class MessageDetailApi(APIView):
                 description="The messageId that send or batch returned.",
             )
         ],
-        responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: _error("Not one of your messages.")},
+        responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: error_response("Not one of your messages.")},
     )
     def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
         message = selectors.message_for_user(user=request.user, message_id=messageId)
@@ -300,8 +261,8 @@ class MessageCancelApi(LoggedApi):
         responses={
             200: MessageDetailOutputSerializer,
             401: COMMON_ERRORS[401],
-            404: _error("Not one of your messages."),
-            409: _error("The message is being sent or already final (code `not_cancellable`)."),
+            404: error_response("Not one of your messages."),
+            409: error_response("The message is being sent or already final (code `not_cancellable`)."),
         },
     )
     def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter

@@ -31,7 +31,7 @@ LOG_PREFIX = "OnlyFansRateLimiterService"
 # A held message is not ready before this moment: the dispatcher and the relay pass over it
 # without knowing why; releasing it makes it ready at once.
 HOLD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
-READY = (MessageStatus.PENDING, MessageStatus.QUEUED)
+READY = MessageStatus.ready()
 
 
 def messages_enqueue_bulk(

@@ -179,8 +179,8 @@ def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) 
 
 
 # --- Staff and operator actions -------------------------------------------------------------
-CANCELLABLE = (MessageStatus.PENDING, MessageStatus.QUEUED)
-REDRIVABLE = (MessageStatus.FAILED, MessageStatus.DEAD_LETTERED)
+CANCELLABLE = MessageStatus.ready()
+REDRIVABLE = MessageStatus.failures()
 
 
 def message_cancel(*, user, message_id: str) -> OutboundMessage:

@@ -4,12 +4,12 @@ the rows must move back to `queued` with the copies anyway)."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from huntaze.core.ids import parse_uuid
 from onlyfans import scheduler, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 
@@ -120,9 +120,8 @@ def arm(onlyfans_id: str) -> None:
 
 
 def _row(message_id: str) -> OutboundMessage | None:
-    try:
-        key = uuid.UUID(message_id)
-    except ValueError:
+    key = parse_uuid(message_id)
+    if key is None:
         return None
     return OutboundMessage.objects.select_related("account").filter(pk=key).first()
 

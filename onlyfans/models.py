@@ -66,6 +66,27 @@ class MessageStatus(models.TextChoices):
     DEAD_LETTERED = "dead_lettered", "Dead-lettered"
     CANCELLED = "cancelled", "Cancelled"
 
+    # The groups of states the code asks about, named once (a classmethod: an attribute of an
+    # enum class would be taken for one more member).
+    @classmethod
+    def ready(cls) -> tuple[MessageStatus, ...]:
+        """Not yet claimed: competing for the account's next slot; still cancellable."""
+        return (cls.PENDING, cls.QUEUED)
+
+    @classmethod
+    def waiting(cls) -> tuple[MessageStatus, ...]:
+        """Not final: ready, or being sent."""
+        return (cls.PENDING, cls.QUEUED, cls.SENDING)
+
+    @classmethod
+    def failures(cls) -> tuple[MessageStatus, ...]:
+        """Final without delivery (retryable by an operator's redrive)."""
+        return (cls.FAILED, cls.DEAD_LETTERED)
+
+    @classmethod
+    def final(cls) -> tuple[MessageStatus, ...]:
+        return (cls.SENT, cls.FAILED, cls.DEAD_LETTERED, cls.CANCELLED)
+
 
 class Lane(models.TextChoices):
     """Interactive (1:1 replies) goes before bulk (mass sends) on every account; a reserve of
@@ -83,15 +104,6 @@ class WaitReason(models.TextChoices):
     GATEWAY_RATE_LIMITED = "gateway_rate_limited", "The gateway's Retry-After"
     REDIS_UNAVAILABLE = "redis_unavailable", "Redis unreachable: delivery paused"
     SCHEDULED = "scheduled", "Scheduled for later"
-
-
-WAITING_STATUSES = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
-FINAL_STATUSES = (
-    MessageStatus.SENT,
-    MessageStatus.FAILED,
-    MessageStatus.DEAD_LETTERED,
-    MessageStatus.CANCELLED,
-)
 
 
 class OutboundMessage(models.Model):

@@ -34,7 +34,7 @@ LANE_ORDER = (Lane.INTERACTIVE, Lane.BULK)
 # Within a lane: priority 10 first, then acceptance order (the id breaks exact ties).
 PICK_ORDER = ("-priority", "queued_at", "id")
 # Rows that compete for an account's next slot.
-READY = (MessageStatus.PENDING, MessageStatus.QUEUED)
+READY = MessageStatus.ready()
 # The ETA model replays at least this many calls of each lane exactly (twice the limit if
 # more), then repeats the last window's pattern.
 _SIMULATED = 64

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db.models import Count, Max, QuerySet
-from rest_framework.exceptions import NotFound, ValidationError
 
-from onlyfans.models import WAITING_STATUSES, DeliveryAttempt, OnlyFansAccount, OutboundMessage
+from huntaze.core.errors import InvalidInput, NotFound
+from huntaze.core.ids import parse_uuid
+from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
 
 
 def accounts_of(user) -> QuerySet[OnlyFansAccount]:
@@ -24,19 +24,18 @@ def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
             raise NotFound("OnlyFans account not found.") from None
     accounts = list(accounts_of(user).order_by("pk")[:2])
     if not accounts:
-        raise ValidationError({"accountId": ["You have no OnlyFans account yet; connect one first."]})
+        raise InvalidInput({"accountId": ["You have no OnlyFans account yet; connect one first."]})
     if len(accounts) > 1:
-        raise ValidationError(
+        raise InvalidInput(
             {"accountId": ["This field is required when you run several OnlyFans accounts."]}
         )
     return accounts[0]
 
 
 def message_for_user(*, user, message_id: str) -> OutboundMessage:
-    try:
-        key = uuid.UUID(str(message_id))
-    except ValueError:
-        raise NotFound("Message not found.") from None
+    key = parse_uuid(message_id)
+    if key is None:
+        raise NotFound("Message not found.")
     try:
         return (
             OutboundMessage.objects.select_related("account")
@@ -49,7 +48,7 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
 
 def waiting_counts_by_account(*, user=None) -> dict[int, int]:
     """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
-    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
     if user is not None:
         queryset = queryset.filter(account__owner=user)
     rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
@@ -59,7 +58,7 @@ def waiting_counts_by_account(*, user=None) -> dict[int, int]:
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
     """Each OnlyFans account's waiting messages per lane, in one grouped query. An OnlyFans
     account shared by several users counts every user's messages: they share its slots."""
-    queryset = OutboundMessage.objects.filter(status__in=WAITING_STATUSES)
+    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
     if user is not None:
         queryset = queryset.filter(account__onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
     rows = queryset.order_by().values("account__onlyfans_id", "lane").annotate(n=Count("pk"))

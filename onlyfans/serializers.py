@@ -9,8 +9,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from huntaze.core.formats import iso_z
+from huntaze.core.text import is_storable_text
 from onlyfans.accepting import MessageInput
-from onlyfans.models import Lane, WaitReason
+from onlyfans.models import Lane, MessageStatus, OutboundMessage, WaitReason
 
 RECIPIENT_ID_MAX_LENGTH = 128
 # OnlyFans chat messages are short; 5,000 characters leaves room for long-form captions.
@@ -49,7 +51,7 @@ def _json_problem(data) -> str | None:
         if depth > METADATA_MAX_DEPTH:
             return "too_deep"
         if isinstance(item, str):
-            if not _storable(item):
+            if not is_storable_text(item):
                 return "unstorable"
         elif isinstance(item, dict):
             stack.extend((key, depth) for key in item)
@@ -57,18 +59,6 @@ def _json_problem(data) -> str | None:
         elif isinstance(item, list):
             stack.extend((value, depth + 1) for value in item)
     return None
-
-
-def _storable(text: str) -> bool:
-    """A lone surrogate (JSON allows "\\ud800") has no UTF-8 form, and PostgreSQL's jsonb
-    refuses \\u0000: either would surface as a 500 when measured or saved."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
@@ -175,6 +165,24 @@ class SendOutputSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."
+PENDING_TEXT = (
+    "Message accepted. The queue is unreachable right now; it will be queued as soon as it "
+    "answers and sent with rate limiting. Nothing is lost."
+)
+
+
+def send_result(message: OutboundMessage) -> dict:
+    """An accepted message as the send routes answer it (SendOutputSerializer's shape)."""
+    return {
+        "messageId": str(message.id),
+        "status": message.status,
+        "queuedAt": iso_z(message.queued_at),
+        "estimatedSendTime": iso_z(message.estimated_send_time),
+        "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
+    }
+
+
 class BatchItemOutputSerializer(SendOutputSerializer):
     index = serializers.IntegerField()
     error = serializers.CharField(required=False)
@@ -247,16 +255,3 @@ class QueueStatusOutputSerializer(serializers.Serializer):
     processing = ProcessingInfo()
     health = HealthInfo()
     timestamp = serializers.DateTimeField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every error answers this one shape."""
-
-    class ErrorBody(serializers.Serializer):
-        code = serializers.CharField(help_text="Stable, machine-readable: validation_error, not_found…")
-        message = serializers.CharField(help_text="For humans.")
-        details = serializers.DictField(
-            required=False, help_text="Field-specific errors, keyed by the request's field names."
-        )
-
-    error = ErrorBody()

@@ -23,6 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from huntaze.core.ids import parse_uuid
+
 logger = logging.getLogger(__name__)
 
 SQS_MAX_BATCH = 10
@@ -183,7 +185,7 @@ def _parse(raw: dict[str, Any]) -> QueuedMessage:
         account_id = int(body["accountId"]) if body.get("accountId") is not None else None
         if body.get("kind") == "wake":
             onlyfans_id = str(body.get("account", ""))
-            token = uuid.UUID(str(body["token"])) if body.get("token") else None
+            token = parse_uuid(body["token"]) if body.get("token") else None
     except (ValueError, TypeError, AttributeError, KeyError):
         pass
     return QueuedMessage(

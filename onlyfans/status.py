@@ -108,7 +108,7 @@ def queue_status_get(*, user=None) -> QueueStatus:
 
 def _counts_in_database(*, owner) -> _Counts:
     """One grouped query over the owner's messages: waiting, being delivered, dead-lettered."""
-    waiting = (MessageStatus.PENDING, MessageStatus.QUEUED)
+    waiting = MessageStatus.ready()
     row = OutboundMessage.objects.filter(account__owner=owner).aggregate(
         depth=Count("pk", filter=Q(status__in=waiting)),
         in_flight=Count("pk", filter=Q(status=MessageStatus.SENDING)),

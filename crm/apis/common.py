@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-from onlyfans.serializers import ErrorSerializer
-
-
-def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
+from huntaze.core.openapi import error_response as error
 
 UNAUTHENTICATED = error("No token, or an expired or invalid one.")
 SERVER_ERROR = error("Unexpected error.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,9 +19,11 @@ from crm.serializers import (
     ThreadSendOutputSerializer,
     thread_context,
 )
+from huntaze.core.idempotency import idempotency_key
+from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
-from onlyfans.apis import IDEMPOTENCY_HEADER, idempotency_key, send_result
+from onlyfans.serializers import send_result
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +87,7 @@ class ConversationMessageSendApi(APIView):
         tags=TAG,
         parameters=[
             CONVERSATION_ID,
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                description="Sending the same key again returns the original message instead of a second one.",
-            ),
+            IDEMPOTENCY_KEY_PARAMETER,
         ],
         request=ThreadMessageInputSerializer,
         responses={

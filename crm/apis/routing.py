@@ -7,6 +7,7 @@ hands each request to the operation's own class (its own serializers, throttles,
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
+from django.urls import URLPattern, re_path
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
@@ -37,3 +38,8 @@ def route(name: str, **operations: type[APIView]):
     view.initkwargs = {}
     view.__name__ = name
     return csrf_exempt(view)
+
+
+def endpoint(pattern: str, name: str, route_name: str, **operations: type[APIView]) -> URLPattern:
+    """`pattern` served with and without a trailing slash, each method by its operation's view."""
+    return re_path(rf"^{pattern}/?$", route(route_name, **operations), name=name)

@@ -1,4 +1,4 @@
-"""POST /api/onlyfans/webhooks/{accountId}: signed inbound events (see crm/webhooks.py)."""
+"""POST /api/onlyfans/webhooks/{accountId}: signed inbound events (see crm/webhooks/)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 from crm import webhooks
 from crm.apis.common import error
 from crm.selectors import parse_id
+from crm.webhooks import services as webhook_services
+from crm.webhooks import signatures
 from huntaze.core.errors import ApplicationError
 from onlyfans.models import OnlyFansAccount
 
@@ -37,8 +39,8 @@ class WebhookReceiveApi(APIView):
         auth=[],
         parameters=[
             OpenApiParameter("accountId", int, OpenApiParameter.PATH, description="The OnlyFans account's id in Huntaze."),
-            OpenApiParameter(webhooks.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
-            OpenApiParameter(webhooks.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
+            OpenApiParameter(signatures.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
+            OpenApiParameter(signatures.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
         ],
         request=OpenApiTypes.OBJECT,
         responses={
@@ -60,11 +62,11 @@ class WebhookReceiveApi(APIView):
             body = request.body
         except RequestDataTooBig:
             raise ApplicationError("The body is too large.", code="too_large", status_code=413) from None
-        webhooks.verify_signature(
+        signatures.verify_signature(
             account=account,
-            timestamp=request.headers.get(webhooks.TIMESTAMP_HEADER),
-            signatures=request.headers.get(webhooks.SIGNATURE_HEADER),
+            timestamp=request.headers.get(signatures.TIMESTAMP_HEADER),
+            signatures=request.headers.get(signatures.SIGNATURE_HEADER),
             body=body,
         )
-        result = webhooks.webhook_receive(account=account, body=body)
+        result = webhook_services.webhook_receive(account=account, body=body)
         return Response(result.as_dict(), status=status.HTTP_200_OK)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import QuerySet
 
+from huntaze.core.tasks import task_enqueue
 from onlyfans import bulk
 from onlyfans.accepting import MessageInput
 from onlyfans.delivery import messages_cancel
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 BULK = Lane.BULK
 CAMPAIGN_PRIORITY = 5
-NOT_FINAL = (MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING)
+NOT_FINAL = MessageStatus.waiting()
 HOLD_UNTIL = bulk.HOLD_UNTIL
 
 
@@ -54,7 +55,7 @@ def create_bulk(
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
-    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=(MessageStatus.PENDING, MessageStatus.QUEUED))
+    return OutboundMessage.objects.filter(pk__in=message_ids, status__in=MessageStatus.ready())
 
 
 def hold(messages: QuerySet[OutboundMessage]) -> int:
@@ -82,9 +83,8 @@ def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
 
 def advance_soon(campaign_id: int) -> None:
     """Push the launch on in the background once the transaction commits (beat's tick retries)."""
-    from crm import tasks
 
     def enqueue() -> None:
-        tasks.campaign_advance.delay(campaign_id)
+        task_enqueue("crm.tasks.campaign_advance", campaign_id)
 
     transaction.on_commit(enqueue, robust=True)

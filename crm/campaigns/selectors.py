@@ -10,11 +10,16 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.campaigns import delivery as pipeline
 from crm.models import Campaign, CampaignRecipient, CampaignState, Segment
-from crm.selectors import Page, audience_members, paginate, parse_id, scope_to_accounts
+from crm.selectors import (
+    Page,
+    audience_members,
+    owned_or_404,
+    paginate,
+    scope_to_accounts,
+)
 from onlyfans.models import MessageStatus, OnlyFansAccount
 
 # The states a recipient is counted in (its message's status, or the CRM's own).
@@ -43,13 +48,7 @@ def campaigns_list(*, user, filters: dict[str, Any]) -> Page:
 
 
 def campaign_get(*, user, campaign_id: Any) -> Campaign:
-    pk = parse_id(campaign_id)
-    campaign = (
-        Campaign.objects.select_related("account").filter(pk=pk, account__owner=user).first() if pk else None
-    )
-    if campaign is None:
-        raise NotFound("Campaign not found.")
-    return campaign
+    return owned_or_404(Campaign.objects.select_related("account"), user=user, pk=campaign_id, what="Campaign")
 
 
 def _state_filters() -> dict[str, Q]:

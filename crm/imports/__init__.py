@@ -12,7 +12,7 @@ from crm.imports.jobs import (
     import_runs_in_background,
 )
 from crm.imports.reader import ImportFileError
-from crm.imports.service import fans_import_csv
+from crm.imports.services import fans_import_csv
 
 __all__ = [
     "ImportFileError",

@@ -12,11 +12,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework.exceptions import NotFound
 
 from crm.imports.reader import ImportFileError, open_source
-from crm.imports.service import fans_import_csv
+from crm.imports.services import fans_import_csv
 from crm.models import ImportJob, ImportStatus
+from huntaze.core.errors import NotFound
+from huntaze.core.ids import parse_uuid
+from huntaze.core.tasks import task_enqueue
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
@@ -48,10 +50,8 @@ def import_job_create(
 
 
 def _enqueue(job_id: uuid.UUID) -> None:
-    from crm.tasks import run_import_job
-
     try:
-        run_import_job.delay(str(job_id))
+        task_enqueue("crm.tasks.run_import_job", str(job_id))
     except Exception:  # noqa: BLE001 - the broker is down: say so on the job, don't lose it silently
         logger.exception("Could not queue the import job", extra={"importJobId": str(job_id)})
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
@@ -127,10 +127,9 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
 
 def import_job_for_user(*, user, job_id: str) -> ImportJob:
     """A job of one of the user's accounts; any other job, or a malformed id, is a 404."""
-    try:
-        key = uuid.UUID(str(job_id))
-    except ValueError:
-        raise NotFound("Import job not found.") from None
+    key = parse_uuid(job_id)
+    if key is None:
+        raise NotFound("Import job not found.")
     try:
         job = ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
     except ImportJob.DoesNotExist:

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 
 from crm.apis.campaigns import (
     CampaignCreateInputSerializer,
@@ -32,7 +32,7 @@ from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart
 from crm.ui.selectors import user_accounts
 from crm.ui.views import page_view
-from huntaze.core.errors import ApplicationError
+from huntaze.core.errors import ApplicationError, InvalidInput
 
 LIST_TEMPLATE = "campaigns/list.html"
 FORM_TEMPLATE = "campaigns/new.html"
@@ -105,9 +105,9 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
             campaign = services.campaign_launch(campaign=campaign)
     except ValidationError as exc:
         return _form_error(request, values, forms.error_text(exc.detail))
-    except NotFound as exc:
-        return _form_error(request, values, [str(exc.detail)], status=404)
-    except ApplicationError as exc:
+    except InvalidInput as exc:
+        return _form_error(request, values, forms.error_text(exc.details))
+    except ApplicationError as exc:  # NotFound too: a 404 that says what was not found
         return _form_error(request, values, [exc.message], status=exc.status_code)
     url = reverse("campaign-detail", args=[campaign.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
@@ -136,9 +136,9 @@ def _preview(request: HttpRequest, form) -> dict[str, Any]:
         account, segment = resolve_audience(user=request.user, data=body)
     except ValidationError as exc:
         return {"error": " ".join(forms.error_text(exc.detail))}
-    except NotFound as exc:
-        return {"error": str(exc.detail)}
-    except ApplicationError as exc:
+    except InvalidInput as exc:
+        return {"error": " ".join(forms.error_text(exc.details))}
+    except ApplicationError as exc:  # NotFound too
         return {"error": exc.message}
     return {"result": selectors.audience_preview(account=account, segment=segment, rules=rules)}
 

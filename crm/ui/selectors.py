@@ -17,11 +17,11 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import selectors
 from crm.delivery_state import FAILED, MARKED, DeliveryState, delivery_states
 from crm.models import Campaign, CampaignRecipient, Conversation, Message, SubscriptionStatus
+from huntaze.core.errors import InvalidInput, NotFound
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of
 
@@ -78,7 +78,7 @@ def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
         if pinned not in ("0", "1") or when is None or key is None:
             raise ValueError(cursor)
     except ValueError:
-        raise ValidationError({"cursor": ["Not a cursor of this list; reload the page."]}) from None
+        raise InvalidInput({"cursor": ["Not a cursor of this list; reload the page."]}) from None
     return pinned == "1", when, key
 
 

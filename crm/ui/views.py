@@ -24,14 +24,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.exceptions import NotFound, ValidationError
 
 from crm import delivery_state, services
 from crm.selectors import parse_id
 from crm.serializers import FanInputSerializer, ThreadMessageInputSerializer
 from crm.ui import selectors
 from crm.ui.selectors import ListQuery
-from huntaze.core.errors import ApplicationError
+from huntaze.core.errors import ApplicationError, InvalidInput, NotFound
 from huntaze.core.throttles import UserSendThrottle
 
 TEMPLATE = "inbox/inbox.html"
@@ -54,7 +53,7 @@ def page_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         try:
             return view(request, *args, **kwargs)
         except NotFound as exc:
-            raise Http404(str(exc.detail)) from None
+            raise Http404(exc.message) from None
 
     return wrapper
 
@@ -111,7 +110,7 @@ def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpRespo
     try:
         query = list_query(request, accounts)
         page = selectors.conversation_page(user=request.user, query=query)
-    except ValidationError:
+    except InvalidInput:
         query = ListQuery(account_id=query.account_id)
         page = selectors.conversation_page(user=request.user, query=query)
     in_flight = [m for m in context["thread"].messages if m.delivery and m.delivery.in_flight] if conversation_id else []
@@ -127,8 +126,8 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     query = list_query(request)
     try:
         page = selectors.conversation_page(user=request.user, query=query)
-    except ValidationError as exc:
-        return HttpResponse(error_text(exc.detail), status=400, content_type="text/plain")
+    except InvalidInput as exc:
+        return HttpResponse(error_text(exc.details), status=400, content_type="text/plain")
     return render(request, f"{TEMPLATE}#conversation-rows", {"page": page, "query": query})
 
 

@@ -58,6 +58,23 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class NotFound(ApplicationError):
+    """What a selector raises for a row that is not the user's (or does not exist): the same 404."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+class InvalidInput(ApplicationError):
+    """A refusal keyed by field, outside a serializer (a selector's): it answers exactly as a
+    serializer's ValidationError does, `validation_error` with `details`."""
+
+    code = "validation_error"
+
+    def __init__(self, details: dict[str, list[str]]) -> None:
+        super().__init__(_validation_message(details), details=details)
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:

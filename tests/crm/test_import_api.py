@@ -217,12 +217,12 @@ def test_it_shows_import_jobs_in_admin(account):
 def test_it_answers_503_when_a_large_file_cannot_be_queued(api, account, settings, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    from crm import tasks
+    from huntaze.celery import app
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
-    monkeypatch.setattr(tasks.run_import_job, "delay", broker_down)
+    monkeypatch.setattr(app, "send_task", broker_down)
     settings.IMPORT_ASYNC_MIN_BYTES = 10
     response = upload(api, SAMPLE.read_bytes())
     assert response.status_code == 503

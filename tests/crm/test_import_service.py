@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from crm.imports import ImportFileError, fans_import_csv
-from crm.imports.service import BATCH_ROWS
+from crm.imports.services import BATCH_ROWS
 from crm.models import Fan, ImportJob
 from tests.conftest import make_account, make_user
 

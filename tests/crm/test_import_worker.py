@@ -11,7 +11,7 @@ from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
-from crm.imports.service import BATCH_ROWS
+from crm.imports.services import BATCH_ROWS
 from crm.models import Fan, ImportJob, ImportStatus
 from huntaze.celery import app as celery_app
 

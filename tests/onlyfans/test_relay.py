@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from onlyfans import services, sqs
-from onlyfans.apis import PENDING_TEXT
 from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.serializers import PENDING_TEXT
 from tests.settings import MOTO
 from tests.support.api import SEED_BODY, SEND, post_json
 

@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.apis.campaigns import ProgressOutputSerializer
 from crm.campaigns.selectors import campaign_progress
+from crm.campaigns.serializers import ProgressOutputSerializer
 from crm.models import Campaign, CampaignState
 
 

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crm import imports
+from crm.imports.serializers import job_payload
 from crm.models import ImportJob
 from onlyfans.models import OnlyFansAccount
 
@@ -66,8 +67,6 @@ class Command(BaseCommand):
             with job.failed_rows_file.open("rb") as source, open(copy, "wb") as target:
                 shutil.copyfileobj(source, target)
         if options["json"]:
-            from crm.import_apis import job_payload
-
             self.stdout.write(json.dumps(job_payload(job), indent=2, ensure_ascii=False))
         else:
             self._summary(job, copy)

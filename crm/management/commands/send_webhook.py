@@ -3,7 +3,7 @@
     .venv/bin/python manage.py send_webhook --fan fan_123 --text "Hi, are you there?"
 
 It builds a `message.received` event for one of your accounts, signs it with that account's
-webhook secret (see crm/webhooks.py for the scheme) and POSTs it to
+webhook secret (see crm/webhooks/ for the scheme) and POSTs it to
 /api/onlyfans/webhooks/{accountId}; `--curl` prints the equivalent signed curl instead.
 """
 
@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import webhooks
+from crm.webhooks import payloads, signatures
 from huntaze.core.formats import iso_z
 from onlyfans.models import OnlyFansAccount
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         account = _account(options["account"])
-        secret = webhooks.secret_for(account)
+        secret = signatures.secret_for(account)
         if not secret:
             raise CommandError(
                 f"Account {account.onlyfans_id} has no webhook secret: set one in the admin, or ONLYFANS_WEBHOOK_SECRET."
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             fan["username"] = options["username"]
         event = {
             "id": f"evt_{uuid.uuid4().hex[:16]}",
-            "type": webhooks.MESSAGE_RECEIVED,
+            "type": payloads.MESSAGE_RECEIVED,
             "createdAt": iso_z(timezone.now()),
             "data": {
                 "fan": fan,
@@ -64,8 +64,8 @@ class Command(BaseCommand):
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
-            webhooks.TIMESTAMP_HEADER: timestamp,
-            webhooks.SIGNATURE_HEADER: webhooks.signature(secret, timestamp, body),
+            signatures.TIMESTAMP_HEADER: timestamp,
+            signatures.SIGNATURE_HEADER: signatures.signature(secret, timestamp, body),
         }
         url = options["base_url"].rstrip("/") + reverse("onlyfans-webhook", kwargs={"accountId": account.pk})
         if options["curl"]:

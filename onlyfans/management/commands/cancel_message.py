@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import uuid
-
 from django.core.management.base import BaseCommand, CommandError
 
+from huntaze.core.ids import parse_uuid
 from onlyfans.delivery import CANCELLABLE, messages_cancel
 from onlyfans.models import OutboundMessage
 
@@ -15,10 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("message_id", help="The message's id (a UUID).")
 
     def handle(self, *args, message_id, **options):
-        try:
-            key = uuid.UUID(message_id)
-        except ValueError:
-            raise CommandError(f"{message_id!r} is not a message id (a UUID).") from None
+        key = parse_uuid(message_id)
+        if key is None:
+            raise CommandError(f"{message_id!r} is not a message id (a UUID).")
         queryset = OutboundMessage.objects.filter(pk=key)
         message = queryset.first()
         if message is None:

@@ -3,110 +3,25 @@ validate → call crm.imports → serialize."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.http import FileResponse
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import imports
-from crm.models import ImportJob, ImportStatus
-from huntaze.core.errors import ApplicationError, ServiceUnavailable
+from crm.apis.common import UNAUTHENTICATED, error
+from crm.imports.serializers import ImportJobOutputSerializer, job_payload
+from crm.models import ImportStatus
+from huntaze.core.errors import ApplicationError, NotFound, ServiceUnavailable
 from huntaze.core.fields import RejectUnknownFieldsMixin
-from huntaze.core.formats import iso_z
 from onlyfans.selectors import account_for_user
-from onlyfans.serializers import ErrorSerializer
 
 # Multipart framing around the file: a request larger than the limit plus this is refused
 # before its body is read.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-class ImportJobOutputSerializer(serializers.Serializer):
-    """The shape of an import's report (documentation only; built by `job_payload`)."""
-
-    jobId = serializers.UUIDField()
-    url = serializers.CharField()
-    accountId = serializers.IntegerField()
-    filename = serializers.CharField()
-    status = serializers.ChoiceField(choices=ImportStatus.choices)
-    dryRun = serializers.BooleanField()
-    progress = serializers.DictField(help_text="{rowsProcessed, rowsTotal, percent}")
-    rowsRead = serializers.IntegerField(help_text="created + updated + unchanged + failed")
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    duplicates = serializers.IntegerField(
-        help_text="Rows superseded by a later row with the same fan id (counted as unchanged)."
-    )
-    columns = serializers.ListField(child=serializers.DictField())
-    unknownColumns = serializers.ListField(child=serializers.CharField())
-    ignoredColumns = serializers.ListField(child=serializers.DictField())
-    format = serializers.DictField(allow_null=True)
-    errors = serializers.ListField(
-        child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
-    )
-    errorsTruncated = serializers.BooleanField()
-    duplicateRows = serializers.ListField(child=serializers.DictField())
-    duplicateRowsTruncated = serializers.BooleanField()
-    failedRowsUrl = serializers.CharField(allow_null=True)
-    error = serializers.DictField(allow_null=True)
-    createdAt = serializers.DateTimeField()
-    startedAt = serializers.DateTimeField(allow_null=True)
-    finishedAt = serializers.DateTimeField(allow_null=True)
-
-
-def job_payload(job: ImportJob) -> dict[str, Any]:
-    report = job.report or {}
-    total = job.rows_total
-    percent = 100 if job.status == ImportStatus.SUCCEEDED else (
-        int(job.rows_processed * 100 / total) if total else 0
-    )
-    return {
-        "jobId": str(job.pk),
-        "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
-        "accountId": job.account_id,
-        "filename": job.filename,
-        "status": job.status,
-        "dryRun": job.dry_run,
-        "progress": {"rowsProcessed": job.rows_processed, "rowsTotal": total, "percent": percent},
-        "rowsRead": job.rows_processed,
-        "created": job.created,
-        "updated": job.updated,
-        "unchanged": job.unchanged,
-        "failed": job.failed,
-        "duplicates": job.duplicates,
-        "columns": report.get("columns", []),
-        "unknownColumns": report.get("unknownColumns", []),
-        "ignoredColumns": report.get("ignoredColumns", []),
-        "format": report.get("format"),
-        "errors": report.get("errors", []),
-        "errorsTruncated": report.get("errorsTruncated", False),
-        "duplicateRows": report.get("duplicateRows", []),
-        "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
-        "failedRowsUrl": (
-            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk}) if job.failed_rows_file else None
-        ),
-        "error": (
-            {"code": report.get("errorCode", "import_failed"), "message": job.error}
-            if job.status == ImportStatus.FAILED
-            else None
-        ),
-        "createdAt": iso_z(job.created_at),
-        "startedAt": iso_z(job.started_at),
-        "finishedAt": iso_z(job.finished_at),
-    }
 
 
 def _refuse_oversized_body(request) -> None:
@@ -144,11 +59,11 @@ class FansImportCsvApi(APIView):
             202: OpenApiResponse(
                 ImportJobOutputSerializer, description="A large file: queued as a job; poll `url`."
             ),
-            400: _error("Not a CSV, not UTF-8, no fan id column, or an invalid field."),
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("The OnlyFans account (accountId) is not one of yours."),
-            413: _error("The file is larger than IMPORT_MAX_BYTES."),
-            503: _error("A large file could not be queued."),
+            400: error("Not a CSV, not UTF-8, no fan id column, or an invalid field."),
+            401: UNAUTHENTICATED,
+            404: error("The OnlyFans account (accountId) is not one of yours."),
+            413: error("The file is larger than IMPORT_MAX_BYTES."),
+            503: error("A large file could not be queued."),
         },
     )
     def post(self, request, *args, **kwargs):
@@ -181,8 +96,8 @@ class FansImportJobApi(APIView):
         summary="An import's progress and report",
         responses={
             200: ImportJobOutputSerializer,
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("No such import among your accounts' imports."),
+            401: UNAUTHENTICATED,
+            404: error("No such import among your accounts' imports."),
         },
     )
     def get(self, request, jobId: str, *args, **kwargs):
@@ -196,8 +111,8 @@ class FansImportFailedRowsApi(APIView):
         summary="Download the rows that failed, with their row numbers and reasons, as CSV",
         responses={
             (200, "text/csv"): OpenApiResponse(description="The failed rows as CSV."),
-            401: _error("No token, or an expired or invalid one."),
-            404: _error("No such import among yours, or it has no failed rows."),
+            401: UNAUTHENTICATED,
+            404: error("No such import among yours, or it has no failed rows."),
         },
     )
     def get(self, request, jobId: str, *args, **kwargs):

@@ -1,0 +1,88 @@
+"""An import's report as the API and `import_fans_csv --json` show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from crm.models import ImportJob, ImportStatus
+from huntaze.core.formats import iso_z
+
+
+class ImportJobOutputSerializer(serializers.Serializer):
+    """The shape of an import's report (documentation only; built by `job_payload`)."""
+
+    jobId = serializers.UUIDField()
+    url = serializers.CharField()
+    accountId = serializers.IntegerField()
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(choices=ImportStatus.choices)
+    dryRun = serializers.BooleanField()
+    progress = serializers.DictField(help_text="{rowsProcessed, rowsTotal, percent}")
+    rowsRead = serializers.IntegerField(help_text="created + updated + unchanged + failed")
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    duplicates = serializers.IntegerField(
+        help_text="Rows superseded by a later row with the same fan id (counted as unchanged)."
+    )
+    columns = serializers.ListField(child=serializers.DictField())
+    unknownColumns = serializers.ListField(child=serializers.CharField())
+    ignoredColumns = serializers.ListField(child=serializers.DictField())
+    format = serializers.DictField(allow_null=True)
+    errors = serializers.ListField(
+        child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
+    )
+    errorsTruncated = serializers.BooleanField()
+    duplicateRows = serializers.ListField(child=serializers.DictField())
+    duplicateRowsTruncated = serializers.BooleanField()
+    failedRowsUrl = serializers.CharField(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+
+
+def job_payload(job: ImportJob) -> dict[str, Any]:
+    report = job.report or {}
+    total = job.rows_total
+    percent = 100 if job.status == ImportStatus.SUCCEEDED else (
+        int(job.rows_processed * 100 / total) if total else 0
+    )
+    return {
+        "jobId": str(job.pk),
+        "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
+        "accountId": job.account_id,
+        "filename": job.filename,
+        "status": job.status,
+        "dryRun": job.dry_run,
+        "progress": {"rowsProcessed": job.rows_processed, "rowsTotal": total, "percent": percent},
+        "rowsRead": job.rows_processed,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "failed": job.failed,
+        "duplicates": job.duplicates,
+        "columns": report.get("columns", []),
+        "unknownColumns": report.get("unknownColumns", []),
+        "ignoredColumns": report.get("ignoredColumns", []),
+        "format": report.get("format"),
+        "errors": report.get("errors", []),
+        "errorsTruncated": report.get("errorsTruncated", False),
+        "duplicateRows": report.get("duplicateRows", []),
+        "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
+        "failedRowsUrl": (
+            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk}) if job.failed_rows_file else None
+        ),
+        "error": (
+            {"code": report.get("errorCode", "import_failed"), "message": job.error}
+            if job.status == ImportStatus.FAILED
+            else None
+        ),
+        "createdAt": iso_z(job.created_at),
+        "startedAt": iso_z(job.started_at),
+        "finishedAt": iso_z(job.finished_at),
+    }
