@@ -3,6 +3,7 @@ tags and query-string booleans. The limits here are the ones the CSV import chec
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from rest_framework import serializers
@@ -32,17 +33,43 @@ class StrictDateTimeField(IsoDateTimeField):
         return super().to_internal_value(value)
 
 
+# Up to 10 digits before the point and 2 after (max_digits 12), never negative; the field and
+# the schema check the same rule.
+MONEY_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+MONEY_MAX = Decimal("9999999999.99")
+
+
 class MoneyField(serializers.DecimalField):
     """Money as decimals, never floats: "12.50" out; "12.50" (or 12.5) in, never negative."""
+
+    openapi_request_schema = {
+        "anyOf": [
+            {"type": "string", "pattern": MONEY_PATTERN},
+            {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX), "multipleOf": 0.01},
+        ]
+    }
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", Decimal("0"))
         super().__init__(max_digits=12, decimal_places=2, **kwargs)
 
+    def validate_empty_values(self, data):
+        # DRF's DecimalField reads a blank string as null when null is allowed; "" is not an
+        # amount (null is "any"), as the schema says.
+        return serializers.Field.validate_empty_values(self, data)
+
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str | int | float):
             self.fail("invalid")
+        if isinstance(data, str) and not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class QueryMoneyField(MoneyField):
+    """An amount in a query string: always a string ("" is not an amount)."""
+
+    openapi_request_schema = {"type": "string", "pattern": MONEY_PATTERN}
 
 
 class IdField(StrictIntegerField):

@@ -18,6 +18,7 @@ from crm.fields import (
     IsoDateTimeField,
     MoneyField,
     QueryBooleanField,
+    QueryMoneyField,
     StrictDateTimeField,
     TagsField,
 )
@@ -85,14 +86,14 @@ class FanListQuerySerializer(PageQuerySerializer):
     tag = serializers.CharField(
         required=False, allow_blank=True, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag. Empty: any."
     )
-    minSpent = MoneyField(required=False, help_text="Total spent at least this (decimal string).")
-    maxSpent = MoneyField(required=False, help_text="Total spent at most this (decimal string).")
+    minSpent = QueryMoneyField(required=False, help_text="Total spent at least this (decimal string).")
+    maxSpent = QueryMoneyField(required=False, help_text="Total spent at most this (decimal string).")
     expiringWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650,
         help_text="Active fans whose subscription ends within this many days from now.",
     )  # fmt: skip
-    minTips = MoneyField(required=False, help_text="Tips at least this (decimal string).")
-    maxTips = MoneyField(required=False, help_text="Tips at most this (decimal string).")
+    minTips = QueryMoneyField(required=False, help_text="Tips at least this (decimal string).")
+    maxTips = QueryMoneyField(required=False, help_text="Tips at most this (decimal string).")
     subscribedWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650, help_text="Fans who subscribed within this many days."
     )

@@ -30,6 +30,9 @@ CONFLICT = "The campaign's state does not allow this (`campaign_state_conflict`;
 
 
 class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    # validate()'s "either segmentId or filter", in the schema.
+    openapi_request_schema = {"oneOf": [{"required": ["segmentId"]}, {"required": ["filter"]}]}
+
     name = StrictCharField(max_length=120)
     content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
     mediaUrls = serializers.ListField(child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls")
