@@ -91,7 +91,7 @@ class MessageSendApi(LoggedApi):
         serializer = SendInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = selectors.account_for_user(
-            user=request.user, account_id=serializer.validated_data.get("accountId")
+            user=request.user, account_pk=serializer.validated_data.get("accountId")
         )
         outcome = services.message_send(
             user=request.user,
@@ -141,7 +141,7 @@ class MessageBatchApi(LoggedApi):
         serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = selectors.account_for_user(
-            user=request.user, account_id=serializer.validated_data.get("accountId")
+            user=request.user, account_pk=serializer.validated_data.get("accountId")
         )
         outcomes = services.messages_send_batch(
             user=request.user,

@@ -73,7 +73,7 @@ class FansImportCsvApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = account_for_user(user=request.user, account_id=data.get("accountId"))
+        account = account_for_user(user=request.user, account_pk=data.get("accountId"))
         upload = data["file"]
         options = {
             "account": account, "file": upload, "filename": upload.name or "",

@@ -38,7 +38,7 @@ _NOT_BLANK = "[^" + _NUL + _char_class("".join(chr(c) for c in range(0x10000) if
 TEXT_PATTERN = f"^[^{_NUL}]*$"
 NOT_BLANK_TEXT_PATTERN = f"^[^{_NUL}]*{_NOT_BLANK}[^{_NUL}]*$"
 
-# simplejwt's conventional paths keep their slash (DESIGN.md writes them so).
+# simplejwt's conventional paths keep their slash (the seed's token routes end with one).
 _KEEP_TRAILING_SLASH = ("/api/auth/",)
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from crm.imports import import_job_run
+from crm.imports.jobs import IMPORT_STALE_AFTER
 from crm.models import Fan, ImportJob, ImportStatus
 from tests.conftest import client_for, make_account, make_user
 
@@ -227,8 +232,6 @@ def test_it_answers_503_when_a_large_file_cannot_be_queued(api, account, setting
 
 
 def test_it_runs_a_queued_job_once_even_if_the_task_is_delivered_twice(api, account, settings):
-    from crm.imports import import_job_run
-
     settings.IMPORT_ASYNC_MIN_BYTES = 10
     job_id = upload(api, SAMPLE.read_bytes()).json()["jobId"]
     first = import_job_run(job_id=job_id)
@@ -237,3 +240,76 @@ def test_it_runs_a_queued_job_once_even_if_the_task_is_delivered_twice(api, acco
     report = api.get(f"/api/onlyfans/import/{job_id}").json()
     assert (report["status"], report["created"], report["failed"]) == ("succeeded", 7, 4)
     assert report["failedRowsUrl"] and Fan.objects.count() == 7
+
+
+# --- A job whose worker died ----------------------------------------------------------------------
+# A worker killed mid-run (OOM, host lost) must not leave its job `running` forever: the task was
+# acknowledged when it started, so nothing will ever run it again.
+def queued_job(api, settings) -> ImportJob:
+    settings.IMPORT_ASYNC_MIN_BYTES = 10
+    response = upload(api, SAMPLE.read_bytes(), name="big.csv")
+    assert response.status_code == 202, response.content
+    return ImportJob.objects.get(pk=response.json()["jobId"])
+
+
+def worker_died(job: ImportJob, *, silent_for: timedelta) -> None:
+    """What a worker leaves behind when it is killed after claiming the job."""
+    then = timezone.now() - silent_for
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=then, heartbeat_at=then)
+
+
+def test_it_fails_a_running_job_whose_worker_stopped_reporting(api, account, settings):
+    job = queued_job(api, settings)
+    worker_died(job, silent_for=IMPORT_STALE_AFTER + timedelta(seconds=1))
+
+    report = api.get(f"/api/onlyfans/import/{job.pk}").json()
+    assert report["status"] == "failed"
+    assert report["error"]["code"] == "worker_lost"
+    assert report["finishedAt"] is not None
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and not job.upload
+    # A late redelivery of the task does not resurrect it.
+    assert import_job_run(job_id=str(job.pk)) is None
+
+
+def test_it_leaves_a_running_job_alone_while_its_worker_reports(api, account, settings):
+    job = queued_job(api, settings)
+    worker_died(job, silent_for=IMPORT_STALE_AFTER - timedelta(seconds=30))
+    assert api.get(f"/api/onlyfans/import/{job.pk}").json()["status"] == "running"
+
+
+def test_a_running_import_reports_its_progress_before_it_ends(api, account, settings, monkeypatch):
+    """What keeps a long job from looking stale: while rows are still being read, the job row
+    already shows rows done and a fresh heartbeat. The test reads the row between rows, from the
+    database, and after each look puts the heartbeat back to a stale time: only a report made
+    mid-run can bring it forward again (the claim and the final report cannot)."""
+    from crm.imports import service
+
+    monkeypatch.setattr(service, "BATCH_ROWS", 2)
+    monkeypatch.setattr(service, "PROGRESS_EVERY_ROWS", 2)
+    job = queued_job(api, settings)
+    stale = timezone.now() - IMPORT_STALE_AFTER - timedelta(minutes=1)
+    seen: list[tuple[int, bool]] = []
+    real_records = service.records
+
+    @contextmanager
+    def watched_records(source):
+        with real_records(source) as rows:
+            def rows_watched():
+                for row in rows:
+                    row_now = ImportJob.objects.values("rows_processed", "heartbeat_at").get(pk=job.pk)
+                    seen.append((row_now["rows_processed"], row_now["heartbeat_at"] > stale))
+                    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
+                    yield row
+
+            yield rows_watched()
+
+    monkeypatch.setattr(service, "records", watched_records)
+    import_job_run(job_id=str(job.pk))
+
+    job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED and job.rows_processed == 12
+    reports_mid_run = [rows for rows, fresh in seen if fresh and 0 < rows < 12]
+    assert len(reports_mid_run) >= 2, seen
+    assert reports_mid_run == sorted(reports_mid_run)
+    assert job.heartbeat_at is not None and job.heartbeat_at > stale

@@ -100,6 +100,34 @@ def test_it_keeps_quoted_fields_with_embedded_newlines_and_counts_rows_as_record
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        b'User ID,Notes\n1,"never closed\n2,bob\n3,carol\n',
+        b'User ID,Notes\n1,ok\n2,"never closed',  # no newline at the end either
+        b'User ID,Notes\r\n1,"never closed\r\n2,bob\r\n',
+    ],
+    ids=["lf", "no-final-newline", "crlf"],
+)
+def test_it_refuses_a_file_whose_quoted_field_is_never_closed(account, data):
+    """A stray opening quote used to swallow every later row into one cell: 1 fan imported,
+    the other rows gone without a word, and the counts still "adding up"."""
+    with pytest.raises(ImportFileError) as caught:
+        run(account, data)
+    assert caught.value.code == "invalid_csv"
+    assert "quote" in caught.value.message
+    assert not Fan.objects.exists()
+    assert not ImportJob.objects.exists()
+
+
+def test_it_still_reads_quoted_fields_with_newlines_and_a_file_without_a_final_newline(account):
+    job = run(account, b'User ID,Notes\n1,"two\nlines"\n2,"quoted ""word"""\n3,last')
+    assert (job.rows_processed, job.created, job.failed) == (3, 3, 0)
+    assert Fan.objects.get(onlyfans_user_id="1").notes == "two\nlines"
+    assert Fan.objects.get(onlyfans_user_id="2").notes == 'quoted "word"'
+    assert Fan.objects.get(onlyfans_user_id="3").notes == "last"
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("12", "12"), ("12.5", "12.50"), ("$1,234.56", "1234.56"), ("1,234,567.89", "1234567.89"),
@@ -341,6 +369,32 @@ def test_it_finds_an_undecodable_byte_far_into_the_file_before_writing(account):
     assert Fan.objects.count() == 0
 
 
+# Past the first 64 KB (where a NUL byte makes the whole file "not a CSV"), a NUL in a cell
+# used to reach the database: SQLite stores it, PostgreSQL refuses the whole batch, so the
+# import crashed midway with the earlier batches written.
+FILLER = b"".join(b"%d,filler%d\n" % (n, n) for n in range(1, 6001))
+assert len(FILLER) > 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "header, cell",
+    [
+        (b"User ID,Username", b"nul\x00name"),
+        (b"User ID,Notes", b"nul\x00note"),
+        (b"User ID,Tags", b"vip\x00"),
+    ],
+    ids=["username", "notes", "tags"],
+)
+def test_it_fails_only_the_row_with_a_nul_character(account, header, cell):
+    job = run(account, header + b"\n" + FILLER + b"9999," + cell + b"\n")
+    assert job.status == "succeeded", job.error
+    assert (job.rows_processed, job.created, job.failed) == (6001, 6000, 1)
+    [error] = job.report["errors"]
+    assert error["row"] == 6002 and "NUL" in error["message"]
+    assert "\x00" not in error["value"]  # the report is stored as JSON; jsonb refuses NUL
+    assert not Fan.objects.filter(onlyfans_user_id="9999").exists()
+
+
 def test_it_refuses_a_file_over_the_size_limit(account, settings):
     settings.IMPORT_MAX_BYTES = 20
     with pytest.raises(ImportFileError) as caught:
@@ -380,7 +434,7 @@ def test_it_always_counts_every_row_once_and_stores_each_ids_last_row(owner, row
 
 
 def test_it_lists_the_first_errors_and_says_when_there_were_more(account, monkeypatch):
-    from crm.imports import service
+    from crm.imports import services as service
 
     monkeypatch.setattr(service, "MAX_REPORTED", 3)
     job = run(account, "User ID,Total Spent,Tips\n1,-1,-1\n2,-2,-2\n3,x,y\n")
@@ -390,7 +444,7 @@ def test_it_lists_the_first_errors_and_says_when_there_were_more(account, monkey
 
 
 def test_it_marks_the_job_failed_when_an_import_stops_midway(account, monkeypatch):
-    from crm.imports import service
+    from crm.imports import services as service
     from crm.imports.store import FanStore
 
     monkeypatch.setattr(service, "BATCH_ROWS", 2)

@@ -11,7 +11,7 @@ from crm.models import Message
 from onlyfans import sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.crm.factories import error_of, make_conversation, make_fan, send_json
-from tests.onlyfans.test_send_api import parse_iso
+from tests.support.api import parse_iso
 
 BODY = {"content": "Thanks for subscribing!", "mediaUrls": ["https://cdn.example.com/a.jpg"], "priority": 7}
 

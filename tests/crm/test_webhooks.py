@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from datetime import UTC, datetime
@@ -108,6 +110,27 @@ def test_it_rejects_a_non_numeric_timestamp(account):
     headers["HTTP_X_HUNTAZE_TIMESTAMP"] = "yesterday"
     error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
 
+# Headers are attacker-controlled (the endpoint is unauthenticated): odd ones are a 401, never a 500.
+# WSGI servers decode header bytes as latin-1: a byte above 0x7F arrives as a non-ASCII str.
+@pytest.mark.parametrize("signature", ["sha256=\xe9", "sha256=abc,\xff\xfe", "\xa0"])
+def test_it_rejects_a_signature_header_with_non_ascii_bytes(account, signature):
+    body = json.dumps(fan_event("fan.renewed")).encode()
+    headers = {"HTTP_X_HUNTAZE_TIMESTAMP": str(int(time.time())), "HTTP_X_HUNTAZE_SIGNATURE": signature}
+    error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
+    assert not WebhookEvent.objects.exists()
+
+
+# Even correctly signed, a timestamp that is not plain Unix seconds is refused, not a crash:
+# "²" passes str.isdigit() but not int(); 400 digits overflow a float; 5000 exceed int()'s limit.
+@pytest.mark.parametrize("timestamp", ["\xb2", "9" * 400, "1" * 5000])
+def test_it_rejects_a_signed_timestamp_that_is_not_unix_seconds(account, timestamp):
+    body = json.dumps(fan_event("fan.renewed")).encode()
+    mac = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"HTTP_X_HUNTAZE_TIMESTAMP": timestamp, "HTTP_X_HUNTAZE_SIGNATURE": f"sha256={mac}"}
+    error = error_of(deliver(account, None, raw=body, headers=headers), 401)
+    assert error["code"] in {"invalid_signature", "timestamp_out_of_range"}, error
+    assert not WebhookEvent.objects.exists()
+
 
 def test_it_uses_the_accounts_own_secret_when_it_has_one(account):
     account.webhook_secret = "per-account-secret"
@@ -200,6 +223,23 @@ def test_it_rejects_a_body_that_is_not_a_json_object(account, raw):
     response = deliver(account, None, raw=raw)
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] in {"invalid_json", "validation_error"}
+    assert nothing_written()
+
+# The raw payload is kept on WebhookEvent and PostgreSQL's jsonb refuses NUL and lone surrogates:
+# unstorable text in an unknown field was a 500 the sender would retry for ever. `concurrency`:
+# `make test` also runs these on PostgreSQL.
+@pytest.mark.concurrency
+@pytest.mark.parametrize("extra", [rb'"a\u0000b"', rb'"\ud800"', rb'{"k\u0000": 1}'], ids=["nul", "surrogate", "nul-key"])
+def test_it_refuses_an_event_with_unstorable_text_in_an_unknown_field(account, extra):
+    raw = b'{"id": "e1", "type": "fan.renewed", "extra": ' + extra + b', "data": {"fan": {"onlyfansUserId": "f1"}}}'
+    error_of(deliver(account, None, raw=raw), 400)
+    assert nothing_written()
+
+
+@pytest.mark.concurrency
+def test_it_refuses_an_event_nested_too_deeply_for_the_json_decoder(account):
+    raw = b'{"id": "e1", "type": "fan.renewed", "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    error_of(deliver(account, None, raw=raw), 400, "invalid_json")
     assert nothing_written()
 
 

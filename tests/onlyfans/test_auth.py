@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, post_json
+from tests.support.api import SEED_BODY, SEND, assert_error, post_json
 
 LOGIN = "/api/auth/token/"
 REFRESH = "/api/auth/token/refresh/"

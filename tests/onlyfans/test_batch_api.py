@@ -11,7 +11,7 @@ import pytest
 from onlyfans import services, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
-from tests.onlyfans.test_send_api import SEED_BODY, assert_error, parse_iso, post_json
+from tests.support.api import SEED_BODY, assert_error, parse_iso, post_json
 
 BATCH = "/api/onlyfans/messages/batch"
 

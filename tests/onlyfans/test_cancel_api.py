@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from onlyfans.models import MessageStatus, OutboundMessage
-from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, post_json
+from tests.support.api import SEED_BODY, SEND, assert_error, post_json
 
 
 def cancel(message_id) -> str:

@@ -76,10 +76,25 @@ def test_status_reports_the_real_last_processed_time(owner, account, queues, gat
     assert status.last_processed_at == attempt_time
 
 
-def test_beat_schedules_the_consumer_and_the_relay():
-    tasks = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
-    # …and, on the campaigns branch, the campaigns' tick (scheduled launches, closing finished ones).
-    assert tasks == {"onlyfans.tasks.consume_messages", "onlyfans.tasks.publish_pending", "crm.tasks.campaigns_tick"}
+def test_the_beat_schedule_alone_delivers_a_message_left_pending(owner, account, queues, gateway, settings):
+    """In production nothing but beat runs the relay and the consumer: running what it schedules,
+    as it schedules it (task name and arguments), publishes a message the API could not hand to
+    SQS and delivers it. Two rounds, since beat promises no order between its entries."""
+    from huntaze.celery import app as celery_app
+
+    celery_app.loader.import_default_modules()  # what a worker does at start: autodiscover the tasks
+    settings.CONSUMER_TASK_SECONDS = 2
+    message = OutboundMessage.objects.create(
+        account=account, sender=owner, recipient_id="fan_1", content="hi", status=MessageStatus.PENDING
+    )
+
+    for _ in range(2):
+        for entry in celery_app.conf.beat_schedule.values():
+            task = celery_app.tasks[entry["task"]]  # KeyError: beat names a task nobody registered
+            task.apply(args=entry.get("args", ()), kwargs=entry.get("kwargs", {})).get()
+
+    assert OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT
+    assert len(gateway.calls) == 1
 
 
 def test_the_consume_task_stops_taking_work_when_the_worker_shuts_down(owner, account, queues, gateway):

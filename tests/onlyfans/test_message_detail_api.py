@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
 from tests.conftest import make_account
-from tests.onlyfans.test_send_api import SEED_FULL_BODY, SEND, assert_error, parse_iso, post_json
+from tests.support.api import SEED_FULL_BODY, SEND, assert_error, parse_iso, post_json
 
 
 def detail(message_id) -> str:

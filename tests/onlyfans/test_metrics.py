@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from onlyfans import metrics, services
 from onlyfans.models import MessageStatus, OutboundMessage
-from tests.onlyfans.test_send_api import SEED_BODY, SEND, post_json
 from tests.settings import MOTO
+from tests.support.api import SEED_BODY, SEND, post_json
 from tests.support.servers import free_port
 
 BATCH = "/api/onlyfans/messages/batch"

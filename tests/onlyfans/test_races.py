@@ -126,33 +126,68 @@ def test_redrive_publishes_nothing_for_a_row_that_changed_meanwhile(owner, queue
 
 # --- Two consumers on one slow account never send a message twice ------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, settings):
-    """Gateway calls slower than SQS's visibility timeout: the account's wake-up reappears and a
+def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, settings, monkeypatch):
+    """A gateway call outlasts SQS's visibility timeout: the account's wake-up reappears and a
     second consumer takes it while the first is still calling. The account is busy while one of
-    its messages is being sent, so the second consumer sends nothing of it meanwhile."""
+    its messages is being sent, so the second consumer claims nothing of it meanwhile.
+
+    No race against the clock: the gateway holds the first call until the second consumer has
+    looked at the account and found it busy, however long that takes (30-s cap)."""
     import threading
+    import time
     import uuid as _uuid
 
     from onlyfans.consumer import Consumer
     from onlyfans.services import MessageInput, message_send
 
-    settings.SQS_VISIBILITY_TIMEOUT = 1
+    settings.SQS_VISIBILITY_TIMEOUT = 1  # the wake-up reappears a second after it was taken
     settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
+    settings.ONLYFANS_READ_TIMEOUT = 60  # the held call must not time out on the consumer's side
     main, dlq = sqs.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
     settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main, dlq
     sqs.clear_caches()
     account = make_account(owner, rate_limit_per_minute=600)
     for i in range(4):
         message_send(user=owner, account=account, data=MessageInput(recipient_id=f"fan_{i}", content="hi"))
-    gateway.respond_next(200, delay=1.5, times=4)
 
-    consumers = [Consumer(), Consumer()]
-    threads = [threading.Thread(target=c.run, kwargs={"seconds": 10, "wait_seconds": 1}) for c in consumers]
+    holding, busy_seen = threading.Event(), threading.Event()
+    claimed_during_hold: list = []
+    held: list[bool] = []
+    real_claim_next = scheduler.claim_next
+
+    def claim_next_watched(onlyfans_id):
+        pick = real_claim_next(onlyfans_id)
+        if holding.is_set():
+            if pick.claim is not None:
+                claimed_during_hold.append(pick.claim)
+            elif pick.busy_until is not None:
+                busy_seen.set()
+        return pick
+
+    def hold_the_first_call(fake):
+        if len(fake.calls) == 1:
+            holding.set()
+            held.append(busy_seen.wait(timeout=30))
+            holding.clear()
+
+    monkeypatch.setattr(scheduler, "claim_next", claim_next_watched)
+    gateway.on_call = hold_the_first_call
+    stop = threading.Event()
+    consumers = [Consumer(stop=stop), Consumer(stop=stop)]
+    threads = [threading.Thread(target=c.run, kwargs={"seconds": 120, "wait_seconds": 1}) for c in consumers]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and OutboundMessage.objects.filter(status=MessageStatus.SENT).count() < 4:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
 
+    assert held == [True], "the second consumer never found the account busy"
+    assert claimed_during_hold == []
     assert sum(c.report.sent for c in consumers) == 4
     assert len(gateway.calls) == 4
     assert OutboundMessage.objects.filter(status=MessageStatus.SENT, attempt_count=1).count() == 4

@@ -14,8 +14,8 @@ from django.utils import timezone
 from onlyfans import services, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import PENDING_TEXT
-from tests.onlyfans.test_send_api import SEED_BODY, SEND, post_json
 from tests.settings import MOTO
+from tests.support.api import SEED_BODY, SEND, post_json
 
 BATCH = "/api/onlyfans/messages/batch"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime
 from unittest import mock
 
 import pytest
@@ -13,37 +12,7 @@ import pytest
 from onlyfans import services
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import client_for, make_account, make_user
-
-SEND = "/api/onlyfans/messages/send"
-SEED_BODY = {"recipientId": "fan_123", "content": "Hello! Thanks for subscribing", "priority": 5}
-SEED_FULL_BODY = {
-    "recipientId": "fan_123",
-    "content": "Hello! Thanks for subscribing",
-    "mediaUrls": ["https://s3.amazonaws.com/media/image.jpg"],
-    "priority": 5,
-    "metadata": {"campaignId": "campaign_123"},
-}
-
-
-def post_json(client, path, body, **extra):
-    return client.post(path, data=json.dumps(body), content_type="application/json", **extra)
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """The one error shape: {"error": {"code", "message", "details"?}}, nothing else."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) <= {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
+from tests.support.api import SEED_BODY, SEED_FULL_BODY, SEND, assert_error, parse_iso, post_json
 
 
 @pytest.fixture
@@ -238,6 +207,64 @@ def test_it_explains_that_a_user_without_account_must_connect_one(api):
 def test_it_rejects_a_bad_idempotency_key(api, account, key):
     error = assert_error(post_json(api, SEND, SEED_BODY, HTTP_IDEMPOTENCY_KEY=key), 400, "validation_error")
     assert "Idempotency-Key" in error["details"]
+
+
+# Text no database column can store, and JSON nested too deep: a 400 in the error shape, never
+# a 500 (the deep-body case covers every JSON route, not only this one).
+@pytest.mark.django_db
+@pytest.mark.concurrency
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        pytest.param('{"note": "\\ud800"}', id="lone-surrogate-value"),
+        pytest.param('{"\\udfff": 1}', id="lone-surrogate-key"),
+        pytest.param('{"nested": ["\\ud83d"]}', id="nested-lone-surrogate"),
+        # PostgreSQL's jsonb refuses \u0000; SQLite takes it. Refused everywhere, as a 400.
+        pytest.param('{"note": "a\\u0000b"}', id="nul-value"),
+        pytest.param('{"a\\u0000": 1}', id="nul-key"),
+    ],
+)
+def test_it_rejects_metadata_that_cannot_be_stored_as_a_400(api, account, metadata):
+    body = f'{{"recipientId": "fan_1", "content": "hi", "metadata": {metadata}}}'
+
+    response = api.post(SEND, data=body, content_type="application/json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert "metadata" in error["details"]
+    assert OutboundMessage.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_it_still_accepts_metadata_with_real_non_ascii_text(api, account):
+    body = {"recipientId": "fan_1", "content": "hi", "metadata": {"note": "café 🎉", "n": [1, None, True]}}
+    response = api.post(SEND, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 202, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [SEND, "/api/onlyfans/messages/batch", "/api/auth/token/", "/api/crm/fans"])
+def test_it_answers_a_body_nested_too_deeply_as_a_400(api, account, path):
+    body = "[" * 50_000 + "]" * 50_000  # 100 KB, far below the upload limit
+
+    response = api.post(path, data=body, content_type="application/json")
+
+    assert_error(response, 400, "invalid_json")
+
+
+@pytest.mark.django_db
+def test_it_answers_deeply_nested_metadata_as_a_400(api, account):
+    # Deep enough to break naive recursion elsewhere, shallow enough that Python's decoder takes
+    # it whatever the request's own stack depth (the body-level case is the test above).
+    metadata = "[" * 600 + "]" * 600
+    body = f'{{"recipientId": "fan_1", "content": "hi", "metadata": {{"deep": {metadata}}}}}'
+
+    response = api.post(SEND, data=body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    # Refused as metadata nested too deep; or, in a process whose stack is already deep (some
+    # pytest-xdist orders), by the JSON parser itself: a 400 either way, never a 500.
+    assert error["code"] == "invalid_json" or "metadata" in error["details"], error
 
 
 # --- 401 / 404 / 409 ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.utils import timezone
 from onlyfans import limiter, sqs
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
 from tests.conftest import client_for, make_account, make_user
-from tests.onlyfans.test_send_api import SEED_BODY, SEND, assert_error, parse_iso, post_json
+from tests.support.api import SEED_BODY, SEND, assert_error, parse_iso, post_json
 from tests.support.servers import free_port
 
 STATUS = "/api/onlyfans/messages/status"
