@@ -220,7 +220,7 @@ class FanInputSerializer(ReadOnlyFieldsMixin, RejectUnknownFieldsMixin, serializ
     tags = TagsField(required=False, default=list)
     notes = StrictCharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False, default="")
 
-    def validate_onlyfansUserId(self, value: str) -> str:
+    def validate_onlyfansUserId(self, value: str) -> str:  # noqa: N802 - DRF names it after the field
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.")
         return value.strip()

@@ -52,7 +52,7 @@ def import_job_create(
 def _enqueue(job_id: uuid.UUID) -> None:
     try:
         task_enqueue("crm.tasks.run_import_job", str(job_id))
-    except Exception:  # noqa: BLE001 - the broker is down: say so on the job, don't lose it silently
+    except Exception:  # the broker is down: say so on the job, don't lose it silently
         logger.exception("Could not queue the import job", extra={"importJobId": str(job_id)})
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
             status=ImportStatus.FAILED,
