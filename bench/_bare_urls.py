@@ -17,7 +17,7 @@ class BareSendApi(APIView):
 
         serializer = SendInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = account_for_user(user=request.user, account_id=None)
+        account = account_for_user(user=request.user, account_pk=None)
         row = OutboundMessage.objects.create(
             account=account, sender=request.user, recipient_id=serializer.validated_data["recipientId"],
             content=serializer.validated_data["content"],

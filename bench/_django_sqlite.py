@@ -6,7 +6,9 @@ Not a benchmark itself (make bench skips files starting with `_`).
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,3 +37,18 @@ def configure(db: Path) -> None:
     import django
 
     django.setup()
+
+
+def timed(fn, runs: int) -> dict:
+    fn()  # warm the page cache and Django's first-call paths
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return {
+        "medianMs": round(statistics.median(samples), 2),
+        "p95Ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 2),
+        "maxMs": round(samples[-1], 2),
+    }

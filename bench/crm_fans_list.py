@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from _django_sqlite import configure
+from _django_sqlite import configure, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 TAGS = ["vip", "whale", "new", "chatty", "tipper", "lapsed", "bundle", "custom"]
@@ -95,21 +94,6 @@ def plan_of(sql: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
         return [row[-1] for row in cursor.fetchall()]
-
-
-def timed(fn, runs: int) -> dict:
-    fn()  # warm the page cache and Django's first-call paths
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "medianMs": round(statistics.median(samples), 2),
-        "p95Ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 2),
-        "maxMs": round(samples[-1], 2),
-    }
 
 
 def run_scenario(account, name: str, params: dict, runs: int) -> dict:

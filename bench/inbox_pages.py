@@ -28,7 +28,6 @@ import platform
 import random
 import re
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from _django_sqlite import configure
+from _django_sqlite import configure, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_P95_MS = 50.0
@@ -116,21 +115,6 @@ def fill(conversations: int, thread: int):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return user, big, seconds
-
-
-def timed(fn, runs: int) -> dict:
-    fn()  # warm the page cache and Django's first-call paths
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "medianMs": round(statistics.median(samples), 2),
-        "p95Ms": round(samples[max(0, int(len(samples) * 0.95) - 1)], 2),
-        "maxMs": round(samples[-1], 2),
-    }
 
 
 def scenario(client, name: str, url: str, params: dict, status: int, runs: int) -> dict:

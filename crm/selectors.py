@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from crm.fields import MAX_ID
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
 from huntaze.core.errors import NotFound
 from onlyfans.selectors import accounts_of
 
-MAX_ID = 2**63 - 1
 _Row = TypeVar("_Row")
 
 # The API's ordering names → the columns, each ending with the id so that pages are stable.
@@ -67,13 +67,13 @@ def owned_or_404(queryset: QuerySet[_Row], *, user, pk: Any, what: str) -> _Row:
     return row
 
 
-def scope_to_accounts(queryset: QuerySet, *, user, account_id: int | None = None) -> QuerySet:
+def scope_to_accounts(queryset: QuerySet, *, user, account_pk: int | None = None) -> QuerySet:
     """Rows of the user's accounts (or of one of them). Another user's account is a 404."""
     account_ids = list(accounts_of(user).values_list("pk", flat=True))
-    if account_id is not None:
-        if account_id not in account_ids:
+    if account_pk is not None:
+        if account_pk not in account_ids:
             raise NotFound("OnlyFans account not found.")
-        account_ids = [account_id]
+        account_ids = [account_pk]
     if len(account_ids) == 1:
         # Equality, not IN (…): the planner walks one index range in order, no sort.
         return queryset.filter(account_id=account_ids[0])
@@ -90,7 +90,7 @@ def paginate(queryset: QuerySet, *, page: int, page_size: int) -> Page:
 # --- Fans ----------------------------------------------------------------------------------------
 def fans_query(*, user, filters: dict[str, Any]) -> QuerySet[Fan]:
     """The fans list: filters from FanListQuerySerializer, ordered, not yet paginated."""
-    scoped = scope_to_accounts(Fan.objects.all(), user=user, account_id=filters.get("accountId"))
+    scoped = scope_to_accounts(Fan.objects.all(), user=user, account_pk=filters.get("accountId"))
     fans = scoped
     # Search and tag test every fan of the account; as `id IN (…)` subqueries they run over a
     # narrow covering index (fan_search_idx, fan_tags_idx / GIN) instead of reading the table
@@ -192,7 +192,7 @@ def fan_get(*, user, fan_id: Any) -> Fan:
 def conversations_query(*, user, filters: dict[str, Any]) -> QuerySet[Conversation]:
     """The inbox: pinned first, then newest activity first."""
     conversations = scope_to_accounts(
-        Conversation.objects.select_related("fan"), user=user, account_id=filters.get("accountId")
+        Conversation.objects.select_related("fan"), user=user, account_pk=filters.get("accountId")
     )
     # `__in=[x]`, not `=x`: Django writes `archived=False` as `NOT archived`, which SQLite cannot
     # match against an index column; `archived IN (0)` is an equality it can.
@@ -272,7 +272,7 @@ def messages_page(
 
 # --- Segments ------------------------------------------------------------------------------------
 def segments_list(*, user, filters: dict[str, Any]) -> Page:
-    segments = scope_to_accounts(Segment.objects.all(), user=user, account_id=filters.get("accountId"))
+    segments = scope_to_accounts(Segment.objects.all(), user=user, account_pk=filters.get("accountId"))
     return paginate(
         segments.order_by("-created_at", "-id"), page=filters["page"], page_size=filters["pageSize"]
     )

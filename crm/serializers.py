@@ -11,21 +11,28 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.fields import (
+    MAX_ID,
+    TAG_MAX_LENGTH,
+    IdField,
+    IsoDateTimeField,
+    MoneyField,
+    QueryBooleanField,
+    QueryMoneyField,
+    StrictDateTimeField,
+    TagsField,
+)
 from crm.models import SubscriptionStatus
 from huntaze.core.fields import (
     RejectUnknownFieldsMixin,
     StrictBooleanField,
     StrictCharField,
-    StrictIntegerField,
 )
 from huntaze.core.formats import iso_z
 from onlyfans.models import MessageStatus
 from onlyfans.pacing import message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
-MAX_ID = 2**63 - 1
-TAG_MAX_LENGTH = 64
-TAGS_MAX = 50
 NOTES_MAX_LENGTH = 10_000
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 200
@@ -35,64 +42,6 @@ FAN_ORDERINGS = (
     "-lastSeenAt", "lastSeenAt",
     "-subscribedAt", "subscribedAt",
 )  # fmt: skip
-
-
-# --- Fields ------------------------------------------------------------------------------------
-class IsoDateTimeField(serializers.DateTimeField):
-    """Out as the pipeline writes times: `2025-11-01T12:00:06.000Z`."""
-
-    def to_representation(self, value):
-        return iso_z(value)
-
-
-class StrictDateTimeField(IsoDateTimeField):
-    default_error_messages = {"invalid": "Must be an ISO 8601 date-time string."}
-
-    def to_internal_value(self, value):
-        if not isinstance(value, str):
-            self.fail("invalid")
-        return super().to_internal_value(value)
-
-
-class MoneyField(serializers.DecimalField):
-    """Money as decimals, never floats: "12.50" out; "12.50" (or 12.5) in, never negative."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", Decimal("0"))
-        super().__init__(max_digits=12, decimal_places=2, **kwargs)
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, str | int | float):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class IdField(StrictIntegerField):
-    def __init__(self, **kwargs):
-        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
-
-
-class TagsField(serializers.ListField):
-    def __init__(self, **kwargs):
-        super().__init__(
-            child=StrictCharField(max_length=TAG_MAX_LENGTH), max_length=TAGS_MAX, **kwargs
-        )
-
-    def to_internal_value(self, data):
-        tags = super().to_internal_value(data)
-        return list(dict.fromkeys(tag for tag in tags if tag))  # drop blanks and repeats
-
-
-class QueryBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        value = str(data).strip().lower()
-        if value in {"true", "1"}:
-            return True
-        if value in {"false", "0"}:
-            return False
-        self.fail("invalid")
 
 
 # --- Query strings -----------------------------------------------------------------------------
@@ -137,14 +86,14 @@ class FanListQuerySerializer(PageQuerySerializer):
     tag = serializers.CharField(
         required=False, allow_blank=True, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag. Empty: any."
     )
-    minSpent = MoneyField(required=False, help_text="Total spent at least this (decimal string).")
-    maxSpent = MoneyField(required=False, help_text="Total spent at most this (decimal string).")
+    minSpent = QueryMoneyField(required=False, help_text="Total spent at least this (decimal string).")
+    maxSpent = QueryMoneyField(required=False, help_text="Total spent at most this (decimal string).")
     expiringWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650,
         help_text="Active fans whose subscription ends within this many days from now.",
     )  # fmt: skip
-    minTips = MoneyField(required=False, help_text="Tips at least this (decimal string).")
-    maxTips = MoneyField(required=False, help_text="Tips at most this (decimal string).")
+    minTips = QueryMoneyField(required=False, help_text="Tips at least this (decimal string).")
+    maxTips = QueryMoneyField(required=False, help_text="Tips at most this (decimal string).")
     subscribedWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650, help_text="Fans who subscribed within this many days."
     )

@@ -11,21 +11,22 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from huntaze.core.formats import iso_z
 from huntaze.core.idempotency import IDEMPOTENCY_HEADER, idempotency_key
 from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER, error_response
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
-from onlyfans import pacing, selectors, services
+from onlyfans import selectors, services
 from onlyfans import status as pipeline_status
-from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.models import MessageStatus
 from onlyfans.serializers import (
     BatchInputSerializer,
+    BatchItem,
     BatchOutputSerializer,
     MessageDetailOutputSerializer,
     QueueStatusOutputSerializer,
     SendInputSerializer,
     SendOutputSerializer,
+    message_detail,
     message_input,
     send_result,
 )
@@ -90,7 +91,7 @@ class MessageSendApi(LoggedApi):
         serializer = SendInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = selectors.account_for_user(
-            user=request.user, account_id=serializer.validated_data.get("accountId")
+            user=request.user, account_pk=serializer.validated_data.get("accountId")
         )
         outcome = services.message_send(
             user=request.user,
@@ -140,25 +141,25 @@ class MessageBatchApi(LoggedApi):
         serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         account = selectors.account_for_user(
-            user=request.user, account_id=serializer.validated_data.get("accountId")
+            user=request.user, account_pk=serializer.validated_data.get("accountId")
         )
         outcomes = services.messages_send_batch(
             user=request.user,
             account=account,
             items=[message_input(item) for item in serializer.validated_data["messages"]],
         )
-        results = []
-        for index, outcome in enumerate(outcomes):
-            item = {"index": index, **send_result(outcome.message)}
-            if outcome.publish_error:
-                item["error"] = outcome.publish_error
-            results.append(item)
+        results = [
+            BatchItem(index=index, message=outcome.message, error=outcome.publish_error or None)
+            for index, outcome in enumerate(outcomes)
+        ]
         queued = sum(1 for o in outcomes if o.message.status == MessageStatus.QUEUED)
         logger.info(
             "OnlyFans send message: batch accepted",
             extra={"userId": request.user.pk, "accountId": account.pk, "count": len(results), "queued": queued},
         )
-        body = {"accepted": len(results), "queued": queued, "pending": len(results) - queued, "results": results}
+        body = BatchOutputSerializer(
+            {"accepted": len(results), "queued": queued, "pending": len(results) - queued, "results": results}
+        ).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
@@ -188,7 +189,7 @@ class QueueStatusApi(LoggedApi):
                 "health": queue_status.health_status,
             },
         )
-        return Response(queue_status.as_dict())
+        return Response(QueueStatusOutputSerializer(queue_status).data)
 
 
 class MessageDetailApi(APIView):
@@ -208,40 +209,6 @@ class MessageDetailApi(APIView):
     def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
         message = selectors.message_for_user(user=request.user, message_id=messageId)
         return Response(message_detail(message))
-
-
-def message_detail(message: OutboundMessage) -> dict:
-    schedule = pacing.message_schedule(message)
-    return {
-        "messageId": str(message.id),
-        "accountId": message.account_id,
-        "recipientId": message.recipient_id,
-        "content": message.content,
-        "mediaUrls": message.media_urls,
-        "priority": message.priority,
-        "lane": message.lane,
-        "metadata": message.metadata,
-        "status": message.status,
-        "attemptCount": message.attempt_count,
-        "lastError": message.last_error,
-        "queuedAt": iso_z(message.queued_at),
-        "estimatedSendTime": iso_z(schedule.estimated_send_time),
-        "nextAttemptAt": iso_z(schedule.next_attempt_at),
-        "waitingFor": schedule.waiting_for,
-        "sentAt": iso_z(message.sent_at),
-        "upstreamId": message.upstream_id,
-        "attempts": [
-            {
-                "number": attempt.number,
-                "attemptedAt": iso_z(attempt.attempted_at),
-                "outcome": attempt.outcome,
-                "httpStatus": attempt.http_status,
-                "error": attempt.error,
-                "latencyMs": attempt.latency_ms,
-            }
-            for attempt in message.attempts.all()
-        ],
-    }
 
 
 class MessageCancelApi(LoggedApi):

@@ -150,7 +150,7 @@ class Consumer:
             metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
             return _slots(decision)
         result = gateway.send_message(
-            account_id=onlyfans_id,
+            onlyfans_id=onlyfans_id,
             recipient_id=message.recipient_id,
             message_id=str(message.pk),
             text=message.content,

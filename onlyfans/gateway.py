@@ -1,4 +1,4 @@
-"""The client of the OnlyFans gateway (DESIGN.md, "The OnlyFans gateway contract").
+"""The client of the OnlyFans gateway: the contract that the sandbox gateway (onlyfans/sandbox/) serves too.
 
 `POST {ONLYFANS_API_BASE_URL}/api/{account}/chats/{recipientId}/messages` with a bearer key
 and `Idempotency-Key: {messageId}`. Every answer is classified once, here:
@@ -56,9 +56,9 @@ def _session() -> requests.Session:
     return session
 
 
-def message_url(base_url: str, account_id: str, recipient_id: str) -> str:
+def message_url(base_url: str, onlyfans_id: str, recipient_id: str) -> str:
     return (
-        f"{base_url.rstrip('/')}/api/{quote(account_id, safe='')}"
+        f"{base_url.rstrip('/')}/api/{quote(onlyfans_id, safe='')}"
         f"/chats/{quote(recipient_id, safe='')}/messages"
     )
 
@@ -95,9 +95,9 @@ def _reason(response: requests.Response) -> str:
 
 
 def send_message(
-    *, account_id: str, recipient_id: str, message_id: str, text: str, media_urls: list[str]
+    *, onlyfans_id: str, recipient_id: str, message_id: str, text: str, media_urls: list[str]
 ) -> GatewayResult:
-    url = message_url(settings.ONLYFANS_API_BASE_URL, account_id, recipient_id)
+    url = message_url(settings.ONLYFANS_API_BASE_URL, onlyfans_id, recipient_id)
     payload: dict = {"text": text}
     if media_urls:
         payload["mediaFiles"] = media_urls

@@ -15,11 +15,11 @@ def accounts_of(user) -> QuerySet[OnlyFansAccount]:
     return OnlyFansAccount.objects.filter(owner=user)
 
 
-def account_for_user(*, user, account_id: int | None) -> OnlyFansAccount:
+def account_for_user(*, user, account_pk: int | None) -> OnlyFansAccount:
     """The account a request acts on: named, or the user's only account. Another user's is a 404."""
-    if account_id is not None:
+    if account_pk is not None:
         try:
-            return accounts_of(user).get(pk=account_id)
+            return accounts_of(user).get(pk=account_pk)
         except OnlyFansAccount.DoesNotExist:
             raise NotFound("OnlyFans account not found.") from None
     accounts = list(accounts_of(user).order_by("pk")[:2])
@@ -44,15 +44,6 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
         )
     except OutboundMessage.DoesNotExist:
         raise NotFound("Message not found.") from None
-
-
-def waiting_counts_by_account(*, user=None) -> dict[int, int]:
-    """Each account's backlog in one grouped query (the status of an agency with many accounts)."""
-    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
-    if user is not None:
-        queryset = queryset.filter(account__owner=user)
-    rows = queryset.order_by().values("account_id").annotate(n=Count("pk"))
-    return {row["account_id"]: row["n"] for row in rows}
 
 
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:

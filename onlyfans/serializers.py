@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlparse
+import re
+from dataclasses import dataclass
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
-from huntaze.core.formats import iso_z
+from huntaze.core.fields import (
+    IsoDateTimeField,
+    RejectUnknownFieldsMixin,
+    StrictCharField,
+    StrictIntegerField,
+)
 from huntaze.core.text import is_storable_text
 from onlyfans.accepting import MessageInput
 from onlyfans.models import Lane, MessageStatus, OutboundMessage, WaitReason
+from onlyfans.pacing import message_schedule
 
 RECIPIENT_ID_MAX_LENGTH = 128
 # OnlyFans chat messages are short; 5,000 characters leaves room for long-form captions.
@@ -25,19 +31,22 @@ METADATA_MAX_DEPTH = 32
 BATCH_MAX = 10
 
 
-@extend_schema_field(
-    {"type": "string", "format": "uri", "pattern": "^https://", "maxLength": MEDIA_URL_MAX_LENGTH}
-)
+# An https:// URL with a host: no control characters or spaces anywhere. The field and the
+# schema check the same pattern, so the schema allows exactly what the API accepts.
+HTTPS_URL_PATTERN = r"^https://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00-\x20\x7f]*)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": HTTPS_URL_PATTERN, "maxLength": MEDIA_URL_MAX_LENGTH})
 class HttpsUrlField(StrictCharField):
     default_error_messages = {"https": "Must be an https:// URL."}
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(max_length=MEDIA_URL_MAX_LENGTH, **kwargs)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        parsed = urlparse(value)
-        if parsed.scheme != "https" or not parsed.netloc or " " in value:
+        if not re.fullmatch(HTTPS_URL_PATTERN, value):
             self.fail("https")
         return value
 
@@ -157,14 +166,6 @@ class BatchInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     messages = MessageInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX)
 
 
-class SendOutputSerializer(serializers.Serializer):
-    messageId = serializers.UUIDField()
-    status = serializers.CharField()
-    queuedAt = serializers.DateTimeField()
-    estimatedSendTime = serializers.DateTimeField()
-    message = serializers.CharField()
-
-
 QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."
 PENDING_TEXT = (
     "Message accepted. The queue is unreachable right now; it will be queued as soon as it "
@@ -172,20 +173,54 @@ PENDING_TEXT = (
 )
 
 
+def _accepted_text(message: OutboundMessage) -> str:
+    return PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT
+
+
+class SendOutputSerializer(serializers.Serializer):
+    """An accepted message, from its OutboundMessage."""
+
+    messageId = serializers.UUIDField(source="id")
+    status = serializers.CharField()
+    queuedAt = IsoDateTimeField(source="queued_at")
+    estimatedSendTime = IsoDateTimeField(source="estimated_send_time")
+    message = serializers.SerializerMethodField()
+
+    def get_message(self, message: OutboundMessage) -> str:
+        return _accepted_text(message)
+
+
 def send_result(message: OutboundMessage) -> dict:
-    """An accepted message as the send routes answer it (SendOutputSerializer's shape)."""
-    return {
-        "messageId": str(message.id),
-        "status": message.status,
-        "queuedAt": iso_z(message.queued_at),
-        "estimatedSendTime": iso_z(message.estimated_send_time),
-        "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
-    }
+    """An accepted message as the send routes answer it."""
+    return SendOutputSerializer(message).data
 
 
-class BatchItemOutputSerializer(SendOutputSerializer):
+@dataclass(frozen=True)
+class BatchItem:
+    index: int
+    message: OutboundMessage
+    error: str | None
+
+
+class BatchItemOutputSerializer(serializers.Serializer):
+    """One accepted message of a batch, from a BatchItem; `error` only when SQS refused it."""
+
     index = serializers.IntegerField()
+    messageId = serializers.UUIDField(source="message.id")
+    status = serializers.CharField(source="message.status")
+    queuedAt = IsoDateTimeField(source="message.queued_at")
+    estimatedSendTime = IsoDateTimeField(source="message.estimated_send_time")
+    message = serializers.SerializerMethodField()
     error = serializers.CharField(required=False)
+
+    def get_message(self, item: BatchItem) -> str:
+        return _accepted_text(item.message)
+
+    def to_representation(self, item: BatchItem) -> dict:
+        data = super().to_representation(item)
+        if data.get("error") is None:
+            data.pop("error", None)
+        return data
 
 
 class BatchOutputSerializer(serializers.Serializer):
@@ -197,61 +232,80 @@ class BatchOutputSerializer(serializers.Serializer):
 
 class AttemptOutputSerializer(serializers.Serializer):
     number = serializers.IntegerField()
-    attemptedAt = serializers.DateTimeField()
+    attemptedAt = IsoDateTimeField(source="attempted_at")
     outcome = serializers.CharField(
         help_text="sent, retry, failed, dead_lettered, rate_limited (a 429: waited), deferred (a 409 key in use)."
     )
-    httpStatus = serializers.IntegerField(allow_null=True)
+    httpStatus = serializers.IntegerField(source="http_status", allow_null=True)
     error = serializers.CharField()
-    latencyMs = serializers.IntegerField(allow_null=True)
+    latencyMs = serializers.IntegerField(source="latency_ms", allow_null=True)
 
 
 class MessageDetailOutputSerializer(serializers.Serializer):
-    messageId = serializers.UUIDField()
-    accountId = serializers.IntegerField()
-    recipientId = serializers.CharField()
+    """A message, from its OutboundMessage with its live schedule attached as `live_schedule`
+    (onlyfans.pacing.message_schedule: see message_detail)."""
+
+    messageId = serializers.UUIDField(source="id")
+    accountId = serializers.IntegerField(source="account_id")
+    recipientId = serializers.CharField(source="recipient_id")
     content = serializers.CharField()
-    mediaUrls = serializers.ListField(child=serializers.CharField())
+    mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField())
     priority = serializers.IntegerField()
     lane = serializers.ChoiceField(choices=Lane.values)
     metadata = serializers.DictField()
     status = serializers.CharField()
-    attemptCount = serializers.IntegerField(help_text="Attempts that count towards the limit of attempts.")
-    lastError = serializers.CharField()
-    queuedAt = serializers.DateTimeField()
-    estimatedSendTime = serializers.DateTimeField(
+    attemptCount = serializers.IntegerField(
+        source="attempt_count", help_text="Attempts that count towards the limit of attempts."
+    )
+    lastError = serializers.CharField(source="last_error")
+    queuedAt = IsoDateTimeField(source="queued_at")
+    estimatedSendTime = IsoDateTimeField(
+        source="live_schedule.estimated_send_time",
         allow_null=True,
         help_text="Live: computed when read from the account's schedule (its next free slot, the "
         "message's rank in lane order, the reserve); the send time once sent.",
     )
-    nextAttemptAt = serializers.DateTimeField(
-        allow_null=True, help_text="Not before this moment (back-off, the gateway's Retry-After); null when due."
+    nextAttemptAt = IsoDateTimeField(
+        source="live_schedule.next_attempt_at",
+        allow_null=True,
+        help_text="Not before this moment (back-off, the gateway's Retry-After); null when due.",
     )
     waitingFor = serializers.ChoiceField(
-        choices=WaitReason.values, allow_null=True, help_text="Why the message waits; null when it does not."
+        source="live_schedule.waiting_for",
+        choices=WaitReason.values,
+        allow_null=True,
+        help_text="Why the message waits; null when it does not.",
     )
-    sentAt = serializers.DateTimeField(allow_null=True)
-    upstreamId = serializers.CharField()
+    sentAt = IsoDateTimeField(source="sent_at", allow_null=True)
+    upstreamId = serializers.CharField(source="upstream_id")
     attempts = AttemptOutputSerializer(many=True)
 
 
+def message_detail(message: OutboundMessage) -> dict:
+    """A message with its live schedule (computed now) and every delivery attempt."""
+    message.live_schedule = message_schedule(message)
+    return MessageDetailOutputSerializer(message).data
+
+
 class QueueStatusOutputSerializer(serializers.Serializer):
+    """The queue's status, from onlyfans.status.QueueStatus."""
+
     class QueueCounts(serializers.Serializer):
         depth = serializers.IntegerField()
-        inFlight = serializers.IntegerField()
-        dlqCount = serializers.IntegerField()
+        inFlight = serializers.IntegerField(source="in_flight")
+        dlqCount = serializers.IntegerField(source="dlq_count")
         total = serializers.IntegerField()
 
     class ProcessingInfo(serializers.Serializer):
-        estimatedTimeSeconds = serializers.IntegerField()
-        rateLimit = serializers.CharField()
-        lastProcessedAt = serializers.DateTimeField(allow_null=True)
+        estimatedTimeSeconds = serializers.IntegerField(source="estimated_time_seconds")
+        rateLimit = serializers.CharField(source="rate_limit")
+        lastProcessedAt = IsoDateTimeField(source="last_processed_at", allow_null=True)
 
     class HealthInfo(serializers.Serializer):
-        status = serializers.ChoiceField(choices=["healthy", "degraded"])
-        message = serializers.CharField()
+        status = serializers.ChoiceField(source="health_status", choices=["healthy", "degraded"])
+        message = serializers.CharField(source="health_message")
 
-    queue = QueueCounts()
-    processing = ProcessingInfo()
-    health = HealthInfo()
-    timestamp = serializers.DateTimeField()
+    queue = QueueCounts(source="*")
+    processing = ProcessingInfo(source="*")
+    health = HealthInfo(source="*")
+    timestamp = IsoDateTimeField()

@@ -13,16 +13,10 @@ from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
 from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.campaigns.serializers import ProgressOutputSerializer
+from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
 from crm.models import Campaign, CampaignState, Segment
 from crm.selectors import segment_get
-from crm.serializers import (
-    IdField,
-    IsoDateTimeField,
-    PageOutputSerializer,
-    PageQuerySerializer,
-    PagingQuerySerializer,
-    StrictDateTimeField,
-)
+from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from onlyfans.models import OnlyFansAccount
@@ -36,6 +30,9 @@ CONFLICT = "The campaign's state does not allow this (`campaign_state_conflict`;
 
 
 class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    # validate()'s "either segmentId or filter", in the schema.
+    openapi_request_schema = {"oneOf": [{"required": ["segmentId"]}, {"required": ["filter"]}]}
+
     name = StrictCharField(max_length=120)
     content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
     mediaUrls = serializers.ListField(child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls")
@@ -66,7 +63,7 @@ def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | No
         if data.get("accountId") not in (None, segment.account_id):
             raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
         return segment.account, segment
-    return account_for_user(user=user, account_id=data.get("accountId")), None
+    return account_for_user(user=user, account_pk=data.get("accountId")), None
 
 
 def campaign_create_from_input(*, user, data: dict) -> Campaign:

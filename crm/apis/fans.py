@@ -66,7 +66,7 @@ class FanCreateApi(APIView):
         serializer = FanCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        account = account_for_user(user=request.user, account_id=data.pop("accountId", None))
+        account = account_for_user(user=request.user, account_pk=data.pop("accountId", None))
         fan = services.fan_create(account=account, data=data)
         fan.conversation_id = None
         return Response(FanOutputSerializer(fan).data, status=status.HTTP_201_CREATED)

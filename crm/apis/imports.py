@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -63,6 +64,7 @@ class FansImportCsvApi(APIView):
             401: UNAUTHENTICATED,
             404: error("The OnlyFans account (accountId) is not one of yours."),
             413: error("The file is larger than IMPORT_MAX_BYTES."),
+            415: error("The body is not multipart/form-data (or a urlencoded form)."),
             503: error("A large file could not be queued."),
         },
     )
@@ -71,7 +73,7 @@ class FansImportCsvApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = account_for_user(user=request.user, account_id=data.get("accountId"))
+        account = account_for_user(user=request.user, account_pk=data.get("accountId"))
         upload = data["file"]
         options = {
             "account": account, "file": upload, "filename": upload.name or "",
@@ -110,7 +112,7 @@ class FansImportFailedRowsApi(APIView):
         operation_id="onlyfans_import_failed_rows",
         summary="Download the rows that failed, with their row numbers and reasons, as CSV",
         responses={
-            (200, "text/csv"): OpenApiResponse(description="The failed rows as CSV."),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The failed rows as CSV."),
             401: UNAUTHENTICATED,
             404: error("No such import among yours, or it has no failed rows."),
         },

@@ -12,15 +12,12 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.apis.common import errors, path_id
+from crm.fields import IdField, IsoDateTimeField, MoneyField, TagsField
 from crm.models import Segment, SubscriptionStatus
 from crm.serializers import (
     FanOutputSerializer,
-    IdField,
-    IsoDateTimeField,
-    MoneyField,
     PageOutputSerializer,
     PageQuerySerializer,
-    TagsField,
     validate_ranges,
 )
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
@@ -147,7 +144,7 @@ class SegmentCreateApi(APIView):
         serializer = SegmentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        account = account_for_user(user=request.user, account_id=data.pop("accountId", None))
+        account = account_for_user(user=request.user, account_pk=data.pop("accountId", None))
         segment = services.segment_create(account=account, user=request.user, data=data)
         return Response(SegmentOutputSerializer(_with_fans(segment)).data, status=status.HTTP_201_CREATED)
 

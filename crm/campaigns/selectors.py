@@ -41,7 +41,7 @@ RATE_WINDOW = timedelta(minutes=10)
 
 
 def campaigns_list(*, user, filters: dict[str, Any]) -> Page:
-    campaigns = scope_to_accounts(Campaign.objects.all(), user=user, account_id=filters.get("accountId"))
+    campaigns = scope_to_accounts(Campaign.objects.all(), user=user, account_pk=filters.get("accountId"))
     if state := filters.get("state"):
         campaigns = campaigns.filter(state=state)
     return paginate(campaigns.order_by("-created_at", "-id"), page=filters["page"], page_size=filters["pageSize"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
+from crm.fields import IsoDateTimeField
 from crm.models import SkipReason
-from crm.serializers import IsoDateTimeField
 
 
 class ProgressOutputSerializer(serializers.Serializer):

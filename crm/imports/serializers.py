@@ -8,11 +8,11 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from crm.models import ImportJob, ImportStatus
-from huntaze.core.formats import iso_z
+from huntaze.core.fields import IsoDateTimeField
 
 
 class ImportJobOutputSerializer(serializers.Serializer):
-    """The shape of an import's report (documentation only; built by `job_payload`)."""
+    """An import's report, from the values `job_payload` reads off the ImportJob and its report."""
 
     jobId = serializers.UUIDField()
     url = serializers.CharField()
@@ -41,19 +41,20 @@ class ImportJobOutputSerializer(serializers.Serializer):
     duplicateRowsTruncated = serializers.BooleanField()
     failedRowsUrl = serializers.CharField(allow_null=True)
     error = serializers.DictField(allow_null=True)
-    createdAt = serializers.DateTimeField()
-    startedAt = serializers.DateTimeField(allow_null=True)
-    finishedAt = serializers.DateTimeField(allow_null=True)
+    createdAt = IsoDateTimeField()
+    startedAt = IsoDateTimeField(allow_null=True)
+    finishedAt = IsoDateTimeField(allow_null=True)
 
 
 def job_payload(job: ImportJob) -> dict[str, Any]:
+    """The report as the import routes and `import_fans_csv --json` answer it."""
     report = job.report or {}
     total = job.rows_total
     percent = 100 if job.status == ImportStatus.SUCCEEDED else (
         int(job.rows_processed * 100 / total) if total else 0
     )
-    return {
-        "jobId": str(job.pk),
+    values = {
+        "jobId": job.pk,
         "url": reverse("fans-import-job", kwargs={"jobId": job.pk}),
         "accountId": job.account_id,
         "filename": job.filename,
@@ -82,7 +83,8 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
             if job.status == ImportStatus.FAILED
             else None
         ),
-        "createdAt": iso_z(job.created_at),
-        "startedAt": iso_z(job.started_at),
-        "finishedAt": iso_z(job.finished_at),
+        "createdAt": job.created_at,
+        "startedAt": job.started_at,
+        "finishedAt": job.finished_at,
     }
+    return ImportJobOutputSerializer(values).data

@@ -14,12 +14,11 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from crm.fields import TAG_MAX_LENGTH, TAGS_MAX
 from crm.imports.columns import Column
 
 ZERO = Decimal("0.00")
 MONEY_LIMIT = Decimal("10000000000")  # max_digits=12, decimal_places=2
-TAG_MAX_LENGTH = 64
-TAGS_MAX = 50
 MIN_YEAR, MAX_YEAR = 1970, 2100
 
 Parser = Callable[[str], Any]

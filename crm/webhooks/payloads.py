@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from crm.serializers import MoneyField, StrictDateTimeField
+from crm.fields import MoneyField, StrictDateTimeField
 from huntaze.core.errors import ApplicationError
 from huntaze.core.fields import StrictBooleanField, StrictCharField
 from huntaze.core.text import is_storable_text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from huntaze.core.formats import iso_z
+
 
 class StrictCharField(serializers.CharField):
     default_error_messages = {"invalid": "Must be a string."}
@@ -21,6 +23,13 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """Out as every API writes times: `2025-11-01T12:00:06.000Z` (UTC, milliseconds)."""
+
+    def to_representation(self, value):
+        return iso_z(value)
 
 
 class StrictBooleanField(serializers.BooleanField):

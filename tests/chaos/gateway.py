@@ -2,7 +2,7 @@
 
     python -m tests.chaos.gateway --port P --control-port C --log arrivals.jsonl [--api-key K]
 
-The contract of DESIGN.md: `POST /api/{account}/chats/{recipientId}/messages`, `Authorization:
+The gateway contract of onlyfans/gateway.py: `POST /api/{account}/chats/{recipientId}/messages`, `Authorization:
 Bearer {key}`, `Idempotency-Key: {messageId}`; 2xx with `{"id": …}` when delivered, and the
 original delivery again for a key it already delivered (a replay).
 

@@ -434,7 +434,7 @@ def test_it_always_counts_every_row_once_and_stores_each_ids_last_row(owner, row
 
 
 def test_it_lists_the_first_errors_and_says_when_there_were_more(account, monkeypatch):
-    from crm.imports import service
+    from crm.imports import services as service
 
     monkeypatch.setattr(service, "MAX_REPORTED", 3)
     job = run(account, "User ID,Total Spent,Tips\n1,-1,-1\n2,-2,-2\n3,x,y\n")
@@ -444,7 +444,7 @@ def test_it_lists_the_first_errors_and_says_when_there_were_more(account, monkey
 
 
 def test_it_marks_the_job_failed_when_an_import_stops_midway(account, monkeypatch):
-    from crm.imports import service
+    from crm.imports import services as service
     from crm.imports.store import FanStore
 
     monkeypatch.setattr(service, "BATCH_ROWS", 2)
