@@ -13,7 +13,11 @@ from django.utils import timezone
 
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
-MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+
+def _money_field() -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), validators=[MinValueValidator(0)]
+    )
 
 
 _PLAIN_TAG = re.compile(r"[A-Za-z0-9 _.:#@+-]*")
@@ -66,9 +70,9 @@ class Fan(models.Model):
     subscribed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     auto_renew = models.BooleanField(default=False)
-    subscription_price = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
-    total_spent = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
-    tips = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
+    subscription_price = _money_field()
+    total_spent = _money_field()
+    tips = _money_field()
     last_seen_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     tags.register_lookup(HasElement)
