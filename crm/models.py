@@ -4,6 +4,7 @@ import json
 import re
 import uuid
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -12,6 +13,9 @@ from django.db.models import Lookup, Q
 from django.utils import timezone
 
 from onlyfans.models import OnlyFansAccount, OutboundMessage
+
+if TYPE_CHECKING:
+    from crm.delivery_state import DeliveryState
 
 
 def _money_field() -> models.DecimalField:
@@ -56,6 +60,9 @@ LIST_FILTER_COLUMNS = ("subscription_status", "total_spent", "expires_at")
 
 class Fan(models.Model):
     """A fan of one OnlyFans account, with what they spend and their subscription."""
+
+    # Not a column: set on listed fans by selectors.with_conversation_ids() for the API.
+    conversation_id: int | None
 
     # Indexed by the unique constraint and the list indexes, which all start with the account.
     account = models.ForeignKey(
@@ -185,6 +192,10 @@ class Message(models.Model):
     # Inbound events are idempotent by the upstream message id.
     external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 - NULL: no upstream id, skipped by the unique constraint
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: set on a thread's messages by crm.ui.selectors for the inbox page.
+    delivery: DeliveryState | None
+    campaign_name: str
 
     class Meta:
         constraints = [

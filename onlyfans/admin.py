@@ -59,7 +59,7 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Backlog", ordering="waiting")
     def backlog(self, account: OnlyFansAccount) -> int:
-        return account.waiting
+        return account.waiting  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 class DeliveryAttemptInline(admin.TabularInline):

@@ -119,7 +119,7 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
     )
     if failed:
         logger.warning("Import job lost its worker; marked failed", extra={"importJobId": str(job.pk)})
-        if job.upload:
+        if job.upload.name:
             job.upload.storage.delete(job.upload.name)
         job.refresh_from_db()
     return job
