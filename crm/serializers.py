@@ -25,6 +25,7 @@ from crm.fields import (
 from crm.models import SubscriptionStatus
 from huntaze.core.fields import (
     RejectUnknownFieldsMixin,
+    SerializerMixinBase,
     StrictBooleanField,
     StrictCharField,
 )
@@ -137,7 +138,7 @@ class MessageListQuerySerializer(QuerySerializer):
 
 
 # --- Fans --------------------------------------------------------------------------------------
-class ReadOnlyFieldsMixin:
+class ReadOnlyFieldsMixin(SerializerMixinBase):
     """Fields the server owns may come back in a PUT of a fetched resource: say they are read-only."""
 
     read_only_names: frozenset[str] = frozenset()
@@ -265,7 +266,7 @@ class ConversationUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Se
 class ThreadMessageInputSerializer(MessageInputSerializer):
     """The pipeline's payload; the recipient is the conversation's fan."""
 
-    recipientId = None
+    recipientId = None  # type: ignore[assignment]  # DRF's way to drop an inherited field
 
 
 class ThreadMessageOutputSerializer(serializers.Serializer):

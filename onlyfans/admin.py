@@ -66,8 +66,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "attempted_at", "outcome", "http_status", "latency_ms", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("number", "attempted_at", "outcome", "http_status", "latency_ms", "error")
     ordering = ["number"]
 
     def has_add_permission(self, request, obj=None) -> bool:
