@@ -48,8 +48,10 @@ run: $(VENV)/.installed-local ## run the whole local stack in the foreground (PO
 system-packages: ## install the Debian packages the tests need (only what is missing)
 	@INSTALL_CHROMIUM=$(INSTALL_CHROMIUM) bash scripts/system-packages.sh
 
-lint: $(VENV)/.installed-test ## ruff
+lint: $(VENV)/.installed-test ## ruff (rules and format) and mypy
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_DEBUG=true HUNTAZE_LOCAL_ENV_FILE= $(VENV)/bin/mypy
 
 test: system-packages lint test-sqlite test-postgres ## everything CI runs: lint, tests on SQLite, concurrency tests on PostgreSQL
 	@$(PY) scripts/test_summary.py $(REPORTS)/sqlite.xml $(REPORTS)/postgres.xml

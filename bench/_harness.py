@@ -35,7 +35,7 @@ class Gateway:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):  # http.server's name
                 arrived = time.time()
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)

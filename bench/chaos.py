@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-") as workdir:
             try:
                 row = runner.run(name, scale, Path(workdir)).row()
-            except Exception as exc:  # a harness failure is reported, the other scenarios still run
+            except Exception as exc:  # noqa: BLE001 - a harness failure is reported, the other scenarios still run
                 row = {"scenario": name, "scale": scale.name, "error": f"{type(exc).__name__}: {exc}"}
         row["knownFailure"] = SCENARIOS[name].known_failure
         print(json.dumps(row), flush=True)

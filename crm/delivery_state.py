@@ -13,6 +13,7 @@ the whole page); cancel is `onlyfans.delivery.messages_cancel` and retry is
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,7 +81,7 @@ class DeliveryState:
         return (self.status, eta, self.attempts, self.error, self.waiting_for)
 
 
-def delivery_states(outbound: Iterable[OutboundMessage]) -> dict[object, DeliveryState]:
+def delivery_states(outbound: Iterable[OutboundMessage | None]) -> dict[uuid.UUID, DeliveryState]:
     """The delivery state of each outbound message, by its id, in one query for all of them."""
     rows = [m for m in outbound if m is not None]
     if not rows:

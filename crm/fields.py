@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
 
@@ -42,7 +43,7 @@ MONEY_MAX = Decimal("9999999999.99")
 class MoneyField(serializers.DecimalField):
     """Money as decimals, never floats: "12.50" out; "12.50" (or 12.5) in, never negative."""
 
-    openapi_request_schema = {
+    openapi_request_schema: dict[str, Any] = {
         "anyOf": [
             {"type": "string", "pattern": MONEY_PATTERN},
             {"type": "number", "minimum": 0, "maximum": float(MONEY_MAX), "multipleOf": 0.01},

@@ -4,6 +4,7 @@ import json
 import re
 import uuid
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -13,7 +14,14 @@ from django.utils import timezone
 
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
-MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+if TYPE_CHECKING:
+    from crm.delivery_state import DeliveryState
+
+
+def _money_field() -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), validators=[MinValueValidator(0)]
+    )
 
 
 _PLAIN_TAG = re.compile(r"[A-Za-z0-9 _.:#@+-]*")
@@ -53,6 +61,9 @@ LIST_FILTER_COLUMNS = ("subscription_status", "total_spent", "expires_at")
 class Fan(models.Model):
     """A fan of one OnlyFans account, with what they spend and their subscription."""
 
+    # Not a column: set on listed fans by selectors.with_conversation_ids() for the API.
+    conversation_id: int | None
+
     # Indexed by the unique constraint and the list indexes, which all start with the account.
     account = models.ForeignKey(
         OnlyFansAccount, on_delete=models.CASCADE, related_name="fans", db_index=False
@@ -66,9 +77,9 @@ class Fan(models.Model):
     subscribed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     auto_renew = models.BooleanField(default=False)
-    subscription_price = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
-    total_spent = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
-    tips = models.DecimalField(validators=[MinValueValidator(0)], **MONEY)
+    subscription_price = _money_field()
+    total_spent = _money_field()
+    tips = _money_field()
     last_seen_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     tags.register_lookup(HasElement)
@@ -181,6 +192,10 @@ class Message(models.Model):
     # Inbound events are idempotent by the upstream message id.
     external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 - NULL: no upstream id, skipped by the unique constraint
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: set on a thread's messages by crm.ui.selectors for the inbox page.
+    delivery: DeliveryState | None
+    campaign_name: str
 
     class Meta:
         constraints = [

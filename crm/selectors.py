@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from crm.fields import MAX_ID
@@ -19,7 +19,7 @@ from crm.models import Conversation, Fan, Message, MessageDirection, Segment, Su
 from huntaze.core.errors import NotFound
 from onlyfans.selectors import accounts_of
 
-_Row = TypeVar("_Row")
+_Row = TypeVar("_Row", bound=Model)
 
 # The API's ordering names → the columns, each ending with the id so that pages are stable.
 # A missing date sorts as the smallest value on every database.

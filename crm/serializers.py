@@ -25,6 +25,7 @@ from crm.fields import (
 from crm.models import SubscriptionStatus
 from huntaze.core.fields import (
     RejectUnknownFieldsMixin,
+    SerializerMixinBase,
     StrictBooleanField,
     StrictCharField,
 )
@@ -137,7 +138,7 @@ class MessageListQuerySerializer(QuerySerializer):
 
 
 # --- Fans --------------------------------------------------------------------------------------
-class ReadOnlyFieldsMixin:
+class ReadOnlyFieldsMixin(SerializerMixinBase):
     """Fields the server owns may come back in a PUT of a fetched resource: say they are read-only."""
 
     read_only_names: frozenset[str] = frozenset()
@@ -169,7 +170,7 @@ class FanInputSerializer(ReadOnlyFieldsMixin, RejectUnknownFieldsMixin, serializ
     tags = TagsField(required=False, default=list)
     notes = StrictCharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False, default="")
 
-    def validate_onlyfansUserId(self, value: str) -> str:
+    def validate_onlyfansUserId(self, value: str) -> str:  # noqa: N802 - DRF names it after the field
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.")
         return value.strip()
@@ -267,7 +268,7 @@ class ConversationUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Se
 class ThreadMessageInputSerializer(MessageInputSerializer):
     """The pipeline's payload; the recipient is the conversation's fan."""
 
-    recipientId = None
+    recipientId = None  # type: ignore[assignment]  # DRF's way to drop an inherited field
 
 
 class ThreadMessageOutputSerializer(serializers.Serializer):

@@ -31,7 +31,7 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return True
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    except Exception:  # any failure means not ready
         logger.warning("Readiness: the database is unreachable", exc_info=True)
         return False
     finally:

@@ -246,23 +246,22 @@ ONLYFANS_RATE_LIMITED_BUDGET_SECONDS = env_float("ONLYFANS_RATE_LIMITED_BUDGET_S
 ONLYFANS_WAKE_GRACE_SECONDS = env_float("ONLYFANS_WAKE_GRACE_SECONDS", 10.0, minimum=0.1)
 # Threads of one `manage.py consume_messages` process, each delivering for a different account.
 CONSUMER_CONCURRENCY = env_int("CONSUMER_CONCURRENCY", 4, minimum=1)
-ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
+_gateway_url = env_optional("ONLYFANS_API_BASE_URL")
 # The placeholder is the sandbox's key only: a real gateway answers it with 401, and every
 # message would fail permanently instead of the process refusing to start.
-ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if ONLYFANS_API_BASE_URL is None else None)
+ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if _gateway_url is None else None)
 ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
 ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
 # The sandbox gateway (same contract, records deliveries, reaches no one) stands in for a real
 # one on the local stack only: with DEBUG off it must be asked for explicitly, so that a
 # production deployment missing its gateway URL refuses to start instead of "delivering" nowhere.
-ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", DEBUG and ONLYFANS_API_BASE_URL is None)
-if ONLYFANS_API_BASE_URL is None:
-    if not ONLYFANS_SANDBOX_ENABLED:
-        raise ImproperlyConfigured(
-            "ONLYFANS_API_BASE_URL is required: the OnlyFans gateway that delivers messages "
-            "(set ONLYFANS_SANDBOX_ENABLED=true to use the built-in sandbox gateway, which reaches no one)."
-        )
-    ONLYFANS_API_BASE_URL = f"http://127.0.0.1:{PORT}/sandbox/onlyfans"
+ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", DEBUG and _gateway_url is None)
+if _gateway_url is None and not ONLYFANS_SANDBOX_ENABLED:
+    raise ImproperlyConfigured(
+        "ONLYFANS_API_BASE_URL is required: the OnlyFans gateway that delivers messages "
+        "(set ONLYFANS_SANDBOX_ENABLED=true to use the built-in sandbox gateway, which reaches no one)."
+    )
+ONLYFANS_API_BASE_URL: str = _gateway_url or f"http://127.0.0.1:{PORT}/sandbox/onlyfans"
 ONLYFANS_WEBHOOK_SECRET = env_optional("ONLYFANS_WEBHOOK_SECRET")
 ONLYFANS_WEBHOOK_TOLERANCE_SECONDS = env_int("ONLYFANS_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
 

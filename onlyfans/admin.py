@@ -59,15 +59,14 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="Backlog", ordering="waiting")
     def backlog(self, account: OnlyFansAccount) -> int:
-        return account.waiting
+        return account.waiting  # type: ignore[attr-defined]  # annotated by get_queryset
 
 
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "attempted_at", "outcome", "http_status", "latency_ms", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("number", "attempted_at", "outcome", "http_status", "latency_ms", "error")
     ordering = ["number"]
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -55,7 +56,7 @@ def messages_enqueue_bulk(
         updated_at=now,  # auto_now, as save() would set it
     )
     ids = [uuid.uuid4() for _ in items]
-    per_item = {
+    per_item: dict[str, list[Any]] = {
         "id": ids,
         "recipient_id": [item.recipient_id for item in items],
         "content": [item.content for item in items],

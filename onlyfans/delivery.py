@@ -37,7 +37,7 @@ KEY_IN_USE_RETRY_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Claim:
-    message: OutboundMessage | None
+    message: OutboundMessage
     token: uuid.UUID | None
 
     @property
@@ -66,7 +66,7 @@ class Recorded:
     superseded: bool = False
 
 
-def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: datetime) -> tuple[str, dict] | None:
+def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: datetime) -> tuple[AttemptOutcome, dict] | None:
     """A 429 within its time budget, or a 409 "key in use": the message waits, the attempt is
     recorded (visible) but not counted towards ONLYFANS_MAX_ATTEMPTS."""
     if result.key_in_use:
@@ -168,11 +168,12 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
 
 def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) -> None:
     account = str(message.account_id)
-    name = {
+    names: dict[str | None, str] = {
         AttemptOutcome.SENT: metrics.SENT,
         AttemptOutcome.FAILED: metrics.FAILED,
         AttemptOutcome.DEAD_LETTERED: metrics.DEAD_LETTERED,
-    }.get(outcome)
+    }
+    name = names.get(outcome)
     if name:
         metrics.emit(name, AccountId=account)
     metrics.emit(metrics.DELIVERY_LATENCY, result.latency_ms, unit="Milliseconds", AccountId=account)

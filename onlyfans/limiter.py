@@ -27,6 +27,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 INTERACTIVE, BULK = "interactive", "bulk"
@@ -178,7 +179,7 @@ def _us(seconds: float) -> int:
     return max(0, math.ceil(seconds * 1_000_000))
 
 
-_registered: dict[int, object] = {}
+_registered: dict[int, Script] = {}
 
 
 def run_script(

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from onlyfans.pacing import MessageSchedule
 
 
 class OnlyFansAccount(models.Model):
@@ -108,6 +112,9 @@ class WaitReason(models.TextChoices):
 
 class OutboundMessage(models.Model):
     """One message to one fan. The row is the record; SQS only carries its id."""
+
+    # Not a column: the schedule computed when read, set by the message detail serializer.
+    live_schedule: MessageSchedule
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(

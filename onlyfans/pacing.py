@@ -183,7 +183,8 @@ def estimate_new(*, account: OnlyFansAccount, items: Sequence[tuple[str, int]]) 
     new_interactive = sum(1 for lane, _ in items if lane != Lane.BULK)
     waiting_interactive = sum(n for (lane, _), n in counts.items() if lane == Lane.INTERACTIVE)
     schedule = account_schedule(onlyfans_id, limit=limit, interactive_waiting=waiting_interactive + new_interactive)
-    estimates, added = [], []
+    estimates: list[datetime] = []
+    added: list[tuple[str, int]] = []
     for lane, priority in items:
         rank = sum(n for (other, p), n in counts.items() if other == lane and p >= priority)
         rank += sum(1 for other, p in added if other == lane and p >= priority)

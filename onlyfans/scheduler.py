@@ -148,7 +148,7 @@ def wake_request(onlyfans_id: str, *, at: datetime | None = None) -> Wakeup | No
     with transaction.atomic():
         wake_at, _ = _current_wake(onlyfans_id)
         live = wake_at is not None and wake_at >= now - _grace()
-        if live and wake_at <= at:
+        if live and wake_at is not None and wake_at <= at:  # (is not None again: for mypy)
             return None
         # No live wake-up: the account may hold older messages than this one, due sooner; the
         # consumer looks now and works out the account's real next moment.
@@ -220,6 +220,8 @@ def wakeups_rearm_all() -> list[tuple[str, uuid.UUID, float]]:
     out = []
     rows = OnlyFansAccount.objects.filter(wake_at__isnull=False).values_list("onlyfans_id", "wake_at")
     for onlyfans_id, wake_at in dict(rows).items():
+        if wake_at is None:  # excluded by the query; it narrows the type
+            continue
         token = _rearm(onlyfans_id, max(wake_at, now))
         out.append((onlyfans_id, token, max((wake_at - now).total_seconds(), 0.0)))
     return out

@@ -163,7 +163,8 @@ class BatchInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     accountId = StrictIntegerField(
         required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
     )
-    messages = MessageInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX)
+    # many=True builds a ListSerializer, which takes max_length (the DRF stubs do not say so).
+    messages = MessageInputSerializer(many=True, allow_empty=False, max_length=BATCH_MAX)  # type: ignore[call-arg]
 
 
 QUEUED_TEXT = "Message queued successfully. It will be sent shortly with rate limiting."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -49,7 +51,7 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
         if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
             raise serializers.ValidationError({"segmentId": ["Give either segmentId or filter (the audience)."]})
         when = attrs.get("scheduled_at")
-        if when is not None and when < timezone.now() - timezone.timedelta(minutes=1):
+        if when is not None and when < timezone.now() - timedelta(minutes=1):
             raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
         return attrs
 

@@ -102,7 +102,7 @@ class FansImportJobApi(APIView):
             404: error("No such import among your accounts' imports."),
         },
     )
-    def get(self, request, jobId: str, *args, **kwargs):
+    def get(self, request, jobId: str, *args, **kwargs):  # noqa: N803 - the route's {jobId}
         job = imports.import_job_for_user(user=request.user, job_id=jobId)
         return Response(job_payload(job))
 
@@ -117,7 +117,7 @@ class FansImportFailedRowsApi(APIView):
             404: error("No such import among yours, or it has no failed rows."),
         },
     )
-    def get(self, request, jobId: str, *args, **kwargs):
+    def get(self, request, jobId: str, *args, **kwargs):  # noqa: N803 - the route's {jobId}
         job = imports.import_job_for_user(user=request.user, job_id=jobId)
         if not job.failed_rows_file:
             raise NotFound("This import has no failed rows.")

@@ -34,8 +34,9 @@ def route(name: str, **operations: type[APIView]):
 
     # drf-spectacular documents a URL from `view.cls`: a class holding every operation's
     # method (each with its own @extend_schema) stands in for the router.
-    view.cls = type(name, tuple(operations.values()), {})
-    view.initkwargs = {}
+    # (Attributes on a function: mypy cannot type them, hence the ignores.)
+    view.cls = type(name, tuple(operations.values()), {})  # type: ignore[attr-defined]
+    view.initkwargs = {}  # type: ignore[attr-defined]
     view.__name__ = name
     return csrf_exempt(view)
 

@@ -143,20 +143,25 @@ def _waiting_for(campaign: Campaign, remaining: int) -> str | None:
 
 def audience_size(campaign: Campaign) -> int:
     """How many fans the campaign would reach if launched now."""
-    if campaign.segment_id is not None:
-        segment = campaign.segment
-        rules, include, exclude = segment.rules, segment.included_fans.values("pk"), segment.excluded_fans.values("pk")
-    else:
-        rules, include, exclude = (campaign.rules if campaign.rules is not None else {}), [], []
-    return audience_members(account_id=campaign.account_id, rules=rules, include=include, exclude=exclude).count()
+    segment = campaign.segment  # no query when there is none
+    if segment is None:
+        rules = campaign.rules if campaign.rules is not None else {}
+        return audience_members(account_id=campaign.account_id, rules=rules, include=[], exclude=[]).count()
+    return audience_members(
+        account_id=campaign.account_id,
+        rules=segment.rules,
+        include=segment.included_fans.values("pk"),
+        exclude=segment.excluded_fans.values("pk"),
+    ).count()
 
 
 def recipient_state(recipient: CampaignRecipient) -> str:
     if recipient.skip_reason:
         return "skipped"
-    if recipient.message_id is None:
+    message = recipient.message  # no query when there is none
+    if message is None:
         return MessageStatus.CANCELLED if recipient.cancelled else "waiting"
-    return recipient.message.status
+    return message.status
 
 
 def recipients_page(*, campaign: Campaign, filters: dict[str, Any]) -> Page:

@@ -42,7 +42,7 @@ from crm.models import (
 )
 from crm.selectors import audience_members
 from huntaze.core.errors import Conflict
-from huntaze.core.sql import insert_values
+from huntaze.core.sql import concrete_field, insert_values
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
@@ -108,9 +108,9 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
 
 
 def _audience_snapshot(campaign: Campaign) -> dict[str, Any]:
-    if campaign.segment_id is None:
+    segment = campaign.segment  # no query when there is none
+    if segment is None:
         return {"rules": campaign.rules if campaign.rules is not None else {}, "include": [], "exclude": []}
-    segment = campaign.segment
     return {
         "rules": segment.rules,
         "include": sorted(segment.included_fans.values_list("pk", flat=True)),
@@ -221,7 +221,7 @@ def _insert_recipients(campaign_id: int, fans: list[tuple[int, str]], now: datet
     own work at 100,000 fans."""
     if not fans:
         return
-    fields = [CampaignRecipient._meta.get_field(name) for name in _RECIPIENT_COLUMNS]
+    fields = [concrete_field(CampaignRecipient, name) for name in _RECIPIENT_COLUMNS]
     created_at = fields[-1].get_db_prep_value(now, connection)
     insert_values(
         CampaignRecipient,

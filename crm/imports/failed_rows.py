@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from typing import IO
+from typing import IO, Any
 
 ROW_HEADER = "Import Row"
 ERRORS_HEADER = "Import Errors"
@@ -30,7 +30,7 @@ class FailedRowsWriter:
         self.header = header
         self.rows = 0
         self._file: IO[str] | None = None
-        self._writer = None
+        self._writer: Any = None  # a csv writer (its type is private to the csv module)
 
     def add(self, record_number: int, reasons: list[str], cells: list[str]) -> None:
         if self._writer is None:

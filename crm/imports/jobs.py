@@ -52,7 +52,7 @@ def import_job_create(
 def _enqueue(job_id: uuid.UUID) -> None:
     try:
         task_enqueue("crm.tasks.run_import_job", str(job_id))
-    except Exception:  # noqa: BLE001 - the broker is down: say so on the job, don't lose it silently
+    except Exception:  # the broker is down: say so on the job, don't lose it silently
         logger.exception("Could not queue the import job", extra={"importJobId": str(job_id)})
         ImportJob.objects.filter(pk=job_id, status=ImportStatus.PENDING).update(
             status=ImportStatus.FAILED,
@@ -119,7 +119,7 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
     )
     if failed:
         logger.warning("Import job lost its worker; marked failed", extra={"importJobId": str(job.pk)})
-        if job.upload:
+        if job.upload.name:
             job.upload.storage.delete(job.upload.name)
         job.refresh_from_db()
     return job

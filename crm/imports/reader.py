@@ -105,8 +105,8 @@ def open_source(file: IO[bytes], *, max_bytes: int) -> CsvSource:
             raise not_csv("binary data (it contains NUL bytes)")
     try:
         # Plain utf-8 (not utf-8-sig) here so that the error offset counts the BOM's bytes too.
-        sample = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else "utf-8")()
-        sample = sample.decode(head, final=len(head) == size).lstrip("\ufeff")
+        decoder = codecs.getincrementaldecoder("utf-16" if encoding == "utf-16" else "utf-8")()
+        sample = decoder.decode(head, final=len(head) == size).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise undecodable(head, exc.start) from None
     stripped = sample.lstrip()
@@ -191,7 +191,7 @@ def _locate_decode_error(source: CsvSource) -> ImportFileError:
 def records(source: CsvSource) -> Iterator[Iterator[tuple[int, int, list[str]]]]:
     """(record number, first line number, cells) of each non-blank row after the header."""
     source.file.seek(0)
-    text = io.TextIOWrapper(source.file, encoding=source.encoding, newline="")  # type: ignore[arg-type]
+    text = io.TextIOWrapper(source.file, encoding=source.encoding, newline="")
     # The csv module reads a quoted field left open at the end of the file as one cell holding
     # every later row. A line of our own after the file's lines tells: it comes back as a row
     # of its own when the file's last field is closed, inside the last cell when it is not.

@@ -33,7 +33,9 @@ class ImportJobOutputSerializer(serializers.Serializer):
     unknownColumns = serializers.ListField(child=serializers.CharField())
     ignoredColumns = serializers.ListField(child=serializers.DictField())
     format = serializers.DictField(allow_null=True)
-    errors = serializers.ListField(
+    # The response's key; this serializer only documents the body (DRF's metaclass moves declared
+    # fields off the class, so Serializer.errors is not shadowed at run time).
+    errors = serializers.ListField(  # type: ignore[assignment]
         child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
     )
     errorsTruncated = serializers.BooleanField()

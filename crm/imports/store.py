@@ -24,6 +24,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from crm.models import Fan
+from huntaze.core.sql import column_of, concrete_field
 
 Convert = Callable[[Any], Any]
 SQLITE_CACHE_KIB = 64 * 1024
@@ -83,11 +84,11 @@ class FanStore:
         meta = Fan._meta
         quote = connection.ops.quote_name
         self.account_id = account_id
-        column = {field.name: field.column for field in meta.concrete_fields}
-        compared = [meta.get_field(name) for name in fields]
+        column = {field.name: column_of(field) for field in meta.concrete_fields}
+        compared = [concrete_field(Fan, name) for name in fields]
         self.readers = [_reader(field) for field in compared]
         # Insert columns: the account, the file's fields, then every other field at its default.
-        given = [meta.get_field("onlyfans_user_id"), *compared]
+        given = [concrete_field(Fan, "onlyfans_user_id"), *compared]
         rest = [
             field
             for field in meta.concrete_fields
@@ -104,11 +105,11 @@ class FanStore:
         key = f"{quote(column['account'])}, {quote(column['onlyfans_user_id'])}"
         self.select_sql = (
             f"SELECT {quote(column['onlyfans_user_id'])}"
-            + "".join(f", {quote(field.column)}" for field in compared)
+            + "".join(f", {quote(column_of(field))}" for field in compared)
             + f" FROM {table} WHERE {quote(column['account'])} = %s"
             + f" AND {quote(column['onlyfans_user_id'])} IN "
         )
-        names = [column["account"], *(f.column for f in given), *(f.column for f in rest)]
+        names = [column["account"], *(column_of(f) for f in given), *(column_of(f) for f in rest)]
         names += [column["created_at"], column["updated_at"]]
         updated = [column[name] for name in fields] + [column["updated_at"]]
         self.upsert_sql = (

@@ -187,10 +187,10 @@ def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
         return _checked(_build(year, month, day, match))
     match = _MONTH_FIRST.fullmatch(text) or _DAY_FIRST.fullmatch(text)
     if match:
-        month = _MONTHS.get(match["mon"].lower())
-        if month is None:
+        named_month = _MONTHS.get(match["mon"].lower())
+        if named_month is None:
             raise ValueError(f"has an unknown month {match['mon']!r}")
-        return _checked(_build(int(match["y"]), month, int(match["d"]), match))
+        return _checked(_build(int(match["y"]), named_month, int(match["d"]), match))
     raise ValueError("is not a date")
 
 

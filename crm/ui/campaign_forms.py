@@ -134,7 +134,7 @@ class FormValues:
         # A KeyError for anything not typed lets the template fall back to the attributes.
         if name not in self.data:
             raise KeyError(name)
-        return self.data[name]
+        return str(self.data[name])
 
     @property
     def audience_mode(self) -> str:

@@ -30,6 +30,7 @@ from crm.models import Campaign, CampaignState, Segment, SkipReason
 from crm.selectors import parse_id, scope_to_accounts
 from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart
+from crm.ui.http import HtmxHttpRequest
 from crm.ui.selectors import user_accounts
 from crm.ui.views import page_view
 from huntaze.core.errors import ApplicationError, InvalidInput
@@ -90,7 +91,7 @@ def form_context(request: HttpRequest, *, values: Any = None, errors: list[str] 
 
 @page_view
 @require_http_methods(["GET", "POST"])
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         context = form_context(request)
         context["preview"] = _preview(request, request.GET)
@@ -199,7 +200,7 @@ def campaign_poll(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @page_view
 @require_POST
-def campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+def campaign_action(request: HtmxHttpRequest, campaign_id: int, action: str) -> HttpResponse:
     campaign = selectors.campaign_get(user=request.user, campaign_id=campaign_id)
     error, status = "", 200
     try:

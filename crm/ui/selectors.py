@@ -8,6 +8,7 @@ the client through the poll, at the top).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,7 +188,7 @@ def conversation_for(*, user, conversation_id: Any) -> Conversation:
 @dataclass
 class ThreadPage:
     messages: list[Message]  # oldest first
-    states: dict[object, DeliveryState]
+    states: dict[uuid.UUID, DeliveryState]
     older_cursor: int | None  # `before` for the next older page, None at the start
 
 
@@ -198,7 +199,7 @@ def thread_page(*, conversation: Conversation, before: int | None = None) -> Thr
     messages = page.results[::-1]
     states = delivery_states(m.outbound for m in messages)
     for message in messages:
-        message.delivery = states.get(message.outbound_id)
+        message.delivery = None if message.outbound_id is None else states.get(message.outbound_id)
     mark_campaign_messages(messages)
     return ThreadPage(
         messages=messages,
@@ -217,7 +218,7 @@ def mark_campaign_messages(messages: list[Message]) -> None:
     recipient; at most two otherwise, whatever the number of messages. A campaign id in the
     metadata of another account's message (metadata is the sender's free text) names nothing."""
     named: dict[object, str] = {}  # outbound id → campaign name
-    unloaded: list[object] = []
+    unloaded: list[uuid.UUID] = []
     by_metadata: dict[object, tuple[int, int]] = {}  # outbound id → (campaign id, account id)
     for message in messages:
         row = message.outbound

@@ -29,6 +29,7 @@ from crm import delivery_state, services
 from crm.selectors import parse_id
 from crm.serializers import FanInputSerializer, ThreadMessageInputSerializer
 from crm.ui import selectors
+from crm.ui.http import HtmxHttpRequest
 from crm.ui.selectors import ListQuery
 from huntaze.core.errors import ApplicationError, InvalidInput, NotFound
 from huntaze.core.throttles import UserSendThrottle
@@ -42,7 +43,7 @@ def page_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Signed in, and the selectors' "not found" is the page's 404."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             if request.htmx:
                 # A fragment request after the session ended: the whole page goes to the login,
@@ -99,7 +100,7 @@ def conversation_context(request: HttpRequest, conversation) -> dict[str, Any]:
 
 @page_view
 @require_GET
-def inbox(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+def inbox(request: HtmxHttpRequest, conversation_id: int | None = None) -> HttpResponse:
     accounts = selectors.user_accounts(user=request.user)
     context: dict[str, Any] = {"accounts": accounts, "conversation": None, "filter_choices": FILTER_CHOICES}
     if conversation_id is not None:
@@ -199,7 +200,8 @@ def send(request: HttpRequest, conversation_id: int) -> HttpResponse:
             request, conversation, key=key, status=exc.status_code, values=typed, error=exc.message
         )
     message = outcome.message
-    message.delivery = delivery_state.delivery_states([outcome.pipeline.message])[message.outbound_id]
+    sent = outcome.pipeline.message
+    message.delivery = delivery_state.delivery_states([sent])[sent.pk]
     return composer_response(request, conversation, key=uuid.uuid4(), message=message)
 
 
@@ -211,7 +213,7 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
     fan = conversation.fan
     if "tags" in request.POST:
-        data = {"tags": [t.strip() for t in request.POST["tags"].split(",") if t.strip()]}
+        data: dict[str, Any] = {"tags": [t.strip() for t in request.POST["tags"].split(",") if t.strip()]}
         partial = "fan-tags"
     elif "notes" in request.POST:
         data = {"notes": request.POST["notes"]}
@@ -231,9 +233,11 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
 # --- Cancel and retry ------------------------------------------------------------------------------
 def _message_action(request: HttpRequest, message_id: int, action, refused: str) -> HttpResponse:
     message = selectors.thread_message(user=request.user, message_id=message_id)
-    done = action(message.outbound)
-    message.outbound.refresh_from_db()
-    message.delivery = delivery_state.delivery_states([message.outbound])[message.outbound_id]
+    outbound = message.outbound
+    assert outbound is not None  # thread_message finds only messages the pipeline sends
+    done = action(outbound)
+    outbound.refresh_from_db()
+    message.delivery = delivery_state.delivery_states([outbound])[outbound.pk]
     selectors.mark_campaign_messages([message])
     context = {"m": message, "action_error": "" if done else refused}
     return render(request, f"{TEMPLATE}#message", context, status=200 if done else 409)

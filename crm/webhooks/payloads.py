@@ -27,7 +27,8 @@ class EventSerializer(serializers.Serializer):
     id = StrictCharField(max_length=128)
     type = StrictCharField(max_length=64)
     createdAt = StrictDateTimeField(required=False)
-    data = serializers.DictField()
+    # The event's key (DRF's metaclass moves declared fields off the class: Serializer.data stays).
+    data = serializers.DictField()  # type: ignore[assignment]
 
 
 class EventFanSerializer(serializers.Serializer):

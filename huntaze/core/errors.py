@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 class ApplicationError(Exception):
     """A failure the client should hear about, with an HTTP status and a stable code."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "bad_request"
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "bad_request"
 
     def __init__(
         self,
@@ -182,8 +182,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             if isinstance(exc.detail, dict | list) or not message:
                 message = default_message
             break
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        message = f"Too many requests. Retry in {int(exc.wait + 0.999)} seconds."
+    # Throttled sets `wait` in its __init__; the DRF stubs do not declare it.
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if wait is not None:
+        message = f"Too many requests. Retry in {int(wait + 0.999)} seconds."
     if isinstance(exc, exceptions.ParseError):
         message = f"The request body is not valid JSON: {exc.detail}"
     response.data = error_body(code, message or "Error.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rest_framework import serializers
 
 from huntaze.core.formats import iso_z
@@ -41,7 +43,14 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class RejectUnknownFieldsMixin:
+# Mixins for Serializer subclasses: typed against Serializer, plain object classes at run time.
+if TYPE_CHECKING:
+    SerializerMixinBase = serializers.Serializer
+else:
+    SerializerMixinBase = object
+
+
+class RejectUnknownFieldsMixin(SerializerMixinBase):
     """A misspelt field (`recipient_id` for `recipientId`) is a 400, not silently ignored."""
 
     def to_internal_value(self, data):

@@ -90,12 +90,15 @@ class AutoSchema(_AutoSchema):
             # minLength 1 alone would let "  " and "a\x00" through; the field refuses both.
             schema.setdefault("pattern", TEXT_PATTERN if field.allow_blank else NOT_BLANK_TEXT_PATTERN)
         if direction == "request" and isinstance(field, serializers.ListSerializer):
+            # ListSerializer has min_length / max_length since DRF 3.14; the stubs lack them.
+            min_length = getattr(field, "min_length", None)
+            max_length = getattr(field, "max_length", None)
             if not field.allow_empty:
-                schema.setdefault("minItems", max(1, field.min_length or 0))
-            elif field.min_length is not None:
-                schema.setdefault("minItems", field.min_length)
-            if field.max_length is not None:
-                schema.setdefault("maxItems", field.max_length)
+                schema.setdefault("minItems", max(1, min_length or 0))
+            elif min_length is not None:
+                schema.setdefault("minItems", min_length)
+            if max_length is not None:
+                schema.setdefault("maxItems", max_length)
         return schema
 
     def map_parsers(self):

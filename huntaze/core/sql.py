@@ -19,6 +19,21 @@ from django.db.models import Field, Model
 MAX_PARAMS = 30_000
 
 
+def column_of(field: Field) -> str:
+    """The database column of a concrete field (only relations' reverse sides have none)."""
+    if field.column is None:
+        raise TypeError(f"{field!r} has no database column")
+    return field.column
+
+
+def concrete_field(model: type[Model], name: str) -> Field:
+    """`_meta.get_field` narrowed to a field with a column (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
+
+
 def insert_values(
     model: type[Model], fields: Sequence[Field], rows: Sequence[Sequence[Any]], *, ignore_conflicts: bool = False
 ) -> None:
@@ -28,7 +43,7 @@ def insert_values(
         return
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(column_of(field)) for field in fields)
     suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

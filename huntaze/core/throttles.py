@@ -32,7 +32,7 @@ class RatelimitThrottle(BaseThrottle):
                 rate=getattr(settings, self.rate_setting),
                 increment=True,
             )
-        except Exception as exc:  # noqa: BLE001 - any cache failure: decide by fail_open
+        except Exception as exc:  # any cache failure: decide by fail_open
             if self.fail_open:
                 logger.warning(
                     "API throttle unavailable, request allowed", extra={"group": self.group, "error": str(exc)}

@@ -16,7 +16,7 @@ class SandboxDelivery(models.Model):
     recipient_id = models.CharField(max_length=128)
     text = models.TextField()
     media_files = models.JSONField(default=list, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)  # noqa: DJ001
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)  # null, not "": unique
     received_at = models.DateTimeField(default=timezone.now)
     replays = models.PositiveIntegerField(default=0, help_text="Repeated calls with the same Idempotency-Key.")
 

@@ -95,6 +95,7 @@ def send_message(request, account: str, recipient_id: str):
     recent = SandboxDelivery.objects.filter(account=account, received_at__gt=timezone.now() - window)
     if recent.count() >= _limit_for(account):
         oldest = recent.order_by("received_at").values_list("received_at", flat=True).first()
+        assert oldest is not None  # the count above found at least one
         retry_after = max(int((oldest + window - timezone.now()).total_seconds() + 0.999), 1)
         return _error(429, "Rate limit exceeded for this account.", Retry_After=retry_after)
 

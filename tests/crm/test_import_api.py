@@ -283,7 +283,7 @@ def test_a_running_import_reports_its_progress_before_it_ends(api, account, sett
     already shows rows done and a fresh heartbeat. The test reads the row between rows, from the
     database, and after each look puts the heartbeat back to a stale time: only a report made
     mid-run can bring it forward again (the claim and the final report cannot)."""
-    from crm.imports import service
+    from crm.imports import services as service
 
     monkeypatch.setattr(service, "BATCH_ROWS", 2)
     monkeypatch.setattr(service, "PROGRESS_EVERY_ROWS", 2)

@@ -147,7 +147,7 @@ def test_it_rejects_unknown_fields_in_an_item_and_at_the_top(api, account):
 def test_it_reports_a_refused_wake_up_on_every_entry_it_covers(api, owner, account, queues, settings):
     client = sqs.sqs(settings.SQS_REQUEST_TIMEOUT)
 
-    def refusing(*, QueueUrl, Entries):
+    def refusing(*, QueueUrl, Entries):  # noqa: N803 - boto3's keyword names
         return {"Successful": [], "Failed": [
             {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in Entries
         ]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
@@ -47,7 +48,9 @@ class Command(BaseCommand):
             if options["no_progress"]:
                 return
             if bar is None:
-                bar = tqdm(total=job.rows_total, unit="rows", desc=path.name, file=self.stderr._out)
+                # OutputWrapper._out is the stream itself (the stubs type it as a write callable).
+                stream = cast(TextIO, self.stderr._out)
+                bar = tqdm(total=job.rows_total, unit="rows", desc=path.name, file=stream)
             bar.update(job.rows_processed - bar.n)
 
         try:

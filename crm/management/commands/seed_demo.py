@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -131,7 +132,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(summary))
 
 
-def _user(username: str, password: str, *, superuser: bool) -> tuple[object, bool]:
+def _user(username: str, password: str, *, superuser: bool) -> tuple[User, bool]:
     User = get_user_model()
     user, created = User.objects.get_or_create(
         username=username,
