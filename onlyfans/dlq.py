@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from huntaze.core.ids import parse_uuid
@@ -85,7 +86,7 @@ def dlq_redrive(
     return report
 
 
-def _redrivable():
+def _redrivable() -> QuerySet[OutboundMessage]:
     """Rows a DLQ copy may be redriven from. A claim whose lease still runs belongs to a live
     consumer delivering the message through its own copy: taking the row from it would let a
     second consumer call the gateway for the same message at the same time."""

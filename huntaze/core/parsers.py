@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as _JSONParser
 
@@ -8,7 +11,9 @@ class JSONParser(_JSONParser):
     """DRF's JSON parser, with a body nested too deeply for Python's decoder (`[[[[…`, well
     within the upload size limit) answered as a 400 instead of a RecursionError and a 500."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

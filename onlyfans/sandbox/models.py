@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -29,7 +30,7 @@ class SandboxDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.upstream_id} → {self.recipient_id}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.upstream_id:
             self.upstream_id = f"sbx_{uuid.uuid4().hex}"
         super().save(*args, **kwargs)
