@@ -56,13 +56,17 @@ COMMON_ERRORS = {
 
 
 def send_result(message: OutboundMessage) -> dict:
-    return {
+    result = {
         "messageId": str(message.id),
         "status": message.status,
         "queuedAt": iso_z(message.queued_at),
         "estimatedSendTime": iso_z(message.estimated_send_time),
         "message": PENDING_TEXT if message.status == MessageStatus.PENDING else QUEUED_TEXT,
     }
+    # Only when asked for: the seed's shape is unchanged for every other client.
+    if message.scheduled_at is not None:
+        result["scheduledAt"] = iso_z(message.scheduled_at)
+    return result
 
 
 def idempotency_key(request) -> str | None:
@@ -267,6 +271,7 @@ def message_detail(message: OutboundMessage) -> dict:
         "estimatedSendTime": iso_z(schedule.estimated_send_time),
         "nextAttemptAt": iso_z(schedule.next_attempt_at),
         "waitingFor": schedule.waiting_for,
+        "scheduledAt": iso_z(message.scheduled_at),
         "sentAt": iso_z(message.sent_at),
         "upstreamId": message.upstream_id,
         "attempts": [
