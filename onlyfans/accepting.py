@@ -5,6 +5,12 @@ OnlyFans account needs a consumer; if no wake-up is armed for that moment yet, o
 (once, with a short timeout) — accepting for an account that already has a wake-up in flight
 needs no SQS call at all. The message is then `queued`. When SQS cannot be reached it stays
 `pending` and the relay (`onlyfans/relay.py`) arms the account later. Nothing accepted is lost.
+
+A message sent with `scheduled_at` is not ready before then (`next_attempt_at`, waiting for
+"scheduled"). Due within SQS's longest delay (15 minutes), its account's wake-up is armed for
+that moment as usual; due later, the wake-up is only written to the database (*parked*,
+`scheduler.wake_park`) and the relay sends it to SQS shortly before the time: a message
+scheduled for next month has no copy on SQS meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from django.utils import timezone
 
 from huntaze.core.errors import Conflict, ServiceUnavailable
 from onlyfans import metrics, pacing, scheduler, sqs
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ class MessageInput:
     priority: int = 5
     metadata: dict[str, Any] = field(default_factory=dict)
     lane: str = Lane.INTERACTIVE
+    scheduled_at: datetime | None = None  # not before this moment (timezone-aware)
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ def _existing_for_key(
         existing.priority,
         dict(existing.metadata),
         existing.lane,
+        existing.scheduled_at,
     )
     asked = (
         account.pk,
@@ -108,6 +116,7 @@ def _existing_for_key(
         data.priority,
         dict(data.metadata),
         data.lane,
+        data.scheduled_at,
     )
     if stored != asked:
         raise Conflict(
@@ -187,6 +196,10 @@ def _ensure_account_active(account: OnlyFansAccount) -> None:
 
 def _create(*, user, account, data: MessageInput, estimate: datetime, key: str | None) -> OutboundMessage:
     queued_at = timezone.now()
+    # Up to a minute in the past (the serializer's tolerance) is due now: nothing to wait for.
+    not_before = data.scheduled_at if data.scheduled_at and data.scheduled_at > queued_at else None
+    if not_before is not None:
+        estimate = max(estimate, not_before)
     return OutboundMessage.objects.create(
         id=generate_message_id(),
         queued_at=queued_at,
@@ -201,6 +214,9 @@ def _create(*, user, account, data: MessageInput, estimate: datetime, key: str |
         status=MessageStatus.PENDING,
         # The estimate was computed a moment before the row: never promise a send in the past.
         estimated_send_time=max(estimate, queued_at),
+        scheduled_at=data.scheduled_at,
+        next_attempt_at=not_before,
+        wait_reason=WaitReason.SCHEDULED if not_before else "",
         idempotency_key=key,
     )
 
@@ -234,8 +250,16 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
     for message in messages:
         by_account.setdefault(message.account.onlyfans_id, []).append(message)
     wakeups = []
-    for onlyfans_id, group in by_account.items():
+    parked: list[OutboundMessage] = []
+    for onlyfans_id, group in list(by_account.items()):
         first = min((m.estimated_send_time or now) for m in group)
+        due = min((m.next_attempt_at or now) for m in group)
+        if (due - now).total_seconds() > scheduler.PARK_BEYOND_SECONDS:
+            # Only scheduled messages, all due later than SQS can delay: the database holds the
+            # wake-up until the relay sends it, shortly before they are due.
+            scheduler.wake_park(onlyfans_id, at=due)
+            parked.extend(by_account.pop(onlyfans_id))
+            continue
         wakeup = scheduler.wake_request(onlyfans_id, at=first)
         if wakeup is not None:
             wakeups.append((onlyfans_id, wakeup.token, wakeup.delay_seconds()))
@@ -249,12 +273,13 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
             f"{LOG_PREFIX}: SQS unreachable, messages left pending for the relay",
             extra={"count": len(messages), "error": str(exc)},
         )
-        return {str(m.id): UNREACHABLE for m in messages}
+        mark_queued(parked)
+        return {str(m.id): UNREACHABLE for group in by_account.values() for m in group}
     failed = {onlyfans_id for onlyfans_id, token, _ in wakeups if results.get(token) is not None}
     for onlyfans_id, token, _ in wakeups:
         if onlyfans_id in failed:
             scheduler.wake_forget(onlyfans_id, token)
-    mark_queued([m for m in messages if m.account.onlyfans_id not in failed])
+    mark_queued([*parked, *(m for m in messages if m.account.onlyfans_id in by_account and m.account.onlyfans_id not in failed)])
     errors = {
         str(m.id): results.get(token) or "SQS refused the wake-up."
         for onlyfans_id, token, _ in wakeups

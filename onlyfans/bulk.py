@@ -2,10 +2,10 @@
 their account, holds while a sender pauses, and the bulk pace for forecasts.
 
 Accepting one message (`accepting.message_send`) writes a row and arms its account; a campaign
-of 100,000 fans would pay that per message. Here a batch of rows costs one INSERT, one UPDATE and
-at most one SQS call. The rows follow the same rules afterwards: the dispatcher picks them in
-lane order like any other message, and a row whose account could not be armed stays `pending`
-for the relay.
+of 100,000 fans would pay that per message. Here a batch of rows costs one INSERT … SELECT (the
+rows already `queued`) and, only when the account has no live wake-up, one SQS call after commit.
+The rows follow the same rules afterwards: the dispatcher picks them in lane order like any other
+message; a wake-up that could not be sent stays overdue in the database for the relay.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from huntaze.core.sql import insert_values
+from huntaze.core.sql import MAX_PARAMS, column_of
 from onlyfans import limiter, metrics, pacing, scheduler, sqs
-from onlyfans.accepting import MessageInput, ensure_enabled
-from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
+from onlyfans.accepting import ensure_enabled
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
 
 logger = logging.getLogger(__name__)
 
@@ -36,63 +35,126 @@ READY = MessageStatus.ready()
 
 
 def messages_enqueue_bulk(
-    *, user, account: OnlyFansAccount, items: Sequence[MessageInput], held: bool = False
+    *,
+    user,
+    account: OnlyFansAccount,
+    recipient_ids: Sequence[str],
+    content: str,
+    media_urls: Sequence[str] = (),
+    priority: int = 5,
+    metadata: dict | None = None,
+    lane: str = Lane.BULK,
+    held: bool = False,
 ) -> list[uuid.UUID]:
-    """Write the messages in one batch (inside the caller's transaction, if any) and arm their
-    account once that commits; their ids, in the order of `items`. `held` rows wait until
-    `messages_release`."""
+    """One message per recipient, all alike but for the recipient, in one INSERT … SELECT, already
+    `queued` (or held until `messages_release`); their ids, in the order of `recipient_ids`.
+
+    Inside the caller's transaction, if any. The values every row shares are sent once; only the
+    ids and the recipients travel per row (two arrays on PostgreSQL, a VALUES list on SQLite): no
+    Python object or field preparation per message. The account's wake-up is armed in the same
+    transaction (`scheduler.wake_request`, usually nothing to do: one is live) and sent to SQS
+    after commit; if that send fails or the process dies first, the wake-up stays overdue in the
+    database and the relay sends it again within `ONLYFANS_WAKE_GRACE_SECONDS` plus one period."""
     ensure_enabled()
-    if not items:
+    if not recipient_ids:
         return []
     now = timezone.now()
-    fixed = {field.attname: field.get_default() for field in _FIELDS}
-    fixed.update(
+    ids = [uuid.uuid4() for _ in recipient_ids]
+    shared = {field.attname: field.get_default() for field in _FIELDS}
+    shared.update(
         account_id=account.pk,
         sender_id=getattr(user, "pk", None),
-        status=MessageStatus.PENDING,
+        content=content,
+        media_urls=list(media_urls),
+        priority=priority,
+        lane=lane,
+        metadata=dict(metadata or {}),
+        status=MessageStatus.QUEUED,
         queued_at=now,
+        published_at=now,
         next_attempt_at=HOLD_UNTIL if held else None,
         wait_reason=WaitReason.SCHEDULED if held else "",
         updated_at=now,  # auto_now, as save() would set it
     )
-    ids = [uuid.uuid4() for _ in items]
-    per_item: dict[str, list[Any]] = {
-        "id": ids,
-        "recipient_id": [item.recipient_id for item in items],
-        "content": [item.content for item in items],
-        "media_urls": [list(item.media_urls) for item in items],
-        "priority": [item.priority for item in items],
-        "lane": [item.lane for item in items],
-        "metadata": [dict(item.metadata) for item in items],
-    }
-    columns = [
-        _prepared(field, per_item[field.attname]) if field.attname in per_item else [_prep(field, fixed[field.attname])] * len(items)
-        for field in _FIELDS
-    ]
-    insert_values(OutboundMessage, _FIELDS, list(zip(*columns, strict=True)))
-    _arm_after_commit(account, ids)
+    with transaction.atomic():
+        _insert_alike(shared, ids, list(recipient_ids))
+        if not held:
+            _arm_in_transaction(account, len(ids))
+    _metrics_after_commit(account, 0 if held else len(ids))
     return ids
 
 
 _FIELDS = [field for field in OutboundMessage._meta.concrete_fields]
+_PER_ROW = ("id", "recipient_id")
 
 
-def _prep(field, value):
-    return field.get_db_prep_save(value, connection)
+def _insert_alike(shared: dict, ids: list[uuid.UUID], recipient_ids: list[str]) -> None:
+    quote = connection.ops.quote_name
+    table = quote(OutboundMessage._meta.db_table)
+    columns = ", ".join(quote(column_of(field)) for field in _FIELDS)
+    postgres = connection.vendor == "postgresql"
+    selected, params = [], []
+    for field in _FIELDS:
+        if field.attname in _PER_ROW:
+            selected.append(f"v.{field.attname}")
+            continue
+        # PostgreSQL types a bare parameter in a SELECT list as text: say the column's type.
+        selected.append(f"%s::{field.db_type(connection)}" if postgres else "%s")
+        params.append(field.get_db_prep_save(shared[field.attname], connection))
+    select = ", ".join(selected)
+    id_field = OutboundMessage._meta.pk
+    with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {select} "
+                f"FROM unnest(%s::uuid[], %s::varchar[]) AS v (id, recipient_id)",
+                [*params, ids, recipient_ids],
+            )
+            return
+        per_statement = max(1, (MAX_PARAMS - len(params)) // 2)
+        for start in range(0, len(ids), per_statement):
+            rows = list(zip(ids[start : start + per_statement], recipient_ids[start : start + per_statement], strict=True))
+            values = ", ".join(["(%s, %s)"] * len(rows))
+            cursor.execute(
+                f"WITH v (id, recipient_id) AS (VALUES {values}) INSERT INTO {table} ({columns}) SELECT {select} FROM v",
+                [*(value for pk, to in rows for value in (id_field.get_db_prep_value(pk, connection), to)), *params],
+            )
 
 
-def _prepared(field, values: list) -> list:
-    """One column's values for the database. Django's bulk_create prepares each of the 26
-    fields of each row in Python (~0.1 ms a message, more than the database's own work); a mass
-    message's rows share most values, so each distinct value is prepared once."""
-    cache: dict = {}
-    out = []
-    for value in values:
-        key = repr(value) if isinstance(value, dict | list) else (type(value), value)
-        if key not in cache:
-            cache[key] = _prep(field, value)
-        out.append(cache[key])
-    return out
+def _arm_in_transaction(account: OnlyFansAccount, count: int) -> None:
+    """The account's wake-up, recorded with the rows; sent to SQS once they are committed."""
+    onlyfans_id = account.onlyfans_id
+    wakeup = scheduler.wake_request(onlyfans_id)
+    if wakeup is None:
+        return  # a live wake-up covers the account: it sees these rows when it fires
+
+    def send() -> None:
+        try:
+            results = sqs.send_wakeups(
+                [(onlyfans_id, wakeup.token, wakeup.delay_seconds())], timeout=settings.SQS_REQUEST_TIMEOUT
+            )
+            error = results.get(wakeup.token)
+        except sqs.QueueUnavailable as exc:
+            error = str(exc)
+        if error is not None:
+            # Not forgotten: the wake-up stays in the database, overdue, and the relay resends it.
+            logger.warning(
+                f"{LOG_PREFIX}: bulk wake-up not sent; the relay sends it again",
+                extra={"accountId": account.pk, "count": count, "error": error},
+            )
+
+    transaction.on_commit(send, robust=True)
+
+
+def _metrics_after_commit(account: OnlyFansAccount, count: int) -> None:
+    if not count:
+        return
+
+    def emit() -> None:
+        metrics.emit(metrics.QUEUED, count, AccountId=str(account.pk))
+        logger.info(f"{LOG_PREFIX}: bulk messages queued", extra={"accountId": account.pk, "count": count})
+
+    transaction.on_commit(emit, robust=True)
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:

@@ -329,6 +329,11 @@ class Consumer:
             logger.warning("OnlyFans consumer: SQS call failed", extra={"accountId": wake.onlyfans_id, "error": str(exc)})
 
     def _resend(self, wake: Wake, delay: float) -> None:
+        if delay > scheduler.PARK_BEYOND_SECONDS:
+            # Later than SQS can delay: the database keeps the wake-up, the relay sends it.
+            scheduler.wake_park_token(wake.onlyfans_id, wake.token)
+            sqs.delete(wake.receipt_handle)
+            return
         token = wake.token or uuid.uuid4()
         sqs.send_wakeups([(wake.onlyfans_id, token, delay)])
         sqs.delete(wake.receipt_handle)

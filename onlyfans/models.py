@@ -143,6 +143,9 @@ class OutboundMessage(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     estimated_send_time = models.DateTimeField(null=True, blank=True)
+    # Asked for by the sender (`scheduledAt`): not sent before this moment. The dispatcher reads
+    # `next_attempt_at`, set to it when accepted; this keeps the asked-for time for display.
+    scheduled_at = models.DateTimeField(null=True, blank=True)
     # Not before this moment (retry back-off, a gateway's Retry-After, a scheduled send); NULL
     # or past: due, waiting only for the account's slot.
     next_attempt_at = models.DateTimeField(null=True, blank=True)

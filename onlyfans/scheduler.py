@@ -15,6 +15,10 @@ deliveries and O(1) SQS calls each.
   consumer, and whether the wake-up in hand is the one to carry it or a spare to drop.
 - `wakeups_overdue` / `wakeups_rearm_all` (the relay, a consumer's start-up): wake-ups lost with
   SQS's contents come back within one relay period after `ONLYFANS_WAKE_GRACE_SECONDS`.
+- A wake-up due later than SQS can delay (`PARK_BEYOND_SECONDS`: a scheduled send next month, a
+  paused campaign's held messages) is *parked*: `wake_at` set, no token, nothing on SQS
+  (`wake_park` when accepting, `wake_park_token` when a consumer would resend it). The relay's
+  `wakeups_overdue` sends it `PARKED_LEAD_SECONDS` before it is due.
 
 No function here talks to SQS, Redis or the gateway.
 """
@@ -111,6 +115,13 @@ def release(claim: Claim, *, reason: str, not_before: datetime | None = None) ->
 
 
 # --- Wake-ups --------------------------------------------------------------------------------
+# SQS delays a message at most 15 minutes: a wake-up due later is parked in the database.
+PARK_BEYOND_SECONDS = 900.0
+# The relay sends a parked wake-up this long before it is due (several relay periods, under the
+# consumer's hold horizon: the consumer that receives it holds it on a timer until then).
+PARKED_LEAD_SECONDS = 60.0
+
+
 def _grace() -> timedelta:
     return timedelta(seconds=settings.ONLYFANS_WAKE_GRACE_SECONDS)
 
@@ -163,6 +174,25 @@ def wake_forget(onlyfans_id: str, token: uuid.UUID) -> None:
     OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_at=None, wake_token=None)
 
 
+def wake_park(onlyfans_id: str, *, at: datetime) -> None:
+    """A message becomes ready at `at`, later than SQS can delay: record the wake-up in the
+    database only, unless an earlier live one covers it. An overdue one is left for the relay
+    (its consumer then works out the account's next need, this message included)."""
+    now = timezone.now()
+    with transaction.atomic():
+        wake_at, _ = _current_wake(onlyfans_id)
+        if wake_at is not None and (wake_at < now - _grace() or wake_at <= at):
+            return
+        _set_wake(onlyfans_id, at, None)
+
+
+def wake_park_token(onlyfans_id: str, token: uuid.UUID | None) -> None:
+    """The wake-up in hand (`token`) is due later than SQS can delay: it stays in the database
+    only (its `wake_at` as settled), and the caller drops its SQS copy."""
+    if token is not None:
+        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
+
+
 def next_need(onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datetime | None = None) -> datetime | None:
     """When the account next needs a consumer: its best lane's next slot if a message of that
     lane is ready, else the earliest not-before of its waiting messages, else never (None).
@@ -210,7 +240,23 @@ def wakeups_overdue(*, limit: int = 1000) -> list[tuple[str, uuid.UUID]]:
         .order_by("wake_at")
         .values_list("onlyfans_id", flat=True)[:limit]
     )
-    return [(onlyfans_id, _rearm(onlyfans_id, now)) for onlyfans_id in dict.fromkeys(ids)]
+    # Parked wake-ups coming due: sent now, the consumer holds them until their moment.
+    parked = list(
+        OnlyFansAccount.objects.filter(
+            wake_token__isnull=True,
+            wake_at__gte=now - _grace(),
+            wake_at__lte=now + timedelta(seconds=PARKED_LEAD_SECONDS),
+        )
+        .order_by("wake_at")
+        .values_list("onlyfans_id", "wake_at")[:limit]
+    )
+    out = [(onlyfans_id, _rearm(onlyfans_id, now)) for onlyfans_id in dict.fromkeys(ids)]
+    out += [
+        (onlyfans_id, _rearm(onlyfans_id, wake_at))
+        for onlyfans_id, wake_at in dict(parked).items()
+        if onlyfans_id not in ids and wake_at is not None  # the filter above: never None
+    ]
+    return out
 
 
 def wakeups_rearm_all() -> list[tuple[str, uuid.UUID, float]]:
@@ -218,7 +264,12 @@ def wakeups_rearm_all() -> list[tuple[str, uuid.UUID, float]]:
     lost its contents while nothing ran). Returns (account, token, delay seconds) to send."""
     now = timezone.now()
     out = []
-    rows = OnlyFansAccount.objects.filter(wake_at__isnull=False).values_list("onlyfans_id", "wake_at")
+    rows = (
+        OnlyFansAccount.objects.filter(wake_at__isnull=False)
+        # Parked and not coming due: the relay sends it when it is.
+        .exclude(wake_token__isnull=True, wake_at__gt=now + timedelta(seconds=PARKED_LEAD_SECONDS))
+        .values_list("onlyfans_id", "wake_at")
+    )
     for onlyfans_id, wake_at in dict(rows).items():
         if wake_at is None:  # excluded by the query; it narrows the type
             continue

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -29,6 +32,10 @@ METADATA_MAX_BYTES = 4096
 # Deeper documents exhaust Python's recursion limit when they are encoded to be saved.
 METADATA_MAX_DEPTH = 32
 BATCH_MAX = 10
+# scheduledAt: at most this far ahead; up to SCHEDULE_PAST_TOLERANCE in the past (a client's
+# clock a little behind, a slow request) is accepted and sent now; further back is refused.
+SCHEDULE_MAX_AHEAD = timedelta(days=365)
+SCHEDULE_PAST_TOLERANCE = timedelta(seconds=60)
 
 
 # An https:// URL with a host: no control characters or spaces anywhere. The field and the
@@ -146,7 +153,42 @@ def message_input(data) -> MessageInput:
         priority=data.get("priority", 5),
         metadata=data.get("metadata", {}),
         lane=data.get("lane", Lane.INTERACTIVE),
+        scheduled_at=data.get("scheduledAt"),
     )
+
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class ScheduledAtField(serializers.Field):
+    """An ISO 8601 date-time with its timezone (`Z` or an offset), from 60 s in the past (sent
+    now) to 365 days ahead."""
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 date-time, e.g. 2026-12-24T18:00:00Z.",
+        "naive": "Must include a timezone: Z or an offset such as +01:00.",
+        "past": "Must not be in the past (more than 60 seconds ago).",
+        "too_far": "Must be at most 365 days ahead.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            value = parse_datetime(data.strip())
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        if value.tzinfo is None or value.utcoffset() is None:
+            self.fail("naive")
+        now = timezone.now()
+        if value < now - SCHEDULE_PAST_TOLERANCE:
+            self.fail("past")
+        if value > now + SCHEDULE_MAX_AHEAD:
+            self.fail("too_far")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat()
 
 
 class SendInputSerializer(MessageInputSerializer):
@@ -154,6 +196,13 @@ class SendInputSerializer(MessageInputSerializer):
 
     accountId = StrictIntegerField(
         required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
+    )
+    scheduledAt = ScheduledAtField(
+        required=False,
+        allow_null=True,
+        help_text="Not before this moment (ISO 8601 with a timezone, at most 365 days ahead): sent "
+        "in the account's first slot from then on. Up to 60 s in the past is sent now; earlier is "
+        "refused. Messages due later than 15 minutes wait in the database only.",
     )
 
 
@@ -186,9 +235,21 @@ class SendOutputSerializer(serializers.Serializer):
     queuedAt = IsoDateTimeField(source="queued_at")
     estimatedSendTime = IsoDateTimeField(source="estimated_send_time")
     message = serializers.SerializerMethodField()
+    scheduledAt = IsoDateTimeField(
+        source="scheduled_at",
+        required=False,
+        help_text="Only for a message sent with scheduledAt: the time it asked for.",
+    )
 
     def get_message(self, message: OutboundMessage) -> str:
         return _accepted_text(message)
+
+    def to_representation(self, message: OutboundMessage) -> dict:
+        data = super().to_representation(message)
+        # Only when asked for: the seed's shape is unchanged for every other client.
+        if data.get("scheduledAt") is None:
+            data.pop("scheduledAt", None)
+        return data
 
 
 def send_result(message: OutboundMessage) -> dict:
@@ -276,6 +337,11 @@ class MessageDetailOutputSerializer(serializers.Serializer):
         choices=WaitReason.values,
         allow_null=True,
         help_text="Why the message waits; null when it does not.",
+    )
+    scheduledAt = IsoDateTimeField(
+        source="scheduled_at",
+        allow_null=True,
+        help_text="The time asked for with scheduledAt; null for a message sent at once.",
     )
     sentAt = IsoDateTimeField(source="sent_at", allow_null=True)
     upstreamId = serializers.CharField(source="upstream_id")

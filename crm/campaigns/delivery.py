@@ -14,7 +14,6 @@ from django.db.models import QuerySet
 
 from huntaze.core.tasks import task_enqueue
 from onlyfans import bulk
-from onlyfans.accepting import MessageInput
 from onlyfans.delivery import messages_cancel
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
@@ -36,22 +35,19 @@ def create_bulk(
     metadata: dict,
     held: bool,
 ) -> list:
-    """One bulk-lane message per recipient, in one INSERT batch; their ids, in order. The
-    account is armed after commit."""
-    if not recipient_ids:
-        return []
-    items = [
-        MessageInput(
-            recipient_id=recipient_id,
-            content=content,
-            media_urls=list(media_urls),
-            priority=CAMPAIGN_PRIORITY,
-            metadata=dict(metadata),
-            lane=BULK,
-        )
-        for recipient_id in recipient_ids
-    ]
-    return bulk.messages_enqueue_bulk(user=sender, account=account, items=items, held=held)
+    """One bulk-lane message per recipient, in one INSERT; their ids, in order. The account's
+    wake-up is armed with them and sent after commit."""
+    return bulk.messages_enqueue_bulk(
+        user=sender,
+        account=account,
+        recipient_ids=recipient_ids,
+        content=content,
+        media_urls=media_urls,
+        priority=CAMPAIGN_PRIORITY,
+        metadata=metadata,
+        lane=BULK,
+        held=held,
+    )
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:

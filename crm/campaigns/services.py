@@ -33,6 +33,7 @@ from crm.models import (
     Campaign,
     CampaignRecipient,
     CampaignState,
+    Conversation,
     Fan,
     Message,
     MessageDirection,
@@ -47,9 +48,10 @@ from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
 
-# Rows per batch: small enough for SQLite's statement limits and short transactions.
+# Rows per batch: short transactions (well under a second each), within SQLite's statement
+# limits. Each message batch costs a fixed number of statements, so fewer, larger ones win.
 FREEZE_BATCH = 5000
-MESSAGE_BATCH = 1000
+MESSAGE_BATCH = 5000
 # Pairs per UPDATE when linking recipients to their messages (2 parameters each).
 LINK_CHUNK = 1000
 
@@ -291,7 +293,43 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             held=Campaign.objects.filter(pk=campaign.pk, state=CampaignState.PAUSED).exists(),
         )
         _link_messages([(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)])
+        _add_to_threads(campaign, [pk for pk, _ in to_send])
     return len(to_send), sum(len(ids) for ids in skips.values())
+
+
+def _add_to_threads(campaign: Campaign, recipient_pks: list[int]) -> None:
+    """Each new campaign message also goes into its fan's thread (the inbox marks it as the
+    campaign's), as a message written from the composer does: a conversation for a fan who has
+    none yet, then one outbound thread message per recipient, two INSERT … SELECT statements.
+    Existing conversations keep their place in the inbox: a mass send does not push thousands of
+    chats to the top. Idempotent: a thread message is unique per pipeline message."""
+    if not recipient_pks:
+        return
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    recipients, conversations, thread = (
+        quote(model._meta.db_table) for model in (CampaignRecipient, Conversation, Message)
+    )
+    when = Message._meta.get_field("sent_at").get_db_prep_value(now, connection)
+    media = Message._meta.get_field("media_urls").get_db_prep_value(list(campaign.media_urls), connection)
+    ids = ", ".join(["%s"] * len(recipient_pks))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {conversations} (account_id, fan_id, last_message_preview, last_message_direction, "
+            f"last_activity_at, unread_count, pinned, archived, created_at, updated_at) "
+            f"SELECT %s, r.fan_id, '', '', %s, 0, %s, %s, %s, %s FROM {recipients} r "
+            f"WHERE r.id IN ({ids}) AND r.fan_id IS NOT NULL ON CONFLICT DO NOTHING",
+            [campaign.account_id, when, False, False, when, when, *recipient_pks],
+        )
+        cursor.execute(
+            f"INSERT INTO {thread} (conversation_id, direction, content, media_urls, sent_at, outbound_id, created_at) "
+            # A correlated lookup on the conversation's unique (account, fan) index: as a JOIN,
+            # SQLite's planner scanned the conversations once per recipient.
+            f"SELECT (SELECT c.id FROM {conversations} c WHERE c.account_id = %s AND c.fan_id = r.fan_id), "
+            f"%s, %s, %s, %s, r.message_id, %s FROM {recipients} r "
+            f"WHERE r.id IN ({ids}) AND r.message_id IS NOT NULL AND r.fan_id IS NOT NULL ON CONFLICT DO NOTHING",
+            [campaign.account_id, MessageDirection.OUTBOUND, campaign.content, media, when, when, *recipient_pks],
+        )
 
 
 def _link_messages(pairs: list[tuple[int, Any]]) -> None:

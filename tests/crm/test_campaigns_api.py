@@ -293,3 +293,32 @@ def test_staff_see_campaigns_in_the_admin_and_can_pause_them(api, account):
     response = staff.post("/admin/crm/campaign/", {"action": "pause", "_selected_action": [campaign["id"]]}, follow=True)
     assert "1 campaign(s) paused." in response.content.decode()
     assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.PAUSED
+
+
+def test_a_launch_puts_each_campaign_message_in_its_fans_thread(api, account):
+    """Real launches, not only the demo data: each message is in its fan's thread, marked as the
+    campaign's in the inbox; a fan without a conversation gets one; the inbox order of existing
+    conversations is left alone; running the launch again adds nothing."""
+    from crm.models import Conversation, Message
+    from crm.ui.selectors import mark_campaign_messages
+
+    chatted, new = make_fan(account), make_fan(account)
+    earlier = timezone.now() - timedelta(days=3)
+    conversation = make_conversation(chatted, last_activity_at=earlier)
+    make_message(conversation, "hi!")
+    campaign = create(api, {"filter": {}})
+
+    launch_fully(api, campaign["id"])
+    services.campaign_advance(campaign["id"])
+
+    for fan in (chatted, new):
+        recipient = CampaignRecipient.objects.get(campaign_id=campaign["id"], fan=fan)
+        [message] = Message.objects.filter(conversation__fan=fan, direction=MessageDirection.OUTBOUND)
+        assert (message.outbound_id, message.content) == (recipient.message_id, "We miss you!")
+        mark_campaign_messages([message])
+        assert message.campaign_name == "Win-back"
+    conversation.refresh_from_db()
+    assert conversation.last_activity_at == earlier
+    assert Conversation.objects.filter(fan=new).count() == 1
+    thread = api.get(f"/api/crm/conversations/{conversation.pk}/messages").json()
+    assert [m["content"] for m in thread["results"]] == ["We miss you!", "hi!"]

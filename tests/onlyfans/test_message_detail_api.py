@@ -42,6 +42,7 @@ def test_it_shows_a_message_just_sent(api, account, slash):
         "queuedAt": sent["queuedAt"],
         "nextAttemptAt": None,
         "waitingFor": "rate_limit",
+        "scheduledAt": None,
         "sentAt": None,
         "upstreamId": "",
         "attempts": [],

@@ -68,7 +68,11 @@ def test_it_documents_the_send_body_and_its_limits(schema):
     send = resolve(schema, body["application/json"]["schema"])
     assert set(send["required"]) == {"recipientId", "content"}
     properties = send["properties"]
-    assert set(properties) == {"recipientId", "content", "mediaUrls", "priority", "metadata", "lane", "accountId"}
+    assert set(properties) == {
+        "recipientId", "content", "mediaUrls", "priority", "metadata", "lane", "accountId", "scheduledAt",
+    }
+    assert properties["scheduledAt"]["format"] == "date-time"
+    assert "365 days" in properties["scheduledAt"]["description"]
     assert properties["lane"]["default"] == "interactive"
     assert properties["recipientId"]["maxLength"] == 128
     assert properties["content"]["maxLength"] == 5000
@@ -86,7 +90,10 @@ def test_it_documents_the_send_body_and_its_limits(schema):
 def test_it_documents_the_seeds_response_fields(schema):
     send_ok = schema["paths"]["/api/onlyfans/messages/send"]["post"]["responses"]["202"]
     fields = resolve(schema, send_ok["content"]["application/json"]["schema"])["properties"]
-    assert set(fields) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message"}
+    # The seed's five, plus scheduledAt for a message sent with one (not required: absent otherwise).
+    fields_schema = resolve(schema, send_ok["content"]["application/json"]["schema"])
+    assert set(fields) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message", "scheduledAt"}
+    assert set(fields_schema["required"]) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message"}
     status_ok = schema["paths"]["/api/onlyfans/messages/status"]["get"]["responses"]["200"]
     status = resolve(schema, status_ok["content"]["application/json"]["schema"])
     assert set(status["properties"]) == {"queue", "processing", "health", "timestamp"}

@@ -4,6 +4,7 @@ relay (`messages_publish_pending`) publishes the pending rows once SQS answers a
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from unittest import mock
 
@@ -238,7 +239,8 @@ def test_it_rearms_an_account_whose_wake_up_went_missing(owner, account, queues,
     pending_row(on_time, status=MessageStatus.QUEUED)
     grace = timedelta(seconds=settings.ONLYFANS_WAKE_GRACE_SECONDS)
     type(account).objects.filter(pk__in=[account.pk, orphan_account.pk]).update(wake_at=now - grace * 3)
-    type(account).objects.filter(pk=on_time.pk).update(wake_at=now)
+    # Armed (its token) and on time; a wake-up without a token would be parked (scheduler.wake_park).
+    type(account).objects.filter(pk=on_time.pk).update(wake_at=now, wake_token=uuid.uuid4())
 
     report = services.messages_publish_pending(sleep=lambda _: None)
 
