@@ -174,9 +174,16 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
         .values("pk")[:1000],
         "account_wake_idx": account.__class__.objects.filter(wake_at__lt=now).values("onlyfans_id"),
     }
+    # The dispatcher's own queries: one pick for both lanes and the claims out, one next-need.
+    pick = scheduler.candidates([account.pk], now)
+    need = scheduler._need_query(account.onlyfans_id, now)
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index *can* serve it
         for index, queryset in queries.items():
             plan = queryset.explain()
             assert index in plan, f"{index} not used:\n{plan}"
+        for queryset, indexes in ((pick, ["outbound_pick_idx", "outbound_sending_idx"]), (need, ["outbound_pick_idx"])):
+            plan = queryset.explain()
+            assert all(index in plan for index in indexes), f"{indexes} not all used:\n{plan}"
+            assert "Seq Scan on onlyfans_outboundmessage" not in plan, plan
         cursor.execute("SET enable_seqscan = on")
