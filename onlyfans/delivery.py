@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from huntaze.core.errors import Conflict
@@ -83,28 +82,24 @@ def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: dateti
     return AttemptOutcome.RATE_LIMITED, {"wait_reason": WaitReason.GATEWAY_RATE_LIMITED, "rate_limited_since": since}
 
 
-def _next_number(message_pk) -> Subquery:
-    """The attempt's number, counted by the INSERT itself (rate-limited and deferred attempts
-    are numbered too, though `attempt_count` skips them)."""
-    return Subquery(
-        DeliveryAttempt.objects.filter(message_id=message_pk)
-        .order_by()
-        .values("message_id")
-        .annotate(n=Count("pk") + 1)
-        .values("n")
-    )
+_ATTEMPTS = DeliveryAttempt._meta.db_table
+# One statement numbers the attempt and inserts it (rate-limited and deferred attempts are
+# numbered too, though `attempt_count` skips them). Written out: built by the ORM, this INSERT
+# with its counting subquery cost more Python than the rest of the recording together.
+_INSERT_ATTEMPT = (
+    f"INSERT INTO {_ATTEMPTS} (message_id, number, attempted_at, outcome, http_status, error, latency_ms)"
+    f" SELECT %s, COUNT(*) + 1, %s, %s, %s, %s, %s FROM {_ATTEMPTS} WHERE message_id = %s"
+)
 
 
 def _record(message_pk, now: datetime, result: GatewayResult, outcome: str) -> None:
-    DeliveryAttempt.objects.create(
-        message_id=message_pk,
-        number=Coalesce(_next_number(message_pk), 1),
-        attempted_at=now,
-        outcome=outcome,
-        http_status=result.http_status,
-        error=result.error,
-        latency_ms=result.latency_ms,
-    )
+    message_id = DeliveryAttempt._meta.get_field("message").get_db_prep_value(message_pk, connection)
+    attempted_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ATTEMPT,
+            [message_id, attempted_at, outcome, result.http_status, result.error, result.latency_ms, message_id],
+        )
 
 
 def record_attempt(claim_: Claim, result: GatewayResult, *, record_call: bool = True, report: bool = True) -> Recorded:
