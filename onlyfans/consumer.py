@@ -2,7 +2,8 @@
 
 It receives per-account wake-ups from SQS and dispatches each account: claim the account's best
 ready message (`scheduler.claim_next`), take the limiter's slot for its lane or give it back,
-call the gateway, record the attempt, then settle the wake-up (`scheduler.wake_settle`):
+call the gateway, then record the attempt and settle the wake-up in one transaction
+(`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent):
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
 - the account's next slot is close (`HOLD_HORIZON_SECONDS`): keep the copy invisible and look
