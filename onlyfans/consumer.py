@@ -2,7 +2,8 @@
 
 It receives per-account wake-ups from SQS and dispatches each account: claim the account's best
 ready message (`scheduler.claim_next`), take the limiter's slot for its lane or give it back,
-call the gateway, record the attempt, then settle the wake-up (`scheduler.wake_settle`):
+call the gateway, then record the attempt and settle the wake-up in one transaction
+(`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent):
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
 - the account's next slot is close (`HOLD_HORIZON_SECONDS`): keep the copy invisible and look
@@ -117,19 +118,18 @@ class Consumer:
     def dispatch(self, onlyfans_id: str, token: uuid.UUID | None = None) -> datetime | None:
         """Deliver the account's best ready message if its slot is free. Returns when the wake-up
         in hand should look at the account again, or None when it is spare."""
-        pace = pacing.account_pace(onlyfans_id)
         pick = scheduler.claim_next(onlyfans_id)
+        pace = pick.pace or pacing.account_pace(onlyfans_id)
         slots: dict[str, datetime] | None = None
         try:
-            if pick.claim is None:
-                slots = _slots(limiter.peek(onlyfans_id, limit=pace.limit))
-                if pick.busy_until is not None:
-                    # Another consumer is sending for the account (or died holding a claim):
-                    # look again shortly, never in a tight loop.
-                    floor = timezone.now() + timedelta(seconds=BUSY_RECHECK_SECONDS)
-                    slots = {lane: max(at, floor) for lane, at in slots.items()}
-            else:
-                slots = self._deliver(pick.claim, pace)
+            if pick.claim is not None:
+                return self._deliver(pick.claim, pace, token)
+            slots = _slots(limiter.peek(onlyfans_id, limit=pace.limit))
+            if pick.busy_until is not None:
+                # Another consumer is sending for the account (or died holding a claim):
+                # look again shortly, never in a tight loop.
+                floor = timezone.now() + timedelta(seconds=BUSY_RECHECK_SECONDS)
+                slots = {lane: max(at, floor) for lane, at in slots.items()}
         except limiter.LimiterUnavailable as exc:
             logger.warning(
                 "OnlyFans consumer: Redis unreachable, delivering nothing",
@@ -140,7 +140,9 @@ class Consumer:
                 self._count("deferred")
         return scheduler.wake_settle(onlyfans_id, token=token, slots=slots)
 
-    def _deliver(self, claim: delivery.Claim, pace: pacing.AccountPace) -> dict[str, datetime]:
+    def _deliver(self, claim: delivery.Claim, pace: pacing.AccountPace, token: uuid.UUID | None) -> datetime | None:
+        """One delivery: the limiter's decision, the gateway call, then the attempt and the
+        wake-up settled together (`scheduler.delivery_settle`, one transaction)."""
         message = claim.message
         onlyfans_id = message.account.onlyfans_id
         decision = limiter.take(onlyfans_id, limit=pace.limit, lane=message.lane, db_last_call_age=_db_age(pace.last_call_at))
@@ -148,7 +150,7 @@ class Consumer:
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
             metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
-            return _slots(decision)
+            return scheduler.wake_settle(onlyfans_id, token=token, slots=_slots(decision))
         result = gateway.send_message(
             onlyfans_id=onlyfans_id,
             recipient_id=message.recipient_id,
@@ -167,9 +169,9 @@ class Consumer:
         # Redis gone mid-call: the call happened, so record it; nothing more is sent meanwhile.
         with contextlib.suppress(limiter.LimiterUnavailable):
             decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
-        recorded = delivery.record_attempt(claim, result)
+        recorded, next_at = scheduler.delivery_settle(claim, result, token=token, slots=_slots(decision))
         self._settle_outcome(message, recorded)
-        return _slots(decision)
+        return next_at
 
     def _settle_outcome(self, message: OutboundMessage, recorded: delivery.Recorded) -> None:
         outcome = recorded.outcome

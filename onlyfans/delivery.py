@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from huntaze.core.errors import Conflict
@@ -64,6 +64,9 @@ class Recorded:
     # The row was no longer ours (another consumer holds it, or it is already sent): the
     # outcome describes our call only, and the copy we hold must neither retry nor dead-letter.
     superseded: bool = False
+    at: datetime | None = None  # when the attempt was recorded (the account's last gateway call)
+    attempt: int = 0  # the message's counted attempts after this one
+    counts: bool = True  # the outcome changed the message (metrics count it)
 
 
 def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: datetime) -> tuple[AttemptOutcome, dict] | None:
@@ -79,91 +82,142 @@ def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: dateti
     return AttemptOutcome.RATE_LIMITED, {"wait_reason": WaitReason.GATEWAY_RATE_LIMITED, "rate_limited_since": since}
 
 
-def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
-    """Write the attempt and the message's new state in one short transaction."""
+_ATTEMPTS = DeliveryAttempt._meta.db_table
+# One statement numbers the attempt and inserts it (rate-limited and deferred attempts are
+# numbered too, though `attempt_count` skips them). Written out: built by the ORM, this INSERT
+# with its counting subquery cost more Python than the rest of the recording together.
+_INSERT_ATTEMPT = (
+    f"INSERT INTO {_ATTEMPTS} (message_id, number, attempted_at, outcome, http_status, error, latency_ms)"
+    f" SELECT %s, COUNT(*) + 1, %s, %s, %s, %s, %s FROM {_ATTEMPTS} WHERE message_id = %s"
+)
+
+
+def _record(message_pk, now: datetime, result: GatewayResult, outcome: str) -> None:
+    message_id = DeliveryAttempt._meta.get_field("message").get_db_prep_value(message_pk, connection)
+    attempted_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ATTEMPT,
+            [message_id, attempted_at, outcome, result.http_status, result.error, result.latency_ms, message_id],
+        )
+
+
+def record_attempt(claim_: Claim, result: GatewayResult, *, record_call: bool = True, report: bool = True) -> Recorded:
+    """Write the attempt and the message's new state in one short transaction (or in the
+    caller's: `scheduler.delivery_settle` also settles the wake-up, and then records the
+    account's last call and reports the outcome itself)."""
     message = claim_.message
     now = timezone.now()
-    with transaction.atomic():
-        locked = OutboundMessage.objects.select_for_update().get(pk=message.pk)
-        attempt_count = locked.attempt_count + 1
-        update: dict = {"attempt_count": attempt_count, "claim_token": None, "claimed_until": None}
-        waiting = None if result.ok or result.permanent else _waiting_outcome(locked, result, now)
-        if result.ok:
-            outcome, retry_in = AttemptOutcome.SENT, 0.0
-            update.update(
-                status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id, last_error="", wait_reason=""
-            )
-        elif result.permanent:
-            outcome, retry_in = AttemptOutcome.FAILED, 0.0
-            update.update(status=MessageStatus.FAILED, last_error=result.error, wait_reason="")
-        elif waiting is not None:
-            outcome, extra = waiting
-            retry_in = retry_delay(attempt_count, result)
-            update.update(
-                extra,
-                attempt_count=locked.attempt_count,
-                status=MessageStatus.QUEUED,
-                last_error=result.error,
-                next_attempt_at=now + timedelta(seconds=retry_in),
-            )
-        elif attempt_count >= settings.ONLYFANS_MAX_ATTEMPTS:
-            outcome, retry_in = AttemptOutcome.DEAD_LETTERED, 0.0
-            update.update(
-                status=MessageStatus.DEAD_LETTERED,
-                last_error=f"{result.error} (gave up after {attempt_count} attempts)",
-                wait_reason="",
-            )
-        else:
-            outcome = AttemptOutcome.RETRY
-            retry_in = retry_delay(attempt_count, result)
-            update.update(
-                status=MessageStatus.QUEUED,
-                last_error=result.error,
-                next_attempt_at=now + timedelta(seconds=retry_in),
-                wait_reason=WaitReason.RETRY_BACKOFF,
-            )
-        if not result.rate_limited:
-            update["rate_limited_since"] = None
-        # Our lease ran out and another consumer took the message over, or a consumer whose
-        # lease had run out recorded its success first (it leaves our token on a sent row).
-        superseded = locked.claim_token != claim_.token or locked.status == MessageStatus.SENT
-        if superseded:
-            # A success is still the truth upstream; anything else is the holder's to decide,
-            # and nothing may take a sent message back to queued or failed.
-            update = {"attempt_count": attempt_count}
-            if result.ok and locked.status != MessageStatus.SENT:
-                update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id)
-            if result.ok or locked.status == MessageStatus.SENT:
-                update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
-        DeliveryAttempt.objects.create(
-            message=locked,
-            number=locked.attempts.count() + 1,
-            attempted_at=now,
-            outcome=outcome,
-            http_status=result.http_status,
-            error=result.error,
-            latency_ms=result.latency_ms,
+    with transaction.atomic(savepoint=False):
+        recorded = _record_sent(claim_, result, now) if result.ok else None
+        if recorded is None:
+            recorded = _record_locked(claim_, result, now)
+        if record_call:
+            OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(last_gateway_call_at=now)
+    if report:
+        report_recorded(claim_, result, recorded)
+    return recorded
+
+
+def _record_sent(claim_: Claim, result: GatewayResult, now: datetime) -> Recorded | None:
+    """The common case in two statements: the call succeeded and the claim is still ours (one
+    conditional UPDATE says both), then the attempt's INSERT. None: the slow path decides."""
+    updated = OutboundMessage.objects.filter(
+        pk=claim_.message.pk, claim_token=claim_.token, status=MessageStatus.SENDING
+    ).update(
+        status=MessageStatus.SENT,
+        sent_at=now,
+        upstream_id=result.upstream_id,
+        last_error="",
+        wait_reason="",
+        attempt_count=F("attempt_count") + 1,
+        claim_token=None,
+        claimed_until=None,
+        rate_limited_since=None,
+    )
+    if not updated:
+        return None
+    _record(claim_.message.pk, now, result, AttemptOutcome.SENT)
+    return Recorded(AttemptOutcome.SENT, at=now, attempt=claim_.message.attempt_count + 1)
+
+
+def _record_locked(claim_: Claim, result: GatewayResult, now: datetime) -> Recorded:
+    message = claim_.message
+    locked = OutboundMessage.objects.select_for_update().get(pk=message.pk)
+    attempt_count = locked.attempt_count + 1
+    update: dict = {"attempt_count": attempt_count, "claim_token": None, "claimed_until": None}
+    waiting = None if result.ok or result.permanent else _waiting_outcome(locked, result, now)
+    if result.ok:
+        outcome, retry_in = AttemptOutcome.SENT, 0.0
+        update.update(
+            status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id, last_error="", wait_reason=""
         )
-        OutboundMessage.objects.filter(pk=locked.pk).update(**update)
-        OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(
-            last_gateway_call_at=now
+    elif result.permanent:
+        outcome, retry_in = AttemptOutcome.FAILED, 0.0
+        update.update(status=MessageStatus.FAILED, last_error=result.error, wait_reason="")
+    elif waiting is not None:
+        outcome, extra = waiting
+        retry_in = retry_delay(attempt_count, result)
+        update.update(
+            extra,
+            attempt_count=locked.attempt_count,
+            status=MessageStatus.QUEUED,
+            last_error=result.error,
+            next_attempt_at=now + timedelta(seconds=retry_in),
         )
+    elif attempt_count >= settings.ONLYFANS_MAX_ATTEMPTS:
+        outcome, retry_in = AttemptOutcome.DEAD_LETTERED, 0.0
+        update.update(
+            status=MessageStatus.DEAD_LETTERED,
+            last_error=f"{result.error} (gave up after {attempt_count} attempts)",
+            wait_reason="",
+        )
+    else:
+        outcome = AttemptOutcome.RETRY
+        retry_in = retry_delay(attempt_count, result)
+        update.update(
+            status=MessageStatus.QUEUED,
+            last_error=result.error,
+            next_attempt_at=now + timedelta(seconds=retry_in),
+            wait_reason=WaitReason.RETRY_BACKOFF,
+        )
+    if not result.rate_limited:
+        update["rate_limited_since"] = None
+    # Our lease ran out and another consumer took the message over, or a consumer whose
+    # lease had run out recorded its success first (it leaves our token on a sent row).
+    superseded = locked.claim_token != claim_.token or locked.status == MessageStatus.SENT
+    if superseded:
+        # A success is still the truth upstream; anything else is the holder's to decide,
+        # and nothing may take a sent message back to queued or failed.
+        update = {"attempt_count": attempt_count}
+        if result.ok and locked.status != MessageStatus.SENT:
+            update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id)
+        if result.ok or locked.status == MessageStatus.SENT:
+            update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
+    _record(locked.pk, now, result, outcome)
+    OutboundMessage.objects.filter(pk=locked.pk).update(**update)
     # A superseded call changes nothing unless it delivered: only then does its outcome count.
-    _emit(outcome if not superseded or "status" in update else None, message, result)
+    counts = not superseded or "status" in update
+    return Recorded(outcome, retry_in, result.error, superseded=superseded, at=now, attempt=attempt_count, counts=counts)
+
+
+def report_recorded(claim_: Claim, result: GatewayResult, recorded: Recorded) -> None:
+    """Metrics and the log line of a recorded attempt (after its transaction)."""
+    message = claim_.message
+    _emit(recorded.outcome if recorded.counts else None, message, result)
     logger.info(
         "OnlyFans delivery: attempt recorded",
         extra={
             "messageId": str(message.pk),
             "accountId": message.account_id,
-            "outcome": outcome,
+            "outcome": recorded.outcome,
             "httpStatus": result.http_status,
-            "attempt": attempt_count,
+            "attempt": recorded.attempt,
             "latencyMs": result.latency_ms,
             "error": result.error or None,
-            "superseded": superseded,
+            "superseded": recorded.superseded,
         },
     )
-    return Recorded(outcome, retry_in, result.error, superseded=superseded)
 
 
 def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) -> None:

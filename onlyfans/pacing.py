@@ -52,6 +52,18 @@ def account_pace(onlyfans_id: str) -> AccountPace:
     return account_paces([onlyfans_id])[onlyfans_id]
 
 
+def pace_of(accounts: Iterable[OnlyFansAccount]) -> AccountPace:
+    """`account_pace` from the rows of one OnlyFans account already in hand (the dispatcher's
+    claim reads them anyway)."""
+    default = settings.ONLYFANS_RATE_LIMIT_PER_MINUTE
+    accounts = list(accounts)
+    calls = [a.last_gateway_call_at for a in accounts if a.last_gateway_call_at is not None]
+    return AccountPace(
+        limit=min((a.rate_limit_per_minute or default for a in accounts), default=default),
+        last_call_at=max(calls, default=None),
+    )
+
+
 def account_paces(onlyfans_ids: Iterable[str]) -> dict[str, AccountPace]:
     """`account_pace` for many OnlyFans accounts in one query."""
     ids = set(onlyfans_ids)

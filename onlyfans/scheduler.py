@@ -30,80 +30,118 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from onlyfans.delivery import Claim
+from onlyfans import delivery
+from onlyfans.delivery import Claim, Recorded
+from onlyfans.gateway import GatewayResult
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
-from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY
+from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
 
 
 def _ready(now: datetime) -> Q:
     return Q(status__in=READY) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def _account_ids(onlyfans_id: str, *, lock: bool) -> list[int]:
-    rows = OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).order_by("pk")
-    if lock:
-        rows = rows.select_for_update()
-    return list(rows.values_list("pk", flat=True))
+def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
+    """The account's rows (one per user sharing it), locked until the transaction ends."""
+    return list(OnlyFansAccount.objects.select_for_update().filter(onlyfans_id=onlyfans_id).order_by("pk"))
 
 
 _PICK_TRIES = 5
 
 
-def _best_ready(mine, now: datetime) -> OutboundMessage | None:
+# The dispatcher's two polling queries are written out: built by the ORM (scalar subqueries,
+# EXISTS, ORs) each took several milliseconds of Python per delivery, more than the database
+# spent answering them. Both are plain SQL that SQLite and PostgreSQL read alike.
+_MESSAGES = OutboundMessage._meta.db_table
+_ACCOUNTS = OnlyFansAccount._meta.db_table
+_READY_SQL = "status IN (%s, %s) AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+_PICK_ORDER_SQL = ", ".join(f"{f.lstrip('-')} {'DESC' if f.startswith('-') else 'ASC'}" for f in PICK_ORDER)
+
+
+def _ready_params(now: datetime) -> list:
+    return [*READY, connection.ops.adapt_datetimefield_value(now)]
+
+
+def candidates(account_ids: list[int], now: datetime):
+    """One query for the pick: the best ready message of each lane and the account's claims out.
+    Each lane's best is a scalar subquery on `outbound_pick_idx`, the claims come from
+    `outbound_sending_idx` (the plan test in tests/onlyfans/test_claims.py says so)."""
+    ids = ", ".join(["%s"] * len(account_ids))
+    best = (
+        f"id = (SELECT id FROM {_MESSAGES} WHERE account_id IN ({ids}) AND lane = %s AND {_READY_SQL}"
+        f" ORDER BY {_PICK_ORDER_SQL} LIMIT 1)"
+    )
+    sql = (
+        f"SELECT * FROM {_MESSAGES} WHERE "
+        + " OR ".join([best] * len(LANE_ORDER))
+        + f" OR (account_id IN ({ids}) AND status = %s)"
+    )
+    params: list = []
     for lane in LANE_ORDER:
-        picked = mine.filter(_ready(now), lane=lane).select_related("account").order_by(*PICK_ORDER).first()
-        if picked is not None:
-            return picked
-    return None
+        params += [*account_ids, lane, *_ready_params(now)]
+    params += [*account_ids, MessageStatus.SENDING]
+    return OutboundMessage.objects.raw(sql, params)
 
 
 @dataclass(frozen=True)
 class Pick:
     claim: Claim | None = None
     busy_until: datetime | None = None  # another consumer is sending for this account
+    pace: AccountPace | None = None  # read with the claim: no query of its own
 
 
 def claim_next(onlyfans_id: str) -> Pick:
-    """Claim the account's best ready message, unless one of its messages is being sent."""
+    """Claim the account's best ready message, unless one of its messages is being sent.
+
+    Three statements in one short transaction: lock the account's rows (which also gives its
+    pace), one query for both lanes' best and the claims out, the conditional claim UPDATE."""
     now = timezone.now()
     token = uuid.uuid4()
+    lease_until = now + timedelta(seconds=settings.ONLYFANS_CLAIM_LEASE_SECONDS)
     with transaction.atomic():
-        account_ids = _account_ids(onlyfans_id, lock=True)
+        accounts = {account.pk: account for account in _lock_accounts(onlyfans_id)}
+        pace = pace_of(accounts.values())
+        account_ids = list(accounts)
+        if not account_ids:
+            return Pick(pace=pace)
         mine = OutboundMessage.objects.filter(account_id__in=account_ids)
-        leases = list(mine.filter(status=MessageStatus.SENDING).values_list("pk", "claimed_until"))
-        # A claim whose lease ran out belongs to a dead consumer: its message is ready again (a
-        # second call carries the same Idempotency-Key, so the gateway answers the first).
-        expired = [pk for pk, until in leases if until is None or until <= now]
-        if expired:
-            mine.filter(pk__in=expired, status=MessageStatus.SENDING).update(
-                status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
-            )
-        live = [until for _, until in leases if until is not None and until > now]
-        if live:
-            return Pick(busy_until=min(live))
-        lease_until = now + timedelta(seconds=settings.ONLYFANS_CLAIM_LEASE_SECONDS)
         for _ in range(_PICK_TRIES):
-            message = _best_ready(mine, now)
+            rows = list(candidates(account_ids, now))
+            leases = [(row.pk, row.claimed_until) for row in rows if row.status == MessageStatus.SENDING]
+            # A claim whose lease ran out belongs to a dead consumer: its message is ready again (a
+            # second call carries the same Idempotency-Key, so the gateway answers the first).
+            expired = [pk for pk, until in leases if until is None or until <= now]
+            if expired:
+                mine.filter(pk__in=expired, status=MessageStatus.SENDING).update(
+                    status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
+                )
+                continue  # the expired claims compete again, in lane order
+            live = [until for _, until in leases if until is not None and until > now]
+            if live:
+                return Pick(busy_until=min(live), pace=pace)
+            ready = {row.lane: row for row in rows if row.status in READY}
+            message = next((ready[lane] for lane in LANE_ORDER if lane in ready), None)
             if message is None:
-                return Pick()
+                return Pick(pace=pace)
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
             if mine.filter(pk=message.pk, status__in=READY).update(
                 status=MessageStatus.SENDING, claim_token=token, claimed_until=lease_until, wait_reason=""
             ):
                 break
         else:
-            return Pick()
+            return Pick(pace=pace)
+    message.account = accounts[message.account_id]
     message.status, message.claim_token, message.claimed_until, message.wait_reason = (
         MessageStatus.SENDING,
         token,
         lease_until,
         "",
     )
-    return Pick(claim=Claim(message, token))
+    return Pick(claim=Claim(message, token), pace=pace)
 
 
 def release(claim: Claim, *, reason: str, not_before: datetime | None = None) -> None:
@@ -193,19 +231,42 @@ def wake_park_token(onlyfans_id: str, token: uuid.UUID | None) -> None:
         OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
 
 
+_OF_ACCOUNT = f"account_id IN (SELECT id FROM {_ACCOUNTS} WHERE onlyfans_id = %s)"
+
+
+def _need_sql() -> str:
+    ready = [f"EXISTS (SELECT 1 FROM {_MESSAGES} WHERE {_OF_ACCOUNT} AND lane = %s AND {_READY_SQL})"] * len(LANE_ORDER)
+    sending = f"EXISTS (SELECT 1 FROM {_MESSAGES} WHERE {_OF_ACCOUNT} AND status = %s)"
+    return "SELECT " + ", ".join([*ready, sending])
+
+
+def _need_params(onlyfans_id: str, now: datetime) -> list:
+    params: list = []
+    for lane in LANE_ORDER:
+        params += [onlyfans_id, lane, *_ready_params(now)]
+    return [*params, onlyfans_id, MessageStatus.SENDING]
+
+
 def next_need(onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datetime | None = None) -> datetime | None:
     """When the account next needs a consumer: its best lane's next slot if a message of that
     lane is ready, else the earliest not-before of its waiting messages, else never (None).
-    `slots` is the limiter's next moment per lane (None: Redis unreachable, look again soon)."""
+    `slots` is the limiter's next moment per lane (None: Redis unreachable, look again soon).
+    One query (whether each lane has a ready message, whether a claim is out), and a second one
+    only when neither: the earliest not-before."""
     now = now or timezone.now()
-    waiting = OutboundMessage.objects.filter(account__onlyfans_id=onlyfans_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_need_sql(), _need_params(onlyfans_id, now))
+        *ready, sending = cursor.fetchone()
     fallback = now + timedelta(seconds=5)
-    for lane in LANE_ORDER:
-        if waiting.filter(_ready(now), lane=lane).exists():
+    for lane, has_ready in zip(LANE_ORDER, ready, strict=True):
+        if has_ready:
             return max(slots[lane], now) if slots else fallback
-    if waiting.filter(status=MessageStatus.SENDING).exists():
+    if sending:
         return fallback  # a claim is out: its lease is checked then
-    later = waiting.filter(status__in=READY).aggregate(at=Min("next_attempt_at"))["at"]
+    later = (
+        OutboundMessage.objects.filter(account__onlyfans_id=onlyfans_id, status__in=READY)
+        .aggregate(at=Min("next_attempt_at"))["at"]
+    )
     if later is None:
         return None
     return max(later, slots[Lane.BULK] if slots else later)
@@ -214,21 +275,53 @@ def next_need(onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datet
 def wake_settle(onlyfans_id: str, *, token: uuid.UUID | None, slots: dict[str, datetime] | None) -> datetime | None:
     """After a dispatch: returns when the wake-up in hand (`token`) fires next, or None when it
     is spare (nothing waiting, or another live wake-up covers the account's next need)."""
-    now = timezone.now()
     with transaction.atomic():
-        wake_at, current = _current_wake(onlyfans_id)
-        need = next_need(onlyfans_id, slots=slots, now=now)
-        another_live = (
-            current is not None
-            and current != token
-            and wake_at is not None
-            and wake_at >= now - _grace()
-            and (need is None or wake_at <= need)
-        )
-        if another_live:
-            return None
-        _set_wake(onlyfans_id, need, token if need is not None else None)
-    return need
+        return _settle_locked(onlyfans_id, _current_wake(onlyfans_id), token=token, slots=slots, now=timezone.now())
+
+
+def _settle_locked(
+    onlyfans_id: str,
+    wake: tuple[datetime | None, uuid.UUID | None],
+    *,
+    token: uuid.UUID | None,
+    slots: dict[str, datetime] | None,
+    now: datetime,
+    called_at: datetime | None = None,
+) -> datetime | None:
+    """`wake_settle` once the account's rows are locked (`wake` read under the lock). With
+    `called_at`, the same UPDATE records the account's last gateway call."""
+    wake_at, current = wake
+    need = next_need(onlyfans_id, slots=slots, now=now)
+    another_live = (
+        current is not None
+        and current != token
+        and wake_at is not None
+        and wake_at >= now - _grace()
+        and (need is None or wake_at <= need)
+    )
+    update: dict = {} if called_at is None else {"last_gateway_call_at": called_at}
+    if not another_live:
+        update.update(wake_at=need, wake_token=token if need is not None else None)
+    if update:
+        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).update(**update)
+    return None if another_live else need
+
+
+def delivery_settle(
+    claim: Claim, result: GatewayResult, *, token: uuid.UUID | None, slots: dict[str, datetime]
+) -> tuple[Recorded, datetime | None]:
+    """After a gateway call: record the attempt (`delivery.record_attempt`) and settle the wake-up
+    in hand (`wake_settle`) in one transaction, five statements: lock the account's rows (first,
+    in `claim_next`'s order: no deadlock with another consumer's claim), the message's UPDATE,
+    the attempt's INSERT, the next-need query, one UPDATE of the account (its last call and its
+    wake-up)."""
+    onlyfans_id = claim.message.account.onlyfans_id
+    with transaction.atomic():
+        wake = _current_wake(onlyfans_id)
+        recorded = delivery.record_attempt(claim, result, record_call=False, report=False)
+        next_at = _settle_locked(onlyfans_id, wake, token=token, slots=slots, now=timezone.now(), called_at=recorded.at)
+    delivery.report_recorded(claim, result, recorded)
+    return recorded, next_at
 
 
 def wakeups_overdue(*, limit: int = 1000) -> list[tuple[str, uuid.UUID]]:

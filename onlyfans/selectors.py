@@ -9,6 +9,7 @@ from django.db.models import Count, Max, QuerySet
 from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_uuid
 from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.pacing import READY
 
 
 def accounts_of(user) -> QuerySet[OnlyFansAccount]:
@@ -47,15 +48,29 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
 
 
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
-    """Each OnlyFans account's waiting messages per lane, in one grouped query. An OnlyFans
-    account shared by several users counts every user's messages: they share its slots."""
-    queryset = OutboundMessage.objects.filter(status__in=MessageStatus.waiting())
+    """Each OnlyFans account's waiting messages per lane. An OnlyFans account shared by several
+    users counts every user's messages: they share its slots.
+
+    Grouped by account row, not through a join: the ready rows are counted from the dispatcher's
+    own partial index (`outbound_pick_idx`: account, lane; the plan test says so) without reading
+    a message, and the few rows being sent from `outbound_sending_idx`."""
+    accounts = OnlyFansAccount.objects.all()
     if user is not None:
-        queryset = queryset.filter(account__onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
-    rows = queryset.order_by().values("account__onlyfans_id", "lane").annotate(n=Count("pk"))
+        accounts = accounts.filter(onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
+    onlyfans_of = dict(accounts.values_list("pk", "onlyfans_id"))
     counts: dict[str, dict[str, int]] = {}
-    for row in rows:
-        counts.setdefault(row["account__onlyfans_id"], {})[row["lane"]] = row["n"]
+    if not onlyfans_of:
+        return counts
+    for statuses in (READY, (MessageStatus.SENDING,)):
+        rows = (
+            OutboundMessage.objects.filter(account_id__in=list(onlyfans_of), status__in=statuses)
+            .order_by()
+            .values_list("account_id", "lane")
+            .annotate(n=Count("*"))
+        )
+        for account_id, lane, n in rows:
+            lanes = counts.setdefault(onlyfans_of[account_id], {})
+            lanes[lane] = lanes.get(lane, 0) + n
     return counts
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,9 +106,11 @@ def dlq_url() -> str:
 
 
 def clear_caches() -> None:
-    """Forget clients and resolved URLs (settings changed: tests, a reconfigured process)."""
+    """Forget clients, resolved URLs and recent attributes (settings changed: tests, a
+    reconfigured process)."""
     _cached_client.cache_clear()
     _resolve_url.cache_clear()
+    _recent_attributes.clear()
 
 
 def encode_body(message_id: str, account_id: int) -> str:
@@ -264,6 +268,25 @@ def attributes(*, timeout: float | None = None) -> QueueAttributes:
         delayed=_int_attribute(main_attrs, "ApproximateNumberOfMessagesDelayed"),
         dlq_count=_int_attribute(dlq_attrs, "ApproximateNumberOfMessages"),
     )
+
+
+# (monotonic time, queue URLs, attributes) of the last successful read, per process.
+_recent_attributes: list[tuple[float, tuple[str, str], QueueAttributes]] = []
+_attributes_lock = threading.Lock()
+
+
+def attributes_recent(*, max_age: float, timeout: float | None = None) -> QueueAttributes:
+    """`attributes`, reused for `max_age` seconds (GET /status polls it: two GetQueueAttributes
+    per request otherwise). Only a successful read is kept: SQS unreachable still raises."""
+    urls = (main_queue_url(), dlq_url())
+    now = time.monotonic()
+    with _attributes_lock:
+        if _recent_attributes and _recent_attributes[0][1] == urls and now - _recent_attributes[0][0] < max_age:
+            return _recent_attributes[0][2]
+    fresh = attributes(timeout=timeout)
+    with _attributes_lock:
+        _recent_attributes[:] = [(now, urls, fresh)]
+    return fresh
 
 
 _QUEUE_EXISTS_CODES = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}

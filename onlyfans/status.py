@@ -20,6 +20,10 @@ from huntaze.core.formats import iso_z
 from onlyfans import limiter, pacing, selectors, sqs
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
+# SQS' numbers are approximate anyway: a status polled by many clients reads them once per
+# this many seconds per process, not two GetQueueAttributes calls per request.
+SQS_ATTRIBUTES_MAX_AGE_SECONDS = 3.0
+
 
 @dataclass(frozen=True)
 class QueueStatus:
@@ -66,7 +70,7 @@ def queue_status_get(*, user=None) -> QueueStatus:
     Raises ServiceUnavailable when SQS cannot be reached, for every caller: the seed's 503.
     """
     try:
-        attrs = sqs.attributes(timeout=settings.SQS_REQUEST_TIMEOUT * 4)
+        attrs = sqs.attributes_recent(max_age=SQS_ATTRIBUTES_MAX_AGE_SECONDS, timeout=settings.SQS_REQUEST_TIMEOUT * 4)
     except sqs.QueueUnavailable as exc:
         # Logged by the caller: the API under the seed's event, a command as its one-line error.
         raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc

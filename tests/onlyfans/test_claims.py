@@ -174,9 +174,20 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
         .values("pk")[:1000],
         "account_wake_idx": account.__class__.objects.filter(wake_at__lt=now).values("onlyfans_id"),
     }
+    # The dispatcher's own queries: one pick for both lanes and the claims out, one next-need.
+    pick = scheduler.candidates([account.pk], now)
+    own = {
+        "pick": (pick.raw_query, pick.params, ["outbound_pick_idx", "outbound_sending_idx"]),
+        "need": (scheduler._need_sql(), scheduler._need_params(account.onlyfans_id, now), ["outbound_pick_idx"]),
+    }
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index *can* serve it
         for index, queryset in queries.items():
             plan = queryset.explain()
             assert index in plan, f"{index} not used:\n{plan}"
+        for name, (sql, params, indexes) in own.items():
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert all(index in plan for index in indexes), f"{name}: {indexes} not all used:\n{plan}"
+            assert "Seq Scan on onlyfans_outboundmessage" not in plan, f"{name}:\n{plan}"
         cursor.execute("SET enable_seqscan = on")
