@@ -133,8 +133,9 @@ def run(fans: int) -> dict:
 
     delivery.advance_soon = lambda campaign_id: None  # the bench runs the launch itself, below
     campaign = services.campaign_create(
-        account=account, user=user, data={"name": "Bench", "content": "New set tonight!", "rules": {},
-                                          "skip_if_replied_within_minutes": 30},
+        account=account, user=user,
+        data={"name": "Bench", "content": "New set tonight!", "rules": {},
+              "skip_if_replied_within_minutes": 30},
     )  # fmt: skip
     freeze, create = Timer(services, "_freeze_batch"), Timer(services, "_create_batch")
     queries = {"n": 0}
@@ -165,8 +166,9 @@ def run(fans: int) -> dict:
         "messagesCreated": campaign.messages_created_at is not None,
     }
     ok = checks["recipients"] == checks["distinctRecipientIds"] == checks["withMessage"] == checks["messages"] == fans
+    version = connection.Database.sqlite_version if connection.vendor == "sqlite" else connection.pg_version
     return {
-        "database": f"{connection.vendor} {connection.Database.sqlite_version if connection.vendor == 'sqlite' else connection.pg_version}",
+        "database": f"{connection.vendor} {version}",
         "fans": fans,
         "fillSeconds": round(fill_seconds, 2),
         "launchSeconds": round(launch_seconds, 2),
@@ -220,12 +222,16 @@ def main() -> int:
     # error; a broken guarantee is.
     status = 0 if result["guaranteesHold"] else 1
     if not result["metGoal"]:
-        print(f"Missed goal: launch {result['launchSeconds']} s > {GOAL_SECONDS} s on {result['database']}")
+        print(
+            f"Missed goal: launch {result['launchSeconds']} s > {GOAL_SECONDS} s"
+            f" on {result['database']}"
+        )
     if args.database == "all":
         if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
             # A process of its own: Django is configured once per process.
             command = [sys.executable, str(ROOT / "scripts" / "with_postgres.py"), "--",
-                       sys.executable, __file__, "--fans", str(args.fans), "--database", "current"]  # fmt: skip
+                       sys.executable, __file__, "--fans", str(args.fans),
+                       "--database", "current"]  # fmt: skip
             status |= subprocess.run(command, cwd=ROOT).returncode
         else:
             print("PostgreSQL's server binaries are not installed: SQLite only.", file=sys.stderr)

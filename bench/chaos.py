@@ -34,7 +34,10 @@ REPORTS = Path(os.environ.get("BENCH_REPORTS_DIR", ROOT / "bench" / "reports"))
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| scenario | messages | faults injected | lost | duplicates | window violations | recovery (s) | verdict |",
+        (
+            "| scenario | messages | faults injected | lost | duplicates | window violations "
+            "| recovery (s) | verdict |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
@@ -45,8 +48,8 @@ def table(rows: list[dict]) -> str:
         passed = r["ok"] and r["completed"] and not r.get("apiFindings")
         verdict = "pass" if passed else ("known failure" if r.get("knownFailure") else "FAIL")
         lines.append(
-            f"| {r['scenario']} | {r['messages']} | {r['faultsInjected']} | {r['lost']} | {r['duplicates']} "
-            f"| {r['windowViolations']} | {recovery} | {verdict} |"
+            f"| {r['scenario']} | {r['messages']} | {r['faultsInjected']} | {r['lost']} "
+            f"| {r['duplicates']} | {r['windowViolations']} | {recovery} | {verdict} |"
         )
     return "\n".join(lines)
 

@@ -132,8 +132,14 @@ def run_scenario(account, name: str, params: dict, runs: int) -> dict:
     }
     print(f"\n== {name}  {params}")
     print(f"   total {result['total']}, page of {result['returned']}")
-    print(f"   selector (count + page): median {result['selector']['medianMs']} ms, p95 {result['selector']['p95Ms']} ms")
-    print(f"   GET /api/crm/fans:       median {result['api']['medianMs']} ms, p95 {result['api']['p95Ms']} ms")
+    print(
+        f"   selector (count + page): median {result['selector']['medianMs']} ms,"
+        f" p95 {result['selector']['p95Ms']} ms"
+    )
+    print(
+        f"   GET /api/crm/fans:       median {result['api']['medianMs']} ms,"
+        f" p95 {result['api']['p95Ms']} ms"
+    )
     print("   EXPLAIN QUERY PLAN (page):  " + " | ".join(result["pagePlan"]))
     print("   EXPLAIN QUERY PLAN (count): " + " | ".join(result["countPlan"]))
     return result
@@ -149,7 +155,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="huntaze-bench-fans-") as workdir:
         configure(Path(workdir) / "bench.sqlite3")
         account, fill_seconds = fill(args.rows)
-        print(f"{args.rows} fans created with bulk_create in {fill_seconds:.1f} s (+10,000 on another account)")
+        print(
+            f"{args.rows} fans created with bulk_create in {fill_seconds:.1f} s"
+            " (+10,000 on another account)"
+        )
         scenarios = [run_scenario(account, name, params, args.runs) for name, params in SCENARIOS]
 
     unindexed = [s["name"] for s in scenarios if any(line.startswith("SCAN crm_fan") for line in s["pagePlan"])]

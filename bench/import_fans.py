@@ -308,7 +308,9 @@ def main() -> None:
         "generatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": args.rows,
         "fileBytes": sizes,
-        "database": "SQLite (WAL, synchronous=NORMAL), a fresh copy of a migrated database per contender",
+        "database": (
+            "SQLite (WAL, synchronous=NORMAL), a fresh copy of a migrated database per contender"
+        ),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -320,10 +322,14 @@ def main() -> None:
         "contenders": {
             "ours": "crm.imports.fans_import_csv, all rows new",
             "ours-reimport": "the same file again: all rows unchanged",
-            "ours-messy": "$1,234.56, 'Mar 3, 2024 9:30 PM', dd/mm/yyyy, ';', BOM, CRLF; all rows new",
+            "ours-messy": (
+                "$1,234.56, 'Mar 3, 2024 9:30 PM', dd/mm/yyyy, ';', BOM, CRLF; all rows new"
+            ),
             "die": "django-import-export ModelResource, default mode (diff, row by row)",
             "die-bulk": "use_bulk=True, batch_size=1000, skip_diff=True",
-            "die-reimport": "the same file again, use_bulk=True, skip_diff=False, skip_unchanged=True",
+            "die-reimport": (
+                "the same file again, use_bulk=True, skip_diff=False, skip_unchanged=True"
+            ),
         },
         "results": results,
         "targets": {

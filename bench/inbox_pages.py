@@ -130,7 +130,10 @@ def scenario(client, name: str, url: str, params: dict, status: int, runs: int) 
         call()
     result = {"name": name, "url": url, "params": params, "status": status,
               "queries": len(captured.captured_queries), **timed(call, runs)}  # fmt: skip
-    print(f"== {name}: median {result['medianMs']} ms, p95 {result['p95Ms']} ms, {result['queries']} queries")
+    print(
+        f"== {name}: median {result['medianMs']} ms, p95 {result['p95Ms']} ms,"
+        f" {result['queries']} queries"
+    )
     return result
 
 
@@ -147,7 +150,10 @@ def main() -> int:
         from django.test import Client
 
         user, big, fill_seconds = fill(args.conversations, args.thread)
-        print(f"{args.conversations} conversations and a {args.thread}-message thread created in {fill_seconds:.1f} s")
+        print(
+            f"{args.conversations} conversations and a {args.thread}-message thread"
+            f" created in {fill_seconds:.1f} s"
+        )
         client = Client()
         client.force_login(user)
         inbox = "/messages/onlyfans"

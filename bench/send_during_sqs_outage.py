@@ -1,8 +1,8 @@
 """How long POST /api/onlyfans/messages/send takes while SQS is healthy, refusing connections,
 and a black hole (accepts the connection, never answers: the worst case, bounded only by
-SQS_REQUEST_TIMEOUT). The "never lost" promise (docs/architecture.md): the API keeps answering fast during an outage and
-loses nothing. Runs in-process (Django's test client, a real Redis and moto server), so the
-numbers are the application's own time, without an HTTP server in front.
+SQS_REQUEST_TIMEOUT). The "never lost" promise (docs/architecture.md): the API keeps answering
+fast during an outage and loses nothing. Runs in-process (Django's test client, a real Redis and
+moto server), so the numbers are the application's own time, without an HTTP server in front.
 Writes bench/reports/send_during_sqs_outage.json.
 
     .venv/bin/python bench/send_during_sqs_outage.py [--requests 200]

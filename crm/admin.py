@@ -179,7 +179,8 @@ class CampaignRecipientInline(admin.TabularInline):
     can_delete = False
 
     def get_queryset(self, request):
-        # A campaign may hold 100,000 recipients: the page shows the first 200 (the API pages them all).
+        # A campaign may hold 100,000 recipients: the page shows the first 200 (the API pages them
+        # all).
         ids = CampaignRecipient.objects.filter(campaign_id=request.resolver_match.kwargs.get("object_id")).order_by("id")[:200]
         return super().get_queryset(request).filter(pk__in=ids.values("pk")).select_related("fan", "message")
 
@@ -191,8 +192,9 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ("account",)
     search_fields = ("name",)
     raw_id_fields = ("account", "created_by", "segment")
-    readonly_fields = ("state", "launched_at", "audience", "audience_frozen_at", "messages_created_at",
-                       "paused_at", "finished_at", "cancelled_at", "created_at", "updated_at")  # fmt: skip
+    readonly_fields = ("state", "launched_at", "audience", "audience_frozen_at",
+                       "messages_created_at", "paused_at", "finished_at", "cancelled_at",
+                       "created_at", "updated_at")  # fmt: skip
     inlines = [CampaignRecipientInline]
     actions = ["pause", "resume", "cancel"]
 

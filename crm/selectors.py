@@ -278,7 +278,8 @@ def segment_get(*, user, segment_id: Any) -> Segment:
 
 
 def segment_members(segment: Segment) -> QuerySet[Fan]:
-    """(Fans matching the rules ∪ the included ones) − the excluded ones, of the segment's account."""
+    """(Fans matching the rules ∪ the included ones) − the excluded ones, of the segment's
+    account."""
     return audience_members(
         account_id=segment.account_id,
         rules=segment.rules,

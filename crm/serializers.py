@@ -81,7 +81,8 @@ class PageQuerySerializer(PagingQuerySerializer):
 class FanListQuerySerializer(PageQuerySerializer):
     search = serializers.CharField(
         required=False, allow_blank=True, max_length=100,
-        help_text="Part of the username or display name, or the exact OnlyFans user id. Empty: no search.",
+        help_text=("Part of the username or display name, or the exact OnlyFans user id. "
+                   "Empty: no search."),
     )  # fmt: skip
     subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False)
     tag = serializers.CharField(
@@ -139,7 +140,8 @@ class MessageListQuerySerializer(QuerySerializer):
 
 # --- Fans --------------------------------------------------------------------------------------
 class ReadOnlyFieldsMixin(SerializerMixinBase):
-    """Fields the server owns may come back in a PUT of a fetched resource: say they are read-only."""
+    """Fields the server owns may come back in a PUT of a fetched resource: say they are
+    read-only."""
 
     read_only_names: frozenset[str] = frozenset()
 

@@ -146,7 +146,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             f"{redriven} message(s) sent back to the queue with a fresh set of attempts; "
-            f"{selected - redriven} skipped (only failed or dead-lettered messages can be retried).",
+            f"{selected - redriven} skipped "
+            "(only failed or dead-lettered messages can be retried).",
             messages.SUCCESS if redriven else messages.WARNING,
         )
 

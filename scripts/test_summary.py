@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""One closing line for `make test`: the counts of every pytest run, from their JUnit XML reports."""
+"""One closing line for `make test`: the counts of every pytest run, from their JUnit XML
+reports."""
 
 from __future__ import annotations
 

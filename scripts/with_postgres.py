@@ -91,7 +91,8 @@ class Cluster:
         if result.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
             raise PostgresError(
-                f"{' '.join(argv[:2])} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}"
+                f"{' '.join(argv[:2])} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}{log}"
             )
 
     def start(self) -> None:

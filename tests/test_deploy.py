@@ -84,7 +84,11 @@ def test_the_sandbox_serves_production_only_when_asked_for_explicitly():
     env["ONLYFANS_SANDBOX_ENABLED"] = "true"
     assert settings_value("ONLYFANS_API_BASE_URL", **env).endswith("/sandbox/onlyfans")
     # With a real gateway set, the sandbox's routes are not mounted at all.
-    probe = "from django.urls import resolve, Resolver404\ntry:\n resolve('/sandbox/onlyfans/api/a/chats/b/messages'); print('mounted')\nexcept Resolver404: print('absent')"
+    probe = (
+        "from django.urls import resolve, Resolver404\ntry:\n"
+        " resolve('/sandbox/onlyfans/api/a/chats/b/messages'); print('mounted')\n"
+        "except Resolver404: print('absent')"
+    )
     result = manage("shell", "--no-imports", "-c", probe, **PRODUCTION_ENV)
     assert result.stdout.strip() == "absent", result.stderr
     result = manage("shell", "--no-imports", "-c", probe, **env)

@@ -160,7 +160,10 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
         assert down.returncode == 1
         assert "Traceback" not in down.stderr
         assert down.stderr.strip().splitlines() == [
-            "CommandError: The message queue cannot be reached. Is the local stack running (make run)?"
+            (
+                "CommandError: The message queue cannot be reached. "
+                "Is the local stack running (make run)?"
+            )
         ]
     finally:
         if make.poll() is None:

@@ -80,5 +80,6 @@ def test_it_creates_a_finished_and_a_running_campaign(settings):
     # One recipient per fan, each message a bulk one that names its campaign.
     for campaign in (finished, running):
         assert campaign.recipients.values("fan").distinct().count() == campaign.recipients.count()
-        assert all(m.lane == "bulk" and m.metadata == {"campaignId": campaign.pk} for m in
-                   OutboundMessage.objects.filter(campaign_recipient__campaign=campaign))  # fmt: skip
+        assert all(m.lane == "bulk" and m.metadata == {"campaignId": campaign.pk}
+                   for m in OutboundMessage.objects.filter(
+                       campaign_recipient__campaign=campaign))  # fmt: skip

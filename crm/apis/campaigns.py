@@ -28,7 +28,10 @@ from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlFie
 TAG = ["CRM campaigns"]
 CAMPAIGN_ID = path_id("id", "campaign")
 NOT_FOUND = "No such campaign among your accounts' (another user's campaign is not found either)."
-CONFLICT = "The campaign's state does not allow this (`campaign_state_conflict`; details.state says which it is in)."
+CONFLICT = (
+    "The campaign's state does not allow this (`campaign_state_conflict`; details.state says "
+    "which it is in)."
+)
 
 
 class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -44,7 +47,8 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
     scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
     skipIfRepliedWithinMinutes = StrictIntegerField(
         required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
-        help_text="Skip fans a chatter wrote to within this many minutes (default 30; 0: never skip).",
+        help_text=("Skip fans a chatter wrote to within this many minutes "
+                   "(default 30; 0: never skip)."),
     )  # fmt: skip
 
     def validate(self, attrs):

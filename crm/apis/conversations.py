@@ -36,7 +36,10 @@ class ConversationListApi(APIView):
         responses={
             200: ConversationPageOutputSerializer,
             **errors(
-                e400="An unknown or repeated query parameter, or an invalid value; `details` names it.",
+                e400=(
+                    "An unknown or repeated query parameter, or an invalid value; "
+                    "`details` names it."
+                ),
                 e404="accountId is not one of your OnlyFans accounts.",
             ),
         },

@@ -38,7 +38,10 @@ class FanListApi(APIView):
         responses={
             200: FanPageOutputSerializer,
             **errors(
-                e400="An unknown or repeated query parameter, or an invalid value; `details` names it.",
+                e400=(
+                    "An unknown or repeated query parameter, or an invalid value; "
+                    "`details` names it."
+                ),
                 e404="accountId is not one of your OnlyFans accounts.",
             ),
         },

@@ -33,7 +33,8 @@ def _refuse_oversized_body(request) -> None:
     limit = settings.IMPORT_MAX_BYTES
     if length > limit + MULTIPART_OVERHEAD_BYTES:
         raise ApplicationError(
-            f"The upload is {length:,} bytes; the limit is {limit:,} bytes. Split it into smaller files.",
+            f"The upload is {length:,} bytes; the limit is {limit:,} bytes."
+            " Split it into smaller files.",
             code="file_too_large",
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )

@@ -81,14 +81,20 @@ class ConversationMessageSendApi(APIView):
         responses={
             202: ThreadSendOutputSerializer,
             **errors(
-                e400="Invalid body (unknown field such as recipientId, blank content, bad media URL…).",
+                e400=(
+                    "Invalid body (unknown field such as recipientId, blank content, "
+                    "bad media URL…)."
+                ),
                 e404=NOT_FOUND,
                 e409=(
-                    "fan_subscription_expired: the fan's subscription has expired; account_inactive: "
-                    "the OnlyFans account is inactive; idempotency_key_reused: the key was used for "
-                    "another message."
+                    "fan_subscription_expired: the fan's subscription has expired; "
+                    "account_inactive: the OnlyFans account is inactive; idempotency_key_reused: "
+                    "the key was used for another message."
                 ),
-                e429="More than 60 sends a minute from this user (shared with the pipeline's send); see Retry-After.",
+                e429=(
+                    "More than 60 sends a minute from this user (shared with the pipeline's send); "
+                    "see Retry-After."
+                ),
                 e503="The rate limiter is disabled (RATE_LIMITER_ENABLED=false).",
             ),
         },

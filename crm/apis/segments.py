@@ -27,7 +27,10 @@ from onlyfans.selectors import account_for_user
 TAG = ["CRM segments"]
 SEGMENT_ID = path_id("id", "segment")
 NOT_FOUND = "No such segment among your accounts' (another user's segment is not found either)."
-INVALID_BODY = "Invalid body: an unknown field, a bad rule, or a fan id that is not this account's; `details` names it."
+INVALID_BODY = (
+    "Invalid body: an unknown field, a bad rule, or a fan id that is not this account's; "
+    "`details` names it."
+)
 FAN_IDS_MAX = 10_000
 PREVIEW_SIZE = 20
 
@@ -38,7 +41,8 @@ class DaysField(StrictIntegerField):
 
 
 class RulesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    """The fans list's filters (crm.selectors.FAN_RULES); each absent or null rule matches any fan."""
+    """The fans list's filters (crm.selectors.FAN_RULES); each absent or null rule matches any
+    fan."""
 
     subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False, allow_null=True)
     tagsAny = TagsField(required=False, help_text="Fans with at least one of these tags.")
@@ -73,7 +77,8 @@ class SegmentInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     name = StrictCharField(max_length=120)
     rules = RulesSerializer(
         required=False, allow_null=True,
-        help_text="Which fans match ({} or absent: every fan of the account; null: none, only includeFanIds).",
+        help_text=("Which fans match ({} or absent: every fan of the account; "
+                   "null: none, only includeFanIds)."),
     )  # fmt: skip
     includeFanIds = FanIdsField(required=False, source="include", help_text="Fans in the segment whatever the rules.")
     excludeFanIds = FanIdsField(required=False, source="exclude", help_text="Fans never in the segment.")

@@ -45,7 +45,10 @@ class WebhookReceiveApi(APIView):
         responses={
             200: WebhookResultSerializer,
             400: error("Not JSON, or a malformed event (details name the field); nothing was written."),
-            401: error("Missing or wrong signature (invalid_signature), or a timestamp outside the window (timestamp_out_of_range)."),
+            401: error(
+                "Missing or wrong signature (invalid_signature), or a timestamp outside the window "
+                "(timestamp_out_of_range)."
+            ),
             404: error("No such account."),
             413: error("The body is too large."),
             503: error("No webhook secret is configured for this account."),

@@ -105,7 +105,8 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
         # Freezing: the audience as launched, not the recipients written so far.
         audience = campaign.audience
         total = max(total, audience_members(
-            account_id=campaign.account_id, rules=audience["rules"], include=audience["include"], exclude=audience["exclude"]
+            account_id=campaign.account_id, rules=audience["rules"],
+            include=audience["include"], exclude=audience["exclude"],
         ).count())  # fmt: skip
     remaining = total - sum(by_state[state] for state in FINAL_STATES)
     bulk_rate = pipeline.bulk_rate_per_minute(campaign.account)
@@ -220,7 +221,10 @@ def forecast_text(remaining: int, rate_per_minute: float) -> str:
     """The forecast in words: "2000 fans at 8/min ≈ 4 h 10 min" ("" when nothing is left)."""
     if remaining <= 0 or rate_per_minute <= 0:
         return ""
-    return f"{remaining} fans at {rate_per_minute:g}/min ≈ {format_duration(remaining / rate_per_minute)}"
+    return (
+        f"{remaining} fans at {rate_per_minute:g}/min"
+        f" ≈ {format_duration(remaining / rate_per_minute)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,8 @@ class AudiencePreview:
 def audience_preview(
     *, account: OnlyFansAccount, segment: Segment | None, rules: dict[str, Any] | None, starts_at: datetime | None = None
 ) -> AudiencePreview:
-    """What a campaign not created yet would reach if launched now (the create form's live count)."""
+    """What a campaign not created yet would reach if launched now (the create form's live
+    count)."""
     if segment is not None:
         members = audience_members(
             account_id=segment.account_id,
@@ -248,7 +253,8 @@ def audience_preview(
     rate = round(pipeline.bulk_rate_per_minute(account), 2)
     start = max(timezone.now(), starts_at) if starts_at else timezone.now()
     projected = start + timedelta(minutes=count / rate) if count and rate > 0 else None
-    return AudiencePreview(count=count, bulk_rate_per_minute=rate, forecast=forecast_text(count, rate),
+    return AudiencePreview(count=count, bulk_rate_per_minute=rate,
+                           forecast=forecast_text(count, rate),
                            projected_finish_at=projected)  # fmt: skip
 
 

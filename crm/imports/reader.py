@@ -76,7 +76,8 @@ def file_size(file: IO[bytes]) -> int:
 
 def not_csv(what: str) -> ImportFileError:
     return ImportFileError(
-        f"This is not a CSV file: it looks like {what}. Export the fans list as CSV and upload that.",
+        f"This is not a CSV file: it looks like {what}."
+        " Export the fans list as CSV and upload that.",
         code="not_csv",
     )
 
@@ -86,7 +87,8 @@ def open_source(file: IO[bytes], *, max_bytes: int) -> CsvSource:
     size = file_size(file)
     if size > max_bytes:
         raise ImportFileError(
-            f"The file is {size:,} bytes; the limit is {max_bytes:,} bytes. Split it into smaller files.",
+            f"The file is {size:,} bytes; the limit is {max_bytes:,} bytes."
+            " Split it into smaller files.",
             code="file_too_large",
             status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )

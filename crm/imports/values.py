@@ -153,9 +153,9 @@ def _checked(value: datetime) -> datetime:
 
 @lru_cache(maxsize=8192)  # exports repeat dates (day-precision ones often); datetimes are immutable
 def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
-    """ISO 8601, `2024-01-31 10:00`, `01/31/2024`, `31/01/2024`, `31.01.2024`, `Jan 31, 2024 10:15 pm`,
-    `31 Jan 2024`, Unix seconds or milliseconds. Times without a zone are UTC; the result is
-    a naive datetime in UTC."""
+    """ISO 8601, `2024-01-31 10:00`, `01/31/2024`, `31/01/2024`, `31.01.2024`,
+    `Jan 31, 2024 10:15 pm`, `31 Jan 2024`, Unix seconds or milliseconds. Times without a zone are
+    UTC; the result is a naive datetime in UTC."""
     text = raw.strip()
     if not text:
         return None
@@ -278,7 +278,8 @@ def parser_for(column: Column, *, day_first: bool) -> Parser:
                 raise ValueError("is required")
             if _SCIENTIFIC.fullmatch(value):
                 raise ValueError(
-                    "was turned into scientific notation by a spreadsheet; export the column as text"
+                    "was turned into scientific notation by a spreadsheet; "
+                    "export the column as text"
                 )
             if _SPACE.search(value):
                 raise ValueError("must not contain spaces")

@@ -54,7 +54,9 @@ STATE_LABELS = {
 WAITING_LABELS = {
     "scheduled": "Scheduled: it starts at its scheduled time.",
     "paused": "Paused: nothing more is sent until you resume it; unsent messages are held.",
-    "launching": "Launching: the audience is being frozen and its messages created, batch by batch.",
+    "launching": (
+        "Launching: the audience is being frozen and its messages created, batch by batch."
+    ),
     "rate_limit": "Sending at the account's bulk pace, which keeps room for chatters' replies.",
 }
 ACTIONS = {"launch": services.campaign_launch, "pause": services.campaign_pause,
@@ -173,8 +175,9 @@ def progress_context(campaign: Campaign, progress: selectors.CampaignProgress | 
 
 def progress_version(campaign: Campaign, progress: selectors.CampaignProgress) -> str:
     """What the progress fragment shows that can change, in 16 hex digits (the poll's 204)."""
-    state = (campaign.state, progress.total, sorted(progress.by_state.items()), sorted(progress.skip_reasons.items()),
-             progress.waiting_for, progress.rate_per_minute)  # fmt: skip
+    state = (campaign.state, progress.total, sorted(progress.by_state.items()),
+             sorted(progress.skip_reasons.items()), progress.waiting_for,
+             progress.rate_per_minute)  # fmt: skip
     return hashlib.sha1(repr(state).encode(), usedforsecurity=False).hexdigest()[:16]
 
 

@@ -39,7 +39,8 @@ class Chart:
     @property
     def description(self) -> str:
         return (
-            f"{self.total} messages sent between {self.starts_at:%b %-d, %H:%M} and {self.ends_at:%b %-d, %H:%M} UTC; "
+            f"{self.total} messages sent between {self.starts_at:%b %-d, %H:%M}"
+            f" and {self.ends_at:%b %-d, %H:%M} UTC; "
             f"at most {self.peak} in one interval of {len(self.bars)}."
         )
 

@@ -143,7 +143,7 @@ def thread_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return render(request, f"{TEMPLATE}#older", {"conversation": conversation, "thread": thread})
 
 
-# --- Composer --------------------------------------------------------------------------------------
+# --- Composer ------------------------------------------------------------------------------------
 def composer_response(
     request, conversation, *, key, status: int = 200, error: str = "", values=None, headers=None, message=None
 ) -> HttpResponse:
@@ -230,7 +230,7 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return render(request, f"{TEMPLATE}#{partial}", context, status=status)
 
 
-# --- Cancel and retry ------------------------------------------------------------------------------
+# --- Cancel and retry ----------------------------------------------------------------------------
 def _message_action(request: HttpRequest, message_id: int, action, refused: str) -> HttpResponse:
     message = selectors.thread_message(user=request.user, message_id=message_id)
     outbound = message.outbound

@@ -8,7 +8,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # HTTP's optional whitespace around a header value; a key of only that is blank.
 _OWS = " \t"
-# The same rule in the OpenAPI schema (JSON Schema patterns are unanchored: "has one such character").
+# The same rule in the OpenAPI schema (JSON Schema patterns are unanchored: "has one such
+# character").
 IDEMPOTENCY_KEY_PATTERN = r"[^ \t]"
 
 

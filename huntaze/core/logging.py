@@ -1,4 +1,5 @@
-"""JSON log lines: one object per line, with the record's extra fields (ids, counts) kept as keys."""
+"""JSON log lines: one object per line, with the record's extra fields (ids, counts) kept as
+keys."""
 
 from __future__ import annotations
 

@@ -58,6 +58,7 @@ def insert_values(
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))}{suffix}",
+                f"INSERT INTO {table} ({columns}) "
+                f"VALUES {', '.join([placeholder] * len(chunk))}{suffix}",
                 [value for row in chunk for value in row],
             )

@@ -42,8 +42,8 @@ class RatelimitThrottle(BaseThrottle):
                 "API throttle unavailable, request refused", extra={"group": self.group, "error": str(exc)}
             )
             raise ServiceUnavailable(
-                "This request cannot be rate limited right now (the limiter's store is unreachable); "
-                "try again shortly.",
+                "This request cannot be rate limited right now "
+                "(the limiter's store is unreachable); try again shortly.",
                 code="throttle_unavailable",
                 headers={"Retry-After": "5"},
             ) from exc

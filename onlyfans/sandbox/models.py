@@ -43,7 +43,10 @@ class SandboxFault(models.Model):
         "OnlyFans account id", max_length=64, blank=True, help_text="Empty: every account."
     )
     status_code = models.PositiveSmallIntegerField(
-        default=500, help_text="HTTP status to answer (429, 500, 400, …), or 0 to hang past the client's timeout."
+        default=500,
+        help_text=(
+            "HTTP status to answer (429, 500, 400, …), or 0 to hang past the client's timeout."
+        ),
     )
     retry_after = models.PositiveIntegerField(null=True, blank=True, help_text="Retry-After seconds (429).")
     delay_seconds = models.FloatField(default=0, help_text="Wait this long before answering.")

@@ -142,7 +142,10 @@ def _lost(row: Mapping[str, Any] | None, delivered: bool, reason: str | None) ->
         if reason is None:
             return f"{status} without an injected permanent fault: {row.get('last_error', '')[:200]}"
         if reason not in (row.get("last_error") or ""):
-            return f"{status} without the injected reason {reason!r}: {row.get('last_error', '')[:200]}"
+            return (
+                f"{status} without the injected reason {reason!r}: "
+                f"{row.get('last_error', '')[:200]}"
+            )
         return ""
     return f"not final: {status}"
 

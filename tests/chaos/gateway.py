@@ -2,9 +2,9 @@
 
     python -m tests.chaos.gateway --port P --control-port C --log arrivals.jsonl [--api-key K]
 
-The gateway contract of onlyfans/gateway.py: `POST /api/{account}/chats/{recipientId}/messages`, `Authorization:
-Bearer {key}`, `Idempotency-Key: {messageId}`; 2xx with `{"id": …}` when delivered, and the
-original delivery again for a key it already delivered (a replay).
+The gateway contract of onlyfans/gateway.py: `POST /api/{account}/chats/{recipientId}/messages`,
+`Authorization: Bearer {key}`, `Idempotency-Key: {messageId}`; 2xx with `{"id": …}` when
+delivered, and the original delivery again for a key it already delivered (a replay).
 
 Every arrival is appended to the log *when it arrives*, by this process' clock, as one JSON line
 `{"t", "account", "recipient", "key", "outcome", "fault"}`, before any answer is written, so that

@@ -233,7 +233,8 @@ class ChaosStack:
             "ids = [OnlyFansAccount.objects.get_or_create(owner=user, onlyfans_id=f'chaos-{i}',"
             " defaults={'username': f'chaos{i}'})[0].pk"
             f" for i in range({self.config.accounts})]\n"
-            "print(json.dumps({'ids': ids, 'minGap': getattr(settings, 'ONLYFANS_MIN_GAP_SECONDS', 0)}))\n"
+            "print(json.dumps({'ids': ids,"
+            " 'minGap': getattr(settings, 'ONLYFANS_MIN_GAP_SECONDS', 0)}))\n"
         )
         seeded = json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
         self.account_ids = seeded["ids"]
@@ -241,7 +242,10 @@ class ChaosStack:
 
     def _relay(self, index: int) -> Proc:
         # Celery beat runs the relay every few seconds; a shell loop is the same job, as a process.
-        loop = f"while :; do {PYTHON} manage.py publish_pending >/dev/null; sleep {self.config.relay_interval:g}; done"
+        loop = (
+            f"while :; do {PYTHON} manage.py publish_pending >/dev/null;"
+            f" sleep {self.config.relay_interval:g}; done"
+        )
         return Proc(f"relay-{index}", ["sh", "-c", loop], self.dir, self.env)
 
     def _consumer(self, index: int) -> Proc:
@@ -399,7 +403,8 @@ class ChaosStack:
         with self._db() as conn:
             cursor = conn.execute(
                 "SELECT m.id::text, a.onlyfans_id, m.status, m.last_error, m.attempt_count "
-                "FROM onlyfans_outboundmessage m JOIN onlyfans_onlyfansaccount a ON a.id = m.account_id"
+                "FROM onlyfans_outboundmessage m "
+                "JOIN onlyfans_onlyfansaccount a ON a.id = m.account_id"
             )
             return [dict(zip(("id", "account", "status", "last_error", "attempts"), r, strict=True))
                     for r in cursor.fetchall()]

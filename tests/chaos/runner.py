@@ -42,7 +42,10 @@ class Outcome:
 def api_findings(name: str, api: dict[str, Any]) -> str:
     """Issue 11's rules for the API during a fault; empty when they hold."""
     if name == "pg_outage" and api.get("whileDatabaseDown") != ["503"]:
-        return f"while the database was down the API answered {api.get('whileDatabaseDown')}, not only 503"
+        return (
+            f"while the database was down the API answered {api.get('whileDatabaseDown')},"
+            " not only 503"
+        )
     if name == "sqs_blackhole" and api.get("statuses") != {"202": api.get("calls")}:
         return f"while SQS was black-holed the API answered {api.get('statuses')}, not only 202"
     return ""

@@ -1,4 +1,5 @@
-"""The checker on hand-made logs: a clean run passes, and each rule fails on a log that breaks it."""
+"""The checker on hand-made logs: a clean run passes, and each rule fails on a log that breaks
+it."""
 
 from __future__ import annotations
 

@@ -113,7 +113,8 @@ def test_without_dedupe_two_concurrent_calls_both_deliver(gw):
 CLIENT = """
 import sys, time, requests
 answer = requests.post(sys.argv[1], json={"text": "hi"}, timeout=5,
-                       headers={"Authorization": "Bearer chaos-key", "Idempotency-Key": sys.argv[2]})
+                       headers={"Authorization": "Bearer chaos-key",
+                                "Idempotency-Key": sys.argv[2]})
 time.sleep(0.5)  # a consumer records the answer in its database now
 print("answered", answer.status_code, flush=True)
 """

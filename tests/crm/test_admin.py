@@ -24,8 +24,8 @@ def thread(account, owner):
     conversation = make_conversation(fan, unread_count=2)
     make_message(conversation, content="inbound hello")
     outbound = OutboundMessage.objects.create(
-        account=account, sender=owner, recipient_id=fan.onlyfans_user_id, content="reply", status=MessageStatus.FAILED,
-        last_error="Recipient is not subscribed",
+        account=account, sender=owner, recipient_id=fan.onlyfans_user_id, content="reply",
+        status=MessageStatus.FAILED, last_error="Recipient is not subscribed",
     )  # fmt: skip
     message = make_message(conversation, content="reply", direction=MessageDirection.OUTBOUND, outbound=outbound)
     return fan, conversation, message

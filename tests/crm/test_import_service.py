@@ -183,7 +183,8 @@ def test_it_reads_slash_dates_month_first_by_default(account):
     [
         "User ID,Username,Name,Subscribed On,Expires,Total Spent,Tips,Status,Tags,Notes,Last Seen",
         "id,username,displayName,subscribedOn,expiredAt,totalSumm,tipsSumm,status,tags,notes,lastSeen",
-        "FAN ID,user name,DISPLAY NAME,subscribed_on,expires ,total spent,TIPS,Status ,Tags,NOTES,last-seen",
+        "FAN ID,user name,DISPLAY NAME,subscribed_on,expires ,total spent,TIPS,Status ,Tags,NOTES,"
+        "last-seen",
         "Fan Id,Handle,Full Name,Subscription Date,Expiration Date,Total Spent ($),Tips Total,"
         "Subscription Status,Labels,Comments,Last Active",
     ],
@@ -299,7 +300,8 @@ def test_it_counts_a_reimport_of_the_same_file_as_all_unchanged(account):
     text = (
         "User ID,Username,Name,Subscribed On,Expires,Total Spent,Tips,Status,Tags,Notes,Last Seen,"
         "Auto-Renew,Price\n"
-        '1,a,A,2024-01-01 10:00,2030-01-01,"$1,000.10",1.5,active,"x,y","multi\nline",1717000000,yes,9.99\n'
+        '1,a,A,2024-01-01 10:00,2030-01-01,"$1,000.10",1.5,active,"x,y","multi\nline",'
+        "1717000000,yes,9.99\n"
         "2,b,B,03/04/2024,,0,0,,,,,no,0\n"
     )
     first = run(account, text)

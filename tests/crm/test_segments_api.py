@@ -62,8 +62,10 @@ def test_each_rule_narrows_the_audience(api, account, rules, expected):
                         subscribed_at=now - timedelta(days=2), expires_at=now + timedelta(days=20)),
         "new": make_fan(account, tags=["new"], total_spent=5, expires_at=now + timedelta(days=3),
                         subscribed_at=now - timedelta(days=40)),
-        "lapsed": make_fan(account, subscription_status="expired", total_spent=0, expires_at=now - timedelta(days=1)),
-        "chatty": make_fan(account, total_spent=50, tips=10, subscribed_at=now - timedelta(days=90)),
+        "lapsed": make_fan(account, subscription_status="expired", total_spent=0,
+                           expires_at=now - timedelta(days=1)),
+        "chatty": make_fan(account, total_spent=50, tips=10,
+                           subscribed_at=now - timedelta(days=90)),
     }  # fmt: skip
     # An old inbound message does not count; a recent one does; an outbound one never does.
     make_message(make_conversation(fans["chatty"]), sent_at=now - timedelta(hours=5))

@@ -110,7 +110,8 @@ def test_it_rejects_a_non_numeric_timestamp(account):
     headers["HTTP_X_HUNTAZE_TIMESTAMP"] = "yesterday"
     error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
 
-# Headers are attacker-controlled (the endpoint is unauthenticated): odd ones are a 401, never a 500.
+# Headers are attacker-controlled (the endpoint is unauthenticated): odd ones are a 401, never a
+# 500.
 # WSGI servers decode header bytes as latin-1: a byte above 0x7F arrives as a non-ASCII str.
 @pytest.mark.parametrize("signature", ["sha256=\xe9", "sha256=abc,\xff\xfe", "\xa0"])
 def test_it_rejects_a_signature_header_with_non_ascii_bytes(account, signature):

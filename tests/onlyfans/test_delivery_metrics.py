@@ -82,7 +82,8 @@ def test_the_beat_schedule_alone_delivers_a_message_left_pending(owner, account,
     SQS and delivers it. Two rounds, since beat promises no order between its entries."""
     from huntaze.celery import app as celery_app
 
-    celery_app.loader.import_default_modules()  # what a worker does at start: autodiscover the tasks
+    # What a worker does at start: autodiscover the tasks.
+    celery_app.loader.import_default_modules()
     settings.CONSUMER_TASK_SECONDS = 2
     message = OutboundMessage.objects.create(
         account=account, sender=owner, recipient_id="fan_1", content="hi", status=MessageStatus.PENDING

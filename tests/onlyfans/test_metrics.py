@@ -1,4 +1,5 @@
-"""CloudWatch: OnlyFansMessagesQueued in CLOUDWATCH_NAMESPACE, and a metrics failure never fails a send."""
+"""CloudWatch: OnlyFansMessagesQueued in CLOUDWATCH_NAMESPACE, and a metrics failure never fails
+a send."""
 
 from __future__ import annotations
 

@@ -186,7 +186,8 @@ def test_it_covers_every_accounts_backlog(queues):
         pending_row(slow, status=MessageStatus.QUEUED)
         pending_row(fast, status=MessageStatus.QUEUED)
     data = json.loads(run("queue_status", "--json")[0])
-    # Ten replies fit in one window: they go out the minimum gap apart (3 s, stretched by the guard).
+    # Ten replies fit in one window: they go out the minimum gap apart (3 s, stretched by the
+    # guard).
     expected = 9 * 3 * 1.03
     assert expected <= data["processing"]["estimatedTimeSeconds"] <= expected + 1
     assert data["processing"]["rateLimit"] == "10 messages/minute / 20 messages/minute"

@@ -126,12 +126,15 @@ def inbox(db):
     conversations = {}
     for index, (fan_id, username, name, spent, unread, pinned) in enumerate(people):
         fan = make_fan(
-            account, onlyfans_user_id=fan_id, username=username, display_name=name, total_spent=spent,
-            tips="20.00", tags=["vip"] if pinned else [], expires_at=now + timedelta(days=3 + index * 10),
+            account, onlyfans_user_id=fan_id, username=username, display_name=name,
+            total_spent=spent, tips="20.00", tags=["vip"] if pinned else [],
+            expires_at=now + timedelta(days=3 + index * 10),
         )  # fmt: skip
         conversation = make_conversation(
-            fan, pinned=pinned, unread_count=unread, last_activity_at=now - timedelta(minutes=10 * index),
-            last_message_at=now - timedelta(minutes=10 * index), last_message_preview=f"Hello from {name}",
+            fan, pinned=pinned, unread_count=unread,
+            last_activity_at=now - timedelta(minutes=10 * index),
+            last_message_at=now - timedelta(minutes=10 * index),
+            last_message_preview=f"Hello from {name}",
         )  # fmt: skip
         make_message(conversation, f"Hello from {name}", sent_at=now - timedelta(minutes=10 * index + 1))
         make_message(

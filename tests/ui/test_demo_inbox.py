@@ -1,4 +1,5 @@
-"""The demo data fills the inbox: unread conversations, a pinned one, a failed and a queued message."""
+"""The demo data fills the inbox: unread conversations, a pinned one, a failed and a queued
+message."""
 
 from __future__ import annotations
 

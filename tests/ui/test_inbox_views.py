@@ -349,7 +349,7 @@ def test_the_poll_answers_204_until_something_changes(chatter, account, queues):
     assert conversation.unread_count == 0  # seen in the open thread
 
 
-# --- Constant query counts -------------------------------------------------------------------------
+# --- Constant query counts -----------------------------------------------------------------------
 @pytest.mark.parametrize("conversations", [3, 40])
 def test_the_inbox_runs_a_constant_number_of_queries(chatter, account, conversations, django_assert_max_num_queries):
     busy_inbox(account, conversations)

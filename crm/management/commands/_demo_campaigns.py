@@ -27,15 +27,17 @@ from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessag
 # skipped (not subscribed). The running one's messages also show in their threads.
 CAMPAIGNS = [
     (
-        "Renewal thank-you", "Thank you for staying with me another month 💕 a little gift is on its way",
+        "Renewal thank-you",
+        "Thank you for staying with me another month 💕 a little gift is on its way",
         60 * 48, CampaignState.FINISHED,
-        {"fan_123": ("sent", 60 * 48 - 2), "fan_124": ("sent", 60 * 48 - 9), "fan_125": ("sent", 60 * 48 - 16),
-         "fan_126": ("sent", 60 * 48 - 24)},
+        {"fan_123": ("sent", 60 * 48 - 2), "fan_124": ("sent", 60 * 48 - 9),
+         "fan_125": ("sent", 60 * 48 - 16), "fan_126": ("sent", 60 * 48 - 24)},
     ),
     (
         "Weekend bundle", "Weekend bundle: 3 new sets for $15, until Sunday night 🔥",
         20, CampaignState.RUNNING,
-        {"fan_125": ("sent", 18), "fan_123": ("sent", 11), "fan_126": ("pending", 0), "fan_124": ("pending", 0)},
+        {"fan_125": ("sent", 18), "fan_123": ("sent", 11),
+         "fan_126": ("pending", 0), "fan_124": ("pending", 0)},
     ),
 ]  # fmt: skip
 IN_THREADS = {"Weekend bundle": ("fan_125", "fan_126")}
@@ -55,7 +57,8 @@ def seed_campaigns(demo, account: OnlyFansAccount, fans: dict[str, Fan], now) ->
                 "audience": {"rules": {}, "include": [], "exclude": []},
                 "audience_frozen_at": launched, "messages_created_at": launched,
                 "freeze_cursor": max(fan.pk for fan in fans.values()),
-                "finished_at": launched + timedelta(minutes=30) if state == CampaignState.FINISHED else None,
+                "finished_at": (launched + timedelta(minutes=30)
+                                if state == CampaignState.FINISHED else None),
             },
         )  # fmt: skip
         if not created:

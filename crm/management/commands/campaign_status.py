@@ -40,8 +40,9 @@ class Command(BaseCommand):
                 continue
             states = ", ".join(f"{state} {n}" for state, n in progress["byState"].items() if n)
             self.stdout.write(
-                f"#{campaign.pk} {campaign.name!r} on @{campaign.account.username}: {campaign.state}, "
-                f"{progress['sent']}/{progress['total']} sent ({states or 'no recipients'})"
+                f"#{campaign.pk} {campaign.name!r} on @{campaign.account.username}: "
+                f"{campaign.state}, {progress['sent']}/{progress['total']} sent "
+                f"({states or 'no recipients'})"
             )
             if progress["forecast"]:
                 self.stdout.write(f"    {progress['forecast']}, finishing about {progress['projectedFinishAt']}")

@@ -33,7 +33,8 @@ DEMO_PASSWORD = "demo"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
 DEMO_ACCOUNT_ID = "demo-creator"
-# Signs the demo account's inbound webhooks (`manage.py send_webhook`); local only, like the passwords.
+# Signs the demo account's inbound webhooks (`manage.py send_webhook`); local only, like the
+# passwords.
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
 
 

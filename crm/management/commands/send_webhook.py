@@ -46,7 +46,8 @@ class Command(BaseCommand):
         secret = signatures.secret_for(account)
         if not secret:
             raise CommandError(
-                f"Account {account.onlyfans_id} has no webhook secret: set one in the admin, or ONLYFANS_WEBHOOK_SECRET."
+                f"Account {account.onlyfans_id} has no webhook secret: set one in the admin, "
+                "or ONLYFANS_WEBHOOK_SECRET."
             )
         fan = {"onlyfansUserId": options["fan"]}
         if options["username"]:

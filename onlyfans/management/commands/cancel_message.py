@@ -23,7 +23,8 @@ class Command(BaseCommand):
             raise CommandError(f"No message {message_id}.")
         if message.status not in CANCELLABLE:
             raise CommandError(
-                f"Message {message_id} is {message.status}; only pending or queued messages can be cancelled."
+                f"Message {message_id} is {message.status}; "
+                "only pending or queued messages can be cancelled."
             )
         if not messages_cancel(queryset):
             raise CommandError(f"Message {message_id} changed state meanwhile; it was not cancelled.")

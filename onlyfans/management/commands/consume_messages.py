@@ -27,7 +27,10 @@ class Command(BaseCommand):
             "--concurrency",
             type=int,
             default=None,
-            help=f"Accounts delivered at once by this process (default CONSUMER_CONCURRENCY, {settings.CONSUMER_CONCURRENCY}).",
+            help=(
+                "Accounts delivered at once by this process "
+                f"(default CONSUMER_CONCURRENCY, {settings.CONSUMER_CONCURRENCY})."
+            ),
         )
         parser.add_argument(
             "--no-rearm", action="store_true", help="Skip the start-up re-arm of every waiting account's wake-up."

@@ -31,5 +31,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {message_id}")
         self.stdout.write(
             f"DLQ messages seen: {report.seen}; {verb}: {report.redriven}; "
-            f"{'would be ' if dry_run else ''}discarded (already sent, cancelled or unknown): {report.discarded}"
+            f"{'would be ' if dry_run else ''}discarded (already sent, cancelled or unknown): "
+            f"{report.discarded}"
         )

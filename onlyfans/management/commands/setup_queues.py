@@ -43,7 +43,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  queue: {main_url}")
         self.stdout.write(f"  DLQ:   {dlq_url}")
         self.stdout.write(
-            f"  redrive policy: to the DLQ after maxReceiveCount={policy.get('maxReceiveCount')} receives"
+            "  redrive policy: to the DLQ after "
+            f"maxReceiveCount={policy.get('maxReceiveCount')} receives"
         )
         self.stdout.write("Configure the app with:")
         self.stdout.write(f"  SQS_RATE_LIMITER_QUEUE_URL={main_url}")
