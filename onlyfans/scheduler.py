@@ -128,7 +128,9 @@ def claim_next(onlyfans_id: str) -> Pick:
             if message is None:
                 return Pick(pace=pace)
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
-            if mine.filter(pk=message.pk, status__in=READY).update(
+            # And on readiness: a hold (a paused campaign) or a back-off that committed since the
+            # pick wins too.
+            if mine.filter(_ready(now), pk=message.pk).update(
                 status=MessageStatus.SENDING, claim_token=token, claimed_until=lease_until, wait_reason=""
             ):
                 break
@@ -207,9 +209,11 @@ def wake_request(onlyfans_id: str, *, at: datetime | None = None) -> Wakeup | No
 
 
 def wake_forget(onlyfans_id: str, token: uuid.UUID) -> None:
-    """The wake-up `wake_request` armed never reached SQS: forget it, so that the next message
-    accepted tries again (the relay arms the account of every pending message meanwhile)."""
-    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_at=None, wake_token=None)
+    """The wake-up `wake_request` armed never reached SQS: its SQS copy is forgotten, not its
+    moment. The account keeps `wake_at` without a token, as a parked wake-up: the relay's next
+    run sends it (coming due, or overdue past the grace). Clearing the moment too would strand
+    every message that no `pending` row speaks for (queued bulk rows, a parked scheduled send)."""
+    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
 
 
 def wake_park(onlyfans_id: str, *, at: datetime) -> None:
