@@ -263,10 +263,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
         "delivery 16.4 s after the first.")),
     Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
     Scenario("pg_restart", pg_restart),
-    Scenario("pg_outage", pg_outage, known_failure=(
-        "While PostgreSQL is stopped, POST /api/onlyfans/messages/batch answers 500 internal_error "
-        "(observed: every call, 90 of 90), never the 503 issue 11 asks for; delivery itself resumes "
-        "within 3 s of the restart, nothing lost.")),
+    Scenario("pg_outage", pg_outage),
     Scenario("stack_kill9", stack_kill9),
 ]}
 
