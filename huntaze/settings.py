@@ -252,6 +252,10 @@ ONLYFANS_API_BASE_URL = env_optional("ONLYFANS_API_BASE_URL")
 ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if ONLYFANS_API_BASE_URL is None else None)
 ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
 ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
+# A hard wall-clock limit on one gateway call (requests' timeouts bound each socket read, not the
+# call). The consumer also ends every call a quarter of the claim lease before the lease runs out,
+# so that no other consumer can claim the message while the call may still be under way.
+ONLYFANS_CALL_DEADLINE_SECONDS = env_float("ONLYFANS_CALL_DEADLINE_SECONDS", 30.0, minimum=0.1)
 # The sandbox gateway (same contract, records deliveries, reaches no one) stands in for a real
 # one on the local stack only: with DEBUG off it must be asked for explicitly, so that a
 # production deployment missing its gateway URL refuses to start instead of "delivering" nowhere.

@@ -95,6 +95,18 @@ def _db_age(at: datetime | None) -> float | None:
     return None if at is None else (timezone.now() - at).total_seconds()
 
 
+def call_deadline(claimed_until: datetime | None) -> float:
+    """When the gateway call must be over (time.monotonic()): ONLYFANS_CALL_DEADLINE_SECONDS, and
+    a quarter of the lease before the claim's lease runs out, so that the attempt is recorded
+    while the claim is still ours and no second consumer calls with the key while it is in flight."""
+    now = time.monotonic()
+    deadline = now + settings.ONLYFANS_CALL_DEADLINE_SECONDS
+    if claimed_until is not None:
+        margin = settings.ONLYFANS_CLAIM_LEASE_SECONDS / 4
+        deadline = min(deadline, now + (claimed_until - timezone.now()).total_seconds() - margin)
+    return deadline
+
+
 def _slots(decision: limiter.Decision) -> dict[str, datetime]:
     return {Lane.INTERACTIVE: decision.next_interactive_at, Lane.BULK: decision.next_bulk_at}
 
@@ -155,6 +167,7 @@ class Consumer:
             message_id=str(message.pk),
             text=message.content,
             media_urls=message.media_urls,
+            deadline=call_deadline(message.claimed_until),
         )
         # The next call waits the minimum gap from this call's *answer*, not only from its grant:
         # a consumer held up between the grant and the request (a loaded host) can never put

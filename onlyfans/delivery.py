@@ -47,7 +47,9 @@ class Claim:
 
 def retry_delay(attempt: int, result: GatewayResult) -> float:
     """429 honours Retry-After; other transient failures back off exponentially with jitter."""
-    if result.rate_limited and result.retry_after is not None:
+    if result.retry_after is not None:
+        # A 429's Retry-After; or a call ended at its deadline: the gateway may still be
+        # finishing it, so the retry waits the time it takes to notice the connection closed.
         return result.retry_after
     if result.key_in_use:
         return KEY_IN_USE_RETRY_SECONDS

@@ -255,12 +255,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("gateway_hang", gateway_hang),
     Scenario("gateway_key_in_use", gateway_key_in_use),
     Scenario("gateway_slow_drip", gateway_slow_drip),
-    Scenario("gateway_no_dedupe", gateway_no_dedupe, known_failure=(
-        "The claim lease (10 s here, 60 s in production) is no deadline on the gateway call: a slow-drip "
-        "answer (40 s, never a read timeout) outlives it and the SQS copy's visibility timeout, a free "
-        "consumer claims the message again and calls the gateway while the first call is still under "
-        "way; without in-flight dedupe at the gateway both deliver. Observed: 1 duplicate, the second "
-        "delivery 16.4 s after the first.")),
+    Scenario("gateway_no_dedupe", gateway_no_dedupe),
     Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
     Scenario("pg_restart", pg_restart),
     Scenario("pg_outage", pg_outage),
