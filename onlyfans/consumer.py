@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
@@ -45,6 +45,12 @@ HOLD_HORIZON_SECONDS = 60.0
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
 # takes the account over this soon after its slot.
 HOLD_MARGIN_SECONDS = 30.0
+# The database or Redis unreachable: the wake-up in hand is looked at again this soon (kept
+# invisible meanwhile), and the receiver takes nothing new from SQS until then — a copy received
+# again and again walks towards the queue's maxReceiveCount and the DLQ, though nothing is wrong
+# with it.
+DEPENDENCY_DOWN_PAUSE_SECONDS = 5.0
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -120,6 +126,12 @@ class Consumer:
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, Wake]] = []
         self._seq = itertools.count()
+        # Until when (time.monotonic()) the receiver receives nothing: the database or Redis is down.
+        self.paused_until = 0.0
+
+    def pause_receiving(self, seconds: float | None = None) -> None:
+        pause = DEPENDENCY_DOWN_PAUSE_SECONDS if seconds is None else seconds
+        self.paused_until = max(self.paused_until, time.monotonic() + pause)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -147,6 +159,7 @@ class Consumer:
                 "OnlyFans consumer: Redis unreachable, delivering nothing",
                 extra={"accountId": onlyfans_id, "error": str(exc)},
             )
+            self.pause_receiving()
             if pick.claim is not None:
                 scheduler.release(pick.claim, reason=WaitReason.REDIS_UNAVAILABLE)
                 self._count("deferred")
@@ -297,30 +310,53 @@ class Consumer:
             running[future] = wake
             self._finish(future, running)
             return
-        future = pool.submit(self._threaded_step, wake)
+        future = pool.submit(self._step, wake)
         running[future] = wake
         future.add_done_callback(lambda done: events.put(("done", done)))
 
     def _finish(self, future: Future, running: dict[Future, Wake]) -> None:
         wake = running.pop(future, None)
-        if wake is None or future.exception() is not None:
+        if wake is None:
+            return
+        error = future.exception()
+        if isinstance(error, DATABASE_ERRORS):
+            self._hold_while_down(wake)
+            return
+        if error is not None:
             return  # left invisible: SQS hands it out again after its timeout
         self._after(wake, future.result())
 
-    def _threaded_step(self, wake: Wake) -> datetime | None:
-        try:
-            return self._step(wake)
-        finally:
-            close_old_connections()
+    def _hold_while_down(self, wake: Wake) -> None:
+        """The database is down: keep the wake-up in hand (invisible) and look again after a
+        pause, receiving nothing meanwhile — never let SQS hand the copy out again and again."""
+        self.pause_receiving()
+        due = self.paused_until
+        if wake.invisible_until < due + 5:
+            try:
+                sqs.set_visibility(wake.receipt_handle, int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS))
+                wake.invisible_until = time.monotonic() + int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS)
+            except sqs.QueueUnavailable:
+                return  # SQS hands it out again after its timeout
+        heapq.heappush(self._timers, (due, next(self._seq), wake))
 
     def _step(self, wake: Wake) -> datetime | None:
         try:
             return self.dispatch(wake.onlyfans_id, wake.token)
+        except DATABASE_ERRORS as exc:
+            logger.warning(
+                "OnlyFans consumer: the database is unreachable, pausing",
+                extra={"accountId": wake.onlyfans_id, "error": str(exc)},
+            )
+            raise
         except Exception:
             # One account's failure must not stop the others; its copy reappears after the
             # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
             logger.exception("OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id})
             raise
+        finally:
+            # A connection the database dropped (a restart, an outage) is closed here, so that the
+            # next step connects again instead of failing on the dead one forever.
+            close_old_connections()
 
     def _after(self, wake: Wake, next_at: datetime | None) -> None:
         try:
