@@ -281,3 +281,35 @@ def test_it_reports_progress(account, queues):
     report = services.messages_publish_pending(sleep=lambda _: None, progress=lambda d, t: seen.append((d, t)))
     assert report.published == 23
     assert seen == [(23, 23)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_relay_at_a_time(account, queues):
+    """A second relay run while one is under way (beat on two hosts, a slow run) does nothing: it
+    would arm a second wake-up for every account it touches."""
+    from django_redis import get_redis_connection
+
+    from onlyfans import relay
+
+    row = pending_row(account)
+    with relay.relay_lock() as first:
+        assert first
+        report = services.messages_publish_pending(sleep=lambda _: None)
+        assert report.skipped and report.published == 0
+        assert OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.PENDING
+        assert bodies_on(queues.main) == []
+    assert get_redis_connection("default").get(relay.RELAY_LOCK_KEY) is None  # released
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_runs_unlocked_when_redis_is_down(account, queues, settings):
+    from tests.support.servers import free_port
+
+    pending_row(account)
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
