@@ -113,6 +113,12 @@ def call_deadline(claimed_until: datetime | None) -> float:
     return deadline
 
 
+def send_budget_seconds() -> float:
+    """How long a slot's grant stays good: half the limiter's guard (the stretch of its window
+    that absorbs the delay between a grant and the call's arrival at the gateway)."""
+    return settings.ONLYFANS_RATE_WINDOW_SECONDS * settings.ONLYFANS_RATE_GUARD / 2
+
+
 def _slots(decision: limiter.Decision) -> dict[str, datetime]:
     return {Lane.INTERACTIVE: decision.next_interactive_at, Lane.BULK: decision.next_bulk_at}
 
@@ -168,20 +174,37 @@ class Consumer:
     def _deliver(self, claim: delivery.Claim, pace: pacing.AccountPace) -> dict[str, datetime]:
         message = claim.message
         onlyfans_id = message.account.onlyfans_id
+        asked = time.monotonic()
         decision = limiter.take(onlyfans_id, limit=pace.limit, lane=message.lane, db_last_call_age=_db_age(pace.last_call_at))
         if not decision.granted:
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
             metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
             return _slots(decision)
-        result = gateway.send_message(
-            account_id=onlyfans_id,
-            recipient_id=message.recipient_id,
-            message_id=str(message.pk),
-            text=message.content,
-            media_urls=message.media_urls,
-            deadline=call_deadline(message.claimed_until),
-        )
+        # The send budget: the limiter's guard covers this much delay between the grant and the
+        # call reaching the gateway, and no more. A grant older than that (a stall: a slow Redis
+        # answer, a paused process) is not used — the slot stays taken, the message waits for the
+        # next one.
+        send_by = asked + send_budget_seconds()
+        result = gateway.GatewayResult(False, None, 0, not_made=True)
+        if time.monotonic() < send_by:
+            result = gateway.send_message(
+                account_id=onlyfans_id,
+                recipient_id=message.recipient_id,
+                message_id=str(message.pk),
+                text=message.content,
+                media_urls=message.media_urls,
+                deadline=call_deadline(message.claimed_until),
+                send_by=send_by,
+            )
+        if result.not_made:
+            logger.warning(
+                "OnlyFans consumer: the slot's grant is too old to use; waiting for the next one",
+                extra={"accountId": onlyfans_id, "messageId": str(message.pk)},
+            )
+            scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
+            self._count("deferred")
+            return _slots(limiter.peek(onlyfans_id, limit=pace.limit))
         # The next call waits the minimum gap from this call's *answer*, not only from its grant:
         # a consumer held up between the grant and the request (a loaded host) can never put
         # two calls closer than the gap at the gateway. After a 429 the gateway's Retry-After.

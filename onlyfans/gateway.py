@@ -47,6 +47,8 @@ class GatewayResult:
     # A 409 "idempotency key in use": the gateway is still handling an earlier call with this
     # key (ours, from a consumer whose lease ran out). Waiting, not failing.
     key_in_use: bool = False
+    # The call was never made (its send-by moment or deadline had passed): no attempt to record.
+    not_made: bool = False
 
     @property
     def rate_limited(self) -> bool:
@@ -133,9 +135,12 @@ def send_message(
     text: str,
     media_urls: list[str],
     deadline: float | None = None,
+    send_by: float | None = None,
 ) -> GatewayResult:
     """One call. `deadline` (time.monotonic()) ends it whatever the gateway does; by default
-    ONLYFANS_CALL_DEADLINE_SECONDS from now."""
+    ONLYFANS_CALL_DEADLINE_SECONDS from now. `send_by` (time.monotonic()): the request must be on
+    its way by then (the limiter's grant is only good for so long), so the call is not made past
+    it and the connection may take no longer to open."""
     url = message_url(settings.ONLYFANS_API_BASE_URL, account_id, recipient_id)
     payload: dict = {"text": text}
     if media_urls:
@@ -149,14 +154,15 @@ def send_message(
     if deadline is None:
         deadline = started + settings.ONLYFANS_CALL_DEADLINE_SECONDS
     left = deadline - started
-    if left <= 0:
-        return GatewayResult(False, None, 0, error="Gateway call not made: its deadline had passed")
+    to_send = left if send_by is None else min(left, send_by - started)
+    if to_send <= 0:
+        return GatewayResult(False, None, 0, error="Gateway call not made: its deadline had passed", not_made=True)
     try:
         response = _session().post(
             url,
             json=payload,
             headers=headers,
-            timeout=(min(settings.ONLYFANS_CONNECT_TIMEOUT, left), min(settings.ONLYFANS_READ_TIMEOUT, left)),
+            timeout=(min(settings.ONLYFANS_CONNECT_TIMEOUT, to_send), min(settings.ONLYFANS_READ_TIMEOUT, left)),
             stream=True,
         )
         try:

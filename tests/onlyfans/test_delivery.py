@@ -489,3 +489,25 @@ def test_a_paused_consumer_receives_nothing(queues, monkeypatch):
     consumer.pause_receiving(30)
     consumer.run(seconds=1.5, wait_seconds=1)
     assert calls == []
+
+
+def test_a_grant_older_than_the_send_budget_is_not_used(owner, account, queues, gateway, settings, monkeypatch):
+    """A stall between the slot's grant and the call (a slow Redis answer, a paused process)
+    longer than the send budget: the call is not made — the guard could not cover it — and the
+    message waits for the next slot, no attempt counted."""
+    settings.ONLYFANS_RATE_GUARD = 0.001  # a 30-ms budget on the 60-s window
+    message = send(owner, account)
+    real_take = limiter.take
+
+    def stalled_take(*args, **kwargs):
+        decision = real_take(*args, **kwargs)
+        time.sleep(0.2)
+        return decision
+
+    monkeypatch.setattr(limiter, "take", stalled_take)
+    report = consume()
+
+    message.refresh_from_db()
+    assert gateway.calls == []
+    assert report.deferred == 1
+    assert (message.status, message.attempt_count, message.wait_reason) == (MessageStatus.QUEUED, 0, "rate_limit")
