@@ -229,6 +229,9 @@ ONLYFANS_RATE_WINDOW_SECONDS = env_float("ONLYFANS_RATE_WINDOW_SECONDS", 60.0, m
 # between the bucket and the gateway can never squeeze limit+1 calls into one window.
 ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.03, minimum=0)
 ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
+# A message whose claim lease ran out this many times (the consumer sending it died or stalled,
+# no outcome recorded: a crash loop) is dead-lettered with that reason instead of looping forever.
+ONLYFANS_MAX_LOST_CLAIMS = env_int("ONLYFANS_MAX_LOST_CLAIMS", 10, minimum=1)
 ONLYFANS_CLAIM_LEASE_SECONDS = env_int("ONLYFANS_CLAIM_LEASE_SECONDS", 60, minimum=1)
 ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, minimum=0)
 ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, minimum=0)

@@ -45,6 +45,12 @@ class Claim:
         return self.token is not None
 
 
+# The attempt `scheduler.claim_next` records when it finds a claim's lease run out (the consumer
+# died or stalled mid-attempt). If that consumer was only slow and records its call after all,
+# its outcome replaces this row.
+LOST_CLAIM_ERROR = "Claim lost: the consumer sending it stopped (killed or stalled) before recording an outcome"
+
+
 def retry_delay(attempt: int, result: GatewayResult) -> float:
     """429 honours Retry-After; other transient failures back off exponentially with jitter."""
     if result.retry_after is not None:
@@ -137,15 +143,21 @@ def record_attempt(claim_: Claim, result: GatewayResult) -> Recorded:
                 update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id)
             if result.ok or locked.status == MessageStatus.SENT:
                 update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
-        DeliveryAttempt.objects.create(
-            message=locked,
-            number=locked.attempts.count() + 1,
-            attempted_at=now,
-            outcome=outcome,
-            http_status=result.http_status,
-            error=result.error,
-            latency_ms=result.latency_ms,
+        attempt = {
+            "outcome": outcome, "http_status": result.http_status, "error": result.error, "latency_ms": result.latency_ms
+        }
+        lost = (
+            locked.attempts.filter(error=LOST_CLAIM_ERROR, http_status__isnull=True).order_by("-number").first()
+            if superseded
+            else None
         )
+        if lost is not None:
+            # The lease ran out under a slow consumer, not a dead one: its call replaces the row.
+            DeliveryAttempt.objects.filter(pk=lost.pk).update(**attempt)
+        else:
+            DeliveryAttempt.objects.create(
+                message=locked, number=locked.attempts.count() + 1, attempted_at=now, **attempt
+            )
         OutboundMessage.objects.filter(pk=locked.pk).update(**update)
         OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(
             last_gateway_call_at=now

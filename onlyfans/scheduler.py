@@ -30,8 +30,15 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from onlyfans.delivery import Claim
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.delivery import LOST_CLAIM_ERROR, Claim
+from onlyfans.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    Lane,
+    MessageStatus,
+    OnlyFansAccount,
+    OutboundMessage,
+)
 from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY
 
 
@@ -75,9 +82,7 @@ def claim_next(onlyfans_id: str) -> Pick:
         # second call carries the same Idempotency-Key, so the gateway answers the first).
         expired = [pk for pk, until in leases if until is None or until <= now]
         if expired:
-            mine.filter(pk__in=expired, status=MessageStatus.SENDING).update(
-                status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
-            )
+            _count_lost_claims(mine, expired, now)
         live = [until for _, until in leases if until is not None and until > now]
         if live:
             return Pick(busy_until=min(live))
@@ -100,6 +105,27 @@ def claim_next(onlyfans_id: str) -> Pick:
         "",
     )
     return Pick(claim=Claim(message, token))
+
+
+def _count_lost_claims(mine, expired: list, now: datetime) -> None:
+    """Expired leases, in the claim's transaction: each is recorded as an attempt whose outcome
+    is unknown (a crash loop must end in a visible state, not loop unseen). The message is ready
+    again, or dead-lettered once its claim has been lost ONLYFANS_MAX_LOST_CLAIMS times."""
+    limit = settings.ONLYFANS_MAX_LOST_CLAIMS
+    for message in mine.filter(pk__in=expired, status=MessageStatus.SENDING):
+        attempts = message.attempts.count()
+        lost = message.attempts.filter(error=LOST_CLAIM_ERROR).count() + 1
+        DeliveryAttempt.objects.create(
+            message=message, number=attempts + 1, attempted_at=now, outcome=AttemptOutcome.RETRY, error=LOST_CLAIM_ERROR
+        )
+        update: dict = {"status": MessageStatus.QUEUED, "claim_token": None, "claimed_until": None}
+        if lost >= limit:
+            update.update(
+                status=MessageStatus.DEAD_LETTERED,
+                last_error=f"{LOST_CLAIM_ERROR}, {lost} times: given up (a crash loop?)",
+                wait_reason="",
+            )
+        mine.filter(pk=message.pk, status=MessageStatus.SENDING).update(**update)
 
 
 def release(claim: Claim, *, reason: str, not_before: datetime | None = None) -> None:
