@@ -229,6 +229,9 @@ ONLYFANS_RATE_WINDOW_SECONDS = env_float("ONLYFANS_RATE_WINDOW_SECONDS", 60.0, m
 # between the bucket and the gateway can never squeeze limit+1 calls into one window.
 ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.03, minimum=0)
 ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
+# A consumer keeps an account whose next slot is at most this far away on a timer; a later one
+# goes back to SQS as a delayed wake-up.
+ONLYFANS_HOLD_HORIZON_SECONDS = env_float("ONLYFANS_HOLD_HORIZON_SECONDS", 60.0, minimum=0)
 # A message whose claim lease ran out this many times (the consumer sending it died or stalled,
 # no outcome recorded: a crash loop) is dead-lettered with that reason instead of looping forever.
 ONLYFANS_MAX_LOST_CLAIMS = env_int("ONLYFANS_MAX_LOST_CLAIMS", 10, minimum=1)

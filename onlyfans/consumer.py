@@ -5,7 +5,7 @@ ready message (`scheduler.claim_next`), take the limiter's slot for its lane or 
 call the gateway, record the attempt, then settle the wake-up (`scheduler.wake_settle`):
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
-- the account's next slot is close (`HOLD_HORIZON_SECONDS`): keep the copy invisible and look
+- the account's next slot is close (`ONLYFANS_HOLD_HORIZON_SECONDS`): keep the copy invisible and look
   again on an in-process timer — a busy account costs no SQS call per delivery;
 - later: a fresh copy with a delay (receive count 0, so waiting never walks it towards the
   queue's maxReceiveCount), and the received one is deleted.
@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
+from onlyfans import delivery, faults, gateway, limiter, metrics, pacing, scheduler, sqs
 from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
 from onlyfans.receiver import Receiver
 
@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 # An account busy with another consumer's call is looked at again this soon.
 BUSY_RECHECK_SECONDS = 1.0
-# An account whose next slot is at most this far away stays with the consumer on a timer.
-HOLD_HORIZON_SECONDS = 60.0
+# An account whose next slot is at most ONLYFANS_HOLD_HORIZON_SECONDS away stays with the consumer
+# on a timer; later, its wake-up is re-queued with a delay.
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
 # takes the account over this soon after its slot.
 HOLD_MARGIN_SECONDS = 30.0
@@ -387,7 +387,7 @@ class Consumer:
                 sqs.delete(wake.receipt_handle)
                 return
             delay = max((next_at - timezone.now()).total_seconds(), 0.0)
-            if delay > HOLD_HORIZON_SECONDS or self.stop.is_set():
+            if delay > settings.ONLYFANS_HOLD_HORIZON_SECONDS or self.stop.is_set():
                 self._resend(wake, delay)
                 return
             due = time.monotonic() + delay
@@ -403,6 +403,7 @@ class Consumer:
     def _resend(self, wake: Wake, delay: float) -> None:
         token = wake.token or uuid.uuid4()
         sqs.send_wakeups([(wake.onlyfans_id, token, delay)])
+        faults.point("after_requeue")  # the chaos harness' kill -9 between re-queue and delete
         sqs.delete(wake.receipt_handle)
 
     def _release_held(self) -> None:
@@ -419,6 +420,7 @@ class Consumer:
                     for w in held
                 ]
             )
+            faults.point("after_requeue")
             sqs.delete_batch([w.receipt_handle for w in held])
             self._count("released", len(held))
         except sqs.QueueUnavailable as exc:
