@@ -120,6 +120,8 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
             raise _DeadlineExceeded
         try:
             piece = raw.read1(_PIECE, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.ReadTimeout(exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise requests.ConnectionError(exc) from exc
         if not piece:
@@ -166,6 +168,8 @@ def send_message(
             stream=True,
         )
         try:
+            # Read to the end, the connection goes back to the pool (keep-alive); cut short at
+            # the deadline, close() shuts its socket, which ends the call for the gateway too.
             response._content = _read_body(response, deadline)
         finally:
             response.close()

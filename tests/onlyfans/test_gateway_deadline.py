@@ -98,3 +98,39 @@ def test_the_consumers_deadline_ends_the_call_well_inside_the_claim_lease(settin
     # lease before it runs out, never the full 30 s.
     left = consumer.call_deadline(timezone.now() + timedelta(seconds=20)) - now
     assert left <= 20 - 15 + 0.5
+
+
+
+def test_a_complete_answer_keeps_its_connection_for_the_next_call(settings):
+    """Reading the body in pieces must not cost keep-alive: two calls, one TCP connection."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    peers: set = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            peers.add(self.client_address)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"id": "up-1"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.ONLYFANS_API_BASE_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        gateway._local.session = None  # a fresh session: no connection from another test
+        first, second = _send(), _send()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.ok and second.ok and first.upstream_id == "up-1"
+    assert len(peers) == 1
