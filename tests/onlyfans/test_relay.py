@@ -324,3 +324,35 @@ def test_a_parked_scheduled_send_outlives_a_failed_wake_up_of_a_cancelled_messag
     services.messages_publish_pending(sleep=lambda _: None)
     assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
     assert OutboundMessage.objects.get(pk=scheduled).status == MessageStatus.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_relay_at_a_time(account, queues):
+    """A second relay run while one is under way (beat on two hosts, a slow run) does nothing: it
+    would arm a second wake-up for every account it touches."""
+    from django_redis import get_redis_connection
+
+    from onlyfans import relay
+
+    row = pending_row(account)
+    with relay.relay_lock() as first:
+        assert first
+        report = services.messages_publish_pending(sleep=lambda _: None)
+        assert report.skipped and report.published == 0
+        assert OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.PENDING
+        assert bodies_on(queues.main) == []
+    assert get_redis_connection("default").get(relay.RELAY_LOCK_KEY) is None  # released
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_runs_unlocked_when_redis_is_down(account, queues, settings):
+    from tests.support.servers import free_port
+
+    pending_row(account)
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
