@@ -8,7 +8,9 @@ if __name__ == "__main__":
     # In a dev checkout, `make run` writes the local stack's values (database, Redis, SQS, DEBUG)
     # here, so that any command works in a second terminal. The real environment always wins;
     # HUNTAZE_LOCAL_ENV_FILE="" turns this off (production never has the file).
-    local_env = os.environ.get("HUNTAZE_LOCAL_ENV_FILE", str(Path(__file__).parent / "var" / "localstack.env"))
+    local_env = os.environ.get(
+        "HUNTAZE_LOCAL_ENV_FILE", str(Path(__file__).parent / "var" / "localstack.env")
+    )
     if local_env and Path(local_env).is_file():
         from dotenv import load_dotenv
 

@@ -19,7 +19,9 @@ class BareSendApi(APIView):
         serializer.is_valid(raise_exception=True)
         account = account_for_user(user=request.user, account_pk=None)
         row = OutboundMessage.objects.create(
-            account=account, sender=request.user, recipient_id=serializer.validated_data["recipientId"],
+            account=account,
+            sender=request.user,
+            recipient_id=serializer.validated_data["recipientId"],
             content=serializer.validated_data["content"],
         )
         return Response({"messageId": str(row.pk)}, status=status.HTTP_202_ACCEPTED)

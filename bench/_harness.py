@@ -41,7 +41,9 @@ class Gateway:
                 self.rfile.read(length)
                 account = self.path.split("/")[2] if self.path.count("/") >= 3 else ""
                 with gateway.lock:
-                    gateway.calls.append((arrived, account, self.headers.get("Idempotency-Key", "")))
+                    gateway.calls.append(
+                        (arrived, account, self.headers.get("Idempotency-Key", ""))
+                    )
                 body = json.dumps({"id": f"up_{len(gateway.calls)}"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -58,7 +60,9 @@ class Gateway:
         return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def setup(*, scale: float = 1.0, limit: int = 10, extra_env: dict[str, str] | None = None) -> Gateway:
+def setup(
+    *, scale: float = 1.0, limit: int = 10, extra_env: dict[str, str] | None = None
+) -> Gateway:
     """Start the servers, configure Django for them, migrate a fresh database, create the queues."""
     from tests.support.servers import MotoServer, RedisServer, set_fake_aws_credentials
 
@@ -112,7 +116,9 @@ def owner_and_accounts(n: int, **account_fields):
 
     owner = get_user_model().objects.create_user(username=f"bench{time.time_ns()}", password="x")
     accounts = [
-        OnlyFansAccount.objects.create(owner=owner, onlyfans_id=f"of-{i}-{time.time_ns()}", username=f"c{i}", **account_fields)
+        OnlyFansAccount.objects.create(
+            owner=owner, onlyfans_id=f"of-{i}-{time.time_ns()}", username=f"c{i}", **account_fields
+        )
         for i in range(n)
     ]
     return owner, accounts
@@ -171,7 +177,9 @@ def running_consumer(*, concurrency: int = 2):
         runner.join()
 
 
-def spread(values: list[float], *, unit: float = 1.0, digits: int = 3, quantiles=("median", "p95", "max")) -> dict:
+def spread(
+    values: list[float], *, unit: float = 1.0, digits: int = 3, quantiles=("median", "p95", "max")
+) -> dict:
     """Median / p95 / max of `values` divided by `unit` (seconds → slots, scaled → real seconds)."""
     at = {"median": 0.5, "p95": 0.95, "max": 1.0}
     return {name: round(percentile(values, at[name]) / unit, digits) for name in quantiles}

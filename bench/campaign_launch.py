@@ -36,7 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 10.0
-REPORT = Path(os.environ.get("BENCH_REPORTS_DIR") or ROOT / "bench" / "reports") / "campaign_launch.json"
+REPORT = (
+    Path(os.environ.get("BENCH_REPORTS_DIR") or ROOT / "bench" / "reports") / "campaign_launch.json"
+)
 
 
 def peak_rss_mb() -> float:
@@ -85,15 +87,22 @@ def fill(fans: int):
         queue_name="bench-campaign", dlq_name="bench-campaign-dlq"
     )
     user = get_user_model().objects.create_user("bench", password="bench")
-    account = OnlyFansAccount.objects.create(owner=user, onlyfans_id="bench-campaign", username="bench")
+    account = OnlyFansAccount.objects.create(
+        owner=user, onlyfans_id="bench-campaign", username="bench"
+    )
     now = datetime.now(UTC)
     for start in range(0, fans, 5_000):
         Fan.objects.bulk_create(
             [
                 Fan(
-                    account=account, onlyfans_user_id=f"fan_{n}", username=f"fan{n}", display_name=f"Fan {n}",
-                    total_spent=Decimal(n % 50_000) / 100, tags=["vip"] if n % 3 == 0 else [],
-                    subscribed_at=now - timedelta(days=n % 400), expires_at=now + timedelta(days=n % 30),
+                    account=account,
+                    onlyfans_user_id=f"fan_{n}",
+                    username=f"fan{n}",
+                    display_name=f"Fan {n}",
+                    total_spent=Decimal(n % 50_000) / 100,
+                    tags=["vip"] if n % 3 == 0 else [],
+                    subscribed_at=now - timedelta(days=n % 400),
+                    expires_at=now + timedelta(days=n % 30),
                 )  # fmt: skip
                 for n in range(start, min(start + 5_000, fans))
             ]
@@ -129,7 +138,9 @@ def run(fans: int) -> dict:
     started = time.perf_counter()
     user, account = fill(fans)
     fill_seconds = time.perf_counter() - started
-    print(f"{fans} fans in {fill_seconds:.1f} s on {connection.vendor}", file=sys.stderr, flush=True)
+    print(
+        f"{fans} fans in {fill_seconds:.1f} s on {connection.vendor}", file=sys.stderr, flush=True
+    )
 
     delivery.advance_soon = lambda campaign_id: None  # the bench runs the launch itself, below
     campaign = services.campaign_create(
@@ -165,8 +176,18 @@ def run(fans: int) -> dict:
         "audienceFrozen": campaign.audience_frozen_at is not None,
         "messagesCreated": campaign.messages_created_at is not None,
     }
-    ok = checks["recipients"] == checks["distinctRecipientIds"] == checks["withMessage"] == checks["messages"] == fans
-    version = connection.Database.sqlite_version if connection.vendor == "sqlite" else connection.pg_version
+    ok = (
+        checks["recipients"]
+        == checks["distinctRecipientIds"]
+        == checks["withMessage"]
+        == checks["messages"]
+        == fans
+    )
+    version = (
+        connection.Database.sqlite_version
+        if connection.vendor == "sqlite"
+        else connection.pg_version
+    )
     return {
         "database": f"{connection.vendor} {version}",
         "fans": fans,
@@ -203,12 +224,17 @@ def write(result: dict) -> None:
         "loadAverage1m": round(os.getloadavg()[0], 2),
     }
     REPORT.write_text(
-        json.dumps({"benchmark": "campaign_launch", "goalSeconds": GOAL_SECONDS, "runs": runs}, indent=2) + "\n"
+        json.dumps(
+            {"benchmark": "campaign_launch", "goalSeconds": GOAL_SECONDS, "runs": runs}, indent=2
+        )
+        + "\n"
     )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--fans", type=int, default=100_000)
     parser.add_argument("--database", choices=["all", "sqlite", "current"], default="all")
     args = parser.parse_args()

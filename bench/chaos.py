@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--scale", choices=("full", "short"), default="full")
-    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="run these scenarios only")
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(SCENARIOS), help="run these scenarios only"
+    )
     args = parser.parse_args(argv)
     scale = FULL if args.scale == "full" else SHORT
     rows = []
@@ -74,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 row = runner.run(name, scale, Path(workdir)).row()
             except Exception as exc:  # noqa: BLE001 - a harness failure is reported, the other scenarios still run
-                row = {"scenario": name, "scale": scale.name, "error": f"{type(exc).__name__}: {exc}"}
+                row = {
+                    "scenario": name,
+                    "scale": scale.name,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
         row["knownFailure"] = SCENARIOS[name].known_failure
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -84,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(path.read_text())
         if previous.get("scale") == scale.name:
             fresh = {r["scenario"]: r for r in rows}
-            rows = [fresh.pop(r["scenario"], r) for r in previous["scenarios"]] + list(fresh.values())
+            rows = [fresh.pop(r["scenario"], r) for r in previous["scenarios"]] + list(
+                fresh.values()
+            )
     report = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale.name,

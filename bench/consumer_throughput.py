@@ -52,7 +52,9 @@ def main() -> int:
 
     def floor() -> float:
         OutboundMessage.objects.bulk_create(
-            OutboundMessage(account=floor_account, recipient_id=f"g{i}", content="x", status="queued")
+            OutboundMessage(
+                account=floor_account, recipient_id=f"g{i}", content="x", status="queued"
+            )
             for i in range(total)
         )
         waiting = OutboundMessage.objects.filter(account=floor_account, status=MessageStatus.QUEUED)
@@ -60,18 +62,32 @@ def main() -> int:
         for _ in range(total):
             limiter.run_script(mode="take", onlyfans_account_id="floor", params=params)
             # A delivery must find its message: the account's next one in lane order.
-            pk = waiting.filter(lane="interactive").order_by(*PICK_ORDER).values_list("pk", flat=True).first()
-            OutboundMessage.objects.filter(pk=pk, status=MessageStatus.QUEUED).update(status=MessageStatus.SENDING)
+            pk = (
+                waiting.filter(lane="interactive")
+                .order_by(*PICK_ORDER)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            OutboundMessage.objects.filter(pk=pk, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.SENDING
+            )
             session.post(url, json={"text": "x"}, headers={"Idempotency-Key": str(pk)}, timeout=5)
-            DeliveryAttempt.objects.create(message_id=pk, number=1, outcome="sent", http_status=200, latency_ms=1)
-            OutboundMessage.objects.filter(pk=pk).update(status=MessageStatus.SENT, sent_at=timezone.now())
+            DeliveryAttempt.objects.create(
+                message_id=pk, number=1, outcome="sent", http_status=200, latency_ms=1
+            )
+            OutboundMessage.objects.filter(pk=pk).update(
+                status=MessageStatus.SENT, sent_at=timezone.now()
+            )
         return total / (time.perf_counter() - floor_started)
 
     floor_before = floor()
     consumer = Consumer(concurrency=4)
     started = time.perf_counter()
     consumer.run(seconds=300, wait_seconds=1, max_messages=args.accounts)
-    while OutboundMessage.objects.filter(status=MessageStatus.SENT, account__in=accounts).count() < total:
+    while (
+        OutboundMessage.objects.filter(status=MessageStatus.SENT, account__in=accounts).count()
+        < total
+    ):
         consumer = Consumer(concurrency=4)
         consumer.run(seconds=5, wait_seconds=1)
         if time.perf_counter() - started > 600:

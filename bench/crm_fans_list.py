@@ -35,12 +35,24 @@ TAGS = ["vip", "whale", "new", "chatty", "tipper", "lapsed", "bundle", "custom"]
 
 SCENARIOS = [
     ("newest fans (default order)", {}),
-    ("top spenders, active, spent >= 100", {"subscriptionStatus": "active", "minSpent": "100", "ordering": "-totalSpent"}),
+    (
+        "top spenders, active, spent >= 100",
+        {"subscriptionStatus": "active", "minSpent": "100", "ordering": "-totalSpent"},
+    ),
     ("tag vip, last seen first", {"tag": "vip", "ordering": "-lastSeenAt"}),
-    ("expiring within 7 days, top spenders", {"expiringWithinDays": "7", "ordering": "-totalSpent"}),
-    ("spend 50-60, oldest subscribers", {"minSpent": "50", "maxSpent": "60", "ordering": "subscribedAt"}),
+    (
+        "expiring within 7 days, top spenders",
+        {"expiringWithinDays": "7", "ordering": "-totalSpent"},
+    ),
+    (
+        "spend 50-60, oldest subscribers",
+        {"minSpent": "50", "maxSpent": "60", "ordering": "subscribedAt"},
+    ),
     ("search 'fan1234', top spenders", {"search": "fan1234", "ordering": "-totalSpent"}),
-    ("active, last seen first, page 200", {"subscriptionStatus": "active", "ordering": "-lastSeenAt", "page": "200"}),
+    (
+        "active, last seen first, page 200",
+        {"subscriptionStatus": "active", "ordering": "-lastSeenAt", "page": "200"},
+    ),
 ]
 
 
@@ -73,7 +85,9 @@ def fill(rows: int) -> tuple[object, int]:
             subscription_price=Decimal(rng.choice(["4.99", "9.99", "14.99"])),
             total_spent=Decimal(rng.randrange(0, 500_000)) / 100,
             tips=Decimal(rng.randrange(0, 50_000)) / 100,
-            last_seen_at=now - timedelta(minutes=rng.randrange(0, 90 * 24 * 60)) if rng.random() < 0.9 else None,
+            last_seen_at=now - timedelta(minutes=rng.randrange(0, 90 * 24 * 60))
+            if rng.random() < 0.9
+            else None,
             tags=rng.sample(TAGS, rng.randint(0, 3)),
             created_at=now - timedelta(seconds=rng.randrange(0, 365 * 24 * 3600)),
         )
@@ -81,7 +95,9 @@ def fill(rows: int) -> tuple[object, int]:
     started = time.perf_counter()
     for target, count in ((account, rows), (other, 10_000)):
         for start in range(0, count, 5_000):
-            Fan.objects.bulk_create([fan(target, n) for n in range(start, min(start + 5_000, count))])
+            Fan.objects.bulk_create(
+                [fan(target, n) for n in range(start, min(start + 5_000, count))]
+            )
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -146,7 +162,9 @@ def run_scenario(account, name: str, params: dict, runs: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
@@ -161,7 +179,11 @@ def main() -> int:
         )
         scenarios = [run_scenario(account, name, params, args.runs) for name, params in SCENARIOS]
 
-    unindexed = [s["name"] for s in scenarios if any(line.startswith("SCAN crm_fan") for line in s["pagePlan"])]
+    unindexed = [
+        s["name"]
+        for s in scenarios
+        if any(line.startswith("SCAN crm_fan") for line in s["pagePlan"])
+    ]
     report = {
         "benchmark": "crm_fans_list",
         "generatedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

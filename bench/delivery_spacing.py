@@ -33,7 +33,9 @@ def free_port() -> int:
 
 
 def call(method: str, url: str, body: dict | None = None, token: str | None = None) -> dict:
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    request = urllib.request.Request(
+        url, method=method, data=json.dumps(body).encode() if body else None
+    )
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -52,9 +54,27 @@ def main() -> int:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="huntaze-bench-"))
     stack = subprocess.Popen(
-        [sys.executable, "scripts/localstack.py", "--port", str(port), "--redis-port", "0", "--sqs-port", "0",
-         "--var-dir", str(workdir / "var"), "--logs-dir", str(workdir / "logs"), "--env-file", ""],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "scripts/localstack.py",
+            "--port",
+            str(port),
+            "--redis-port",
+            "0",
+            "--sqs-port",
+            "0",
+            "--var-dir",
+            str(workdir / "var"),
+            "--logs-dir",
+            str(workdir / "logs"),
+            "--env-file",
+            "",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 180
@@ -65,10 +85,16 @@ def main() -> int:
                 print("the local stack did not start", file=sys.stderr)
                 return 1
         base = f"http://127.0.0.1:{port}"
-        token = call("POST", f"{base}/api/auth/token/", {"username": "demo", "password": "demo"})["access"]
+        token = call("POST", f"{base}/api/auth/token/", {"username": "demo", "password": "demo"})[
+            "access"
+        ]
         accepted = [
-            call("POST", f"{base}/api/onlyfans/messages/send",
-                 {"recipientId": f"fan_{i}", "content": f"spacing check {i}"}, token)
+            call(
+                "POST",
+                f"{base}/api/onlyfans/messages/send",
+                {"recipientId": f"fan_{i}", "content": f"spacing check {i}"},
+                token,
+            )
             for i in range(args.messages)
         ]
         ids = [a["messageId"] for a in accepted]
@@ -93,18 +119,28 @@ def main() -> int:
         "messages": args.messages,
         "sent": len(sent),
         "attempts": sum(len(d["attempts"]) for d in details.values()),
-        "gapSeconds": {"min": min(gaps, default=None), "max": max(gaps, default=None),
-                       "mean": round(sum(gaps) / len(gaps), 3) if gaps else None},
+        "gapSeconds": {
+            "min": min(gaps, default=None),
+            "max": max(gaps, default=None),
+            "mean": round(sum(gaps) / len(gaps), 3) if gaps else None,
+        },
         "maxSentInAny60s": in_any_minute,
         "estimatedVsSentSeconds": [
             round(parse(d["sentAt"]) - parse(a["estimatedSendTime"]), 2)
-            for a in accepted for d in [details.get(a["messageId"])] if d and d["sentAt"]
+            for a in accepted
+            for d in [details.get(a["messageId"])]
+            if d and d["sentAt"]
         ],
         "gaps": gaps,
     }
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "delivery_spacing.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k not in {"gaps", "estimatedVsSentSeconds"}}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in report.items() if k not in {"gaps", "estimatedVsSentSeconds"}},
+            indent=2,
+        )
+    )
     return 0 if len(sent) == args.messages else 1
 
 

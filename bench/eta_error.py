@@ -42,7 +42,9 @@ def main() -> int:
     interval = params.window / params.limit  # the long-run slot interval
 
     def accept(i: int) -> tuple[str, float]:
-        outcome = message_send(user=owner, account=account, data=MessageInput(f"fan_{i}", f"m{i}", priority=3))
+        outcome = message_send(
+            user=owner, account=account, data=MessageInput(f"fan_{i}", f"m{i}", priority=3)
+        )
         return str(outcome.message.pk), outcome.message.estimated_send_time.timestamp()
 
     for i in range(args.backlog):
@@ -67,11 +69,17 @@ def main() -> int:
         )
         for message in waiting:
             before = pacing.message_schedule(message).estimated_send_time
-            outcome = message_send(user=owner, account=account, data=MessageInput("fan_p", "urgent", priority=10))
+            outcome = message_send(
+                user=owner, account=account, data=MessageInput("fan_p", "urgent", priority=10)
+            )
             after = pacing.message_schedule(message).estimated_send_time
             moved.append((after - before).total_seconds())
-            OutboundMessage.objects.filter(pk=outcome.message.pk).update(status=MessageStatus.CANCELLED)
-        wait_for_deliveries(gateway, set(estimates), seconds=args.backlog * interval * 2 + 30, poll=0.5)
+            OutboundMessage.objects.filter(pk=outcome.message.pk).update(
+                status=MessageStatus.CANCELLED
+            )
+        wait_for_deliveries(
+            gateway, set(estimates), seconds=args.backlog * interval * 2 + 30, poll=0.5
+        )
 
     arrived = arrivals(gateway)
     errors = [arrived[key] - estimate for key, estimate in estimates.items() if key in arrived]

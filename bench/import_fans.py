@@ -41,10 +41,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REPORT = Path(os.environ.get("BENCH_REPORTS_DIR") or ROOT / "bench" / "reports") / "import_fans.json"
+REPORT = (
+    Path(os.environ.get("BENCH_REPORTS_DIR") or ROOT / "bench" / "reports") / "import_fans.json"
+)
 HEADER = [
-    "User ID", "Username", "Name", "Subscribed On", "Expires", "Status", "Auto-Renew", "Price",
-    "Total Spent", "Tips", "Tags", "Notes", "Last Seen",
+    "User ID",
+    "Username",
+    "Name",
+    "Subscribed On",
+    "Expires",
+    "Status",
+    "Auto-Renew",
+    "Price",
+    "Total Spent",
+    "Tips",
+    "Tags",
+    "Notes",
+    "Last Seen",
 ]
 REIMPORTED_AS = {"ours-reimport": "ours", "die-reimport": "die-bulk-diff"}
 TAGS = ["vip", "whale", "new", "chatty", "tipper", "lapsed", "bundle", "custom"]
@@ -69,21 +82,40 @@ def generate(path: Path, rows: int, *, messy: bool) -> None:
             spent = rng.randrange(0, 500_000) / 100
             tips = rng.randrange(0, 50_000) / 100
             tags = ",".join(rng.sample(TAGS, rng.randint(0, 3)))
-            note = rng.choice(["", "", "Prefers custom videos", "Asked about the bundle\nreply Friday"])
+            note = rng.choice(
+                ["", "", "Prefers custom videos", "Asked about the bundle\nreply Friday"]
+            )
             if messy:
                 row = [
-                    str(1_000_000 + n), f"@fan_{n}", f"Fan Number {n}",
-                    subscribed.strftime("%b %-d, %Y %-I:%M %p"), expires.strftime("%d/%m/%Y"),
-                    rng.choice(["Active", "Expired"]), rng.choice(["Yes", "No"]), "$9.99",
-                    f"${spent:,.2f}", f"{tips:.2f}".replace(".", ","), tags.replace(",", "|"), note,
+                    str(1_000_000 + n),
+                    f"@fan_{n}",
+                    f"Fan Number {n}",
+                    subscribed.strftime("%b %-d, %Y %-I:%M %p"),
+                    expires.strftime("%d/%m/%Y"),
+                    rng.choice(["Active", "Expired"]),
+                    rng.choice(["Yes", "No"]),
+                    "$9.99",
+                    f"${spent:,.2f}",
+                    f"{tips:.2f}".replace(".", ","),
+                    tags.replace(",", "|"),
+                    note,
                     str(int(seen.timestamp())),
                 ]
             else:
                 row = [
-                    str(1_000_000 + n), f"fan_{n}", f"Fan Number {n}",
-                    subscribed.strftime("%Y-%m-%d %H:%M:%S"), expires.strftime("%Y-%m-%d %H:%M:%S"),
-                    rng.choice(["active", "expired"]), rng.choice(["true", "false"]), "9.99",
-                    f"{spent:.2f}", f"{tips:.2f}", tags, note, seen.strftime("%Y-%m-%d %H:%M:%S"),
+                    str(1_000_000 + n),
+                    f"fan_{n}",
+                    f"Fan Number {n}",
+                    subscribed.strftime("%Y-%m-%d %H:%M:%S"),
+                    expires.strftime("%Y-%m-%d %H:%M:%S"),
+                    rng.choice(["active", "expired"]),
+                    rng.choice(["true", "false"]),
+                    "9.99",
+                    f"{spent:.2f}",
+                    f"{tips:.2f}",
+                    tags,
+                    note,
+                    seen.strftime("%Y-%m-%d %H:%M:%S"),
                 ]
             writer.writerow(row)
 
@@ -133,8 +165,11 @@ def run_contender(contender: str, account, csv_path: Path) -> dict:
         with csv_path.open("rb") as file:
             job = fans_import_csv(account=account, file=file, filename=csv_path.name)
         return {
-            "rows": job.rows_processed, "created": job.created, "updated": job.updated,
-            "unchanged": job.unchanged, "failed": job.failed,
+            "rows": job.rows_processed,
+            "created": job.created,
+            "updated": job.updated,
+            "unchanged": job.unchanged,
+            "failed": job.failed,
         }
     modes = {"die": (False, True), "die-bulk": (True, False), "die-bulk-diff": (True, True)}
     bulk, diff = modes[contender]
@@ -156,7 +191,9 @@ def run_import_export(account, csv_path: Path, *, bulk: bool, diff: bool) -> dic
 
     def when(column: str, attribute: str) -> fields.Field:
         return fields.Field(
-            attribute=attribute, column_name=column, widget=widgets.DateTimeWidget("%Y-%m-%d %H:%M:%S")
+            attribute=attribute,
+            column_name=column,
+            widget=widgets.DateTimeWidget("%Y-%m-%d %H:%M:%S"),
         )
 
     def money(column: str, attribute: str) -> fields.Field:
@@ -169,7 +206,9 @@ def run_import_export(account, csv_path: Path, *, bulk: bool, diff: bool) -> dic
         subscribed_at = when("Subscribed On", "subscribed_at")
         expires_at = when("Expires", "expires_at")
         subscription_status = fields.Field(attribute="subscription_status", column_name="Status")
-        auto_renew = fields.Field(attribute="auto_renew", column_name="Auto-Renew", widget=widgets.BooleanWidget())
+        auto_renew = fields.Field(
+            attribute="auto_renew", column_name="Auto-Renew", widget=widgets.BooleanWidget()
+        )
         subscription_price = money("Price", "subscription_price")
         total_spent = money("Total Spent", "total_spent")
         tips = money("Tips", "tips")
@@ -181,9 +220,19 @@ def run_import_export(account, csv_path: Path, *, bulk: bool, diff: bool) -> dic
             model = Fan
             import_id_fields = ("onlyfans_user_id",)
             fields = (
-                "onlyfans_user_id", "username", "display_name", "subscribed_at", "expires_at",
-                "subscription_status", "auto_renew", "subscription_price", "total_spent", "tips",
-                "tags", "notes", "last_seen_at",
+                "onlyfans_user_id",
+                "username",
+                "display_name",
+                "subscribed_at",
+                "expires_at",
+                "subscription_status",
+                "auto_renew",
+                "subscription_price",
+                "total_spent",
+                "tips",
+                "tags",
+                "notes",
+                "last_seen_at",
             )
             skip_unchanged = True
             report_skipped = True
@@ -198,17 +247,26 @@ def run_import_export(account, csv_path: Path, *, bulk: bool, diff: bool) -> dic
             return Fan(account=account)
 
     dataset = tablib.Dataset().load(csv_path.read_text(encoding="utf-8"), format="csv")
-    result = FanResource().import_data(dataset, dry_run=False, raise_errors=False, use_transactions=True)
+    result = FanResource().import_data(
+        dataset, dry_run=False, raise_errors=False, use_transactions=True
+    )
     totals = result.totals
     return {
-        "rows": result.total_rows, "created": totals["new"], "updated": totals["update"],
-        "unchanged": totals["skip"], "failed": totals["error"] + totals["invalid"],
+        "rows": result.total_rows,
+        "created": totals["new"],
+        "updated": totals["update"],
+        "unchanged": totals["skip"],
+        "failed": totals["error"] + totals["invalid"],
     }
 
 
 # --- the driver --------------------------------------------------------------------------------
 def child_env(db: Path, media: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE"))
+    }
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "huntaze.settings",
@@ -225,7 +283,9 @@ def child_env(db: Path, media: Path) -> dict[str, str]:
 def make_template(workdir: Path) -> Path:
     db = workdir / "template.sqlite3"
     env = child_env(db, workdir / "media")
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, check=True
+    )
     setup = (
         "import django; django.setup();"
         "from django.contrib.auth import get_user_model;"
@@ -245,7 +305,10 @@ def run_child(contender: str, template: Path, csv_path: Path, workdir: Path) -> 
     env = child_env(db, workdir / "media")
     completed = subprocess.run(
         [sys.executable, __file__, "--child", contender, "--csv", str(csv_path)],
-        env=env, cwd=ROOT, capture_output=True, text=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if completed.returncode != 0:
         raise SystemExit(f"{contender} failed:\n{completed.stderr[-4000:]}")
@@ -267,12 +330,18 @@ def versions() -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--die-reimport", action="store_true", help="Also time django-import-export's re-import.")
+    parser.add_argument(
+        "--die-reimport", action="store_true", help="Also time django-import-export's re-import."
+    )
     parser.add_argument("--skip-die", action="store_true", help="Only our importer.")
     parser.add_argument("--out", type=Path, default=REPORT)
-    parser.add_argument("--only", help="Comma-separated contenders; keep the others' results from --out.")
+    parser.add_argument(
+        "--only", help="Comma-separated contenders; keep the others' results from --out."
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,7 +357,11 @@ def main() -> None:
         contenders = args.only.split(",")
         previous = json.loads(args.out.read_text()) if args.out.exists() else {}
         if previous.get("rows") == args.rows:
-            kept = {name: result for name, result in previous["results"].items() if name not in contenders}
+            kept = {
+                name: result
+                for name, result in previous["results"].items()
+                if name not in contenders
+            }
     with tempfile.TemporaryDirectory(prefix="huntaze-bench-") as tmp:
         workdir = Path(tmp)
         clean, messy = workdir / "fans.csv", workdir / "fans-messy.csv"
@@ -298,7 +371,9 @@ def main() -> None:
         results = dict(kept)
         for contender in contenders:
             print(f"{contender} …", file=sys.stderr, flush=True)
-            results[contender] = run_child(contender, template, messy if contender == "ours-messy" else clean, workdir)
+            results[contender] = run_child(
+                contender, template, messy if contender == "ours-messy" else clean, workdir
+            )
             print(f"  {json.dumps(results[contender])}", file=sys.stderr, flush=True)
         sizes = {"clean": clean.stat().st_size, "messy": messy.stat().st_size}
 
@@ -339,6 +414,7 @@ def main() -> None:
     }
     report["targets"]["oursCpuSecondsAtMost10"] = ours["cpuSeconds"] <= 10
     if "die" in results:
+
         def ratio(die: str, mine: str, key: str) -> float:
             return round(results[die][key] / results[mine][key], 1)
 

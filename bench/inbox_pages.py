@@ -62,8 +62,12 @@ def fill(conversations: int, thread: int):
         fans = Fan.objects.bulk_create(
             [
                 Fan(
-                    account=account, onlyfans_user_id=f"fan_{n}", username=f"fan{n}", display_name=f"Fan Number {n}",
-                    total_spent=Decimal(rng.randrange(0, 500_000)) / 100, expires_at=now + timedelta(days=rng.randrange(-30, 60)),
+                    account=account,
+                    onlyfans_user_id=f"fan_{n}",
+                    username=f"fan{n}",
+                    display_name=f"Fan Number {n}",
+                    total_spent=Decimal(rng.randrange(0, 500_000)) / 100,
+                    expires_at=now + timedelta(days=rng.randrange(-30, 60)),
                 )  # fmt: skip
                 for n in batch
             ]
@@ -71,10 +75,14 @@ def fill(conversations: int, thread: int):
         Conversation.objects.bulk_create(
             [
                 Conversation(
-                    account=account, fan=fan, pinned=n % 1000 == 0, unread_count=rng.randrange(1, 4) if n % 10 == 0 else 0,
+                    account=account,
+                    fan=fan,
+                    pinned=n % 1000 == 0,
+                    unread_count=rng.randrange(1, 4) if n % 10 == 0 else 0,
                     last_activity_at=now - timedelta(seconds=rng.randrange(0, 90 * 24 * 3600)),
                     last_message_at=now - timedelta(seconds=rng.randrange(0, 90 * 24 * 3600)),
-                    last_message_preview=f"Message number {n} with a little text", last_message_direction="inbound",
+                    last_message_preview=f"Message number {n} with a little text",
+                    last_message_direction="inbound",
                 )  # fmt: skip
                 for n, fan in zip(batch, fans, strict=True)
             ]
@@ -84,7 +92,18 @@ def fill(conversations: int, thread: int):
     marked = []
     for index, conversation in enumerate(rows[:: max(1, len(rows) // 300)]):
         status = "queued" if index % 2 else "failed"
-        marked.append((conversation, OutboundMessage(account=account, recipient_id="x", content="hi", status=status, last_error="400" if status == "failed" else "")))
+        marked.append(
+            (
+                conversation,
+                OutboundMessage(
+                    account=account,
+                    recipient_id="x",
+                    content="hi",
+                    status=status,
+                    last_error="400" if status == "failed" else "",
+                ),
+            )
+        )
     OutboundMessage.objects.bulk_create([m for _, m in marked])
     Message.objects.bulk_create(
         [Message(conversation=c, direction="outbound", content="hi", outbound=m) for c, m in marked]
@@ -95,21 +114,35 @@ def fill(conversations: int, thread: int):
     outbound = OutboundMessage.objects.bulk_create(
         [
             OutboundMessage(
-                account=account, recipient_id=big.fan.onlyfans_user_id, content=f"reply {i}",
-                status="sent" if i < thread // 2 - 3 else "queued", sent_at=now, estimated_send_time=now + timedelta(seconds=20),
+                account=account,
+                recipient_id=big.fan.onlyfans_user_id,
+                content=f"reply {i}",
+                status="sent" if i < thread // 2 - 3 else "queued",
+                sent_at=now,
+                estimated_send_time=now + timedelta(seconds=20),
             )  # fmt: skip
             for i in range(thread // 2)
         ],
         batch_size=500,
     )
     DeliveryAttempt.objects.bulk_create(
-        [DeliveryAttempt(message=m, number=1, outcome="sent", http_status=200, latency_ms=120) for m in outbound if m.status == "sent"],
+        [
+            DeliveryAttempt(message=m, number=1, outcome="sent", http_status=200, latency_ms=120)
+            for m in outbound
+            if m.status == "sent"
+        ],
         batch_size=500,
     )
     messages = []
     for i in range(thread // 2):
-        messages.append(Message(conversation=big, direction="inbound", content=f"message {i} from the fan"))
-        messages.append(Message(conversation=big, direction="outbound", content=f"reply {i}", outbound=outbound[i]))
+        messages.append(
+            Message(conversation=big, direction="inbound", content=f"message {i} from the fan")
+        )
+        messages.append(
+            Message(
+                conversation=big, direction="outbound", content=f"reply {i}", outbound=outbound[i]
+            )
+        )
     Message.objects.bulk_create(messages, batch_size=500)
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
@@ -138,7 +171,9 @@ def scenario(client, name: str, url: str, params: dict, status: int, runs: int) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--thread", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=50)
@@ -164,17 +199,52 @@ def main() -> int:
         thread_html = client.get(f"{inbox}/{big.pk}").content.decode()
         version = re.search(r'data-version="(\w+)"', thread_html).group(1)
         ids = [int(pk) for pk in re.findall(r'data-message-id="(\d+)"', thread_html)]
-        watch = re.findall(r'data-message-id="(\d+)"\s+data-status="(?:pending|queued|sending)"', thread_html)
-        poll = {"conversation": big.pk, "after": max(ids), "watch": ",".join(watch), "version": version}
+        watch = re.findall(
+            r'data-message-id="(\d+)"\s+data-status="(?:pending|queued|sending)"', thread_html
+        )
+        poll = {
+            "conversation": big.pk,
+            "after": max(ids),
+            "watch": ",".join(watch),
+            "version": version,
+        }
         # Nothing in flight on screen: the client sends no `watch`, and the version it was given.
         idle = {k: v for k, v in poll.items() if k != "watch"}
         idle["version"] = client.get(f"{inbox}/poll", idle).headers["X-Inbox-Version"]
         scenarios = [
             scenario(client, "inbox page (list, first page)", inbox, {}, 200, args.runs),
-            scenario(client, "list, next page (keyset cursor)", f"{inbox}/conversations", {"cursor": unquote(cursor)}, 200, args.runs),
-            scenario(client, "list, search 'Number 1234'", f"{inbox}/conversations", {"q": "Number 1234"}, 200, args.runs),
-            scenario(client, f"thread page ({args.thread} messages)", f"{inbox}/{big.pk}", {}, 200, args.runs),
-            scenario(client, "poll watching 3 in-flight messages (204)", f"{inbox}/poll", poll, 204, args.runs),
+            scenario(
+                client,
+                "list, next page (keyset cursor)",
+                f"{inbox}/conversations",
+                {"cursor": unquote(cursor)},
+                200,
+                args.runs,
+            ),
+            scenario(
+                client,
+                "list, search 'Number 1234'",
+                f"{inbox}/conversations",
+                {"q": "Number 1234"},
+                200,
+                args.runs,
+            ),
+            scenario(
+                client,
+                f"thread page ({args.thread} messages)",
+                f"{inbox}/{big.pk}",
+                {},
+                200,
+                args.runs,
+            ),
+            scenario(
+                client,
+                "poll watching 3 in-flight messages (204)",
+                f"{inbox}/poll",
+                poll,
+                204,
+                args.runs,
+            ),
             scenario(client, "idle poll (204)", f"{inbox}/poll", idle, 204, args.runs),
         ]
 

@@ -42,10 +42,14 @@ def main() -> int:
 
     owner, [account] = owner_and_accounts(1)
     OutboundMessage.objects.bulk_create(
-        OutboundMessage(account=account, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued")
+        OutboundMessage(
+            account=account, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued"
+        )
         for i in range(args.bulk)
     )
-    message_send(user=owner, account=account, data=MessageInput("fan_x", "promo", lane="bulk"))  # arms the account
+    message_send(
+        user=owner, account=account, data=MessageInput("fan_x", "promo", lane="bulk")
+    )  # arms the account
     params = limiter.params_for(settings.ONLYFANS_RATE_LIMIT_PER_MINUTE)
     slot = params.window / params.limit
 
@@ -56,9 +60,13 @@ def main() -> int:
         idle_until = time.time()
         for i in range(args.replies):
             time.sleep(rng.expovariate(1 / (params.window / 2)))  # two replies a window on average
-            outcome = message_send(user=owner, account=account, data=MessageInput(f"fan_r{i}", f"reply {i}"))
+            outcome = message_send(
+                user=owner, account=account, data=MessageInput(f"fan_r{i}", f"reply {i}")
+            )
             replies.append((str(outcome.message.pk), time.time()))
-        wait_for_deliveries(gateway, {key for key, _ in replies}, seconds=params.window * 3, poll=0.2)
+        wait_for_deliveries(
+            gateway, {key for key, _ in replies}, seconds=params.window * 3, poll=0.2
+        )
 
     arrived = arrivals(gateway)
     waits = [arrived[key] - accepted for key, accepted in replies if key in arrived]
@@ -67,7 +75,10 @@ def main() -> int:
     first = calls[0]
     idle_calls = [t for t in calls if t < idle_until]
     idle_windows = (idle_until - first) / params.window
-    max_in_window = max(sum(1 for t in calls if s <= t < s + params.window / (1 + settings.ONLYFANS_RATE_GUARD)) for s in calls)
+    max_in_window = max(
+        sum(1 for t in calls if s <= t < s + params.window / (1 + settings.ONLYFANS_RATE_GUARD))
+        for s in calls
+    )
     report = {
         "benchmark": "priority_lanes",
         "scale": args.scale,
@@ -82,12 +93,17 @@ def main() -> int:
         "replyWaitSlots": spread(waits, unit=slot, digits=2),
         # Within the minimum gap (plus 5 % for the consumer's own latency).
         "repliesWithinMinGap": sum(1 for w in waits if w <= params.gap * 1.05),
-        "bulkShareWhileIdle": round(len(idle_calls) / idle_windows / params.limit, 3) if idle_windows else None,
+        "bulkShareWhileIdle": round(len(idle_calls) / idle_windows / params.limit, 3)
+        if idle_windows
+        else None,
         "bulkShareGoal": round((params.limit - params.reserve) / params.limit, 3),
         "maxCallsInAnyWindow": max_in_window,
         "minGapSecondsSeen": round(min(gaps), 3),
         "bulkGapWhileIdleSeconds": {
-            "median": round(percentile([b - a for a, b in zip(idle_calls, idle_calls[1:], strict=False)], 0.5), 3),
+            "median": round(
+                percentile([b - a for a, b in zip(idle_calls, idle_calls[1:], strict=False)], 0.5),
+                3,
+            ),
             "max": round(max(b - a for a, b in zip(idle_calls, idle_calls[1:], strict=False)), 3),
             "pace": round(params.bulk_pace, 3),
         },

@@ -98,7 +98,9 @@ def main() -> int:
         for i in range(args.requests):
             body = json.dumps({"recipientId": f"fan_{i}", "content": f"outage bench {i}"})
             start = time.perf_counter()
-            response = api.post("/api/onlyfans/messages/send", data=body, content_type="application/json")
+            response = api.post(
+                "/api/onlyfans/messages/send", data=body, content_type="application/json"
+            )
             latencies.append(time.perf_counter() - start)
             statuses.append(response.status_code)
             assert response.status_code == 202, response.content

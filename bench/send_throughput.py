@@ -3,8 +3,9 @@ beside a bare DRF + JWT view that validates the same fields and inserts one row,
 one run (each client alternates the routes; a route's capacity is the inverse of its mean time
 per request). Then `GET /api/onlyfans/messages/status` for three users whose accounts hold 1,000,
 10,000 and 100,000 waiting messages, interleaved the same way (each client cycles through the
-three users; one client, so that a request's time is its own): flat means the 100,000-row status costs what the 1,000-row one does. Real Redis,
-moto's SQS, SQLite. Writes bench/reports/send_throughput.json.
+three users; one client, so that a request's time is its own): flat means the 100,000-row
+status costs what the 1,000-row one does. Real Redis, moto's SQS, SQLite. Writes
+bench/reports/send_throughput.json.
 
     .venv/bin/python bench/send_throughput.py [--seconds 20] [--clients 8] [--status-seconds 20]
 """
@@ -44,8 +45,15 @@ def main() -> int:
         user, [waiting] = owner_and_accounts(1)
         for start in range(0, rows, 5_000):
             OutboundMessage.objects.bulk_create(
-                OutboundMessage(account=waiting, sender=user, recipient_id=f"f{i}", content="x", status="queued",
-                                priority=1 + i % 10, lane="bulk" if i % 4 else "interactive")
+                OutboundMessage(
+                    account=waiting,
+                    sender=user,
+                    recipient_id=f"f{i}",
+                    content="x",
+                    status="queued",
+                    priority=1 + i % 10,
+                    lane="bulk" if i % 4 else "interactive",
+                )
                 for i in range(start, min(start + 5_000, rows))
             )
         status_tokens[rows] = str(RefreshToken.for_user(user).access_token)
@@ -65,9 +73,22 @@ def main() -> int:
         }
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "huntaze.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--access-logfile", "/dev/null", "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "huntaze.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "/dev/null",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -77,7 +98,9 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.2)
-        body = json.dumps({"recipientId": "fan_1", "content": "Hello! Thanks for subscribing", "priority": 5})
+        body = json.dumps(
+            {"recipientId": "fan_1", "content": "Hello! Thanks for subscribing", "priority": 5}
+        )
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         routes = {
             "send": ("POST", "/api/onlyfans/messages/send", headers, body, 202),
@@ -85,7 +108,13 @@ def main() -> int:
         }
         results, errors = interleave(port, routes, ["bare", "send"], args.clients, args.seconds)
         status_routes = {
-            str(rows): ("GET", "/api/onlyfans/messages/status", {"Authorization": f"Bearer {status_tokens[rows]}"}, None, 200)
+            str(rows): (
+                "GET",
+                "/api/onlyfans/messages/status",
+                {"Authorization": f"Bearer {status_tokens[rows]}"},
+                None,
+                200,
+            )
             for rows in backlogs
         }
         # One client: with 8 clients on 2 workers a request's time is mostly its wait behind the
@@ -119,20 +148,25 @@ def main() -> int:
         # Each client alternates the two routes, so both get the same number of requests; what a
         # route can serve is the inverse of its mean time per request.
         "throughputRatio": round(bare["meanMs"] / send["meanMs"], 3) if send["meanMs"] else None,
-        "p99Ratio": round(send["p99Ms"] / bare["p99Ms"], 2) if send["p99Ms"] and bare["p99Ms"] else None,
+        "p99Ratio": round(send["p99Ms"] / bare["p99Ms"], 2)
+        if send["p99Ms"] and bare["p99Ms"]
+        else None,
         # GET /status by the number of the user's waiting messages, interleaved in one run.
         "status": {
             "seconds": args.status_seconds,
             "clients": 1,
             "byWaitingRows": {
-                str(rows): summary(str(rows), status_results, status_errors, args.status_seconds) for rows in backlogs
+                str(rows): summary(str(rows), status_results, status_errors, args.status_seconds)
+                for rows in backlogs
             },
         },
     }
     by_rows = report["status"]["byWaitingRows"]
     if by_rows["1000"]["meanMs"] and by_rows["100000"]["meanMs"]:
         # 1.0 is flat: the 100,000-row status takes as long as the 1,000-row one.
-        report["status"]["flatness100kVs1k"] = round(by_rows["1000"]["meanMs"] / by_rows["100000"]["meanMs"], 3)
+        report["status"]["flatness100kVs1k"] = round(
+            by_rows["1000"]["meanMs"] / by_rows["100000"]["meanMs"], 3
+        )
     write_report("send_throughput", report)
     return 0
 

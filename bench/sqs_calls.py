@@ -22,7 +22,9 @@ def per_delivery(calls: dict[str, int], deliveries: int) -> dict:
     return {
         "deliveries": deliveries,
         "byOperation": calls,
-        "receivesPerDelivery": round(calls.get("ReceiveMessage", 0) / deliveries, 3) if deliveries else None,
+        "receivesPerDelivery": round(calls.get("ReceiveMessage", 0) / deliveries, 3)
+        if deliveries
+        else None,
         "callsPerDelivery": round(total / deliveries, 3) if deliveries else None,
     }
 
@@ -43,14 +45,20 @@ def main() -> int:
 
     owner, [busy, *others] = owner_and_accounts(1 + args.others)
     OutboundMessage.objects.bulk_create(
-        OutboundMessage(account=busy, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued")
+        OutboundMessage(
+            account=busy, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued"
+        )
         for i in range(args.backlog)
     )
     counter = SqsCalls()
-    message_send(user=owner, account=busy, data=MessageInput("fan_x", "promo", lane="bulk"))  # arms the account
+    message_send(
+        user=owner, account=busy, data=MessageInput("fan_x", "promo", lane="bulk")
+    )  # arms the account
 
     consumer = Consumer(concurrency=4)
-    runner = threading.Thread(target=consumer.run, kwargs={"seconds": args.seconds, "wait_seconds": 20})
+    runner = threading.Thread(
+        target=consumer.run, kwargs={"seconds": args.seconds, "wait_seconds": 20}
+    )
     runner.start()
     time.sleep(2)
     accepted = {}

@@ -113,7 +113,15 @@ class DeliveryStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "conversation", "direction", "short_content", "sent_at", "status", "pipeline_message")
+    list_display = (
+        "id",
+        "conversation",
+        "direction",
+        "short_content",
+        "sent_at",
+        "status",
+        "pipeline_message",
+    )
     list_filter = ("direction", DeliveryStatusFilter)
     search_fields = ("content", "external_id", "conversation__fan__username", "outbound__id")
     list_select_related = ("conversation__fan", "outbound")
@@ -181,8 +189,15 @@ class CampaignRecipientInline(admin.TabularInline):
     def get_queryset(self, request):
         # A campaign may hold 100,000 recipients: the page shows the first 200 (the API pages them
         # all).
-        ids = CampaignRecipient.objects.filter(campaign_id=request.resolver_match.kwargs.get("object_id")).order_by("id")[:200]
-        return super().get_queryset(request).filter(pk__in=ids.values("pk")).select_related("fan", "message")
+        ids = CampaignRecipient.objects.filter(
+            campaign_id=request.resolver_match.kwargs.get("object_id")
+        ).order_by("id")[:200]
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=ids.values("pk"))
+            .select_related("fan", "message")
+        )
 
 
 @admin.register(Campaign)

@@ -103,7 +103,9 @@ def delivery_states(outbound: Iterable[OutboundMessage | None]) -> dict[uuid.UUI
             error=(message.last_error or "Delivery failed.") if message.status in FAILED else "",
             attempts=attempts.get(message.pk, 0),
             delivered_at=message.sent_at if message.status == MessageStatus.SENT else None,
-            waiting_for=WAITING_WORDS.get(schedule.waiting_for, "") if schedule and schedule.waiting_for else "",
+            waiting_for=WAITING_WORDS.get(schedule.waiting_for, "")
+            if schedule and schedule.waiting_for
+            else "",
         )
     return states
 

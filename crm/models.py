@@ -111,17 +111,22 @@ class Fan(models.Model):
                 name="fan_spend_idx",
             ),
             models.Index(
-                fields=["account", "last_seen_at", "id", *LIST_FILTER_COLUMNS], name="fan_last_seen_idx"
+                fields=["account", "last_seen_at", "id", *LIST_FILTER_COLUMNS],
+                name="fan_last_seen_idx",
             ),
             models.Index(
-                fields=["account", "subscribed_at", "id", *LIST_FILTER_COLUMNS], name="fan_subscribed_idx"
+                fields=["account", "subscribed_at", "id", *LIST_FILTER_COLUMNS],
+                name="fan_subscribed_idx",
             ),
             # "Expiring within N days": active fans by expiry date.
-            models.Index(fields=["account", "subscription_status", "expires_at"], name="fan_expiry_idx"),
+            models.Index(
+                fields=["account", "subscription_status", "expires_at"], name="fan_expiry_idx"
+            ),
             # Search matches a substring, which no B-tree can seek; this index holds every
             # searched column, so finding the matches scans it alone, not the wide table rows.
             models.Index(
-                fields=["account", "username", "display_name", "onlyfans_user_id"], name="fan_search_idx"
+                fields=["account", "username", "display_name", "onlyfans_user_id"],
+                name="fan_search_idx",
             ),
         ]
 
@@ -187,7 +192,11 @@ class Message(models.Model):
     sent_at = models.DateTimeField(default=timezone.now)
     # Outbound messages go through the pipeline; their delivery state lives on that row.
     outbound = models.OneToOneField(
-        OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="crm_message"
+        OutboundMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="crm_message",
     )
     # Inbound events are idempotent by the upstream message id.
     external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 - NULL: no upstream id, skipped by the unique constraint
@@ -224,7 +233,9 @@ class Message(models.Model):
 class WebhookEvent(models.Model):
     """Inbound events already applied, by their id: a replayed event changes nothing."""
 
-    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="webhook_events")
+    account = models.ForeignKey(
+        OnlyFansAccount, on_delete=models.CASCADE, related_name="webhook_events"
+    )
     event_id = models.CharField(max_length=128)
     event_type = models.CharField(max_length=64)
     payload = models.JSONField(default=dict, blank=True)
@@ -250,14 +261,18 @@ class ImportJob(models.Model):
     """A fans CSV import, run in the background for large files."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(OnlyFansAccount, on_delete=models.CASCADE, related_name="import_jobs")
+    account = models.ForeignKey(
+        OnlyFansAccount, on_delete=models.CASCADE, related_name="import_jobs"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     filename = models.CharField(max_length=255, blank=True)
     upload = models.FileField(upload_to="imports/uploads/", blank=True)
     dry_run = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
     rows_total = models.PositiveIntegerField(null=True, blank=True)
     rows_processed = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -333,7 +348,9 @@ class Campaign(models.Model):
     name = models.CharField(max_length=120)
     content = models.TextField()
     media_urls = models.JSONField(default=list, blank=True)
-    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns")
+    segment = models.ForeignKey(
+        Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns"
+    )
     # Inline audience rules (the fans list's filters) when no segment is named.
     rules = models.JSONField(null=True, blank=True)
     # The audience as launched: {"rules": …, "include": […], "exclude": […]}, so that editing the
@@ -341,7 +358,9 @@ class Campaign(models.Model):
     audience = models.JSONField(null=True, blank=True, editable=False)
     skip_if_replied_within_minutes = models.PositiveIntegerField(default=30)
     scheduled_at = models.DateTimeField(null=True, blank=True)
-    state = models.CharField(max_length=16, choices=CampaignState.choices, default=CampaignState.DRAFT)
+    state = models.CharField(
+        max_length=16, choices=CampaignState.choices, default=CampaignState.DRAFT
+    )
     launched_at = models.DateTimeField(null=True, blank=True)
     # Launch progress: fans with an id up to this one have their recipient row.
     freeze_cursor = models.BigIntegerField(default=0, editable=False)
@@ -378,12 +397,18 @@ class CampaignRecipient(models.Model):
     """One fan of a launched campaign: at most one per campaign (the unique constraint), so no
     fan gets a campaign twice, whatever crashes or repeated launch calls happen."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
     fan = models.ForeignKey(Fan, on_delete=models.SET_NULL, null=True, related_name="+")
     # The fan's OnlyFans user id at launch: who the message is for, even if the fan is deleted.
     recipient_id = models.CharField(max_length=64)
     message = models.OneToOneField(
-        OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaign_recipient"
+        OutboundMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaign_recipient",
     )
     skip_reason = models.CharField(max_length=32, choices=SkipReason.choices, blank=True)
     cancelled = models.BooleanField(default=False)
@@ -391,7 +416,9 @@ class CampaignRecipient(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "recipient_id"], name="campaign_recipient_once"),
+            models.UniqueConstraint(
+                fields=["campaign", "recipient_id"], name="campaign_recipient_once"
+            ),
         ]
         indexes = [
             # The recipients list, in launch order.

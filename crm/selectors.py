@@ -111,7 +111,9 @@ FAN_RULES = (
 )  # fmt: skip
 
 
-def filter_fans(fans: QuerySet[Fan], *, scoped: QuerySet[Fan], rules: dict[str, Any]) -> QuerySet[Fan]:
+def filter_fans(
+    fans: QuerySet[Fan], *, scoped: QuerySet[Fan], rules: dict[str, Any]
+) -> QuerySet[Fan]:
     """`fans` narrowed by `rules` (FAN_RULES; absent or None means "any"). `scoped` is every fan
     the rules may look at, for the tag subqueries."""
     now = timezone.now()
@@ -215,7 +217,10 @@ def conversations_list(*, user, filters: dict[str, Any]) -> Page:
 
 def conversation_get(*, user, conversation_id: Any) -> Conversation:
     return owned_or_404(
-        Conversation.objects.select_related("fan", "account"), user=user, pk=conversation_id, what="Conversation"
+        Conversation.objects.select_related("fan", "account"),
+        user=user,
+        pk=conversation_id,
+        what="Conversation",
     )
 
 
@@ -267,14 +272,18 @@ def messages_page(
 
 # --- Segments ------------------------------------------------------------------------------------
 def segments_list(*, user, filters: dict[str, Any]) -> Page:
-    segments = scope_to_accounts(Segment.objects.all(), user=user, account_pk=filters.get("accountId"))
+    segments = scope_to_accounts(
+        Segment.objects.all(), user=user, account_pk=filters.get("accountId")
+    )
     return paginate(
         segments.order_by("-created_at", "-id"), page=filters["page"], page_size=filters["pageSize"]
     )
 
 
 def segment_get(*, user, segment_id: Any) -> Segment:
-    return owned_or_404(Segment.objects.select_related("account"), user=user, pk=segment_id, what="Segment")
+    return owned_or_404(
+        Segment.objects.select_related("account"), user=user, pk=segment_id, what="Segment"
+    )
 
 
 def segment_members(segment: Segment) -> QuerySet[Fan]:

@@ -86,10 +86,17 @@ class FanListQuerySerializer(PageQuerySerializer):
     )  # fmt: skip
     subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False)
     tag = serializers.CharField(
-        required=False, allow_blank=True, max_length=TAG_MAX_LENGTH, help_text="Fans with this tag. Empty: any."
+        required=False,
+        allow_blank=True,
+        max_length=TAG_MAX_LENGTH,
+        help_text="Fans with this tag. Empty: any.",
     )
-    minSpent = QueryMoneyField(required=False, help_text="Total spent at least this (decimal string).")
-    maxSpent = QueryMoneyField(required=False, help_text="Total spent at most this (decimal string).")
+    minSpent = QueryMoneyField(
+        required=False, help_text="Total spent at least this (decimal string)."
+    )
+    maxSpent = QueryMoneyField(
+        required=False, help_text="Total spent at most this (decimal string)."
+    )
     expiringWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650,
         help_text="Active fans whose subscription ends within this many days from now.",
@@ -97,7 +104,10 @@ class FanListQuerySerializer(PageQuerySerializer):
     minTips = QueryMoneyField(required=False, help_text="Tips at least this (decimal string).")
     maxTips = QueryMoneyField(required=False, help_text="Tips at most this (decimal string).")
     subscribedWithinDays = serializers.IntegerField(
-        required=False, min_value=0, max_value=3650, help_text="Fans who subscribed within this many days."
+        required=False,
+        min_value=0,
+        max_value=3650,
+        help_text="Fans who subscribed within this many days.",
     )
     lastInboundWithinDays = serializers.IntegerField(
         required=False, min_value=0, max_value=3650,
@@ -123,19 +133,40 @@ def validate_ranges(attrs: dict) -> dict:
 
 class ConversationListQuerySerializer(PageQuerySerializer):
     search = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="Part of the fan's username or display name."
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text="Part of the fan's username or display name.",
     )
-    unread = QueryBooleanField(required=False, help_text="true: only conversations with unread messages.")
+    unread = QueryBooleanField(
+        required=False, help_text="true: only conversations with unread messages."
+    )
     archived = QueryBooleanField(
-        required=False, default=False, help_text="Archived conversations (true) or the inbox (false, the default)."
+        required=False,
+        default=False,
+        help_text="Archived conversations (true) or the inbox (false, the default).",
     )
-    pinned = QueryBooleanField(required=False, help_text="Only pinned (true) or unpinned (false) conversations.")
+    pinned = QueryBooleanField(
+        required=False, help_text="Only pinned (true) or unpinned (false) conversations."
+    )
 
 
 class MessageListQuerySerializer(QuerySerializer):
-    before = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Messages older than this message id.")
-    after = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Messages newer than this message id.")
-    limit = serializers.IntegerField(required=False, default=PAGE_SIZE_DEFAULT, min_value=1, max_value=PAGE_SIZE_MAX)
+    before = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Messages older than this message id.",
+    )
+    after = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Messages newer than this message id.",
+    )
+    limit = serializers.IntegerField(
+        required=False, default=PAGE_SIZE_DEFAULT, min_value=1, max_value=PAGE_SIZE_MAX
+    )
 
 
 # --- Fans --------------------------------------------------------------------------------------
@@ -149,7 +180,9 @@ class ReadOnlyFieldsMixin(SerializerMixinBase):
         if isinstance(data, dict):
             given = sorted(set(data) & self.read_only_names)
             if given:
-                raise serializers.ValidationError({name: ["This field is read-only."] for name in given})
+                raise serializers.ValidationError(
+                    {name: ["This field is read-only."] for name in given}
+                )
         return super().to_internal_value(data)
 
 
@@ -158,19 +191,38 @@ class FanInputSerializer(ReadOnlyFieldsMixin, RejectUnknownFieldsMixin, serializ
 
     onlyfansUserId = StrictCharField(source="onlyfans_user_id", max_length=64)
     username = StrictCharField(max_length=128, required=False, allow_blank=True, default="")
-    displayName = StrictCharField(source="display_name", max_length=255, required=False, allow_blank=True, default="")
-    subscriptionStatus = serializers.ChoiceField(
-        source="subscription_status", choices=SubscriptionStatus.values, required=False, default=SubscriptionStatus.ACTIVE
+    displayName = StrictCharField(
+        source="display_name", max_length=255, required=False, allow_blank=True, default=""
     )
-    subscribedAt = StrictDateTimeField(source="subscribed_at", required=False, allow_null=True, default=None)
-    expiresAt = StrictDateTimeField(source="expires_at", required=False, allow_null=True, default=None)
+    subscriptionStatus = serializers.ChoiceField(
+        source="subscription_status",
+        choices=SubscriptionStatus.values,
+        required=False,
+        default=SubscriptionStatus.ACTIVE,
+    )
+    subscribedAt = StrictDateTimeField(
+        source="subscribed_at", required=False, allow_null=True, default=None
+    )
+    expiresAt = StrictDateTimeField(
+        source="expires_at", required=False, allow_null=True, default=None
+    )
     autoRenew = StrictBooleanField(source="auto_renew", required=False, default=False)
-    subscriptionPrice = MoneyField(source="subscription_price", required=False, default=Decimal("0.00"))
+    subscriptionPrice = MoneyField(
+        source="subscription_price", required=False, default=Decimal("0.00")
+    )
     totalSpent = MoneyField(source="total_spent", required=False, default=Decimal("0.00"))
     tips = MoneyField(required=False, default=Decimal("0.00"))
-    lastSeenAt = StrictDateTimeField(source="last_seen_at", required=False, allow_null=True, default=None)
+    lastSeenAt = StrictDateTimeField(
+        source="last_seen_at", required=False, allow_null=True, default=None
+    )
     tags = TagsField(required=False, default=list)
-    notes = StrictCharField(max_length=NOTES_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False, default="")
+    notes = StrictCharField(
+        max_length=NOTES_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+    )
 
     def validate_onlyfansUserId(self, value: str) -> str:  # noqa: N802 - DRF names it after the field
         if not value.strip():
@@ -181,7 +233,9 @@ class FanInputSerializer(ReadOnlyFieldsMixin, RejectUnknownFieldsMixin, serializ
 class FanCreateInputSerializer(FanInputSerializer):
     read_only_names = FanInputSerializer.read_only_names - {"accountId"}
 
-    accountId = IdField(required=False, help_text="Required when you run several OnlyFans accounts.")
+    accountId = IdField(
+        required=False, help_text="Required when you run several OnlyFans accounts."
+    )
 
 
 class FanOutputSerializer(serializers.Serializer):
@@ -190,7 +244,9 @@ class FanOutputSerializer(serializers.Serializer):
     onlyfansUserId = serializers.CharField(source="onlyfans_user_id")
     username = serializers.CharField()
     displayName = serializers.CharField(source="display_name")
-    subscriptionStatus = serializers.ChoiceField(source="subscription_status", choices=SubscriptionStatus.values)
+    subscriptionStatus = serializers.ChoiceField(
+        source="subscription_status", choices=SubscriptionStatus.values
+    )
     subscribedAt = IsoDateTimeField(source="subscribed_at", allow_null=True)
     expiresAt = IsoDateTimeField(source="expires_at", allow_null=True)
     autoRenew = serializers.BooleanField(source="auto_renew")
@@ -240,7 +296,8 @@ class ConversationOutputSerializer(serializers.Serializer):
     lastMessageAt = IsoDateTimeField(source="last_message_at", allow_null=True)
     lastMessagePreview = serializers.CharField(source="last_message_preview")
     lastMessageDirection = serializers.CharField(
-        source="last_message_direction", help_text="inbound, outbound, or empty before the first message."
+        source="last_message_direction",
+        help_text="inbound, outbound, or empty before the first message.",
     )
     lastActivityAt = IsoDateTimeField(source="last_activity_at")
     pinned = serializers.BooleanField()
@@ -279,12 +336,16 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
     direction = serializers.CharField()
     content = serializers.CharField()
     mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField())
-    sentAt = IsoDateTimeField(source="sent_at", help_text="When the fan sent it, or when it was written here.")
+    sentAt = IsoDateTimeField(
+        source="sent_at", help_text="When the fan sent it, or when it was written here."
+    )
     status = serializers.SerializerMethodField(
         help_text="`received` for inbound messages; the pipeline's status for outbound ones "
         "(pending, queued, sending, sent, failed, dead_lettered, cancelled)."
     )
-    messageId = serializers.UUIDField(source="outbound_id", allow_null=True, help_text="The pipeline's message id (outbound).")
+    messageId = serializers.UUIDField(
+        source="outbound_id", allow_null=True, help_text="The pipeline's message id (outbound)."
+    )
     estimatedSendTime = serializers.SerializerMethodField(
         help_text="Live, for outbound messages: computed when read from the account's schedule "
         "(the pipeline's ETA model); the delivery time once sent."
@@ -339,15 +400,21 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
 def thread_context(messages) -> dict:
     """Serializer context for a page of a thread: every outbound message's live schedule, in a
     constant number of queries (onlyfans.pacing.message_schedules)."""
-    return {"schedules": message_schedules([m.outbound for m in messages if m.outbound is not None])}
+    return {
+        "schedules": message_schedules([m.outbound for m in messages if m.outbound is not None])
+    }
 
 
 class MessagePageOutputSerializer(serializers.Serializer):
     """A page of a thread (crm.selectors.messages_page), with `thread_context` as context."""
 
     results = ThreadMessageOutputSerializer(many=True, help_text="Newest first.")
-    before = serializers.IntegerField(allow_null=True, help_text="Pass as `before` for the older page.")
-    after = serializers.IntegerField(allow_null=True, help_text="Pass as `after` for newer messages.")
+    before = serializers.IntegerField(
+        allow_null=True, help_text="Pass as `before` for the older page."
+    )
+    after = serializers.IntegerField(
+        allow_null=True, help_text="Pass as `after` for newer messages."
+    )
     hasOlder = serializers.BooleanField(source="has_older")
     hasNewer = serializers.BooleanField(source="has_newer")
 

@@ -93,7 +93,9 @@ def conversation_open(*, fan: Fan) -> tuple[Conversation, bool]:
     """The fan's conversation, created on first use. Returns (conversation, created)."""
     conversation, created = Conversation.objects.get_or_create(account_id=fan.account_id, fan=fan)
     if created:
-        logger.info("CRM conversation opened", extra={"conversationId": conversation.pk, "fanId": fan.pk})
+        logger.info(
+            "CRM conversation opened", extra={"conversationId": conversation.pk, "fanId": fan.pk}
+        )
     conversation.fan = fan
     return conversation, created
 
@@ -276,9 +278,15 @@ def _fans_of_account(*, account: OnlyFansAccount, fan_ids: list[int], field: str
 
 @transaction.atomic
 def segment_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> Segment:
-    include = _fans_of_account(account=account, fan_ids=data.get("include", []), field="includeFanIds")
-    exclude = _fans_of_account(account=account, fan_ids=data.get("exclude", []), field="excludeFanIds")
-    segment = Segment.objects.create(account=account, created_by=user, name=data["name"], rules=data.get("rules", {}))
+    include = _fans_of_account(
+        account=account, fan_ids=data.get("include", []), field="includeFanIds"
+    )
+    exclude = _fans_of_account(
+        account=account, fan_ids=data.get("exclude", []), field="excludeFanIds"
+    )
+    segment = Segment.objects.create(
+        account=account, created_by=user, name=data["name"], rules=data.get("rules", {})
+    )
     segment.included_fans.set(include)
     segment.excluded_fans.set(exclude)
     logger.info("CRM segment created", extra={"segmentId": segment.pk, "accountId": account.pk})
@@ -294,11 +302,15 @@ def segment_update(*, segment: Segment, data: dict[str, Any]) -> Segment:
     segment.save()
     if "include" in data:
         segment.included_fans.set(
-            _fans_of_account(account=segment.account, fan_ids=data["include"], field="includeFanIds")
+            _fans_of_account(
+                account=segment.account, fan_ids=data["include"], field="includeFanIds"
+            )
         )
     if "exclude" in data:
         segment.excluded_fans.set(
-            _fans_of_account(account=segment.account, fan_ids=data["exclude"], field="excludeFanIds")
+            _fans_of_account(
+                account=segment.account, fan_ids=data["exclude"], field="excludeFanIds"
+            )
         )
     logger.info("CRM segment updated", extra={"segmentId": segment.pk, "fields": sorted(data)})
     return segment

@@ -20,7 +20,12 @@ def campaign_advance(campaign_id: int) -> dict:
     from crm.campaigns import services as campaigns
 
     progress = campaigns.campaign_advance(campaign_id)
-    return {"campaignId": campaign_id, "frozen": progress.frozen, "created": progress.created, "done": progress.done}
+    return {
+        "campaignId": campaign_id,
+        "frozen": progress.frozen,
+        "created": progress.created,
+        "done": progress.done,
+    }
 
 
 @shared_task(name="crm.tasks.campaigns_tick", ignore_result=True)

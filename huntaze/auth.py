@@ -20,7 +20,9 @@ INVALID_BODY = _error("The body is not JSON, or a field is missing or blank; `de
         400: INVALID_BODY,
         401: _error("No active account with this username and password (`authentication_failed`)."),
         429: _error("Too many login attempts from this client IP; see Retry-After."),
-        503: _error("Login attempts cannot be counted right now (the limiter's store is unreachable)."),
+        503: _error(
+            "Login attempts cannot be counted right now (the limiter's store is unreachable)."
+        ),
     },
 )
 class LoginApi(TokenObtainPairView):

@@ -59,7 +59,9 @@ def readiness() -> JsonResponse:
     checks = {name: "ok" if check() else "unavailable" for name, check in CHECKS.items()}
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        body = error_body("not_ready", f"Not ready: {', '.join(failed)} unavailable.", {"checks": checks})
+        body = error_body(
+            "not_ready", f"Not ready: {', '.join(failed)} unavailable.", {"checks": checks}
+        )
         return JsonResponse(body, status=503)
     return JsonResponse({"status": "ready", "checks": checks})
 

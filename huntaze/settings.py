@@ -26,8 +26,13 @@ from huntaze.core.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-only-key-never-use-in-production" if DEBUG else None)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+SECRET_KEY = env_str(
+    "DJANGO_SECRET_KEY",
+    "insecure-local-development-only-key-never-use-in-production" if DEBUG else None,
+)
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 PORT = env_int("PORT", 8000, minimum=1)
 
@@ -246,7 +251,9 @@ ONLYFANS_MIN_GAP_SECONDS = env_float("ONLYFANS_MIN_GAP_SECONDS", 3.0, minimum=0)
 ONLYFANS_INTERACTIVE_RESERVE = env_int("ONLYFANS_INTERACTIVE_RESERVE", 2, minimum=0)
 # Gateway 429s are waiting, not failing: they count towards ONLYFANS_MAX_ATTEMPTS only once a
 # message has been rate limited for longer than this.
-ONLYFANS_RATE_LIMITED_BUDGET_SECONDS = env_float("ONLYFANS_RATE_LIMITED_BUDGET_SECONDS", 3600.0, minimum=0)
+ONLYFANS_RATE_LIMITED_BUDGET_SECONDS = env_float(
+    "ONLYFANS_RATE_LIMITED_BUDGET_SECONDS", 3600.0, minimum=0
+)
 # An account's wake-up this late is taken as lost (SQS purged, the local SQS restarted): the
 # relay arms a new one.
 ONLYFANS_WAKE_GRACE_SECONDS = env_float("ONLYFANS_WAKE_GRACE_SECONDS", 10.0, minimum=0.1)
@@ -269,7 +276,8 @@ ONLYFANS_SANDBOX_ENABLED = env_bool("ONLYFANS_SANDBOX_ENABLED", DEBUG and _gatew
 if _gateway_url is None and not ONLYFANS_SANDBOX_ENABLED:
     raise ImproperlyConfigured(
         "ONLYFANS_API_BASE_URL is required: the OnlyFans gateway that delivers messages "
-        "(set ONLYFANS_SANDBOX_ENABLED=true to use the built-in sandbox gateway, which reaches no one)."
+        "(set ONLYFANS_SANDBOX_ENABLED=true to use the built-in sandbox gateway, "
+        "which reaches no one)."
     )
 ONLYFANS_API_BASE_URL: str = _gateway_url or f"http://127.0.0.1:{PORT}/sandbox/onlyfans"
 ONLYFANS_WEBHOOK_SECRET = env_optional("ONLYFANS_WEBHOOK_SECRET")

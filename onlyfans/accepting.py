@@ -64,7 +64,8 @@ def generate_message_id() -> uuid.UUID:
 def ensure_enabled() -> None:
     if not settings.RATE_LIMITER_ENABLED:
         raise ServiceUnavailable(
-            "The OnlyFans rate limiter is disabled (RATE_LIMITER_ENABLED=false); no message is accepted.",
+            "The OnlyFans rate limiter is disabled (RATE_LIMITER_ENABLED=false); "
+            "no message is accepted.",
             code="rate_limiter_disabled",
         )
 
@@ -145,7 +146,9 @@ def message_send(
     [estimate] = pacing.estimate_new(account=account, items=[(data.lane, data.priority)])
     try:
         with transaction.atomic():
-            message = _create(user=user, account=account, data=data, estimate=estimate, key=idempotency_key)
+            message = _create(
+                user=user, account=account, data=data, estimate=estimate, key=idempotency_key
+            )
     except IntegrityError:
         # Two requests with one Idempotency-Key raced; the first one's row is the answer.
         existing = _existing_for_key(
@@ -157,7 +160,12 @@ def message_send(
     errors = publish_after_commit([message])
     logger.info(
         f"{LOG_PREFIX}: message accepted",
-        extra={"messageId": str(message.id), "accountId": account.pk, "status": message.status, "lane": message.lane},
+        extra={
+            "messageId": str(message.id),
+            "accountId": account.pk,
+            "status": message.status,
+            "lane": message.lane,
+        },
     )
     return SendOutcome(message, publish_error=errors.get(str(message.id)))
 
@@ -168,7 +176,9 @@ def messages_send_batch(
     """Accept up to ten messages at once; at most one SQS call arms their account."""
     ensure_enabled()
     _ensure_account_active(account)
-    estimates = pacing.estimate_new(account=account, items=[(item.lane, item.priority) for item in items])
+    estimates = pacing.estimate_new(
+        account=account, items=[(item.lane, item.priority) for item in items]
+    )
     with transaction.atomic():
         messages = [
             _create(user=user, account=account, data=item, estimate=estimate, key=None)
@@ -194,7 +204,9 @@ def _ensure_account_active(account: OnlyFansAccount) -> None:
         )
 
 
-def _create(*, user, account, data: MessageInput, estimate: datetime, key: str | None) -> OutboundMessage:
+def _create(
+    *, user, account, data: MessageInput, estimate: datetime, key: str | None
+) -> OutboundMessage:
     queued_at = timezone.now()
     # Up to a minute in the past (the serializer's tolerance) is due now: nothing to wait for.
     not_before = data.scheduled_at if data.scheduled_at and data.scheduled_at > queued_at else None
@@ -240,7 +252,9 @@ def _arm_inline(messages: Sequence[OutboundMessage]) -> dict[str, str]:
         return _arm(messages)
     except Exception:
         # The rows are committed: whatever went wrong here, they stay pending for the relay.
-        logger.exception(f"{LOG_PREFIX}: arming failed unexpectedly", extra={"count": len(messages)})
+        logger.exception(
+            f"{LOG_PREFIX}: arming failed unexpectedly", extra={"count": len(messages)}
+        )
         return {str(m.id): "Unexpected error; the relay will queue it." for m in messages}
 
 
@@ -279,7 +293,16 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
     for onlyfans_id, token, _ in wakeups:
         if onlyfans_id in failed:
             scheduler.wake_forget(onlyfans_id, token)
-    mark_queued([*parked, *(m for m in messages if m.account.onlyfans_id in by_account and m.account.onlyfans_id not in failed)])
+    mark_queued(
+        [
+            *parked,
+            *(
+                m
+                for m in messages
+                if m.account.onlyfans_id in by_account and m.account.onlyfans_id not in failed
+            ),
+        ]
+    )
     errors = {
         str(m.id): results.get(token) or "SQS refused the wake-up."
         for onlyfans_id, token, _ in wakeups

@@ -23,7 +23,15 @@ logger = logging.getLogger(__name__)
 
 @admin.register(OnlyFansAccount)
 class OnlyFansAccountAdmin(admin.ModelAdmin):
-    list_display = ["username", "onlyfans_id", "owner", "is_active", "rate_limit", "next_free_slot", "backlog"]
+    list_display = [
+        "username",
+        "onlyfans_id",
+        "owner",
+        "is_active",
+        "rate_limit",
+        "next_free_slot",
+        "backlog",
+    ]
     list_filter = ["is_active"]
     search_fields = ["username", "onlyfans_id", "display_name", "owner__username"]
     readonly_fields = ["created_at", "updated_at"]
@@ -34,7 +42,12 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("owner")
-            .annotate(waiting=Count("outbound_messages", filter=Q(outbound_messages__status__in=MessageStatus.waiting())))
+            .annotate(
+                waiting=Count(
+                    "outbound_messages",
+                    filter=Q(outbound_messages__status__in=MessageStatus.waiting()),
+                )
+            )
         )
 
     @admin.display(description="Limit (msgs/min)")
@@ -66,7 +79,14 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("number", "attempted_at", "outcome", "http_status", "latency_ms", "error")
+    fields = readonly_fields = (
+        "number",
+        "attempted_at",
+        "outcome",
+        "http_status",
+        "latency_ms",
+        "error",
+    )
     ordering = ["number"]
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -186,7 +206,14 @@ class SandboxDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(SandboxFault)
 class SandboxFaultAdmin(admin.ModelAdmin):
-    list_display = ["status_code", "account", "remaining", "retry_after", "delay_seconds", "created_at"]
+    list_display = [
+        "status_code",
+        "account",
+        "remaining",
+        "retry_after",
+        "delay_seconds",
+        "created_at",
+    ]
 
 
 admin.site.site_header = "Huntaze administration"

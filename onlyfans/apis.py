@@ -35,11 +35,18 @@ logger = logging.getLogger(__name__)
 
 
 COMMON_ERRORS = {
-    400: error_response("Invalid request: the body is not JSON, or a field is missing, blank, too long or of the wrong type."),
+    400: error_response(
+        "Invalid request: the body is not JSON, or a field is missing, blank, too long or of "
+        "the wrong type."
+    ),
     401: error_response("No token, or an expired or invalid one."),
     404: error_response("The OnlyFans account (accountId) is not one of yours."),
-    409: error_response("The account is inactive, or the Idempotency-Key was used for another message."),
-    413: error_response("The body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default)."),
+    409: error_response(
+        "The account is inactive, or the Idempotency-Key was used for another message."
+    ),
+    413: error_response(
+        "The body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default)."
+    ),
     429: error_response("More than 60 requests a minute from this user; see Retry-After."),
     503: error_response("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
     500: error_response("Unexpected error."),
@@ -112,7 +119,9 @@ class MessageSendApi(LoggedApi):
             },
         )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-        return Response(send_result(outcome.message), status=status.HTTP_202_ACCEPTED, headers=headers)
+        return Response(
+            send_result(outcome.message), status=status.HTTP_202_ACCEPTED, headers=headers
+        )
 
 
 class MessageBatchApi(LoggedApi):
@@ -138,7 +147,11 @@ class MessageBatchApi(LoggedApi):
         if IDEMPOTENCY_HEADER in request.headers:
             # Silently ignoring it would let a client believe its retries are safe.
             raise ValidationError(
-                {IDEMPOTENCY_HEADER: ["Not supported on batch; send each message with its own key."]}
+                {
+                    IDEMPOTENCY_HEADER: [
+                        "Not supported on batch; send each message with its own key."
+                    ]
+                }
             )
         serializer = BatchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -157,10 +170,20 @@ class MessageBatchApi(LoggedApi):
         queued = sum(1 for o in outcomes if o.message.status == MessageStatus.QUEUED)
         logger.info(
             "OnlyFans send message: batch accepted",
-            extra={"userId": request.user.pk, "accountId": account.pk, "count": len(results), "queued": queued},
+            extra={
+                "userId": request.user.pk,
+                "accountId": account.pk,
+                "count": len(results),
+                "queued": queued,
+            },
         )
         body = BatchOutputSerializer(
-            {"accepted": len(results), "queued": queued, "pending": len(results) - queued, "results": results}
+            {
+                "accepted": len(results),
+                "queued": queued,
+                "pending": len(results) - queued,
+                "results": results,
+            }
         ).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -171,7 +194,9 @@ class QueueStatusApi(LoggedApi):
     @extend_schema(
         operation_id="onlyfans_messages_status",
         summary="Queue depth, in-flight and DLQ counts, drain time and health",
-        description="`health.status` is `degraded` when the DLQ holds messages or Redis is unreachable.",
+        description=(
+            "`health.status` is `degraded` when the DLQ holds messages or Redis is unreachable."
+        ),
         responses={
             200: QueueStatusOutputSerializer,
             401: COMMON_ERRORS[401],
@@ -206,7 +231,11 @@ class MessageDetailApi(APIView):
                 description="The messageId that send or batch returned.",
             )
         ],
-        responses={200: MessageDetailOutputSerializer, 401: COMMON_ERRORS[401], 404: error_response("Not one of your messages.")},
+        responses={
+            200: MessageDetailOutputSerializer,
+            401: COMMON_ERRORS[401],
+            404: error_response("Not one of your messages."),
+        },
     )
     def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
         message = selectors.message_for_user(user=request.user, message_id=messageId)
@@ -225,13 +254,20 @@ class MessageCancelApi(LoggedApi):
         ),
         request=None,
         parameters=[
-            OpenApiParameter("messageId", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The message to cancel.")
+            OpenApiParameter(
+                "messageId",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The message to cancel.",
+            )
         ],
         responses={
             200: MessageDetailOutputSerializer,
             401: COMMON_ERRORS[401],
             404: error_response("Not one of your messages."),
-            409: error_response("The message is being sent or already final (code `not_cancellable`)."),
+            409: error_response(
+                "The message is being sent or already final (code `not_cancellable`)."
+            ),
         },
     )
     def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter

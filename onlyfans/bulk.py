@@ -114,11 +114,25 @@ def _insert_alike(shared: dict, ids: list[uuid.UUID], recipient_ids: list[str]) 
             return
         per_statement = max(1, (MAX_PARAMS - len(params)) // 2)
         for start in range(0, len(ids), per_statement):
-            rows = list(zip(ids[start : start + per_statement], recipient_ids[start : start + per_statement], strict=True))
+            rows = list(
+                zip(
+                    ids[start : start + per_statement],
+                    recipient_ids[start : start + per_statement],
+                    strict=True,
+                )
+            )
             values = ", ".join(["(%s, %s)"] * len(rows))
             cursor.execute(
-                f"WITH v (id, recipient_id) AS (VALUES {values}) INSERT INTO {table} ({columns}) SELECT {select} FROM v",
-                [*(value for pk, to in rows for value in (id_field.get_db_prep_value(pk, connection), to)), *params],
+                f"WITH v (id, recipient_id) AS (VALUES {values}) "
+                f"INSERT INTO {table} ({columns}) SELECT {select} FROM v",
+                [
+                    *(
+                        value
+                        for pk, to in rows
+                        for value in (id_field.get_db_prep_value(pk, connection), to)
+                    ),
+                    *params,
+                ],
             )
 
 
@@ -136,7 +150,8 @@ def arm_in_transaction(account: OnlyFansAccount, count: int) -> None:
     def send() -> None:
         try:
             results = sqs.send_wakeups(
-                [(onlyfans_id, wakeup.token, wakeup.delay_seconds())], timeout=settings.SQS_REQUEST_TIMEOUT
+                [(onlyfans_id, wakeup.token, wakeup.delay_seconds())],
+                timeout=settings.SQS_REQUEST_TIMEOUT,
             )
             error = results.get(wakeup.token)
         except sqs.QueueUnavailable as exc:
@@ -157,19 +172,27 @@ def _metrics_after_commit(account: OnlyFansAccount, count: int) -> None:
 
     def emit() -> None:
         metrics.emit(metrics.QUEUED, count, AccountId=str(account.pk))
-        logger.info(f"{LOG_PREFIX}: bulk messages queued", extra={"accountId": account.pk, "count": count})
+        logger.info(
+            f"{LOG_PREFIX}: bulk messages queued", extra={"accountId": account.pk, "count": count}
+        )
 
     transaction.on_commit(emit, robust=True)
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:
     """Not ready until released (only messages not yet picked: one being sent finishes)."""
-    return messages.filter(status__in=READY).update(next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.SCHEDULED)
+    return messages.filter(status__in=READY).update(
+        next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.SCHEDULED
+    )
 
 
 def messages_release(messages: QuerySet[OutboundMessage], *, account: OnlyFansAccount) -> int:
-    held = list(messages.filter(status__in=READY, next_attempt_at=HOLD_UNTIL).values_list("pk", flat=True))
-    released = OutboundMessage.objects.filter(pk__in=held).update(next_attempt_at=None, wait_reason="")
+    held = list(
+        messages.filter(status__in=READY, next_attempt_at=HOLD_UNTIL).values_list("pk", flat=True)
+    )
+    released = OutboundMessage.objects.filter(pk__in=held).update(
+        next_attempt_at=None, wait_reason=""
+    )
     if released:
         _arm_after_commit(account, held)
     return released
@@ -183,7 +206,8 @@ def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
             token = wakeup.token
             try:
                 results = sqs.send_wakeups(
-                    [(onlyfans_id, token, wakeup.delay_seconds())], timeout=settings.SQS_REQUEST_TIMEOUT
+                    [(onlyfans_id, token, wakeup.delay_seconds())],
+                    timeout=settings.SQS_REQUEST_TIMEOUT,
                 )
             except sqs.QueueUnavailable as exc:
                 scheduler.wake_forget(onlyfans_id, token)  # the relay sends it on its next run
@@ -198,7 +222,8 @@ def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
         # Bulk rows are written queued (messages_enqueue_bulk): released, they are queued again.
         metrics.emit(metrics.QUEUED, len(message_ids), AccountId=str(account.pk))
         logger.info(
-            f"{LOG_PREFIX}: bulk messages released", extra={"accountId": account.pk, "count": len(message_ids)}
+            f"{LOG_PREFIX}: bulk messages released",
+            extra={"accountId": account.pk, "count": len(message_ids)},
         )
 
     transaction.on_commit(arm, robust=True)

@@ -6,8 +6,8 @@ call the gateway, then record the attempt and settle the wake-up in one transact
 (`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent):
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
-- the account's next slot is close (`ONLYFANS_HOLD_HORIZON_SECONDS`): keep the copy invisible and look
-  again on an in-process timer — a busy account costs no SQS call per delivery;
+- the account's next slot is close (`ONLYFANS_HOLD_HORIZON_SECONDS`): keep the copy invisible
+  and look again on an in-process timer — a busy account costs no SQS call per delivery;
 - later: a fresh copy with a delay (receive count 0, so waiting never walks it towards the
   queue's maxReceiveCount), and the received one is deleted.
 
@@ -69,7 +69,9 @@ class ConsumeReport:
         return asdict(self)
 
     def summary(self) -> str:
-        return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in self.as_dict().items())
+        return ", ".join(
+            f"{key.replace('_', ' ')} {value}" for key, value in self.as_dict().items()
+        )
 
 
 @dataclass
@@ -95,7 +97,12 @@ def _wake_from(received: sqs.QueuedMessage) -> Wake | None:
             ) or ""
     if not onlyfans_id:
         return None
-    return Wake(onlyfans_id, received.wake_token, received.receipt_handle, time.monotonic() + settings.SQS_VISIBILITY_TIMEOUT)
+    return Wake(
+        onlyfans_id,
+        received.wake_token,
+        received.receipt_handle,
+        time.monotonic() + settings.SQS_VISIBILITY_TIMEOUT,
+    )
 
 
 def _db_age(at: datetime | None) -> float | None:
@@ -105,7 +112,8 @@ def _db_age(at: datetime | None) -> float | None:
 def call_deadline(claimed_until: datetime | None) -> float:
     """When the gateway call must be over (time.monotonic()): ONLYFANS_CALL_DEADLINE_SECONDS, and
     a quarter of the lease before the claim's lease runs out, so that the attempt is recorded
-    while the claim is still ours and no second consumer calls with the key while it is in flight."""
+    while the claim is still ours and no second consumer calls with the key while it is in
+    flight."""
     now = time.monotonic()
     deadline = now + settings.ONLYFANS_CALL_DEADLINE_SECONDS
     if claimed_until is not None:
@@ -125,7 +133,9 @@ def _slots(decision: limiter.Decision) -> dict[str, datetime]:
 
 
 class Consumer:
-    def __init__(self, *, concurrency: int = 1, stop: threading.Event | None = None, rearm: bool = False) -> None:
+    def __init__(
+        self, *, concurrency: int = 1, stop: threading.Event | None = None, rearm: bool = False
+    ) -> None:
         self.concurrency = max(1, concurrency)
         self.stop = stop or threading.Event()
         self.rearm = rearm
@@ -133,7 +143,8 @@ class Consumer:
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, Wake]] = []
         self._seq = itertools.count()
-        # Until when (time.monotonic()) the receiver receives nothing: the database or Redis is down.
+        # Until when (time.monotonic()) the receiver receives nothing: the database or Redis is
+        # down.
         self.paused_until = 0.0
 
     def pause_receiving(self, seconds: float | None = None) -> None:
@@ -171,13 +182,20 @@ class Consumer:
                 self._count("deferred")
         return scheduler.wake_settle(onlyfans_id, token=token, slots=slots)
 
-    def _deliver(self, claim: delivery.Claim, pace: pacing.AccountPace, token: uuid.UUID | None) -> datetime | None:
+    def _deliver(
+        self, claim: delivery.Claim, pace: pacing.AccountPace, token: uuid.UUID | None
+    ) -> datetime | None:
         """One delivery: the limiter's decision, the gateway call, then the attempt and the
         wake-up settled together (`scheduler.delivery_settle`, one transaction)."""
         message = claim.message
         onlyfans_id = message.account.onlyfans_id
         asked = time.monotonic()
-        decision = limiter.take(onlyfans_id, limit=pace.limit, lane=message.lane, db_last_call_age=_db_age(pace.last_call_at))
+        decision = limiter.take(
+            onlyfans_id,
+            limit=pace.limit,
+            lane=message.lane,
+            db_last_call_age=_db_age(pace.last_call_at),
+        )
         if not decision.granted:
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
@@ -206,19 +224,27 @@ class Consumer:
             )
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
-            return scheduler.wake_settle(onlyfans_id, token=token, slots=_slots(limiter.peek(onlyfans_id, limit=pace.limit)))
+            return scheduler.wake_settle(
+                onlyfans_id, token=token, slots=_slots(limiter.peek(onlyfans_id, limit=pace.limit))
+            )
         # The next call waits the minimum gap from this call's *answer*, not only from its grant:
         # a consumer held up between the grant and the request (a loaded host) can never put
         # two calls closer than the gap at the gateway. After a 429 the gateway's Retry-After.
         pause = limiter.params_for(pace.limit).gap
         if result.rate_limited:
-            retry_after = result.retry_after if result.retry_after is not None else limiter.slot_interval_seconds(pace.limit)
+            retry_after = (
+                result.retry_after
+                if result.retry_after is not None
+                else limiter.slot_interval_seconds(pace.limit)
+            )
             pause = max(pause, retry_after)
         # Before the attempt is recorded: that releases the account to the next dispatcher.
         # Redis gone mid-call: the call happened, so record it; nothing more is sent meanwhile.
         with contextlib.suppress(limiter.LimiterUnavailable):
             decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
-        recorded, next_at = scheduler.delivery_settle(claim, result, token=token, slots=_slots(decision))
+        recorded, next_at = scheduler.delivery_settle(
+            claim, result, token=token, slots=_slots(decision)
+        )
         self._settle_outcome(message, recorded)
         return next_at
 
@@ -233,7 +259,11 @@ class Consumer:
         elif outcome == AttemptOutcome.DEAD_LETTERED:
             self._count("dead_lettered")
             with contextlib.suppress(sqs.QueueUnavailable):  # the row says dead_lettered anyway
-                sqs.send_to_dlq(str(message.pk), message.account_id, reason=recorded.error or "attempts exhausted")
+                sqs.send_to_dlq(
+                    str(message.pk),
+                    message.account_id,
+                    reason=recorded.error or "attempts exhausted",
+                )
         elif outcome in (AttemptOutcome.RATE_LIMITED, AttemptOutcome.DEFERRED):
             self._count("deferred")
         else:
@@ -257,10 +287,19 @@ class Consumer:
         deadline = time.monotonic() + seconds if seconds is not None else None
         if self.rearm:
             self._rearm_all()
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer") if self.concurrency > 1 else None
+        pool = (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="consumer")
+            if self.concurrency > 1
+            else None
+        )
         events: queue.Queue = queue.Queue()
         receiver = Receiver(
-            self, events, once=once, max_messages=max_messages, wait_seconds=wait_seconds, deadline=deadline
+            self,
+            events,
+            once=once,
+            max_messages=max_messages,
+            wait_seconds=wait_seconds,
+            deadline=deadline,
         )
         receiver.start()
         running: dict[Future, Wake] = {}
@@ -358,8 +397,12 @@ class Consumer:
         due = self.paused_until
         if wake.invisible_until < due + 5:
             try:
-                sqs.set_visibility(wake.receipt_handle, int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS))
-                wake.invisible_until = time.monotonic() + int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS)
+                sqs.set_visibility(
+                    wake.receipt_handle, int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS)
+                )
+                wake.invisible_until = time.monotonic() + int(
+                    DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS
+                )
             except sqs.QueueUnavailable:
                 return  # SQS hands it out again after its timeout
         heapq.heappush(self._timers, (due, next(self._seq), wake))
@@ -376,7 +419,9 @@ class Consumer:
         except Exception:
             # One account's failure must not stop the others; its copy reappears after the
             # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
-            logger.exception("OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id})
+            logger.exception(
+                "OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id}
+            )
             raise
         finally:
             # A connection the database dropped (a restart, an outage) is closed here, so that the
@@ -400,7 +445,10 @@ class Consumer:
             heapq.heappush(self._timers, (due, next(self._seq), wake))
         except sqs.QueueUnavailable as exc:
             # The database still says when the account needs a consumer: the relay re-arms it.
-            logger.warning("OnlyFans consumer: SQS call failed", extra={"accountId": wake.onlyfans_id, "error": str(exc)})
+            logger.warning(
+                "OnlyFans consumer: SQS call failed",
+                extra={"accountId": wake.onlyfans_id, "error": str(exc)},
+            )
 
     def _resend(self, wake: Wake, delay: float) -> None:
         if delay > scheduler.PARK_BEYOND_SECONDS:
@@ -423,7 +471,11 @@ class Consumer:
         try:
             sqs.send_wakeups(
                 [
-                    (w.onlyfans_id, w.token or uuid.uuid4(), max(((w.next_at or now) - now).total_seconds(), 0))
+                    (
+                        w.onlyfans_id,
+                        w.token or uuid.uuid4(),
+                        max(((w.next_at or now) - now).total_seconds(), 0),
+                    )
                     for w in held
                 ]
             )
@@ -431,7 +483,9 @@ class Consumer:
             sqs.delete_batch([w.receipt_handle for w in held])
             self._count("released", len(held))
         except sqs.QueueUnavailable as exc:
-            logger.warning("OnlyFans consumer: could not release held wake-ups", extra={"error": str(exc)})
+            logger.warning(
+                "OnlyFans consumer: could not release held wake-ups", extra={"error": str(exc)}
+            )
 
     def _drop_copy(self, receipt_handle: str) -> None:
         self._count("skipped")
@@ -445,7 +499,9 @@ class Consumer:
         try:
             sqs.send_wakeups(entries)
         except sqs.QueueUnavailable as exc:
-            logger.warning("OnlyFans consumer: could not re-arm wake-ups", extra={"error": str(exc)})
+            logger.warning(
+                "OnlyFans consumer: could not re-arm wake-ups", extra={"error": str(exc)}
+            )
         if entries:
             logger.info("OnlyFans consumer: wake-ups re-armed", extra={"count": len(entries)})
 

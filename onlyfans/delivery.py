@@ -48,7 +48,9 @@ class Claim:
 # The attempt `scheduler.claim_next` records when it finds a claim's lease run out (the consumer
 # died or stalled mid-attempt). If that consumer was only slow and records its call after all,
 # its outcome replaces this row.
-LOST_CLAIM_ERROR = "Claim lost: the consumer sending it stopped (killed or stalled) before recording an outcome"
+LOST_CLAIM_ERROR = (
+    "Claim lost: the consumer sending it stopped (killed or stalled) before recording an outcome"
+)
 
 
 def retry_delay(attempt: int, result: GatewayResult) -> float:
@@ -77,7 +79,9 @@ class Recorded:
     counts: bool = True  # the outcome changed the message (metrics count it)
 
 
-def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: datetime) -> tuple[AttemptOutcome, dict] | None:
+def _waiting_outcome(
+    locked: OutboundMessage, result: GatewayResult, now: datetime
+) -> tuple[AttemptOutcome, dict] | None:
     """A 429 within its time budget, or a 409 "key in use": the message waits, the attempt is
     recorded (visible) but not counted towards ONLYFANS_MAX_ATTEMPTS."""
     if result.key_in_use:
@@ -87,7 +91,10 @@ def _waiting_outcome(locked: OutboundMessage, result: GatewayResult, now: dateti
     since = locked.rate_limited_since or now
     if (now - since).total_seconds() > settings.ONLYFANS_RATE_LIMITED_BUDGET_SECONDS:
         return None  # rate limited for too long: from now on each 429 counts
-    return AttemptOutcome.RATE_LIMITED, {"wait_reason": WaitReason.GATEWAY_RATE_LIMITED, "rate_limited_since": since}
+    return AttemptOutcome.RATE_LIMITED, {
+        "wait_reason": WaitReason.GATEWAY_RATE_LIMITED,
+        "rate_limited_since": since,
+    }
 
 
 _ATTEMPTS = DeliveryAttempt._meta.db_table
@@ -95,22 +102,35 @@ _ATTEMPTS = DeliveryAttempt._meta.db_table
 # numbered too, though `attempt_count` skips them). Written out: built by the ORM, this INSERT
 # with its counting subquery cost more Python than the rest of the recording together.
 _INSERT_ATTEMPT = (
-    f"INSERT INTO {_ATTEMPTS} (message_id, number, attempted_at, outcome, http_status, error, latency_ms)"
+    f"INSERT INTO {_ATTEMPTS}"
+    " (message_id, number, attempted_at, outcome, http_status, error, latency_ms)"
     f" SELECT %s, COUNT(*) + 1, %s, %s, %s, %s, %s FROM {_ATTEMPTS} WHERE message_id = %s"
 )
 
 
 def _record(message_pk, now: datetime, result: GatewayResult, outcome: str) -> None:
-    message_id = DeliveryAttempt._meta.get_field("message").get_db_prep_value(message_pk, connection)
+    message_id = DeliveryAttempt._meta.get_field("message").get_db_prep_value(
+        message_pk, connection
+    )
     attempted_at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_ATTEMPT,
-            [message_id, attempted_at, outcome, result.http_status, result.error, result.latency_ms, message_id],
+            [
+                message_id,
+                attempted_at,
+                outcome,
+                result.http_status,
+                result.error,
+                result.latency_ms,
+                message_id,
+            ],
         )
 
 
-def record_attempt(claim_: Claim, result: GatewayResult, *, record_call: bool = True, report: bool = True) -> Recorded:
+def record_attempt(
+    claim_: Claim, result: GatewayResult, *, record_call: bool = True, report: bool = True
+) -> Recorded:
     """Write the attempt and the message's new state in one short transaction (or in the
     caller's: `scheduler.delivery_settle` also settles the wake-up, and then records the
     account's last call and reports the outcome itself)."""
@@ -121,7 +141,9 @@ def record_attempt(claim_: Claim, result: GatewayResult, *, record_call: bool = 
         if recorded is None:
             recorded = _record_locked(claim_, result, now)
         if record_call:
-            OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(last_gateway_call_at=now)
+            OnlyFansAccount.objects.filter(onlyfans_id=message.account.onlyfans_id).update(
+                last_gateway_call_at=now
+            )
     if report:
         report_recorded(claim_, result, recorded)
     return recorded
@@ -158,7 +180,11 @@ def _record_locked(claim_: Claim, result: GatewayResult, now: datetime) -> Recor
     if result.ok:
         outcome, retry_in = AttemptOutcome.SENT, 0.0
         update.update(
-            status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id, last_error="", wait_reason=""
+            status=MessageStatus.SENT,
+            sent_at=now,
+            upstream_id=result.upstream_id,
+            last_error="",
+            wait_reason="",
         )
     elif result.permanent:
         outcome, retry_in = AttemptOutcome.FAILED, 0.0
@@ -203,21 +229,34 @@ def _record_locked(claim_: Claim, result: GatewayResult, now: datetime) -> Recor
         if result.ok or locked.status == MessageStatus.SENT:
             update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
     lost = (
-        locked.attempts.filter(error=LOST_CLAIM_ERROR, http_status__isnull=True).order_by("-number").first()
+        locked.attempts.filter(error=LOST_CLAIM_ERROR, http_status__isnull=True)
+        .order_by("-number")
+        .first()
         if superseded
         else None
     )
     if lost is not None:
         # The lease ran out under a slow consumer, not a dead one: its call replaces the row.
         DeliveryAttempt.objects.filter(pk=lost.pk).update(
-            outcome=outcome, http_status=result.http_status, error=result.error, latency_ms=result.latency_ms
+            outcome=outcome,
+            http_status=result.http_status,
+            error=result.error,
+            latency_ms=result.latency_ms,
         )
     else:
         _record(locked.pk, now, result, outcome)
     OutboundMessage.objects.filter(pk=locked.pk).update(**update)
     # A superseded call changes nothing unless it delivered: only then does its outcome count.
     counts = not superseded or "status" in update
-    return Recorded(outcome, retry_in, result.error, superseded=superseded, at=now, attempt=attempt_count, counts=counts)
+    return Recorded(
+        outcome,
+        retry_in,
+        result.error,
+        superseded=superseded,
+        at=now,
+        attempt=attempt_count,
+        counts=counts,
+    )
 
 
 def report_recorded(claim_: Claim, result: GatewayResult, recorded: Recorded) -> None:
@@ -249,7 +288,9 @@ def _emit(outcome: str | None, message: OutboundMessage, result: GatewayResult) 
     name = names.get(outcome)
     if name:
         metrics.emit(name, AccountId=account)
-    metrics.emit(metrics.DELIVERY_LATENCY, result.latency_ms, unit="Milliseconds", AccountId=account)
+    metrics.emit(
+        metrics.DELIVERY_LATENCY, result.latency_ms, unit="Milliseconds", AccountId=account
+    )
 
 
 # --- Staff and operator actions -------------------------------------------------------------
@@ -268,7 +309,10 @@ def message_cancel(*, user, message_id: str) -> OutboundMessage:
 
     message = message_for_user(user=user, message_id=message_id)
     cancelled = OutboundMessage.objects.filter(pk=message.pk, status__in=CANCELLABLE).update(
-        status=MessageStatus.CANCELLED, last_error="Cancelled.", wait_reason="", updated_at=timezone.now()
+        status=MessageStatus.CANCELLED,
+        last_error="Cancelled.",
+        wait_reason="",
+        updated_at=timezone.now(),
     )
     message.refresh_from_db()
     if not cancelled:
@@ -276,7 +320,10 @@ def message_cancel(*, user, message_id: str) -> OutboundMessage:
             f"The message is {message.status}; only a pending or queued message can be cancelled.",
             code="not_cancellable",
         )
-    logger.info("OnlyFans delivery: message cancelled", extra={"messageId": str(message.pk), "userId": user.pk})
+    logger.info(
+        "OnlyFans delivery: message cancelled",
+        extra={"messageId": str(message.pk), "userId": user.pk},
+    )
     return message
 
 

@@ -40,7 +40,10 @@ class RedriveReport:
 
 
 def dlq_redrive(
-    *, limit: int | None = None, dry_run: bool = False, progress: Callable[[int], None] | None = None
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> RedriveReport:
     """Receive from the DLQ in batches; each copy is republished on the main queue with its row
     back to `queued` (a fresh set of attempts), then deleted from the DLQ. In a dry run the
@@ -50,9 +53,14 @@ def dlq_redrive(
     held: list[sqs.QueuedMessage] = []  # dry run: kept invisible until the end, then released
     try:
         while limit is None or report.seen < limit:
-            want = sqs.SQS_MAX_BATCH if limit is None else min(sqs.SQS_MAX_BATCH, limit - report.seen)
+            want = (
+                sqs.SQS_MAX_BATCH if limit is None else min(sqs.SQS_MAX_BATCH, limit - report.seen)
+            )
             batch = sqs.receive(
-                max_messages=want, wait_seconds=0, queue_url=dlq_url, visibility_timeout=DRY_RUN_HOLD_SECONDS
+                max_messages=want,
+                wait_seconds=0,
+                queue_url=dlq_url,
+                visibility_timeout=DRY_RUN_HOLD_SECONDS,
             )
             if not batch:
                 break
@@ -81,7 +89,12 @@ def dlq_redrive(
             sqs.set_visibility(copy.receipt_handle, 0, queue_url=dlq_url)
     logger.info(
         "OnlyFans DLQ redrive",
-        extra={"seen": report.seen, "redriven": report.redriven, "discarded": report.discarded, "dryRun": dry_run},
+        extra={
+            "seen": report.seen,
+            "redriven": report.redriven,
+            "discarded": report.discarded,
+            "dryRun": dry_run,
+        },
     )
     return report
 
@@ -99,14 +112,18 @@ def _requeue_row(row: OutboundMessage) -> bool:
     """Back to queued with a fresh set of attempts, and a copy on the main queue; False when
     the row is not (or no longer) redrivable: then its DLQ copy is only a duplicate."""
     now = timezone.now()
-    moved = _redrivable().filter(pk=row.pk).update(
-        status=MessageStatus.QUEUED,
-        attempt_count=0,
-        claim_token=None,
-        claimed_until=None,
-        next_attempt_at=now,
-        published_at=now,
-        wait_reason="",
+    moved = (
+        _redrivable()
+        .filter(pk=row.pk)
+        .update(
+            status=MessageStatus.QUEUED,
+            attempt_count=0,
+            claim_token=None,
+            claimed_until=None,
+            next_attempt_at=now,
+            published_at=now,
+            wait_reason="",
+        )
     )
     if moved:
         arm(row.account.onlyfans_id)
@@ -125,5 +142,3 @@ def _row(message_id: str) -> OutboundMessage | None:
     if key is None:
         return None
     return OutboundMessage.objects.select_related("account").filter(pk=key).first()
-
-

@@ -1,4 +1,5 @@
-"""The client of the OnlyFans gateway: the contract that the sandbox gateway (onlyfans/sandbox/) serves too.
+"""The client of the OnlyFans gateway: the contract that the sandbox gateway (onlyfans/sandbox/)
+serves too.
 
 `POST {ONLYFANS_API_BASE_URL}/api/{account}/chats/{recipientId}/messages` with a bearer key
 and `Idempotency-Key: {messageId}`. Every answer is classified once, here:
@@ -158,13 +159,18 @@ def send_message(
     left = deadline - started
     to_send = left if send_by is None else min(left, send_by - started)
     if to_send <= 0:
-        return GatewayResult(False, None, 0, error="Gateway call not made: its deadline had passed", not_made=True)
+        return GatewayResult(
+            False, None, 0, error="Gateway call not made: its deadline had passed", not_made=True
+        )
     try:
         response = _session().post(
             url,
             json=payload,
             headers=headers,
-            timeout=(min(settings.ONLYFANS_CONNECT_TIMEOUT, to_send), min(settings.ONLYFANS_READ_TIMEOUT, left)),
+            timeout=(
+                min(settings.ONLYFANS_CONNECT_TIMEOUT, to_send),
+                min(settings.ONLYFANS_READ_TIMEOUT, left),
+            ),
             stream=True,
         )
         try:
@@ -177,7 +183,10 @@ def send_message(
         # The gateway may still be finishing the call it received: the retry waits a read
         # timeout, by which a gateway writing to the closed connection has seen it end.
         return GatewayResult(
-            False, None, _since(started), error=f"Gateway timeout: no complete answer within {left:.1f} s",
+            False,
+            None,
+            _since(started),
+            error=f"Gateway timeout: no complete answer within {left:.1f} s",
             retry_after=settings.ONLYFANS_READ_TIMEOUT,
         )
     except requests.Timeout as exc:
@@ -198,7 +207,11 @@ def send_message(
     reason = f"HTTP {status}: {_reason(response)}"
     if status == 429:
         return GatewayResult(
-            False, status, latency, error=reason, retry_after=parse_retry_after(response.headers.get("Retry-After"))
+            False,
+            status,
+            latency,
+            error=reason,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     if status == 409 and "idempotency" in reason.lower():
         return GatewayResult(False, status, latency, error=reason, key_in_use=True)

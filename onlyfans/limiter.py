@@ -232,7 +232,9 @@ def run_script(
     )
 
 
-def take(onlyfans_account_id: str, *, limit: int, lane: str, db_last_call_age: float | None = None) -> Decision:
+def take(
+    onlyfans_account_id: str, *, limit: int, lane: str, db_last_call_age: float | None = None
+) -> Decision:
     """Take the account's slot for this lane if it is free now; otherwise say when it will be."""
     return run_script(
         mode="take",
@@ -245,13 +247,18 @@ def take(onlyfans_account_id: str, *, limit: int, lane: str, db_last_call_age: f
 
 def peek(onlyfans_account_id: str, *, limit: int) -> Decision:
     """The account's state and next free moments, taking nothing."""
-    return run_script(mode="peek", onlyfans_account_id=onlyfans_account_id, params=params_for(limit))
+    return run_script(
+        mode="peek", onlyfans_account_id=onlyfans_account_id, params=params_for(limit)
+    )
 
 
 def push_back(onlyfans_account_id: str, *, limit: int, seconds: float) -> Decision:
     """No call for this account for the next `seconds` (the gateway said 429 Retry-After)."""
     return run_script(
-        mode="push", onlyfans_account_id=onlyfans_account_id, params=params_for(limit), push_seconds=seconds
+        mode="push",
+        onlyfans_account_id=onlyfans_account_id,
+        params=params_for(limit),
+        push_seconds=seconds,
     )
 
 

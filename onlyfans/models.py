@@ -45,11 +45,15 @@ class OnlyFansAccount(models.Model):
     class Meta:
         verbose_name = "OnlyFans account"
         constraints = [
-            models.UniqueConstraint(fields=["owner", "onlyfans_id"], name="account_unique_per_owner"),
+            models.UniqueConstraint(
+                fields=["owner", "onlyfans_id"], name="account_unique_per_owner"
+            ),
         ]
         indexes = [
             # The relay's re-arm pass: accounts whose wake-up is overdue (lost with SQS's contents).
-            models.Index(fields=["wake_at"], name="account_wake_idx", condition=Q(wake_at__isnull=False)),
+            models.Index(
+                fields=["wake_at"], name="account_wake_idx", condition=Q(wake_at__isnull=False)
+            ),
             models.Index(fields=["onlyfans_id"], name="account_onlyfans_id_idx"),
         ]
 
@@ -149,7 +153,9 @@ class OutboundMessage(models.Model):
     # Not before this moment (retry back-off, a gateway's Retry-After, a scheduled send); NULL
     # or past: due, waiting only for the account's slot.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    wait_reason = models.CharField(max_length=24, choices=WaitReason.choices, blank=True, default="")
+    wait_reason = models.CharField(
+        max_length=24, choices=WaitReason.choices, blank=True, default=""
+    )
     # The first gateway 429 of the current streak: 429s count as attempts only past the budget.
     rate_limited_since = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True, editable=False)

@@ -85,7 +85,9 @@ def effective_limits(onlyfans_ids: Iterable[str]) -> dict[str, int]:
 
 
 # --- The ETA model ---------------------------------------------------------------------------
-def _replay(decision: limiter.Decision, params: limiter.Params, lanes: Sequence[str]) -> list[datetime]:
+def _replay(
+    decision: limiter.Decision, params: limiter.Params, lanes: Sequence[str]
+) -> list[datetime]:
     """When each of these calls would be granted, in this order, by the limiter's rules."""
     calls = [c.at for c in decision.calls]
     bulk = [c.at for c in decision.calls if c.lane == BULK]
@@ -135,7 +137,9 @@ class AccountSchedule:
             return now + timedelta(seconds=self.params.window / self.params.limit * (rank + 1))
         window = timedelta(seconds=self.params.window)
         if lane != BULK:
-            times = _replay(self.decision, self.params, [INTERACTIVE] * min(rank + 1, self._horizon()))
+            times = _replay(
+                self.decision, self.params, [INTERACTIVE] * min(rank + 1, self._horizon())
+            )
             return max(_extend(times, rank, per_window=self.params.limit, window=window), now)
         ahead = self.interactive_waiting
         shown = min(ahead, self._horizon())
@@ -166,10 +170,14 @@ def _ready(now: datetime) -> Q:
     return Q(status__in=READY) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def interactive_waiting(onlyfans_ids: Iterable[str], *, now: datetime | None = None) -> dict[str, int]:
+def interactive_waiting(
+    onlyfans_ids: Iterable[str], *, now: datetime | None = None
+) -> dict[str, int]:
     now = now or timezone.now()
     rows = (
-        OutboundMessage.objects.filter(_ready(now), account__onlyfans_id__in=set(onlyfans_ids), lane=Lane.INTERACTIVE)
+        OutboundMessage.objects.filter(
+            _ready(now), account__onlyfans_id__in=set(onlyfans_ids), lane=Lane.INTERACTIVE
+        )
         .order_by()
         .values("account__onlyfans_id")
         .annotate(n=Count("pk"))
@@ -194,7 +202,9 @@ def estimate_new(*, account: OnlyFansAccount, items: Sequence[tuple[str, int]]) 
     counts: dict[tuple[str, int], int] = {(lane, priority): n for lane, priority, n in rows}
     new_interactive = sum(1 for lane, _ in items if lane != Lane.BULK)
     waiting_interactive = sum(n for (lane, _), n in counts.items() if lane == Lane.INTERACTIVE)
-    schedule = account_schedule(onlyfans_id, limit=limit, interactive_waiting=waiting_interactive + new_interactive)
+    schedule = account_schedule(
+        onlyfans_id, limit=limit, interactive_waiting=waiting_interactive + new_interactive
+    )
     estimates: list[datetime] = []
     added: list[tuple[str, int]] = []
     for lane, priority in items:
@@ -277,7 +287,11 @@ def message_schedules(messages: Sequence[OutboundMessage]) -> dict:
     for message in waiting:
         schedule = schedules[onlyfans_of[message.account_id]]
         eta = schedule.eta(message.lane, ranks.get(message.pk, 0))
-        not_before = message.next_attempt_at if message.next_attempt_at and message.next_attempt_at > now else None
+        not_before = (
+            message.next_attempt_at
+            if message.next_attempt_at and message.next_attempt_at > now
+            else None
+        )
         if not_before is not None:
             eta = max(eta, not_before)
         result[message.pk] = MessageSchedule(eta, _waiting_for(message, now), not_before)

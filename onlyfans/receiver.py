@@ -68,7 +68,9 @@ class Receiver(threading.Thread):
                     if self.once:
                         self.error = exc
                         break
-                    logger.warning("OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)})
+                    logger.warning(
+                        "OnlyFans consumer: SQS unreachable, pausing", extra={"error": str(exc)}
+                    )
                     self.stopping.wait(SQS_DOWN_PAUSE_SECONDS)
                     continue
                 self.received += len(batch)

@@ -49,7 +49,9 @@ RELAY_LOCK_KEY = "onlyfans:relay:lock"
 # Longer than any run (the retries wait 7 s, each SQS call a few seconds at most); a relay killed
 # mid-run holds the lock no longer than this.
 RELAY_LOCK_SECONDS = 60
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 @contextlib.contextmanager
@@ -61,7 +63,10 @@ def relay_lock() -> Iterator[bool]:
         client = get_redis_connection("default")
         held = bool(client.set(RELAY_LOCK_KEY, token, nx=True, ex=RELAY_LOCK_SECONDS))
     except (RedisError, OSError) as exc:
-        logger.warning(f"{accepting.LOG_PREFIX}: relay lock unavailable, running unlocked", extra={"error": str(exc)})
+        logger.warning(
+            f"{accepting.LOG_PREFIX}: relay lock unavailable, running unlocked",
+            extra={"error": str(exc)},
+        )
         yield True
         return
     if not held:
@@ -96,7 +101,9 @@ def messages_publish_pending(
         if not active:
             logger.info(f"{accepting.LOG_PREFIX}: another relay run is under way; skipped")
             return PublishReport(skipped=True)
-        return _publish_pending(limit=limit, retry_delays=retry_delays, sleep=sleep, progress=progress)
+        return _publish_pending(
+            limit=limit, retry_delays=retry_delays, sleep=sleep, progress=progress
+        )
 
 
 def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
@@ -135,7 +142,11 @@ def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
     if rows or overdue:
         logger.info(
             f"{accepting.LOG_PREFIX}: relay armed pending messages",
-            extra={"published": report.published, "failed": report.failed, "rearmed": report.rearmed},
+            extra={
+                "published": report.published,
+                "failed": report.failed,
+                "rearmed": report.rearmed,
+            },
         )
     return report
 

@@ -54,7 +54,9 @@ def _ready(now: datetime) -> Q:
 
 def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
     """The account's rows (one per user sharing it), locked until the transaction ends."""
-    return list(OnlyFansAccount.objects.select_for_update().filter(onlyfans_id=onlyfans_id).order_by("pk"))
+    return list(
+        OnlyFansAccount.objects.select_for_update().filter(onlyfans_id=onlyfans_id).order_by("pk")
+    )
 
 
 _PICK_TRIES = 5
@@ -66,7 +68,9 @@ _PICK_TRIES = 5
 _MESSAGES = OutboundMessage._meta.db_table
 _ACCOUNTS = OnlyFansAccount._meta.db_table
 _READY_SQL = "status IN (%s, %s) AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
-_PICK_ORDER_SQL = ", ".join(f"{f.lstrip('-')} {'DESC' if f.startswith('-') else 'ASC'}" for f in PICK_ORDER)
+_PICK_ORDER_SQL = ", ".join(
+    f"{f.lstrip('-')} {'DESC' if f.startswith('-') else 'ASC'}" for f in PICK_ORDER
+)
 
 
 def _ready_params(now: datetime) -> list:
@@ -79,7 +83,8 @@ def candidates(account_ids: list[int], now: datetime):
     `outbound_sending_idx` (the plan test in tests/onlyfans/test_claims.py says so)."""
     ids = ", ".join(["%s"] * len(account_ids))
     best = (
-        f"id = (SELECT id FROM {_MESSAGES} WHERE account_id IN ({ids}) AND lane = %s AND {_READY_SQL}"
+        f"id = (SELECT id FROM {_MESSAGES}"
+        f" WHERE account_id IN ({ids}) AND lane = %s AND {_READY_SQL}"
         f" ORDER BY {_PICK_ORDER_SQL} LIMIT 1)"
     )
     sql = (
@@ -118,7 +123,9 @@ def claim_next(onlyfans_id: str) -> Pick:
         mine = OutboundMessage.objects.filter(account_id__in=account_ids)
         for _ in range(_PICK_TRIES):
             rows = list(candidates(account_ids, now))
-            leases = [(row.pk, row.claimed_until) for row in rows if row.status == MessageStatus.SENDING]
+            leases = [
+                (row.pk, row.claimed_until) for row in rows if row.status == MessageStatus.SENDING
+            ]
             # A claim whose lease ran out belongs to a dead consumer: its message is ready again (a
             # second call carries the same Idempotency-Key, so the gateway answers the first).
             expired = [pk for pk, until in leases if until is None or until <= now]
@@ -138,7 +145,10 @@ def claim_next(onlyfans_id: str) -> Pick:
             # And on readiness: a hold (a paused campaign) or a back-off that committed since the
             # pick wins too.
             if mine.filter(_ready(now), pk=message.pk).update(
-                status=MessageStatus.SENDING, claim_token=token, claimed_until=lease_until, wait_reason=""
+                status=MessageStatus.SENDING,
+                claim_token=token,
+                claimed_until=lease_until,
+                wait_reason="",
             ):
                 break
         else:
@@ -162,7 +172,11 @@ def _count_lost_claims(mine, expired: list, now: datetime) -> None:
         attempts = message.attempts.count()
         lost = message.attempts.filter(error=LOST_CLAIM_ERROR).count() + 1
         DeliveryAttempt.objects.create(
-            message=message, number=attempts + 1, attempted_at=now, outcome=AttemptOutcome.RETRY, error=LOST_CLAIM_ERROR
+            message=message,
+            number=attempts + 1,
+            attempted_at=now,
+            outcome=AttemptOutcome.RETRY,
+            error=LOST_CLAIM_ERROR,
         )
         update: dict = {"status": MessageStatus.QUEUED, "claim_token": None, "claimed_until": None}
         if lost >= limit:
@@ -176,7 +190,12 @@ def _count_lost_claims(mine, expired: list, now: datetime) -> None:
 
 def release(claim: Claim, *, reason: str, not_before: datetime | None = None) -> None:
     """Give the row back (no slot yet, or Redis down); it waits, it has not failed."""
-    update: dict = {"status": MessageStatus.QUEUED, "claim_token": None, "claimed_until": None, "wait_reason": reason}
+    update: dict = {
+        "status": MessageStatus.QUEUED,
+        "claim_token": None,
+        "claimed_until": None,
+        "wait_reason": reason,
+    }
     if not_before is not None:
         update["next_attempt_at"] = not_before
     OutboundMessage.objects.filter(pk=claim.message.pk, claim_token=claim.token).update(**update)
@@ -243,7 +262,9 @@ def wake_forget(onlyfans_id: str, token: uuid.UUID) -> None:
     moment. The account keeps `wake_at` without a token, as a parked wake-up: the relay's next
     run sends it (coming due, or overdue past the grace). Clearing the moment too would strand
     every message that no `pending` row speaks for (queued bulk rows, a parked scheduled send)."""
-    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
+    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(
+        wake_token=None
+    )
 
 
 def wake_park(onlyfans_id: str, *, at: datetime) -> None:
@@ -262,14 +283,18 @@ def wake_park_token(onlyfans_id: str, token: uuid.UUID | None) -> None:
     """The wake-up in hand (`token`) is due later than SQS can delay: it stays in the database
     only (its `wake_at` as settled), and the caller drops its SQS copy."""
     if token is not None:
-        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
+        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(
+            wake_token=None
+        )
 
 
 _OF_ACCOUNT = f"account_id IN (SELECT id FROM {_ACCOUNTS} WHERE onlyfans_id = %s)"
 
 
 def _need_sql() -> str:
-    ready = [f"EXISTS (SELECT 1 FROM {_MESSAGES} WHERE {_OF_ACCOUNT} AND lane = %s AND {_READY_SQL})"] * len(LANE_ORDER)
+    ready = [
+        f"EXISTS (SELECT 1 FROM {_MESSAGES} WHERE {_OF_ACCOUNT} AND lane = %s AND {_READY_SQL})"
+    ] * len(LANE_ORDER)
     sending = f"EXISTS (SELECT 1 FROM {_MESSAGES} WHERE {_OF_ACCOUNT} AND status = %s)"
     return "SELECT " + ", ".join([*ready, sending])
 
@@ -281,7 +306,9 @@ def _need_params(onlyfans_id: str, now: datetime) -> list:
     return [*params, onlyfans_id, MessageStatus.SENDING]
 
 
-def next_need(onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datetime | None = None) -> datetime | None:
+def next_need(
+    onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datetime | None = None
+) -> datetime | None:
     """When the account next needs a consumer: its best lane's next slot if a message of that
     lane is ready, else the earliest not-before of its waiting messages, else never (None).
     `slots` is the limiter's next moment per lane (None: Redis unreachable, look again soon).
@@ -297,20 +324,23 @@ def next_need(onlyfans_id: str, *, slots: dict[str, datetime] | None, now: datet
             return max(slots[lane], now) if slots else fallback
     if sending:
         return fallback  # a claim is out: its lease is checked then
-    later = (
-        OutboundMessage.objects.filter(account__onlyfans_id=onlyfans_id, status__in=READY)
-        .aggregate(at=Min("next_attempt_at"))["at"]
-    )
+    later = OutboundMessage.objects.filter(
+        account__onlyfans_id=onlyfans_id, status__in=READY
+    ).aggregate(at=Min("next_attempt_at"))["at"]
     if later is None:
         return None
     return max(later, slots[Lane.BULK] if slots else later)
 
 
-def wake_settle(onlyfans_id: str, *, token: uuid.UUID | None, slots: dict[str, datetime] | None) -> datetime | None:
+def wake_settle(
+    onlyfans_id: str, *, token: uuid.UUID | None, slots: dict[str, datetime] | None
+) -> datetime | None:
     """After a dispatch: returns when the wake-up in hand (`token`) fires next, or None when it
     is spare (nothing waiting, or another live wake-up covers the account's next need)."""
     with transaction.atomic():
-        return _settle_locked(onlyfans_id, _current_wake(onlyfans_id), token=token, slots=slots, now=timezone.now())
+        return _settle_locked(
+            onlyfans_id, _current_wake(onlyfans_id), token=token, slots=slots, now=timezone.now()
+        )
 
 
 def _settle_locked(
@@ -353,7 +383,9 @@ def delivery_settle(
     with transaction.atomic():
         wake = _current_wake(onlyfans_id)
         recorded = delivery.record_attempt(claim, result, record_call=False, report=False)
-        next_at = _settle_locked(onlyfans_id, wake, token=token, slots=slots, now=timezone.now(), called_at=recorded.at)
+        next_at = _settle_locked(
+            onlyfans_id, wake, token=token, slots=slots, now=timezone.now(), called_at=recorded.at
+        )
     delivery.report_recorded(claim, result, recorded)
     return recorded, next_at
 

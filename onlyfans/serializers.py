@@ -43,7 +43,9 @@ SCHEDULE_PAST_TOLERANCE = timedelta(seconds=60)
 HTTPS_URL_PATTERN = r"^https://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00-\x20\x7f]*)?$"
 
 
-@extend_schema_field({"type": "string", "pattern": HTTPS_URL_PATTERN, "maxLength": MEDIA_URL_MAX_LENGTH})
+@extend_schema_field(
+    {"type": "string", "pattern": HTTPS_URL_PATTERN, "maxLength": MEDIA_URL_MAX_LENGTH}
+)
 class HttpsUrlField(StrictCharField):
     default_error_messages = {"https": "Must be an https:// URL."}
 
@@ -102,7 +104,9 @@ class MetadataField(serializers.JSONField):
 class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """A message's payload. Unknown fields are rejected (400), never silently ignored."""
 
-    recipientId = StrictCharField(max_length=RECIPIENT_ID_MAX_LENGTH, help_text="The fan's OnlyFans user id.")
+    recipientId = StrictCharField(
+        max_length=RECIPIENT_ID_MAX_LENGTH, help_text="The fan's OnlyFans user id."
+    )
     content = StrictCharField(
         max_length=CONTENT_MAX_LENGTH,
         trim_whitespace=False,
@@ -296,7 +300,10 @@ class AttemptOutputSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     attemptedAt = IsoDateTimeField(source="attempted_at")
     outcome = serializers.CharField(
-        help_text="sent, retry, failed, dead_lettered, rate_limited (a 429: waited), deferred (a 409 key in use)."
+        help_text=(
+            "sent, retry, failed, dead_lettered, rate_limited (a 429: waited), "
+            "deferred (a 409 key in use)."
+        )
     )
     httpStatus = serializers.IntegerField(source="http_status", allow_null=True)
     error = serializers.CharField()

@@ -254,7 +254,12 @@ def attributes(*, timeout: float | None = None) -> QueueAttributes:
         "ApproximateNumberOfMessagesDelayed",
     ]
     client = sqs(timeout)
-    main = _call("GetQueueAttributes", client.get_queue_attributes, QueueUrl=main_queue_url(), AttributeNames=names)
+    main = _call(
+        "GetQueueAttributes",
+        client.get_queue_attributes,
+        QueueUrl=main_queue_url(),
+        AttributeNames=names,
+    )
     dlq = _call(
         "GetQueueAttributes",
         client.get_queue_attributes,
@@ -281,7 +286,11 @@ def attributes_recent(*, max_age: float, timeout: float | None = None) -> QueueA
     urls = (main_queue_url(), dlq_url())
     now = time.monotonic()
     with _attributes_lock:
-        if _recent_attributes and _recent_attributes[0][1] == urls and now - _recent_attributes[0][0] < max_age:
+        if (
+            _recent_attributes
+            and _recent_attributes[0][1] == urls
+            and now - _recent_attributes[0][0] < max_age
+        ):
             return _recent_attributes[0][2]
     fresh = attributes(timeout=timeout)
     with _attributes_lock:
@@ -289,7 +298,11 @@ def attributes_recent(*, max_age: float, timeout: float | None = None) -> QueueA
     return fresh
 
 
-_QUEUE_EXISTS_CODES = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
+_QUEUE_EXISTS_CODES = {
+    "QueueAlreadyExists",
+    "QueueNameExists",
+    "AWS.SimpleQueueService.QueueNameExists",
+}
 
 
 def _create_or_update_queue(client, name: str, queue_attributes: dict[str, str]) -> str:
@@ -336,7 +349,10 @@ def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
         "SetQueueAttributes",
         client.set_queue_attributes,
         QueueUrl=main,
-        Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT)},
+        Attributes={
+            "RedrivePolicy": redrive,
+            "VisibilityTimeout": str(settings.SQS_VISIBILITY_TIMEOUT),
+        },
     )
     return main, dlq
 
@@ -344,7 +360,10 @@ def create_queues(*, queue_name: str, dlq_name: str) -> tuple[str, str]:
 def redrive_policy(url: str) -> dict[str, Any]:
     """The queue's redrive policy as SQS reports it ({} when it has none)."""
     response = _call(
-        "GetQueueAttributes", sqs().get_queue_attributes, QueueUrl=url, AttributeNames=["RedrivePolicy"]
+        "GetQueueAttributes",
+        sqs().get_queue_attributes,
+        QueueUrl=url,
+        AttributeNames=["RedrivePolicy"],
     )
     raw = response.get("Attributes", {}).get("RedrivePolicy")
     return json.loads(raw) if raw else {}

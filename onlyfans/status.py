@@ -70,10 +70,14 @@ def queue_status_get(*, user=None) -> QueueStatus:
     Raises ServiceUnavailable when SQS cannot be reached, for every caller: the seed's 503.
     """
     try:
-        attrs = sqs.attributes_recent(max_age=SQS_ATTRIBUTES_MAX_AGE_SECONDS, timeout=settings.SQS_REQUEST_TIMEOUT * 4)
+        attrs = sqs.attributes_recent(
+            max_age=SQS_ATTRIBUTES_MAX_AGE_SECONDS, timeout=settings.SQS_REQUEST_TIMEOUT * 4
+        )
     except sqs.QueueUnavailable as exc:
         # Logged by the caller: the API under the seed's event, a command as its one-line error.
-        raise ServiceUnavailable("The message queue cannot be reached.", code="queue_unavailable") from exc
+        raise ServiceUnavailable(
+            "The message queue cannot be reached.", code="queue_unavailable"
+        ) from exc
     owner = None if user is None or user.is_staff else user
     if owner is None:
         counts = _Counts(
@@ -84,9 +88,13 @@ def queue_status_get(*, user=None) -> QueueStatus:
         )
     else:
         counts = _counts_in_database(owner=owner)
-    accounts = list(selectors.accounts_of(owner) if owner is not None else OnlyFansAccount.objects.all())
+    accounts = list(
+        selectors.accounts_of(owner) if owner is not None else OnlyFansAccount.objects.all()
+    )
     drain = _drain_seconds(owner=owner)
-    limits = sorted({a.effective_rate_limit for a in accounts}) or [settings.ONLYFANS_RATE_LIMIT_PER_MINUTE]
+    limits = sorted({a.effective_rate_limit for a in accounts}) or [
+        settings.ONLYFANS_RATE_LIMIT_PER_MINUTE
+    ]
     rate_limit = " / ".join(f"{limit} messages/minute" for limit in limits)
 
     problems = []

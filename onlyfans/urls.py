@@ -8,9 +8,13 @@ urlpatterns = [
     re_path(r"^messages/batch/?$", apis.MessageBatchApi.as_view(), name="onlyfans-batch"),
     re_path(r"^messages/status/?$", apis.QueueStatusApi.as_view(), name="onlyfans-status"),
     re_path(
-        r"^messages/(?P<messageId>[^/]+)/cancel/?$", apis.MessageCancelApi.as_view(), name="onlyfans-message-cancel"
+        r"^messages/(?P<messageId>[^/]+)/cancel/?$",
+        apis.MessageCancelApi.as_view(),
+        name="onlyfans-message-cancel",
     ),
     re_path(
-        r"^messages/(?P<messageId>[^/]+)/?$", apis.MessageDetailApi.as_view(), name="onlyfans-message"
+        r"^messages/(?P<messageId>[^/]+)/?$",
+        apis.MessageDetailApi.as_view(),
+        name="onlyfans-message",
     ),
 ]

@@ -334,13 +334,20 @@ class Stack:
                 "redis",
                 [
                     redis_server_binary(),
-                    "--port", str(port),
-                    "--bind", "127.0.0.1",
-                    "--dir", str(data_dir),
-                    "--save", "60 1",
-                    "--appendonly", "no",
-                    "--daemonize", "no",
-                    "--loglevel", "notice",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(data_dir),
+                    "--save",
+                    "60 1",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "notice",
                 ],
                 log_file=self.logs_dir / "redis.log",
             )
@@ -376,7 +383,12 @@ class Stack:
         self.env.pop("AWS_PROFILE", None)
         self.env.setdefault("AWS_REGION", "us-east-1")
         self.env.setdefault("AWS_DEFAULT_REGION", self.env["AWS_REGION"])
-        self.notes.append(("Local SQS", f"{endpoint} (moto; CloudWatch too; its log: {self.logs_dir / 'moto.log'})"))
+        self.notes.append(
+            (
+                "Local SQS",
+                f"{endpoint} (moto; CloudWatch too; its log: {self.logs_dir / 'moto.log'})",
+            )
+        )
 
     def prepare(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
@@ -409,10 +421,21 @@ class Stack:
         the stack down, commands still find the database and say in one line what is not up.
         """
         keys = [
-            "DJANGO_DEBUG", "PORT", "DATABASE_URL", "REDIS_URL", "SQS_ENDPOINT_URL",
-            "CLOUDWATCH_ENDPOINT_URL", "SQS_RATE_LIMITER_QUEUE_URL", "SQS_RATE_LIMITER_DLQ_URL",
-            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION",
-            "LOG_FILE", "LOG_FORMAT", "MEDIA_ROOT",
+            "DJANGO_DEBUG",
+            "PORT",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SQS_ENDPOINT_URL",
+            "CLOUDWATCH_ENDPOINT_URL",
+            "SQS_RATE_LIMITER_QUEUE_URL",
+            "SQS_RATE_LIMITER_DLQ_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "LOG_FILE",
+            "LOG_FORMAT",
+            "MEDIA_ROOT",
         ]
         keys += [key for key in self.env_file_keys if key not in keys]
         lines = [
@@ -422,7 +445,9 @@ class Stack:
         lines += [f"{key}={shlex.quote(self.env[key])}" for key in keys if self.env.get(key)]
         if self.env.get("AWS_ACCESS_KEY_ID") != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
             # Real credentials from the caller's environment never go to a file.
-            lines = [line for line in lines if not line.startswith(("AWS_ACCESS_KEY_ID", "AWS_SECRET"))]
+            lines = [
+                line for line in lines if not line.startswith(("AWS_ACCESS_KEY_ID", "AWS_SECRET"))
+            ]
         self.operator_env_file.write_text("\n".join(lines) + "\n")
 
     def start_app(self) -> None:
@@ -434,9 +459,18 @@ class Stack:
             Child(
                 "worker",
                 [
-                    PYTHON, "-m", "celery", "-A", "huntaze", "worker",
-                    "--pool=threads", "--concurrency=2", "--loglevel=INFO",
-                    "--hostname=localstack@%h", "--without-gossip", "--without-mingle",
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "huntaze",
+                    "worker",
+                    "--pool=threads",
+                    "--concurrency=2",
+                    "--loglevel=INFO",
+                    "--hostname=localstack@%h",
+                    "--without-gossip",
+                    "--without-mingle",
                 ],
             )
         )
@@ -444,13 +478,21 @@ class Stack:
             Child(
                 "beat",
                 [
-                    PYTHON, "-m", "celery", "-A", "huntaze", "beat", "--loglevel=INFO",
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "huntaze",
+                    "beat",
+                    "--loglevel=INFO",
                     f"--schedule={self.var_dir / 'celerybeat-schedule'}",
                 ],
             )
         )
         # The primary consumer: one long-running process, two accounts delivered at once.
-        self.spawn(Child("consumer", [PYTHON, "manage.py", "consume_messages", "--concurrency", "2"]))
+        self.spawn(
+            Child("consumer", [PYTHON, "manage.py", "consume_messages", "--concurrency", "2"])
+        )
         wait_for_http(self.children[-4], f"http://127.0.0.1:{port}/admin/login/", self.stopping)
 
     def banner(self) -> None:
@@ -467,9 +509,11 @@ class Stack:
             "  Demo login       demo / demo",
             f"  Get a token      curl -X POST {base}/api/auth/token/"
             " -H 'Content-Type: application/json'"
-            " -d '{\"username\":\"demo\",\"password\":\"demo\"}'",
+            ' -d \'{"username":"demo","password":"demo"}\'',
         ]
-        if truthy(self.env.get("ONLYFANS_SANDBOX_ENABLED", "")) or not self.env.get("ONLYFANS_API_BASE_URL"):
+        if truthy(self.env.get("ONLYFANS_SANDBOX_ENABLED", "")) or not self.env.get(
+            "ONLYFANS_API_BASE_URL"
+        ):
             lines.append(f"  OnlyFans gateway {base}/sandbox/onlyfans/ (sandbox)")
         else:
             lines.append(f"  OnlyFans gateway {self.env['ONLYFANS_API_BASE_URL']}")
@@ -479,7 +523,9 @@ class Stack:
         if queue_url:
             lines.append(f"  Queue            {queue_url}")
             lines.append(f"  DLQ              {self.env.get('SQS_RATE_LIMITER_DLQ_URL', '?')}")
-        lines.append(f"  Logs             {self.env['LOG_FILE']} (JSON; grep OnlyFansRateLimiterService)")
+        lines.append(
+            f"  Logs             {self.env['LOG_FILE']} (JSON; grep OnlyFansRateLimiterService)"
+        )
         lines.append(
             "  Operators        .venv/bin/python manage.py queue_status"
             "   (any command, in another terminal)"
@@ -541,19 +587,44 @@ class Stack:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000),
-                        help="web server port, 0 for any free port (default: $PORT or 8000)")
-    parser.add_argument("--redis-port", type=int, default=int(os.environ.get("LOCAL_REDIS_PORT") or 6399),
-                        help="embedded Redis port, 0 for any free port (default: $LOCAL_REDIS_PORT or 6399)")
-    parser.add_argument("--sqs-port", type=int, default=int(os.environ.get("LOCAL_SQS_PORT") or 4566),
-                        help="local SQS port, 0 for any free port (default: $LOCAL_SQS_PORT or 4566)")
-    parser.add_argument("--var-dir", default=str(ROOT / "var"), help="SQLite, Redis data, beat schedule")
-    parser.add_argument("--logs-dir", default=str(ROOT / "logs"), help="app.log, redis.log, moto.log")
-    parser.add_argument("--env-file", default=str(ROOT / ".env"),
-                        help="read KEY=VALUE defaults from this file if it exists ('' for none)")
-    parser.add_argument("--grace", type=float, default=10.0,
-                        help="seconds each process gets to stop before SIGKILL (default 10)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8000),
+        help="web server port, 0 for any free port (default: $PORT or 8000)",
+    )
+    parser.add_argument(
+        "--redis-port",
+        type=int,
+        default=int(os.environ.get("LOCAL_REDIS_PORT") or 6399),
+        help="embedded Redis port, 0 for any free port (default: $LOCAL_REDIS_PORT or 6399)",
+    )
+    parser.add_argument(
+        "--sqs-port",
+        type=int,
+        default=int(os.environ.get("LOCAL_SQS_PORT") or 4566),
+        help="local SQS port, 0 for any free port (default: $LOCAL_SQS_PORT or 4566)",
+    )
+    parser.add_argument(
+        "--var-dir", default=str(ROOT / "var"), help="SQLite, Redis data, beat schedule"
+    )
+    parser.add_argument(
+        "--logs-dir", default=str(ROOT / "logs"), help="app.log, redis.log, moto.log"
+    )
+    parser.add_argument(
+        "--env-file",
+        default=str(ROOT / ".env"),
+        help="read KEY=VALUE defaults from this file if it exists ('' for none)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds each process gets to stop before SIGKILL (default 10)",
+    )
     return parser.parse_args(argv)
 
 

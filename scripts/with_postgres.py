@@ -63,7 +63,9 @@ class Cluster:
         self.bindir = server_bindir()
         self.as_root = os.geteuid() == 0
         # As root, somewhere the postgres user can reach whatever TMPDIR says.
-        self.dir = Path(tempfile.mkdtemp(prefix="huntaze-pg-", dir="/tmp" if self.as_root else None))
+        self.dir = Path(
+            tempfile.mkdtemp(prefix="huntaze-pg-", dir="/tmp" if self.as_root else None)
+        )
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
         self.port = free_port()
@@ -97,18 +99,40 @@ class Cluster:
 
     def start(self) -> None:
         self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-            "--locale=C", "--no-sync", "--no-instructions",
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
         )
         options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
         options += f" -p {self.port} -k {self.dir}"
         self.started = True
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
         try:
             if self.started:
-                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop")
+                self._run(
+                    "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop"
+                )
         except PostgresError as exc:
             print(f"with_postgres: could not stop the cluster cleanly: {exc}", file=sys.stderr)
         finally:
@@ -135,7 +159,10 @@ def main(argv: list[str]) -> int:
     process: subprocess.Popen | None = None
     try:
         cluster.start()
-        print(f"with_postgres: PostgreSQL ({cluster.bindir.parent.name}) on port {cluster.port}", flush=True)
+        print(
+            f"with_postgres: PostgreSQL ({cluster.bindir.parent.name}) on port {cluster.port}",
+            flush=True,
+        )
         process = subprocess.Popen(argv, env=dict(os.environ, DATABASE_URL=cluster.url))
         return process.wait()
     except PostgresError as exc:

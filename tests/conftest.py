@@ -54,7 +54,9 @@ def sqs_down(settings, queues):
 
 def make_user(username: str | None = None, **kwargs):
     username = username or f"user{next(_counter)}"
-    return get_user_model().objects.create_user(username=username, password="pw-" + username, **kwargs)
+    return get_user_model().objects.create_user(
+        username=username, password="pw-" + username, **kwargs
+    )
 
 
 def make_account(owner, **kwargs) -> OnlyFansAccount:

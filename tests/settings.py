@@ -20,7 +20,9 @@ os.environ.update(
         # moto on a loaded 2-core machine can take longer than production's 0.5 s; the outage
         # tests use endpoints that refuse at once, so this only removes false `pending`s.
         "SQS_REQUEST_TIMEOUT": "5",
-        "ONLYFANS_API_BASE_URL": os.environ.get("ONLYFANS_API_BASE_URL", "http://127.0.0.1:9/unused"),
+        "ONLYFANS_API_BASE_URL": os.environ.get(
+            "ONLYFANS_API_BASE_URL", "http://127.0.0.1:9/unused"
+        ),
         "ONLYFANS_API_KEY": "test-gateway-key",
         "ONLYFANS_WEBHOOK_SECRET": "test-webhook-secret",
         # The sandbox gateway's routes are mounted so that its own tests can call them.

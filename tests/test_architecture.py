@@ -72,7 +72,9 @@ def imports_of(module: str) -> set[str]:
 
 def test_the_crm_never_imports_the_pipelines_api_layer():
     offenders = {
-        module: sorted(target for target in imports_of(module) if target.startswith("onlyfans.apis"))
+        module: sorted(
+            target for target in imports_of(module) if target.startswith("onlyfans.apis")
+        )
         for module in MODULES
         if module.startswith("crm")
     }
@@ -95,7 +97,9 @@ def test_the_scan_sees_an_import_inside_a_function():
 
 def test_the_shared_core_imports_no_app():
     offenders = {
-        module: sorted(target for target in imports_of(module) if not target.startswith("huntaze.core"))
+        module: sorted(
+            target for target in imports_of(module) if not target.startswith("huntaze.core")
+        )
         for module in MODULES
         if module.startswith("huntaze.core")
     }
@@ -164,10 +168,14 @@ def _is_api_module(module: str) -> bool:
 
 def test_commands_and_tasks_call_services_not_api_modules():
     interfaces = [
-        module for module in MODULES if ".management.commands." in module or module.endswith(".tasks")
+        module
+        for module in MODULES
+        if ".management.commands." in module or module.endswith(".tasks")
     ]
     assert "crm.management.commands.import_fans_csv" in interfaces
-    offenders = {module: sorted(filter(_is_api_module, imports_of(module))) for module in interfaces}
+    offenders = {
+        module: sorted(filter(_is_api_module, imports_of(module))) for module in interfaces
+    }
     assert {module: targets for module, targets in offenders.items() if targets} == {}
 
 
@@ -182,7 +190,8 @@ def test_selectors_raise_the_applications_error_type_not_drfs():
         drf = [
             node.lineno
             for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rest_framework.exceptions")
+            if isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("rest_framework.exceptions")
         ]
         if drf:
             offenders[module] = drf

@@ -66,8 +66,13 @@ def test_a_send_while_the_database_is_down_is_a_503_not_a_202(owner, account, er
 def test_every_api_route_answers_503_in_the_error_shape(owner, method, path):
     api = client_for(owner)
     with database_down():
-        response = getattr(api, method)(path, data=json.dumps({"username": "owner", "password": "pw-owner"})
-                                         if method == "post" else None, content_type="application/json")
+        response = getattr(api, method)(
+            path,
+            data=json.dumps({"username": "owner", "password": "pw-owner"})
+            if method == "post"
+            else None,
+            content_type="application/json",
+        )
     assert_database_unavailable(response)
 
 

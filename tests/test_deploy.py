@@ -41,7 +41,13 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def settings_value(name: str, **env: str) -> str:
-    result = manage("shell", "--no-imports", "-c", f"from django.conf import settings; print(settings.{name})", **env)
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        f"from django.conf import settings; print(settings.{name})",
+        **env,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -73,14 +79,22 @@ def test_a_malformed_proxy_header_stops_start_up():
 
 @pytest.mark.parametrize("command", [["check"], ["migrate", "--plan"]])
 def test_without_a_gateway_production_refuses_to_start(command):
-    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in {"ONLYFANS_API_BASE_URL", "ONLYFANS_API_KEY"}}
+    env = {
+        k: v
+        for k, v in PRODUCTION_ENV.items()
+        if k not in {"ONLYFANS_API_BASE_URL", "ONLYFANS_API_KEY"}
+    }
     result = manage(*command, **env)
     assert result.returncode != 0
     assert "ONLYFANS_API_BASE_URL is required" in result.stderr
 
 
 def test_the_sandbox_serves_production_only_when_asked_for_explicitly():
-    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in {"ONLYFANS_API_BASE_URL", "ONLYFANS_API_KEY"}}
+    env = {
+        k: v
+        for k, v in PRODUCTION_ENV.items()
+        if k not in {"ONLYFANS_API_BASE_URL", "ONLYFANS_API_KEY"}
+    }
     env["ONLYFANS_SANDBOX_ENABLED"] = "true"
     assert settings_value("ONLYFANS_API_BASE_URL", **env).endswith("/sandbox/onlyfans")
     # With a real gateway set, the sandbox's routes are not mounted at all.

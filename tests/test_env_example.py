@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-READERS = re.compile(r'env_(?:str|bool|int|float|list|optional|rate|header_pair)\(\s*"([A-Z][A-Z0-9_]*)"')
+READERS = re.compile(
+    r'env_(?:str|bool|int|float|list|optional|rate|header_pair)\(\s*"([A-Z][A-Z0-9_]*)"'
+)
 
 
 def test_it_documents_every_variable_the_settings_read():

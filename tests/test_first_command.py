@@ -28,7 +28,17 @@ from tests.support.servers import free_port
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSED_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "PIP_INDEX_URL", "PIP_CONFIG_FILE"}
+PASSED_ENV = {
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "TZ",
+    "PIP_INDEX_URL",
+    "PIP_CONFIG_FILE",
+}
 SEED_LOGIN = {"username": "demo", "password": "demo"}
 SEED_MESSAGE = {
     "recipientId": "fan_123",
@@ -45,10 +55,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def copy_checkout(target: Path) -> None:
     """The files a fresh clone would have (tracked and new, not ignored): no .venv, no var/."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
@@ -87,24 +103,40 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
 
     def second_terminal(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*manage, *args], cwd=checkout, env=clean_env(), capture_output=True, text=True, timeout=120
+            [*manage, *args],
+            cwd=checkout,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     try:
         deadline = time.monotonic() + 900  # the first install downloads every package
         while not ready.wait(1):
-            assert make.poll() is None, "make run exited before it was ready:\n" + "\n".join(lines[-40:])
-            assert time.monotonic() < deadline, "make run was not ready in time:\n" + "\n".join(lines[-40:])
+            assert make.poll() is None, "make run exited before it was ready:\n" + "\n".join(
+                lines[-40:]
+            )
+            assert time.monotonic() < deadline, "make run was not ready in time:\n" + "\n".join(
+                lines[-40:]
+            )
         output = "\n".join(lines)
         assert f"http://localhost:{port}/api/docs/" in output
         assert "demo / demo" in output
 
         checked = subprocess.run(
-            [*manage[:1], "-m", "pip", "check"], cwd=checkout, capture_output=True, text=True, timeout=120
+            [*manage[:1], "-m", "pip", "check"],
+            cwd=checkout,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
         installed = subprocess.run(
-            [*manage[:1], "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, timeout=120
+            [*manage[:1], "-m", "pip", "list", "--format=freeze"],
+            capture_output=True,
+            text=True,
+            timeout=120,
         ).stdout.lower()
         assert "pytest" not in installed  # really only what `make run` installs
 
@@ -125,14 +157,18 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
         while time.monotonic() < deadline and detail.get("status") != "sent":
             assert make.poll() is None, "the stack stopped:\n" + "\n".join(lines[-40:])
             time.sleep(1)
-            _, detail = json_call(port, "GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token)
+            _, detail = json_call(
+                port, "GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token
+            )
         assert detail.get("status") == "sent", detail
         assert json_call(port, "GET", "/healthz")[0] == 200
         assert json_call(port, "GET", "/readyz")[0] == 200
 
         # A second terminal: plain manage.py, no environment sourced.
         recorded = second_terminal(
-            "shell", "--no-imports", "-c",
+            "shell",
+            "--no-imports",
+            "-c",
             "from onlyfans.sandbox.models import SandboxDelivery; "
             f"print(SandboxDelivery.objects.filter(idempotency_key='{sent['messageId']}').count())",
         )
@@ -141,7 +177,9 @@ def test_make_run_works_on_a_fresh_checkout_with_only_its_own_dependencies(tmp_p
         queue_status = second_terminal("queue_status")
         assert queue_status.returncode == 0, queue_status.stderr
         assert "Queue depth" in queue_status.stdout
-        webhook = second_terminal("send_webhook", "--fan", "fan_123", "--text", "Inbound from the test")
+        webhook = second_terminal(
+            "send_webhook", "--fan", "fan_123", "--text", "Inbound from the test"
+        )
         assert webhook.returncode == 0, webhook.stderr
         assert "processed" in webhook.stdout
 

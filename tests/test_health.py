@@ -28,7 +28,9 @@ def test_liveness_answers_whatever_the_host_and_without_https(client, settings, 
 
 
 def test_liveness_calls_no_dependency(client, redis_down, sqs_down):
-    with mock.patch("django.db.backends.base.base.BaseDatabaseWrapper.cursor", side_effect=AssertionError):
+    with mock.patch(
+        "django.db.backends.base.base.BaseDatabaseWrapper.cursor", side_effect=AssertionError
+    ):
         response = client.get("/healthz")
     assert response.status_code == 200
 
@@ -64,7 +66,8 @@ def test_readiness_names_sqs_when_it_is_down(client, sqs_down):
 @pytest.mark.django_db
 def test_readiness_names_the_database_when_it_is_down(client, queues):
     with mock.patch(
-        "django.db.backends.base.base.BaseDatabaseWrapper.cursor", side_effect=OperationalError("down")
+        "django.db.backends.base.base.BaseDatabaseWrapper.cursor",
+        side_effect=OperationalError("down"),
     ):
         response = client.get("/readyz")
     assert response.status_code == 503

@@ -42,14 +42,22 @@ class RunningStack:
         env = {key: value for key, value in os.environ.items() if key in PASSED_ENV}
         self.process = subprocess.Popen(
             [
-                sys.executable, str(SUPERVISOR),
-                "--port", str(self.port),
-                "--redis-port", "0",
-                "--sqs-port", "0",
-                "--var-dir", str(self.var_dir),
-                "--logs-dir", str(self.logs_dir),
-                "--env-file", "",
-                "--grace", "5",
+                sys.executable,
+                str(SUPERVISOR),
+                "--port",
+                str(self.port),
+                "--redis-port",
+                "0",
+                "--sqs-port",
+                "0",
+                "--var-dir",
+                str(self.var_dir),
+                "--logs-dir",
+                str(self.logs_dir),
+                "--env-file",
+                "",
+                "--grace",
+                "5",
             ],
             cwd=ROOT,
             env=env,
@@ -144,7 +152,9 @@ def test_it_serves_the_seed_examples_and_stops_every_process_on_sigterm(stack):
     assert status == 200, queue
     assert {"queue", "processing", "health", "timestamp"} <= set(queue)
 
-    status, detail = stack.request("GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token)
+    status, detail = stack.request(
+        "GET", f"/api/onlyfans/messages/{sent['messageId']}", token=token
+    )
     assert status == 200, detail
 
     # The seed's operator checks: JSON logs in the log file, and the environment for commands.
@@ -169,7 +179,8 @@ def test_a_child_that_dies_brings_the_stack_down(stack):
     stack.wait_ready()
     children = stack.descendants()
     web = next(
-        pid for pid in children
+        pid
+        for pid in children
         if "runserver" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
     )
     os.kill(web, signal.SIGKILL)

@@ -7,7 +7,9 @@ import pytest
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize("path", ["/api/nope", "/api/onlyfans/messages/send/extra", "/api/crm/nothing/"])
+@pytest.mark.parametrize(
+    "path", ["/api/nope", "/api/onlyfans/messages/send/extra", "/api/crm/nothing/"]
+)
 def test_an_unknown_api_route_is_a_json_404(api, settings, debug, path):
     settings.DEBUG = debug
     response = api.get(path)

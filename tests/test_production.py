@@ -45,7 +45,9 @@ class Http:
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
 
-    def __call__(self, method: str, path: str, body: dict | None = None, headers: dict | None = None):
+    def __call__(
+        self, method: str, path: str, body: dict | None = None, headers: dict | None = None
+    ):
         request = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode() if body is not None else None,
@@ -69,7 +71,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 def test_the_procfile_processes_serve_static_files_and_deliver(tmp_path, gateway, queues, owner):
     make_account(owner, onlyfans_id="prod-acct")
     # Hashed as production hashes (the test settings use a fast hasher production does not know).
-    owner.password = PBKDF2PasswordHasher().encode("production-password", PBKDF2PasswordHasher().salt())
+    owner.password = PBKDF2PasswordHasher().encode(
+        "production-password", PBKDF2PasswordHasher().salt()
+    )
     owner.save(update_fields=["password"])
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
@@ -94,7 +98,12 @@ def test_the_procfile_processes_serve_static_files_and_deliver(tmp_path, gateway
     )
 
     release = subprocess.run(
-        ["sh", "-c", commands["release"]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        ["sh", "-c", commands["release"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert release.returncode == 0, release.stdout + release.stderr
     assert (tmp_path / "static" / "staticfiles.json").is_file()  # hashed names: the manifest
@@ -104,14 +113,21 @@ def test_the_procfile_processes_serve_static_files_and_deliver(tmp_path, gateway
         for name in ("web", "consumer", "worker", "beat"):
             log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the process keeps it
             processes[name] = subprocess.Popen(
-                ["sh", "-c", f"exec {commands[name]}"], cwd=ROOT, env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                ["sh", "-c", f"exec {commands[name]}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             log.close()
         http = Http(port)
 
         def logs() -> str:
-            return "\n".join(f"--- {n}\n" + (tmp_path / f"{n}.log").read_text(errors="replace")[-3000:] for n in processes)
+            return "\n".join(
+                f"--- {n}\n" + (tmp_path / f"{n}.log").read_text(errors="replace")[-3000:]
+                for n in processes
+            )
 
         deadline = time.monotonic() + 90
         ready = None
@@ -139,11 +155,21 @@ def test_the_procfile_processes_serve_static_files_and_deliver(tmp_path, gateway
         assert b"body" in css
         assert "max-age" in headers.get("Cache-Control", "")
 
-        status, _, body = http("POST", "/api/auth/token/", {"username": "owner", "password": "production-password"}, HTTPS)
+        status, _, body = http(
+            "POST",
+            "/api/auth/token/",
+            {"username": "owner", "password": "production-password"},
+            HTTPS,
+        )
         assert status == 200, body
         token = json.loads(body)["access"]
         auth = {**HTTPS, "Authorization": f"Bearer {token}"}
-        status, _, body = http("POST", "/api/onlyfans/messages/send", {"recipientId": "fan_1", "content": "From prod"}, auth)
+        status, _, body = http(
+            "POST",
+            "/api/onlyfans/messages/send",
+            {"recipientId": "fan_1", "content": "From prod"},
+            auth,
+        )
         assert status == 202, body
         message_id = json.loads(body)["messageId"]
 

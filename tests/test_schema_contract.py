@@ -116,7 +116,10 @@ def filter_case(context, case):
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return True
     return (
-        _storable_metadata(case) and _ranges_in_order(case) and _scheduled_in_range(case) and _no_fan_ids(case)
+        _storable_metadata(case)
+        and _ranges_in_order(case)
+        and _scheduled_in_range(case)
+        and _no_fan_ids(case)
     )
 
 
@@ -145,7 +148,11 @@ def seeded(db, queues, settings):
     derandomize=True,
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 def test_every_route_answers_as_its_schema_says(case, seeded):
     excluded = []

@@ -8,7 +8,16 @@ from crm.campaigns.selectors import campaign_progress
 from crm.models import Campaign, CampaignRecipient, Conversation, Fan, Message
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
-MODELS = (get_user_model(), OnlyFansAccount, Fan, Conversation, Message, Campaign, CampaignRecipient, OutboundMessage)
+MODELS = (
+    get_user_model(),
+    OnlyFansAccount,
+    Fan,
+    Conversation,
+    Message,
+    Campaign,
+    CampaignRecipient,
+    OutboundMessage,
+)
 
 
 def row_counts() -> dict[str, int]:
@@ -71,7 +80,9 @@ def test_it_creates_a_finished_and_a_running_campaign(settings):
     settings.DEBUG = True
     call_command("seed_demo")
     account = OnlyFansAccount.objects.get(owner__username="demo")
-    finished, running = (Campaign.objects.get(account=account, state=state) for state in ("finished", "running"))
+    finished, running = (
+        Campaign.objects.get(account=account, state=state) for state in ("finished", "running")
+    )
     done = campaign_progress(finished)
     assert done.total == account.fans.count() and done.remaining == 0
     assert done.skip_reasons == {"unsubscribed": 1}  # the lapsed fan

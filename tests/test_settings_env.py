@@ -110,7 +110,10 @@ def test_it_splits_a_list_on_commas(monkeypatch):
 @pytest.mark.parametrize(
     ("endpoint", "url"),
     [
-        ("huntaze-redis.xxxxx.use1.cache.amazonaws.com:6379", "redis://huntaze-redis.xxxxx.use1.cache.amazonaws.com:6379/0"),
+        (
+            "huntaze-redis.xxxxx.use1.cache.amazonaws.com:6379",
+            "redis://huntaze-redis.xxxxx.use1.cache.amazonaws.com:6379/0",
+        ),
         ("redis://127.0.0.1:6380/2", "redis://127.0.0.1:6380/2"),
         ("rediss://cache.example.com:6379/0", "rediss://cache.example.com:6379/0"),
     ],
@@ -134,7 +137,9 @@ BASE_ENV = {
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
-    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR"}}
+    keep = {
+        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR"}
+    }
     return subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
@@ -177,8 +182,14 @@ def test_it_prefers_redis_url_to_redis_endpoint():
     [
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be true or false"),
         ({"RATE_LIMITER_ENABLED": "sometimes"}, "RATE_LIMITER_ENABLED must be true or false"),
-        ({"ONLYFANS_RATE_LIMIT_PER_MINUTE": "ten"}, "ONLYFANS_RATE_LIMIT_PER_MINUTE must be an integer"),
-        ({"ONLYFANS_RATE_LIMIT_PER_MINUTE": "0"}, "ONLYFANS_RATE_LIMIT_PER_MINUTE must be at least 1"),
+        (
+            {"ONLYFANS_RATE_LIMIT_PER_MINUTE": "ten"},
+            "ONLYFANS_RATE_LIMIT_PER_MINUTE must be an integer",
+        ),
+        (
+            {"ONLYFANS_RATE_LIMIT_PER_MINUTE": "0"},
+            "ONLYFANS_RATE_LIMIT_PER_MINUTE must be at least 1",
+        ),
         ({"PORT": "http"}, "PORT must be an integer"),
         ({"SQS_REQUEST_TIMEOUT": "soon"}, "SQS_REQUEST_TIMEOUT must be a number"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or text"),

@@ -40,10 +40,18 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
 
     name = StrictCharField(max_length=120)
     content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
-    mediaUrls = serializers.ListField(child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls")
-    accountId = IdField(required=False, help_text="Required when you run several OnlyFans accounts.")
-    segmentId = IdField(required=False, help_text="The audience: a saved segment (or give `filter`).")
-    filter = RulesSerializer(required=False, source="rules", help_text="The audience as inline rules ({}: every fan).")
+    mediaUrls = serializers.ListField(
+        child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls"
+    )
+    accountId = IdField(
+        required=False, help_text="Required when you run several OnlyFans accounts."
+    )
+    segmentId = IdField(
+        required=False, help_text="The audience: a saved segment (or give `filter`)."
+    )
+    filter = RulesSerializer(
+        required=False, source="rules", help_text="The audience as inline rules ({}: every fan)."
+    )
     scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
     skipIfRepliedWithinMinutes = StrictIntegerField(
         required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
@@ -53,7 +61,9 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
 
     def validate(self, attrs):
         if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
-            raise serializers.ValidationError({"segmentId": ["Give either segmentId or filter (the audience)."]})
+            raise serializers.ValidationError(
+                {"segmentId": ["Give either segmentId or filter (the audience)."]}
+            )
         when = attrs.get("scheduled_at")
         if when is not None and when < timezone.now() - timedelta(minutes=1):
             raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
@@ -67,7 +77,9 @@ def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | No
     if segment_id is not None:
         segment = segment_get(user=user, segment_id=segment_id)
         if data.get("accountId") not in (None, segment.account_id):
-            raise serializers.ValidationError({"segmentId": ["This segment belongs to another of your accounts."]})
+            raise serializers.ValidationError(
+                {"segmentId": ["This segment belongs to another of your accounts."]}
+            )
         return segment.account, segment
     return account_for_user(user=user, account_pk=data.get("accountId")), None
 
@@ -119,7 +131,9 @@ class RecipientListQuerySerializer(PagingQuerySerializer):
 
 class RecipientOutputSerializer(serializers.Serializer):
     fanId = serializers.IntegerField(source="fan_id", allow_null=True)
-    recipientId = serializers.CharField(source="recipient_id", help_text="The fan's OnlyFans user id.")
+    recipientId = serializers.CharField(
+        source="recipient_id", help_text="The fan's OnlyFans user id."
+    )
     username = serializers.SerializerMethodField()
     displayName = serializers.SerializerMethodField()
     messageId = serializers.UUIDField(source="message_id", allow_null=True)
@@ -146,11 +160,18 @@ class CampaignListApi(APIView):
         summary="List your campaigns, newest first",
         tags=TAG,
         parameters=[CampaignListQuerySerializer],
-        responses={200: CampaignPageOutputSerializer, **errors(e400="A bad query parameter.", e404="accountId is not yours.")},
+        responses={
+            200: CampaignPageOutputSerializer,
+            **errors(e400="A bad query parameter.", e404="accountId is not yours."),
+        },
     )
     def get(self, request, *args, **kwargs):
         filters = CampaignListQuerySerializer.parse(request)
-        return Response(CampaignPageOutputSerializer(selectors.campaigns_list(user=request.user, filters=filters)).data)
+        return Response(
+            CampaignPageOutputSerializer(
+                selectors.campaigns_list(user=request.user, filters=filters)
+            ).data
+        )
 
 
 class CampaignCreateApi(APIView):
@@ -163,14 +184,19 @@ class CampaignCreateApi(APIView):
         request=CampaignCreateInputSerializer,
         responses={
             201: CampaignDetailOutputSerializer,
-            **errors(e400="Invalid body; `details` names the field.", e404="accountId or segmentId is not yours."),
+            **errors(
+                e400="Invalid body; `details` names the field.",
+                e404="accountId or segmentId is not yours.",
+            ),
         },
     )
     def post(self, request, *args, **kwargs):
         serializer = CampaignCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         campaign = campaign_create_from_input(user=request.user, data=serializer.validated_data)
-        return Response(CampaignDetailOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+        return Response(
+            CampaignDetailOutputSerializer(campaign).data, status=status.HTTP_201_CREATED
+        )
 
 
 class CampaignRetrieveApi(APIView):
@@ -204,8 +230,12 @@ def _action_api(action: str, summary: str) -> type[APIView]:
     return type(f"Campaign{action.title()}Api", (APIView,), {"post": post})
 
 
-CampaignLaunchApi = _action_api("launch", "Launch: now, or at scheduledAt (draft → scheduled or running)")
-CampaignPauseApi = _action_api("pause", "Pause: no new delivery after the current slot; the rest is held")
+CampaignLaunchApi = _action_api(
+    "launch", "Launch: now, or at scheduledAt (draft → scheduled or running)"
+)
+CampaignPauseApi = _action_api(
+    "pause", "Pause: no new delivery after the current slot; the rest is held"
+)
 CampaignResumeApi = _action_api("resume", "Resume a paused campaign")
 CampaignCancelApi = _action_api("cancel", "Cancel: every unsent message is cancelled")
 
@@ -216,9 +246,16 @@ class CampaignRecipientsApi(APIView):
         summary="A campaign's recipients: fan, message state, skip reason",
         tags=TAG,
         parameters=[CAMPAIGN_ID, RecipientListQuerySerializer],
-        responses={200: RecipientPageOutputSerializer, **errors(e400="A bad query parameter.", e404=NOT_FOUND)},
+        responses={
+            200: RecipientPageOutputSerializer,
+            **errors(e400="A bad query parameter.", e404=NOT_FOUND),
+        },
     )
     def get(self, request, *args, **kwargs):
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
         filters = RecipientListQuerySerializer.parse(request)
-        return Response(RecipientPageOutputSerializer(selectors.recipients_page(campaign=campaign, filters=filters)).data)
+        return Response(
+            RecipientPageOutputSerializer(
+                selectors.recipients_page(campaign=campaign, filters=filters)
+            ).data
+        )

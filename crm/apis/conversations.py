@@ -99,14 +99,19 @@ class ConversationUpdateApi(APIView):
         request=ConversationUpdateInputSerializer,
         responses={
             200: ConversationOutputSerializer,
-            **errors(e400="Neither pinned nor archived given, a non-boolean, or an unknown field.", e404=NOT_FOUND),
+            **errors(
+                e400="Neither pinned nor archived given, a non-boolean, or an unknown field.",
+                e404=NOT_FOUND,
+            ),
         },
     )
     def patch(self, request, *args, **kwargs):
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         serializer = ConversationUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        conversation = services.conversation_update(conversation=conversation, data=serializer.validated_data)
+        conversation = services.conversation_update(
+            conversation=conversation, data=serializer.validated_data
+        )
         return Response(ConversationOutputSerializer(conversation).data)
 
 

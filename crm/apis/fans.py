@@ -62,7 +62,11 @@ class FanCreateApi(APIView):
         request=FanCreateInputSerializer,
         responses={
             201: FanOutputSerializer,
-            **errors(e400=INVALID_BODY, e404="accountId is not one of your OnlyFans accounts.", e409=TAKEN),
+            **errors(
+                e400=INVALID_BODY,
+                e404="accountId is not one of your OnlyFans accounts.",
+                e409=TAKEN,
+            ),
         },
     )
     def post(self, request, *args, **kwargs):
@@ -97,7 +101,10 @@ class FanReplaceApi(APIView):
         tags=TAG,
         parameters=[FAN_ID],
         request=FanInputSerializer,
-        responses={200: FanOutputSerializer, **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN)},
+        responses={
+            200: FanOutputSerializer,
+            **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN),
+        },
     )
     def put(self, request, *args, **kwargs):
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
@@ -116,7 +123,10 @@ class FanUpdateApi(APIView):
         tags=TAG,
         parameters=[FAN_ID],
         request=FanInputSerializer(partial=True),
-        responses={200: FanOutputSerializer, **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN)},
+        responses={
+            200: FanOutputSerializer,
+            **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN),
+        },
     )
     def patch(self, request, *args, **kwargs):
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
@@ -139,4 +149,3 @@ class FanDeleteApi(APIView):
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
         services.fan_delete(fan=fan)
         return Response(status=status.HTTP_204_NO_CONTENT)
-

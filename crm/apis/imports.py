@@ -44,9 +44,13 @@ class FansImportCsvApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-        file = serializers.FileField(allow_empty_file=True, help_text="The fans CSV (UTF-8, `,` or `;`).")
+        file = serializers.FileField(
+            allow_empty_file=True, help_text="The fans CSV (UTF-8, `,` or `;`)."
+        )
         accountId = serializers.IntegerField(
-            required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
+            required=False,
+            min_value=1,
+            help_text="Required when you run several OnlyFans accounts.",
         )
         dryRun = serializers.BooleanField(
             required=False, default=False, help_text="Check and report; change no fan."
@@ -57,7 +61,9 @@ class FansImportCsvApi(APIView):
         summary="Import fans from a CSV file (upsert by OnlyFans user id)",
         request={"multipart/form-data": InputSerializer},
         responses={
-            200: OpenApiResponse(ImportJobOutputSerializer, description="Imported at once: the report."),
+            200: OpenApiResponse(
+                ImportJobOutputSerializer, description="Imported at once: the report."
+            ),
             202: OpenApiResponse(
                 ImportJobOutputSerializer, description="A large file: queued as a job; poll `url`."
             ),
@@ -77,8 +83,11 @@ class FansImportCsvApi(APIView):
         account = account_for_user(user=request.user, account_pk=data.get("accountId"))
         upload = data["file"]
         options = {
-            "account": account, "file": upload, "filename": upload.name or "",
-            "dry_run": data["dryRun"], "created_by": request.user,
+            "account": account,
+            "file": upload,
+            "filename": upload.name or "",
+            "dry_run": data["dryRun"],
+            "created_by": request.user,
         }
         if imports.import_runs_in_background(upload.size):
             job = imports.import_job_create(**options)
@@ -87,7 +96,9 @@ class FansImportCsvApi(APIView):
                 raise ServiceUnavailable(job.error, code="queue_unavailable")
             payload = job_payload(job)
             return Response(
-                payload, status=status.HTTP_202_ACCEPTED, headers={"Location": request.build_absolute_uri(payload["url"])}
+                payload,
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": request.build_absolute_uri(payload["url"])},
             )
         job = imports.fans_import_csv(**options)
         return Response(job_payload(job), status=status.HTTP_200_OK)
@@ -113,7 +124,9 @@ class FansImportFailedRowsApi(APIView):
         operation_id="onlyfans_import_failed_rows",
         summary="Download the rows that failed, with their row numbers and reasons, as CSV",
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The failed rows as CSV."),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="The failed rows as CSV."
+            ),
             401: UNAUTHENTICATED,
             404: error("No such import among yours, or it has no failed rows."),
         },

@@ -44,7 +44,9 @@ class ConversationMessageListApi(APIView):
         parameters=[CONVERSATION_ID, MessageListQuerySerializer],
         responses={
             200: MessagePageOutputSerializer,
-            **errors(e400="An unknown parameter, or a cursor that is not a message id.", e404=NOT_FOUND),
+            **errors(
+                e400="An unknown parameter, or a cursor that is not a message id.", e404=NOT_FOUND
+            ),
         },
     )
     def get(self, request, *args, **kwargs):
@@ -56,7 +58,9 @@ class ConversationMessageListApi(APIView):
             after=query.get("after"),
             limit=query["limit"],
         )
-        return Response(MessagePageOutputSerializer(page, context=thread_context(page.results)).data)
+        return Response(
+            MessagePageOutputSerializer(page, context=thread_context(page.results)).data
+        )
 
 
 class ConversationMessageSendApi(APIView):

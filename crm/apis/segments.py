@@ -44,7 +44,9 @@ class RulesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """The fans list's filters (crm.selectors.FAN_RULES); each absent or null rule matches any
     fan."""
 
-    subscriptionStatus = serializers.ChoiceField(choices=SubscriptionStatus.values, required=False, allow_null=True)
+    subscriptionStatus = serializers.ChoiceField(
+        choices=SubscriptionStatus.values, required=False, allow_null=True
+    )
     tagsAny = TagsField(required=False, help_text="Fans with at least one of these tags.")
     tagsAll = TagsField(required=False, help_text="Fans with every one of these tags.")
     minSpent = MoneyField(required=False, allow_null=True)
@@ -80,12 +82,18 @@ class SegmentInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         help_text=("Which fans match ({} or absent: every fan of the account; "
                    "null: none, only includeFanIds)."),
     )  # fmt: skip
-    includeFanIds = FanIdsField(required=False, source="include", help_text="Fans in the segment whatever the rules.")
-    excludeFanIds = FanIdsField(required=False, source="exclude", help_text="Fans never in the segment.")
+    includeFanIds = FanIdsField(
+        required=False, source="include", help_text="Fans in the segment whatever the rules."
+    )
+    excludeFanIds = FanIdsField(
+        required=False, source="exclude", help_text="Fans never in the segment."
+    )
 
 
 class SegmentCreateInputSerializer(SegmentInputSerializer):
-    accountId = IdField(required=False, help_text="Required when you run several OnlyFans accounts.")
+    accountId = IdField(
+        required=False, help_text="Required when you run several OnlyFans accounts."
+    )
 
 
 class SegmentOutputSerializer(serializers.Serializer):
@@ -111,7 +119,9 @@ class SegmentPageOutputSerializer(PageOutputSerializer):
 
 class SegmentPreviewOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="How many fans the segment holds now.")
-    fans = FanOutputSerializer(many=True, help_text=f"The first {PREVIEW_SIZE}, biggest spenders first.")
+    fans = FanOutputSerializer(
+        many=True, help_text=f"The first {PREVIEW_SIZE}, biggest spenders first."
+    )
 
 
 def _with_fans(segment: Segment) -> Segment:
@@ -126,7 +136,10 @@ class SegmentListApi(APIView):
         summary="List your segments, newest first",
         tags=TAG,
         parameters=[PageQuerySerializer],
-        responses={200: SegmentPageOutputSerializer, **errors(e400="A bad query parameter.", e404="accountId is not yours.")},
+        responses={
+            200: SegmentPageOutputSerializer,
+            **errors(e400="A bad query parameter.", e404="accountId is not yours."),
+        },
     )
     def get(self, request, *args, **kwargs):
         filters = PageQuerySerializer.parse(request)
@@ -143,7 +156,10 @@ class SegmentCreateApi(APIView):
         summary="Save a segment: filter rules plus fans added or left out by hand",
         tags=TAG,
         request=SegmentCreateInputSerializer,
-        responses={201: SegmentOutputSerializer, **errors(e400=INVALID_BODY, e404="accountId is not yours.")},
+        responses={
+            201: SegmentOutputSerializer,
+            **errors(e400=INVALID_BODY, e404="accountId is not yours."),
+        },
     )
     def post(self, request, *args, **kwargs):
         serializer = SegmentCreateInputSerializer(data=request.data)
@@ -151,7 +167,9 @@ class SegmentCreateApi(APIView):
         data = dict(serializer.validated_data)
         account = account_for_user(user=request.user, account_pk=data.pop("accountId", None))
         segment = services.segment_create(account=account, user=request.user, data=data)
-        return Response(SegmentOutputSerializer(_with_fans(segment)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            SegmentOutputSerializer(_with_fans(segment)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class SegmentRetrieveApi(APIView):

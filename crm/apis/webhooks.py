@@ -37,14 +37,33 @@ class WebhookReceiveApi(APIView):
         tags=["Webhooks"],
         auth=[],
         parameters=[
-            OpenApiParameter("accountId", int, OpenApiParameter.PATH, description="The OnlyFans account's id in Huntaze."),
-            OpenApiParameter(signatures.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=True, description="Unix seconds when the event was signed."),
-            OpenApiParameter(signatures.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=True, description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".'),
+            OpenApiParameter(
+                "accountId",
+                int,
+                OpenApiParameter.PATH,
+                description="The OnlyFans account's id in Huntaze.",
+            ),
+            OpenApiParameter(
+                signatures.TIMESTAMP_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unix seconds when the event was signed.",
+            ),
+            OpenApiParameter(
+                signatures.SIGNATURE_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description='"sha256=" + hex HMAC-SHA256 of "{timestamp}.{raw body}".',
+            ),
         ],
         request=OpenApiTypes.OBJECT,
         responses={
             200: WebhookResultSerializer,
-            400: error("Not JSON, or a malformed event (details name the field); nothing was written."),
+            400: error(
+                "Not JSON, or a malformed event (details name the field); nothing was written."
+            ),
             401: error(
                 "Missing or wrong signature (invalid_signature), or a timestamp outside the window "
                 "(timestamp_out_of_range)."
@@ -63,7 +82,9 @@ class WebhookReceiveApi(APIView):
         try:
             body = request.body
         except RequestDataTooBig:
-            raise ApplicationError("The body is too large.", code="too_large", status_code=413) from None
+            raise ApplicationError(
+                "The body is too large.", code="too_large", status_code=413
+            ) from None
         signatures.verify_signature(
             account=account,
             timestamp=request.headers.get(signatures.TIMESTAMP_HEADER),

@@ -77,7 +77,11 @@ def cancelled_ids(messages: QuerySet[OutboundMessage]) -> set:
     """Cancel these messages; the ids of those that were cancelled (not already on their way)."""
     ids = list(messages.values_list("pk", flat=True))
     messages_cancel(OutboundMessage.objects.filter(pk__in=ids))
-    return set(OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.CANCELLED).values_list("pk", flat=True))
+    return set(
+        OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.CANCELLED).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def bulk_rate_per_minute(account: OnlyFansAccount) -> float:

@@ -41,14 +41,22 @@ RATE_WINDOW = timedelta(minutes=10)
 
 
 def campaigns_list(*, user, filters: dict[str, Any]) -> Page:
-    campaigns = scope_to_accounts(Campaign.objects.all(), user=user, account_pk=filters.get("accountId"))
+    campaigns = scope_to_accounts(
+        Campaign.objects.all(), user=user, account_pk=filters.get("accountId")
+    )
     if state := filters.get("state"):
         campaigns = campaigns.filter(state=state)
-    return paginate(campaigns.order_by("-created_at", "-id"), page=filters["page"], page_size=filters["pageSize"])
+    return paginate(
+        campaigns.order_by("-created_at", "-id"),
+        page=filters["page"],
+        page_size=filters["pageSize"],
+    )
 
 
 def campaign_get(*, user, campaign_id: Any) -> Campaign:
-    return owned_or_404(Campaign.objects.select_related("account"), user=user, pk=campaign_id, what="Campaign")
+    return owned_or_404(
+        Campaign.objects.select_related("account"), user=user, pk=campaign_id, what="Campaign"
+    )
 
 
 def _state_filters() -> dict[str, Q]:
@@ -66,7 +74,9 @@ def _state_filters() -> dict[str, Q]:
                 MessageStatus.DEAD_LETTERED,
             )
         },
-        MessageStatus.CANCELLED: (Q(message__status=MessageStatus.CANCELLED) | Q(message__isnull=True, cancelled=True))
+        MessageStatus.CANCELLED: (
+            Q(message__status=MessageStatus.CANCELLED) | Q(message__isnull=True, cancelled=True)
+        )
         & not_skipped,
         "skipped": ~not_skipped,
     }
@@ -90,15 +100,24 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
     recipients = campaign.recipients.all()
     counts = recipients.aggregate(
         total=Count("pk"),
-        recent=Count("pk", filter=Q(message__status=MessageStatus.SENT, message__sent_at__gte=now - RATE_WINDOW)),
+        recent=Count(
+            "pk",
+            filter=Q(message__status=MessageStatus.SENT, message__sent_at__gte=now - RATE_WINDOW),
+        ),
         **{state: Count("pk", filter=condition) for state, condition in _state_filters().items()},
     )
     by_state = {state: counts[state] for state in RECIPIENT_STATES}
     skip_reasons = dict(
-        recipients.exclude(skip_reason="").order_by().values_list("skip_reason").annotate(n=Count("pk"))
+        recipients.exclude(skip_reason="")
+        .order_by()
+        .values_list("skip_reason")
+        .annotate(n=Count("pk"))
     )
     total = counts["total"]
-    if campaign.audience_frozen_at is None and campaign.state in (CampaignState.DRAFT, CampaignState.SCHEDULED):
+    if campaign.audience_frozen_at is None and campaign.state in (
+        CampaignState.DRAFT,
+        CampaignState.SCHEDULED,
+    ):
         # Not launched yet: what it would be, evaluated now.
         total = audience_size(campaign)
     elif campaign.audience_frozen_at is None and campaign.audience and campaign.state in LAUNCHED:
@@ -113,7 +132,11 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
     live = campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.DRAFT)
     projected = None
     if live and remaining > 0 and bulk_rate > 0:
-        start = max(now, campaign.scheduled_at or now) if campaign.state != CampaignState.RUNNING else now
+        start = (
+            max(now, campaign.scheduled_at or now)
+            if campaign.state != CampaignState.RUNNING
+            else now
+        )
         projected = start + timedelta(minutes=remaining / bulk_rate)
     elif campaign.state == CampaignState.FINISHED:
         projected = campaign.finished_at
@@ -147,7 +170,9 @@ def audience_size(campaign: Campaign) -> int:
     segment = campaign.segment  # no query when there is none
     if segment is None:
         rules = campaign.rules if campaign.rules is not None else {}
-        return audience_members(account_id=campaign.account_id, rules=rules, include=[], exclude=[]).count()
+        return audience_members(
+            account_id=campaign.account_id, rules=rules, include=[], exclude=[]
+        ).count()
     return audience_members(
         account_id=campaign.account_id,
         rules=segment.rules,
@@ -166,7 +191,9 @@ def recipient_state(recipient: CampaignRecipient) -> str:
 
 
 def recipients_page(*, campaign: Campaign, filters: dict[str, Any]) -> Page:
-    recipients: QuerySet[CampaignRecipient] = campaign.recipients.select_related("fan", "message").order_by("id")
+    recipients: QuerySet[CampaignRecipient] = campaign.recipients.select_related(
+        "fan", "message"
+    ).order_by("id")
     if state := filters.get("state"):
         recipients = recipients.filter(_state_filters()[state])
     return paginate(recipients, page=filters["page"], page_size=filters["pageSize"])
@@ -184,7 +211,9 @@ class ListProgress:
         return round(100 * self.final / self.total) if self.total else 0
 
 
-def campaigns_progress_summary(campaigns: list[Campaign], *, now: datetime | None = None) -> dict[int, ListProgress]:
+def campaigns_progress_summary(
+    campaigns: list[Campaign], *, now: datetime | None = None
+) -> dict[int, ListProgress]:
     """Sent, final and total recipients of each campaign, in one query for the whole list (plus
     the bulk pace of each account among them)."""
     now = now or timezone.now()
@@ -197,7 +226,11 @@ def campaigns_progress_summary(campaigns: list[Campaign], *, now: datetime | Non
         for row in CampaignRecipient.objects.filter(campaign_id__in=[c.pk for c in campaigns])
         .order_by()
         .values("campaign_id")
-        .annotate(total=Count("pk"), sent=Count("pk", filter=filters[MessageStatus.SENT]), final=Count("pk", filter=final))
+        .annotate(
+            total=Count("pk"),
+            sent=Count("pk", filter=filters[MessageStatus.SENT]),
+            final=Count("pk", filter=final),
+        )
     }
     rates: dict[int, float] = {}
     summary = {}
@@ -212,7 +245,10 @@ def campaigns_progress_summary(campaigns: list[Campaign], *, now: datetime | Non
             if rates[campaign.account_id] > 0:
                 projected = now + timedelta(minutes=remaining / rates[campaign.account_id])
         summary[campaign.pk] = ListProgress(
-            total=row["total"] if launched else None, sent=row["sent"], final=row["final"], projected_finish_at=projected
+            total=row["total"] if launched else None,
+            sent=row["sent"],
+            final=row["final"],
+            projected_finish_at=projected,
         )
     return summary
 
@@ -236,7 +272,11 @@ class AudiencePreview:
 
 
 def audience_preview(
-    *, account: OnlyFansAccount, segment: Segment | None, rules: dict[str, Any] | None, starts_at: datetime | None = None
+    *,
+    account: OnlyFansAccount,
+    segment: Segment | None,
+    rules: dict[str, Any] | None,
+    starts_at: datetime | None = None,
 ) -> AudiencePreview:
     """What a campaign not created yet would reach if launched now (the create form's live
     count)."""
@@ -269,7 +309,9 @@ class SendsOverTime:
         return max(self.counts, default=0)
 
 
-def sends_over_time(campaign: Campaign, *, buckets: int = 24, now: datetime | None = None) -> SendsOverTime | None:
+def sends_over_time(
+    campaign: Campaign, *, buckets: int = 24, now: datetime | None = None
+) -> SendsOverTime | None:
     """Sends per interval since launch, in one query whatever the campaign's size: a cumulative
     count at each interval's end (conditional aggregates over the recipients), then differences."""
     if campaign.launched_at is None:
@@ -283,7 +325,10 @@ def sends_over_time(campaign: Campaign, *, buckets: int = 24, now: datetime | No
     edges = [start + step * (i + 1) for i in range(buckets)]
     sent = Q(message__status=MessageStatus.SENT)
     totals = campaign.recipients.aggregate(
-        **{f"e{i}": Count("pk", filter=sent & Q(message__sent_at__lte=edge)) for i, edge in enumerate(edges)}
+        **{
+            f"e{i}": Count("pk", filter=sent & Q(message__sent_at__lte=edge))
+            for i, edge in enumerate(edges)
+        }
     )
     cumulative = [totals[f"e{i}"] for i in range(buckets)]
     counts = [b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True)]

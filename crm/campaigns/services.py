@@ -60,10 +60,21 @@ _ALLOWED_FROM = {
     "start": (CampaignState.DRAFT, CampaignState.SCHEDULED),
     "pause": (CampaignState.RUNNING,),
     "resume": (CampaignState.PAUSED,),
-    "cancel": (CampaignState.DRAFT, CampaignState.SCHEDULED, CampaignState.RUNNING, CampaignState.PAUSED),
+    "cancel": (
+        CampaignState.DRAFT,
+        CampaignState.SCHEDULED,
+        CampaignState.RUNNING,
+        CampaignState.PAUSED,
+    ),
     "finish": (CampaignState.RUNNING,),
 }
-_VERBS = {"launch": "launched", "start": "started", "pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+_VERBS = {
+    "launch": "launched",
+    "start": "started",
+    "pause": "paused",
+    "resume": "resumed",
+    "cancel": "cancelled",
+}
 
 
 class CampaignStateConflict(Conflict):
@@ -80,7 +91,9 @@ def _transition(campaign: Campaign, *, action: str, to: str, **fields: Any) -> C
             f"A {campaign.state} campaign cannot be {_VERBS.get(action, action)}.",
             details={"state": [campaign.state]},
         )
-    logger.info("CRM campaign state", extra={"campaignId": campaign.pk, "action": action, "state": to})
+    logger.info(
+        "CRM campaign state", extra={"campaignId": campaign.pk, "action": action, "state": to}
+    )
     return campaign
 
 
@@ -103,7 +116,8 @@ def campaign_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> 
 
 
 def campaign_launch(*, campaign: Campaign) -> Campaign:
-    """Launch now, or schedule it when `scheduled_at` is still ahead (`campaigns_tick` starts it)."""
+    """Launch now, or schedule it when `scheduled_at` is still ahead (`campaigns_tick` starts
+    it)."""
     if campaign.scheduled_at is not None and campaign.scheduled_at > timezone.now():
         return _transition(campaign, action="launch", to=CampaignState.SCHEDULED)
     return _start(campaign)
@@ -112,7 +126,11 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
 def _audience_snapshot(campaign: Campaign) -> dict[str, Any]:
     segment = campaign.segment  # no query when there is none
     if segment is None:
-        return {"rules": campaign.rules if campaign.rules is not None else {}, "include": [], "exclude": []}
+        return {
+            "rules": campaign.rules if campaign.rules is not None else {},
+            "include": [],
+            "exclude": [],
+        }
     return {
         "rules": segment.rules,
         "include": sorted(segment.included_fans.values_list("pk", flat=True)),
@@ -133,7 +151,9 @@ def _start(campaign: Campaign) -> Campaign:
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
-    campaign = _transition(campaign, action="pause", to=CampaignState.PAUSED, paused_at=timezone.now())
+    campaign = _transition(
+        campaign, action="pause", to=CampaignState.PAUSED, paused_at=timezone.now()
+    )
     held = pipeline.hold(_unsent_messages(campaign))
     logger.info("CRM campaign paused", extra={"campaignId": campaign.pk, "held": held})
     return campaign
@@ -147,11 +167,15 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
-    campaign = _transition(campaign, action="cancel", to=CampaignState.CANCELLED, cancelled_at=timezone.now())
+    campaign = _transition(
+        campaign, action="cancel", to=CampaignState.CANCELLED, cancelled_at=timezone.now()
+    )
     cancelled = pipeline.cancel(_unsent_messages(campaign))
     # Recipients without a message yet never get one.
     campaign.recipients.filter(message__isnull=True, skip_reason="").update(cancelled=True)
-    logger.info("CRM campaign cancelled", extra={"campaignId": campaign.pk, "messagesCancelled": cancelled})
+    logger.info(
+        "CRM campaign cancelled", extra={"campaignId": campaign.pk, "messagesCancelled": cancelled}
+    )
     return campaign
 
 
@@ -209,7 +233,9 @@ def _freeze_batch(campaign: Campaign) -> int:
         _insert_recipients(campaign.pk, fans, now)
         moved = {"freeze_cursor": fans[-1][0]} if fans else {"audience_frozen_at": now}
         # Only from the cursor this batch started at: a concurrent run's batch counts once.
-        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=campaign.freeze_cursor).update(**moved)
+        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=campaign.freeze_cursor).update(
+            **moved
+        )
     return len(fans)
 
 
@@ -278,18 +304,28 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         # batch, or this batch for it, so its messages are held exactly when the campaign is
         # paused at its commit and a pause or a release that follows sees them all.
         paused = (
-            Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("state", flat=True).get()
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign.pk)
+            .values_list("state", flat=True)
+            .get()
             == CampaignState.PAUSED
         )
         # Locked and re-read: a concurrent run that created these messages first wins.
         fresh = set(
             CampaignRecipient.objects.select_for_update()
-            .filter(pk__in=[pk for pk, *_ in todo], message__isnull=True, skip_reason="", cancelled=False)
+            .filter(
+                pk__in=[pk for pk, *_ in todo],
+                message__isnull=True,
+                skip_reason="",
+                cancelled=False,
+            )
             .values_list("pk", flat=True)
         )
         to_send = [(pk, recipient_id) for pk, recipient_id in to_send if pk in fresh]
         for reason, ids in skips.items():
-            CampaignRecipient.objects.filter(pk__in=[pk for pk in ids if pk in fresh]).update(skip_reason=reason)
+            CampaignRecipient.objects.filter(pk__in=[pk for pk in ids if pk in fresh]).update(
+                skip_reason=reason
+            )
         messages = pipeline.create_bulk(
             account=campaign.account,
             sender=campaign.created_by,
@@ -299,7 +335,9 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             metadata={"campaignId": campaign.pk},
             held=paused,
         )
-        _link_messages([(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)])
+        _link_messages(
+            [(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)]
+        )
         _add_to_threads(campaign, [pk for pk, _ in to_send])
         if messages and not paused:
             pipeline.arm(campaign.account, len(messages))  # last: it locks the account's rows
@@ -320,24 +358,38 @@ def _add_to_threads(campaign: Campaign, recipient_pks: list[int]) -> None:
         quote(model._meta.db_table) for model in (CampaignRecipient, Conversation, Message)
     )
     when = Message._meta.get_field("sent_at").get_db_prep_value(now, connection)
-    media = Message._meta.get_field("media_urls").get_db_prep_value(list(campaign.media_urls), connection)
+    media = Message._meta.get_field("media_urls").get_db_prep_value(
+        list(campaign.media_urls), connection
+    )
     ids = ", ".join(["%s"] * len(recipient_pks))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {conversations} (account_id, fan_id, last_message_preview, last_message_direction, "
-            f"last_activity_at, unread_count, pinned, archived, created_at, updated_at) "
+            f"INSERT INTO {conversations} (account_id, fan_id, last_message_preview, "
+            f"last_message_direction, last_activity_at, unread_count, pinned, archived, "
+            f"created_at, updated_at) "
             f"SELECT %s, r.fan_id, '', '', %s, 0, %s, %s, %s, %s FROM {recipients} r "
             f"WHERE r.id IN ({ids}) AND r.fan_id IS NOT NULL ON CONFLICT DO NOTHING",
             [campaign.account_id, when, False, False, when, when, *recipient_pks],
         )
         cursor.execute(
-            f"INSERT INTO {thread} (conversation_id, direction, content, media_urls, sent_at, outbound_id, created_at) "
+            f"INSERT INTO {thread} (conversation_id, direction, content, media_urls, sent_at, "
+            f"outbound_id, created_at) "
             # A correlated lookup on the conversation's unique (account, fan) index: as a JOIN,
             # SQLite's planner scanned the conversations once per recipient.
-            f"SELECT (SELECT c.id FROM {conversations} c WHERE c.account_id = %s AND c.fan_id = r.fan_id), "
+            f"SELECT (SELECT c.id FROM {conversations} c "
+            f"WHERE c.account_id = %s AND c.fan_id = r.fan_id), "
             f"%s, %s, %s, %s, r.message_id, %s FROM {recipients} r "
-            f"WHERE r.id IN ({ids}) AND r.message_id IS NOT NULL AND r.fan_id IS NOT NULL ON CONFLICT DO NOTHING",
-            [campaign.account_id, MessageDirection.OUTBOUND, campaign.content, media, when, when, *recipient_pks],
+            f"WHERE r.id IN ({ids}) AND r.message_id IS NOT NULL AND r.fan_id IS NOT NULL "
+            f"ON CONFLICT DO NOTHING",
+            [
+                campaign.account_id,
+                MessageDirection.OUTBOUND,
+                campaign.content,
+                media,
+                when,
+                when,
+                *recipient_pks,
+            ],
         )
 
 
@@ -353,7 +405,8 @@ def _link_messages(pairs: list[tuple[int, Any]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"UPDATE {table} SET message_id = v.message_id FROM unnest(%s::bigint[], %s::uuid[]) AS v (id, message_id) "
+                f"UPDATE {table} SET message_id = v.message_id "
+                f"FROM unnest(%s::bigint[], %s::uuid[]) AS v (id, message_id) "
                 f"WHERE {table}.id = v.id",
                 [[pk for pk, _ in pairs], [message_id for _, message_id in pairs]],
             )
@@ -375,7 +428,10 @@ def recipients_skip_for_fan(*, fan: Fan, reason: str) -> int:
     """A fan who stopped being a good recipient (unsubscribed, or a chatter just wrote to them):
     their unsent campaign messages are cancelled and the recipients say why."""
     recipients = CampaignRecipient.objects.filter(
-        fan=fan, skip_reason="", cancelled=False, campaign__state__in=[CampaignState.RUNNING, CampaignState.PAUSED]
+        fan=fan,
+        skip_reason="",
+        cancelled=False,
+        campaign__state__in=[CampaignState.RUNNING, CampaignState.PAUSED],
     )
     if reason == SkipReason.REPLIED_RECENTLY:
         recipients = recipients.filter(campaign__skip_if_replied_within_minutes__gt=0)
@@ -383,7 +439,9 @@ def recipients_skip_for_fan(*, fan: Fan, reason: str) -> int:
     if not ids:
         return 0
     cancelled_messages = pipeline.cancelled_ids(pipeline.unsent([m for _, m in ids if m]))
-    skippable = [pk for pk, message_id in ids if message_id is None or message_id in cancelled_messages]
+    skippable = [
+        pk for pk, message_id in ids if message_id is None or message_id in cancelled_messages
+    ]
     return CampaignRecipient.objects.filter(pk__in=skippable).update(skip_reason=reason)
 
 
@@ -406,7 +464,9 @@ def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
     for campaign_id in launching:
         pipeline.advance_soon(campaign_id)
     finished = 0
-    for campaign in Campaign.objects.filter(state=CampaignState.RUNNING, messages_created_at__isnull=False):
+    for campaign in Campaign.objects.filter(
+        state=CampaignState.RUNNING, messages_created_at__isnull=False
+    ):
         if not open_recipients(campaign).exists():
             try:
                 _transition(campaign, action="finish", to=CampaignState.FINISHED, finished_at=now)

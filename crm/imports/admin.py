@@ -16,17 +16,43 @@ from crm.models import ImportJob
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "account", "filename", "status", "dry_run", "progress", "created", "updated",
-        "unchanged", "failed", "duplicates", "created_at",
+        "id",
+        "account",
+        "filename",
+        "status",
+        "dry_run",
+        "progress",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "duplicates",
+        "created_at",
     )
     list_filter = ("status", "dry_run")
     search_fields = ("id", "filename", "account__username", "account__onlyfans_id")
     list_select_related = ("account",)
     date_hierarchy = "created_at"
     readonly_fields = (
-        "id", "account", "created_by", "filename", "dry_run", "status", "rows_total",
-        "rows_processed", "created", "updated", "unchanged", "failed", "duplicates",
-        "failed_rows_link", "error", "report_json", "created_at", "started_at", "finished_at",
+        "id",
+        "account",
+        "created_by",
+        "filename",
+        "dry_run",
+        "status",
+        "rows_total",
+        "rows_processed",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "duplicates",
+        "failed_rows_link",
+        "error",
+        "report_json",
+        "created_at",
+        "started_at",
+        "finished_at",
     )
     exclude = ("upload", "failed_rows_file", "report")
 

@@ -25,8 +25,15 @@ COLUMNS: tuple[Column, ...] = (
         "onlyfansUserId",
         "id",
         (
-            "userid", "fanid", "onlyfansuserid", "onlyfansid", "ofuserid", "ofid",
-            "subscriberid", "fanuserid", "id",
+            "userid",
+            "fanid",
+            "onlyfansuserid",
+            "onlyfansid",
+            "ofuserid",
+            "ofid",
+            "subscriberid",
+            "fanuserid",
+            "id",
         ),
         max_length=64,
     ),
@@ -55,8 +62,17 @@ COLUMNS: tuple[Column, ...] = (
         "subscribedAt",
         "date",
         (
-            "subscribedon", "subscribedat", "subscribed", "subscribedsince", "subscriptiondate",
-            "subscriptionstart", "subscribedate", "joined", "joinedon", "joinedat", "startdate",
+            "subscribedon",
+            "subscribedat",
+            "subscribed",
+            "subscribedsince",
+            "subscriptiondate",
+            "subscriptionstart",
+            "subscribedate",
+            "joined",
+            "joinedon",
+            "joinedat",
+            "startdate",
         ),
     ),
     Column(
@@ -64,15 +80,32 @@ COLUMNS: tuple[Column, ...] = (
         "expiresAt",
         "date",
         (
-            "expires", "expiredat", "expiresat", "expireson", "expiredon", "expiration",
-            "expirationdate", "expiry", "expirydate", "subscriptionend", "enddate",
+            "expires",
+            "expiredat",
+            "expiresat",
+            "expireson",
+            "expiredon",
+            "expiration",
+            "expirationdate",
+            "expiry",
+            "expirydate",
+            "subscriptionend",
+            "enddate",
         ),
     ),
     Column(
         "auto_renew",
         "autoRenew",
         "bool",
-        ("autorenew", "autorenewal", "autorenewenabled", "renew", "rebill", "rebillon", "recurring"),
+        (
+            "autorenew",
+            "autorenewal",
+            "autorenewenabled",
+            "renew",
+            "rebill",
+            "rebillon",
+            "recurring",
+        ),
     ),
     Column(
         "subscription_price",
@@ -85,8 +118,14 @@ COLUMNS: tuple[Column, ...] = (
         "totalSpent",
         "money",
         (
-            "totalspent", "totalsumm", "totalspend", "spent", "lifetimespend", "lifetimespent",
-            "lifetimevalue", "ltv",
+            "totalspent",
+            "totalsumm",
+            "totalspend",
+            "spent",
+            "lifetimespend",
+            "lifetimespent",
+            "lifetimevalue",
+            "ltv",
         ),
     ),
     Column("tips", "tips", "money", ("tips", "tipssumm", "tipstotal", "totaltips", "tipsspent")),
@@ -157,6 +196,7 @@ def map_header(header: list[str]) -> HeaderMap:
                     "reason": f"{header[best[field][1]]!r} is already read as {found[0].api_name}.",
                 }
             )
-    mapped = sorted(((index, by_field[field]) for field, (_, index) in best.items()), key=lambda m: m[0])
+    mapped = sorted(
+        ((index, by_field[field]) for field, (_, index) in best.items()), key=lambda m: m[0]
+    )
     return HeaderMap(header=header, mapped=mapped, unknown=unknown, ignored=ignored)
-

@@ -37,9 +37,15 @@ class FailedRowsWriter:
             # Closed by close(), which the service calls in a finally block.
             self._file = tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="")  # noqa: SIM115
             self._writer = csv.writer(self._file)
-            self._writer.writerow([safe_cell(cell) for cell in (ROW_HEADER, ERRORS_HEADER, *self.header)])
+            self._writer.writerow(
+                [safe_cell(cell) for cell in (ROW_HEADER, ERRORS_HEADER, *self.header)]
+            )
         self._writer.writerow(
-            [str(record_number), safe_cell("; ".join(reasons)), *(safe_cell(cell) for cell in cells)]
+            [
+                str(record_number),
+                safe_cell("; ".join(reasons)),
+                *(safe_cell(cell) for cell in cells),
+            ]
         )
         self.rows += 1
 

@@ -41,7 +41,11 @@ def import_job_create(
     open_source(file, max_bytes=settings.IMPORT_MAX_BYTES)
     file.seek(0)
     job = ImportJob(
-        id=uuid.uuid4(), account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run
+        id=uuid.uuid4(),
+        account=account,
+        created_by=created_by,
+        filename=filename[:255],
+        dry_run=dry_run,
     )
     job.upload.save(f"{job.id}.csv", file, save=False)  # type: ignore[arg-type]
     job.save()
@@ -81,7 +85,11 @@ def import_job_run(*, job_id: str) -> ImportJob | None:
     except Exception as exc:
         logger.exception("Import job crashed", extra={"importJobId": job_id})
         if job.status != ImportStatus.FAILED:  # fans_import_csv records its own failures
-            _fail(job, f"The import stopped unexpectedly ({type(exc).__name__}).", code="internal_error")
+            _fail(
+                job,
+                f"The import stopped unexpectedly ({type(exc).__name__}).",
+                code="internal_error",
+            )
     finally:
         if job.upload:
             job.upload.delete(save=False)
@@ -118,7 +126,9 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
         upload="",
     )
     if failed:
-        logger.warning("Import job lost its worker; marked failed", extra={"importJobId": str(job.pk)})
+        logger.warning(
+            "Import job lost its worker; marked failed", extra={"importJobId": str(job.pk)}
+        )
         if job.upload.name:
             job.upload.storage.delete(job.upload.name)
         job.refresh_from_db()

@@ -49,7 +49,9 @@ class CsvSource:
     encoding: str
     bom: bool
     delimiter: str
-    header_record: int  # the record number of the header row (1 unless a `sep=` or blank line precedes)
+    header_record: (
+        int  # the record number of the header row (1 unless a `sep=` or blank line precedes)
+    )
     header: HeaderMap
 
 
@@ -127,8 +129,13 @@ def open_source(file: IO[bytes], *, max_bytes: int) -> CsvSource:
             details={"columns": header.header[:50]},
         )
     return CsvSource(
-        file=file, size=size, encoding=encoding, bom=bom, delimiter=delimiter,
-        header_record=header_record, header=header,
+        file=file,
+        size=size,
+        encoding=encoding,
+        bom=bom,
+        delimiter=delimiter,
+        header_record=header_record,
+        header=header,
     )
 
 
@@ -276,4 +283,3 @@ def scan(source: CsvSource) -> Scan:
         result.date_order = evidence
     result.day_first = result.date_order == "day-first"
     return result
-

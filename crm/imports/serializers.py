@@ -36,7 +36,8 @@ class ImportJobOutputSerializer(serializers.Serializer):
     # The response's key; this serializer only documents the body (DRF's metaclass moves declared
     # fields off the class, so Serializer.errors is not shadowed at run time).
     errors = serializers.ListField(  # type: ignore[assignment]
-        child=serializers.DictField(), help_text="{row, line, column, field, value, message}, first 1,000."
+        child=serializers.DictField(),
+        help_text="{row, line, column, field, value, message}, first 1,000.",
     )
     errorsTruncated = serializers.BooleanField()
     duplicateRows = serializers.ListField(child=serializers.DictField())
@@ -52,8 +53,10 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
     """The report as the import routes and `import_fans_csv --json` answer it."""
     report = job.report or {}
     total = job.rows_total
-    percent = 100 if job.status == ImportStatus.SUCCEEDED else (
-        int(job.rows_processed * 100 / total) if total else 0
+    percent = (
+        100
+        if job.status == ImportStatus.SUCCEEDED
+        else (int(job.rows_processed * 100 / total) if total else 0)
     )
     values = {
         "jobId": job.pk,
@@ -78,7 +81,9 @@ def job_payload(job: ImportJob) -> dict[str, Any]:
         "duplicateRows": report.get("duplicateRows", []),
         "duplicateRowsTruncated": report.get("duplicateRowsTruncated", False),
         "failedRowsUrl": (
-            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk}) if job.failed_rows_file else None
+            reverse("fans-import-failed-rows", kwargs={"jobId": job.pk})
+            if job.failed_rows_file
+            else None
         ),
         "error": (
             {"code": report.get("errorCode", "import_failed"), "message": job.error}

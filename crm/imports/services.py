@@ -75,18 +75,24 @@ def fans_import_csv(
     """Import (or with dry_run, only check) a fans CSV into `account`; returns the finished job.
 
     Raises ImportFileError, before writing anything, when the file as a whole is unusable."""
-    source = open_source(file, max_bytes=settings.IMPORT_MAX_BYTES if max_bytes is None else max_bytes)
+    source = open_source(
+        file, max_bytes=settings.IMPORT_MAX_BYTES if max_bytes is None else max_bytes
+    )
     found = scan(source)
     now = timezone.now()
     if job is None:
-        job = ImportJob(account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run)
+        job = ImportJob(
+            account=account, created_by=created_by, filename=filename[:255], dry_run=dry_run
+        )
     job.status = ImportStatus.RUNNING
     job.started_at = job.started_at or now
     job.heartbeat_at = now
     job.rows_total = found.rows_total
     job.report = _format_report(source, found)
     job.save()
-    importer = _Importer(account=account, source=source, found=found, job=job, on_progress=on_progress)
+    importer = _Importer(
+        account=account, source=source, found=found, job=job, on_progress=on_progress
+    )
     try:
         with sqlite_bulk_mode():
             importer.run()
@@ -108,9 +114,14 @@ def fans_import_csv(
     logger.info(
         "Fans CSV import finished",
         extra={
-            "importJobId": str(job.id), "accountId": account.pk, "dryRun": job.dry_run,
-            "rows": job.rows_processed, "createdCount": job.created, "updatedCount": job.updated,
-            "unchangedCount": job.unchanged, "failedCount": job.failed,
+            "importJobId": str(job.id),
+            "accountId": account.pk,
+            "dryRun": job.dry_run,
+            "rows": job.rows_processed,
+            "createdCount": job.created,
+            "updatedCount": job.updated,
+            "unchangedCount": job.unchanged,
+            "failedCount": job.failed,
             "duplicateCount": job.duplicates,
         },
     )
@@ -121,7 +132,8 @@ def _format_report(source: CsvSource, found: Scan) -> dict[str, Any]:
     header = source.header
     return {
         "columns": [
-            {"column": header.header[index], "field": column.api_name} for index, column in header.mapped
+            {"column": header.header[index], "field": column.api_name}
+            for index, column in header.mapped
         ],
         "unknownColumns": header.unknown,
         "ignoredColumns": header.ignored,
@@ -236,9 +248,13 @@ class _Importer:
     def _progress(self) -> None:
         _copy_counts(self.job, self.counts)
         ImportJob.objects.filter(pk=self.job.pk).update(
-            rows_processed=self.job.rows_processed, created=self.job.created,
-            updated=self.job.updated, unchanged=self.job.unchanged, failed=self.job.failed,
-            duplicates=self.job.duplicates, heartbeat_at=timezone.now(),
+            rows_processed=self.job.rows_processed,
+            created=self.job.created,
+            updated=self.job.updated,
+            unchanged=self.job.unchanged,
+            failed=self.job.failed,
+            duplicates=self.job.duplicates,
+            heartbeat_at=timezone.now(),
         )
         if self.on_progress is not None:
             self.on_progress(self.job)
@@ -275,9 +291,13 @@ class _Importer:
             else:
                 self.counts.errors.append(
                     {
-                        "row": record_number, "line": line, "column": header, "field": api_name,
+                        "row": record_number,
+                        "line": line,
+                        "column": header,
+                        "field": api_name,
                         # The report is JSON in the database: PostgreSQL's jsonb refuses NUL.
-                        "value": raw[:VALUE_PREVIEW].replace("\x00", "\ufffd"), "message": reason,
+                        "value": raw[:VALUE_PREVIEW].replace("\x00", "\ufffd"),
+                        "message": reason,
                     }
                 )
         self.failed_rows.add(record_number, reasons, cells)

@@ -98,7 +98,8 @@ class FanStore:
         ]
         self.given = [(field.name, _adapter(field)) for field in given]
         self.constants = [
-            None if (default := field.get_default()) is None else _adapter(field)(default) for field in rest
+            None if (default := field.get_default()) is None else _adapter(field)(default)
+            for field in rest
         ]
 
         table = quote(meta.db_table)
@@ -140,7 +141,9 @@ class FanStore:
         tail = [*self.constants, now, now]
         given = self.given
         params = [
-            head + [None if (value := row[name]) is None else adapt(value) for name, adapt in given] + tail
+            head
+            + [None if (value := row[name]) is None else adapt(value) for name, adapt in given]
+            + tail
             for row in rows
         ]
         with transaction.atomic(), connection.cursor() as cursor:

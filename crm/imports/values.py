@@ -25,7 +25,9 @@ Parser = Callable[[str], Any]
 
 # --- money ------------------------------------------------------------------------------------
 _PLAIN_MONEY = re.compile(r"\d{1,10}(?:\.\d{1,2})?")
-_CURRENCY = re.compile(r"^(?:usd|eur|gbp|cad|aud|us\$|[$€£¥])|(?:usd|eur|gbp|cad|aud|[$€£¥])$", re.I)
+_CURRENCY = re.compile(
+    r"^(?:usd|eur|gbp|cad|aud|us\$|[$€£¥])|(?:usd|eur|gbp|cad|aud|[$€£¥])$", re.I
+)
 _GROUPED_COMMA = re.compile(r"\d{1,3}(?:,\d{3})+")
 _GROUPED_DOT = re.compile(r"\d{1,3}(?:\.\d{3}){2,}")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
@@ -85,9 +87,17 @@ _MONTHS = {
     name: number
     for number, names in enumerate(
         (
-            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
-            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
-            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
             ("dec", "december"),
         ),
         start=1,
@@ -107,7 +117,9 @@ _MONTH_FIRST = re.compile(
     re.I,
 )
 _DAY_FIRST = re.compile(
-    _WEEKDAY + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s\-]+(?P<mon>[a-z]{3,9})\.?[\s\-,]+(?P<y>\d{4})" + _TIME,
+    _WEEKDAY
+    + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s\-]+(?P<mon>[a-z]{3,9})\.?[\s\-,]+(?P<y>\d{4})"
+    + _TIME,
     re.I,
 )
 _EPOCH = datetime(1970, 1, 1)
@@ -134,7 +146,13 @@ def _build(year: int, month: int, day: int, match: re.Match) -> datetime:
     micro = int((match["f"] or "0").ljust(6, "0"))
     try:
         value = datetime(
-            year, month, day, hour, int(match["M"] or 0), int(match["S"] or 0), micro,
+            year,
+            month,
+            day,
+            hour,
+            int(match["M"] or 0),
+            int(match["S"] or 0),
+            micro,
             tzinfo=_tzinfo(match["tz"]),
         )
     except ValueError:
@@ -199,8 +217,19 @@ _TRUE = {"true", "yes", "y", "1", "on", "enabled", "active", "t"}
 _FALSE = {"false", "no", "n", "0", "off", "disabled", "inactive", "f", ""}
 _ACTIVE = {"active", "subscribed", "current", "renewing", "yes", "true", "1", "on", "subscriber"}
 _EXPIRED = {
-    "expired", "inactive", "unsubscribed", "cancelled", "canceled", "former", "ended", "lapsed",
-    "no", "false", "0", "off", "expiredsubscriber",
+    "expired",
+    "inactive",
+    "unsubscribed",
+    "cancelled",
+    "canceled",
+    "former",
+    "ended",
+    "lapsed",
+    "no",
+    "false",
+    "0",
+    "off",
+    "expiredsubscriber",
 }
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?e\+?\d+", re.I)
 _TAG_SPLIT = re.compile(r"[,;|]")

@@ -68,8 +68,9 @@ ACTIONS = {"launch": services.campaign_launch, "pause": services.campaign_pause,
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = list(
-        scope_to_accounts(Campaign.objects.select_related("account"), user=request.user)
-        .order_by("-created_at", "-id")[:LIST_SIZE]
+        scope_to_accounts(Campaign.objects.select_related("account"), user=request.user).order_by(
+            "-created_at", "-id"
+        )[:LIST_SIZE]
     )
     progress = selectors.campaigns_progress_summary(campaigns)
     rows = [(campaign, progress[campaign.pk]) for campaign in campaigns]
@@ -77,10 +78,14 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 
 # --- The create form -----------------------------------------------------------------------------
-def form_context(request: HttpRequest, *, values: Any = None, errors: list[str] | None = None) -> dict[str, Any]:
+def form_context(
+    request: HttpRequest, *, values: Any = None, errors: list[str] | None = None
+) -> dict[str, Any]:
     accounts = user_accounts(user=request.user)
     segments = list(
-        scope_to_accounts(Segment.objects.select_related("account"), user=request.user).order_by("name", "pk")[:200]
+        scope_to_accounts(Segment.objects.select_related("account"), user=request.user).order_by(
+            "name", "pk"
+        )[:200]
     )
     return {
         "accounts": accounts,
@@ -151,11 +156,18 @@ def _preview(request: HttpRequest, form) -> dict[str, Any]:
 def campaign_audience(request: HttpRequest) -> HttpResponse:
     """The form's live count: the audience the fields describe, counted now."""
     preview = _preview(request, request.GET)
-    return render(request, f"{FORM_TEMPLATE}#audience-preview", {"preview": preview}, status=400 if "error" in preview else 200)
+    return render(
+        request,
+        f"{FORM_TEMPLATE}#audience-preview",
+        {"preview": preview},
+        status=400 if "error" in preview else 200,
+    )
 
 
 # --- The progress page ---------------------------------------------------------------------------
-def progress_context(campaign: Campaign, progress: selectors.CampaignProgress | None = None) -> dict[str, Any]:
+def progress_context(
+    campaign: Campaign, progress: selectors.CampaignProgress | None = None
+) -> dict[str, Any]:
     progress = progress or selectors.campaign_progress(campaign)
     final = sum(progress.by_state[state] for state in selectors.FINAL_STATES)
     return {
@@ -163,8 +175,12 @@ def progress_context(campaign: Campaign, progress: selectors.CampaignProgress | 
         "progress": progress,
         "percent": round(100 * final / progress.total) if progress.total else 0,
         "final": final,
-        "states": [(state, STATE_LABELS[state], progress.by_state[state]) for state in RECIPIENT_STATES],
-        "skip_reasons": [(SkipReason(reason).label, n) for reason, n in sorted(progress.skip_reasons.items())],
+        "states": [
+            (state, STATE_LABELS[state], progress.by_state[state]) for state in RECIPIENT_STATES
+        ],
+        "skip_reasons": [
+            (SkipReason(reason).label, n) for reason, n in sorted(progress.skip_reasons.items())
+        ],
         "forecast": forecast_text(progress.remaining, progress.bulk_rate_per_minute),
         "waiting_text": WAITING_LABELS.get(progress.waiting_for or "", ""),
         "chart": sends_chart(selectors.sends_over_time(campaign)),
@@ -197,7 +213,9 @@ def campaign_poll(request: HttpRequest, campaign_id: int) -> HttpResponse:
     version = progress_version(campaign, progress)
     if version == request.GET.get("version"):
         return HttpResponse(status=204, headers={"X-Campaign-Version": version})
-    body = render_to_string(f"{DETAIL_TEMPLATE}#progress", progress_context(campaign, progress), request=request)
+    body = render_to_string(
+        f"{DETAIL_TEMPLATE}#progress", progress_context(campaign, progress), request=request
+    )
     return HttpResponse(body, headers={"X-Campaign-Version": version})
 
 

@@ -68,7 +68,9 @@ def parse_account(value: Any, accounts: list[OnlyFansAccount]) -> int | None:
 
 
 def encode_cursor(conversation: Conversation) -> str:
-    return f"{int(conversation.pinned)}_{conversation.last_activity_at.isoformat()}_{conversation.pk}"
+    return (
+        f"{int(conversation.pinned)}_{conversation.last_activity_at.isoformat()}_{conversation.pk}"
+    )
 
 
 def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
@@ -124,7 +126,13 @@ def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) ->
     )
 
 
-LIST_FINGERPRINT_FIELDS = ("pk", "pinned", "last_activity_at", "unread_count", "last_message_preview")
+LIST_FINGERPRINT_FIELDS = (
+    "pk",
+    "pinned",
+    "last_activity_at",
+    "unread_count",
+    "last_message_preview",
+)
 
 
 def list_fingerprint_rows(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> list[tuple]:
@@ -147,7 +155,7 @@ def fingerprint_of(page: ConversationPage) -> list[tuple]:
 
 
 def conversation_markers(conversation_ids: list[int], account_ids: set[int]) -> dict[int, str]:
-    """"failed" where one of our messages failed, else "queued" where one still waits.
+    """ "failed" where one of our messages failed, else "queued" where one still waits.
 
     Driven from the pipeline's side: its few waiting or failed rows, one status at a time so
     that each part walks the backlog index (account, status), then their thread messages by the
@@ -236,13 +244,17 @@ def mark_campaign_messages(messages: list[Message]) -> None:
             by_metadata[row.pk] = (campaign_id, row.account_id)
     if unloaded:
         named.update(
-            CampaignRecipient.objects.filter(message_id__in=unloaded).values_list("message_id", "campaign__name")
+            CampaignRecipient.objects.filter(message_id__in=unloaded).values_list(
+                "message_id", "campaign__name"
+            )
         )
     wanted = {campaign_id for pk, (campaign_id, _) in by_metadata.items() if pk not in named}
     if wanted:
         campaigns = dict(
             (pk, (name, account_id))
-            for pk, name, account_id in Campaign.objects.filter(pk__in=wanted).values_list("pk", "name", "account_id")
+            for pk, name, account_id in Campaign.objects.filter(pk__in=wanted).values_list(
+                "pk", "name", "account_id"
+            )
         )
         for pk, (campaign_id, account_id) in by_metadata.items():
             name, owner_account = campaigns.get(campaign_id, ("", None))

@@ -11,7 +11,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "login",
-        auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="registration/login.html", redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
@@ -22,8 +24,14 @@ urlpatterns = [
     path("messages/onlyfans/<int:conversation_id>/older", views.thread_older, name="inbox-older"),
     path("messages/onlyfans/<int:conversation_id>/send", views.send, name="inbox-send"),
     path("messages/onlyfans/<int:conversation_id>/fan", views.fan_update, name="inbox-fan"),
-    path("messages/onlyfans/messages/<int:message_id>/cancel", views.message_cancel, name="inbox-cancel"),
-    path("messages/onlyfans/messages/<int:message_id>/retry", views.message_retry, name="inbox-retry"),
+    path(
+        "messages/onlyfans/messages/<int:message_id>/cancel",
+        views.message_cancel,
+        name="inbox-cancel",
+    ),
+    path(
+        "messages/onlyfans/messages/<int:message_id>/retry", views.message_retry, name="inbox-retry"
+    ),
     path("campaigns", campaigns.campaign_list, name="campaign-list"),
     path("campaigns/new", campaigns.campaign_new, name="campaign-new"),
     path("campaigns/new/audience", campaigns.campaign_audience, name="campaign-audience"),

@@ -35,8 +35,19 @@ from huntaze.core.errors import ApplicationError, InvalidInput, NotFound
 from huntaze.core.throttles import UserSendThrottle
 
 TEMPLATE = "inbox/inbox.html"
-FILTER_CHOICES = [("all", "All"), ("unread", "Unread"), ("pinned", "Pinned"), ("expiring", "Expiring soon")]
-FIELD_LABELS = {"content": "Message", "mediaUrls": "Media URLs", "priority": "Priority", "tags": "Tags", "notes": "Notes"}
+FILTER_CHOICES = [
+    ("all", "All"),
+    ("unread", "Unread"),
+    ("pinned", "Pinned"),
+    ("expiring", "Expiring soon"),
+]
+FIELD_LABELS = {
+    "content": "Message",
+    "mediaUrls": "Media URLs",
+    "priority": "Priority",
+    "tags": "Tags",
+    "notes": "Notes",
+}
 
 
 def page_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -49,7 +60,9 @@ def page_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
                 # A fragment request after the session ended: the whole page goes to the login,
                 # not the login form into a pane.
                 back = request.htmx.current_url_abs_path or reverse("inbox")
-                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': back})}")
+                return HttpResponseClientRedirect(
+                    f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': back})}"
+                )
             return redirect_to_login(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
@@ -102,9 +115,15 @@ def conversation_context(request: HttpRequest, conversation) -> dict[str, Any]:
 @require_GET
 def inbox(request: HtmxHttpRequest, conversation_id: int | None = None) -> HttpResponse:
     accounts = selectors.user_accounts(user=request.user)
-    context: dict[str, Any] = {"accounts": accounts, "conversation": None, "filter_choices": FILTER_CHOICES}
+    context: dict[str, Any] = {
+        "accounts": accounts,
+        "conversation": None,
+        "filter_choices": FILTER_CHOICES,
+    }
     if conversation_id is not None:
-        conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_for(
+            user=request.user, conversation_id=conversation_id
+        )
         context.update(conversation_context(request, conversation))
         if request.htmx and request.htmx.target == "conversation-pane":
             return render(request, f"{TEMPLATE}#conversation", context)
@@ -114,7 +133,11 @@ def inbox(request: HtmxHttpRequest, conversation_id: int | None = None) -> HttpR
     except InvalidInput:
         query = ListQuery(account_id=query.account_id)
         page = selectors.conversation_page(user=request.user, query=query)
-    in_flight = [m for m in context["thread"].messages if m.delivery and m.delivery.in_flight] if conversation_id else []
+    in_flight = (
+        [m for m in context["thread"].messages if m.delivery and m.delivery.in_flight]
+        if conversation_id
+        else []
+    )
     version = poll_version(selectors.fingerprint_of(page), [], in_flight)
     context.update(query=query, page=page, version=version)
     return render(request, TEMPLATE, context)
@@ -145,7 +168,15 @@ def thread_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 # --- Composer ------------------------------------------------------------------------------------
 def composer_response(
-    request, conversation, *, key, status: int = 200, error: str = "", values=None, headers=None, message=None
+    request,
+    conversation,
+    *,
+    key,
+    status: int = 200,
+    error: str = "",
+    values=None,
+    headers=None,
+    message=None,
 ) -> HttpResponse:
     context = {
         "conversation": conversation,
@@ -182,7 +213,12 @@ def send(request: HttpRequest, conversation_id: int) -> HttpResponse:
     serializer = ThreadMessageInputSerializer(data=data)
     if not serializer.is_valid():
         return composer_response(
-            request, conversation, key=key, status=400, values=typed, error=error_text(serializer.errors)
+            request,
+            conversation,
+            key=key,
+            status=400,
+            values=typed,
+            error=error_text(serializer.errors),
         )
     valid = serializer.validated_data
     try:
@@ -213,7 +249,9 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
     fan = conversation.fan
     if "tags" in request.POST:
-        data: dict[str, Any] = {"tags": [t.strip() for t in request.POST["tags"].split(",") if t.strip()]}
+        data: dict[str, Any] = {
+            "tags": [t.strip() for t in request.POST["tags"].split(",") if t.strip()]
+        }
         partial = "fan-tags"
     elif "notes" in request.POST:
         data = {"notes": request.POST["notes"]}
@@ -226,7 +264,12 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
         error, status = "", 200
     else:
         error, status = error_text(serializer.errors), 400
-    context = {"conversation": conversation, "fan": fan, "fan_error": error, "saved_at": timezone.now()}
+    context = {
+        "conversation": conversation,
+        "fan": fan,
+        "fan_error": error,
+        "saved_at": timezone.now(),
+    }
     return render(request, f"{TEMPLATE}#{partial}", context, status=status)
 
 
@@ -286,25 +329,37 @@ def poll(request: HttpRequest) -> HttpResponse:
     new_messages: list = []
     conversation = None
     if conversation_id := request.GET.get("conversation"):
-        conversation = selectors.conversation_for(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.conversation_for(
+            user=request.user, conversation_id=conversation_id
+        )
         after = parse_id(request.GET.get("after", "")) or 0
         new_messages = selectors.messages_after(conversation=conversation, after=after)
         if any(m.direction == "inbound" for m in new_messages):
             services.conversation_mark_read(conversation=conversation)
-    watched = selectors.thread_messages(user=request.user, message_ids=_ids(request.GET.get("watch", "")))
+    watched = selectors.thread_messages(
+        user=request.user, message_ids=_ids(request.GET.get("watch", ""))
+    )
     watched = [m for m in watched if m.pk not in {n.pk for n in new_messages}]
     states = delivery_state.delivery_states(m.outbound for m in [*new_messages, *watched])
     for m in [*new_messages, *watched]:
         m.delivery = states.get(m.outbound_id)
     selectors.mark_campaign_messages([*new_messages, *watched])
     # The cheap check first: the first page's changing columns, without building its rows.
-    version = poll_version(selectors.list_fingerprint_rows(user=request.user, query=query), new_messages, watched)
+    version = poll_version(
+        selectors.list_fingerprint_rows(user=request.user, query=query), new_messages, watched
+    )
     if version == request.GET.get("version"):
         return HttpResponse(status=204, headers={"X-Inbox-Version": version})
     page = selectors.conversation_page(user=request.user, query=query)
     body = render_to_string(
         f"{TEMPLATE}#poll",
-        {"page": page, "query": query, "new_messages": new_messages, "watched": watched, "conversation": conversation},
+        {
+            "page": page,
+            "query": query,
+            "new_messages": new_messages,
+            "watched": watched,
+            "conversation": conversation,
+        },
         request=request,
     )
     return HttpResponse(body, headers={"X-Inbox-Version": version})

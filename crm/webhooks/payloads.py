@@ -34,7 +34,9 @@ class EventSerializer(serializers.Serializer):
 class EventFanSerializer(serializers.Serializer):
     onlyfansUserId = StrictCharField(source="onlyfans_user_id", max_length=64)
     username = StrictCharField(max_length=128, required=False, allow_blank=True)
-    displayName = StrictCharField(source="display_name", max_length=255, required=False, allow_blank=True)
+    displayName = StrictCharField(
+        source="display_name", max_length=255, required=False, allow_blank=True
+    )
     subscribedAt = StrictDateTimeField(source="subscribed_at", required=False, allow_null=True)
     expiresAt = StrictDateTimeField(source="expires_at", required=False, allow_null=True)
     autoRenew = StrictBooleanField(source="auto_renew", required=False)
@@ -45,9 +47,19 @@ class EventFanSerializer(serializers.Serializer):
 
 class EventMessageSerializer(serializers.Serializer):
     id = StrictCharField(max_length=128)
-    content = StrictCharField(max_length=CONTENT_MAX_LENGTH, allow_blank=True, trim_whitespace=False, required=False, default="")
+    content = StrictCharField(
+        max_length=CONTENT_MAX_LENGTH,
+        allow_blank=True,
+        trim_whitespace=False,
+        required=False,
+        default="",
+    )
     mediaUrls = serializers.ListField(
-        source="media_urls", child=HttpsUrlField(), required=False, default=list, max_length=MEDIA_URLS_MAX
+        source="media_urls",
+        child=HttpsUrlField(),
+        required=False,
+        default=list,
+        max_length=MEDIA_URLS_MAX,
     )
     sentAt = StrictDateTimeField(source="sent_at", required=False)
 
@@ -94,25 +106,33 @@ def parse_event(body: bytes) -> Event | None:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApplicationError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+        raise ApplicationError(
+            f"The request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
     except RecursionError:
-        raise ApplicationError("The request body is nested too deeply.", code="invalid_json") from None
+        raise ApplicationError(
+            "The request body is nested too deeply.", code="invalid_json"
+        ) from None
     if not isinstance(payload, dict):
         raise serializers.ValidationError({"nonFieldErrors": ["The event must be a JSON object."]})
     # The raw payload is stored (WebhookEvent.payload), unknown fields included: PostgreSQL's
     # jsonb refuses NUL and lone surrogates, which JSON's \u escapes can carry.
     if not _storable(payload):
         raise serializers.ValidationError(
-            {"nonFieldErrors": ["The event holds a NUL character or a lone surrogate (\\u0000, \\ud800…)."]}
+            {
+                "nonFieldErrors": [
+                    "The event holds a NUL character or a lone surrogate (\\u0000, \\ud800…)."
+                ]
+            }
         )
     envelope = EventSerializer(data=payload)
     envelope.is_valid(raise_exception=True)
     event_type = envelope.validated_data["type"]
     if event_type not in EVENT_TYPES:
         return None
-    data_serializer = (MessageEventDataSerializer if event_type == MESSAGE_RECEIVED else FanEventDataSerializer)(
-        data=envelope.validated_data["data"]
-    )
+    data_serializer = (
+        MessageEventDataSerializer if event_type == MESSAGE_RECEIVED else FanEventDataSerializer
+    )(data=envelope.validated_data["data"])
     if not data_serializer.is_valid():
         raise serializers.ValidationError({"data": data_serializer.errors})
     return Event(
@@ -122,5 +142,3 @@ def parse_event(body: bytes) -> Event | None:
         data=data_serializer.validated_data,
         payload=payload,
     )
-
-

@@ -41,7 +41,9 @@ def verify_signature(
             code="webhook_not_configured",
         )
     if not timestamp or not signatures:
-        raise InvalidSignature(f"The {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required.")
+        raise InvalidSignature(
+            f"The {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required."
+        )
     timestamp = timestamp.strip()
     # isdigit() alone takes "²" (which int() refuses); more than 20 digits is no clock reading
     # and would overflow the float arithmetic below.
@@ -61,5 +63,3 @@ def verify_signature(
             f"{settings.ONLYFANS_WEBHOOK_TOLERANCE_SECONDS} are accepted.",
             code="timestamp_out_of_range",
         )
-
-

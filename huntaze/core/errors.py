@@ -86,8 +86,14 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 _CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
     exceptions.ParseError: ("invalid_json", "The request body is not valid JSON."),
-    exceptions.NotAuthenticated: ("not_authenticated", "Authentication credentials were not provided."),
-    exceptions.AuthenticationFailed: ("authentication_failed", "The credentials are invalid or expired."),
+    exceptions.NotAuthenticated: (
+        "not_authenticated",
+        "Authentication credentials were not provided.",
+    ),
+    exceptions.AuthenticationFailed: (
+        "authentication_failed",
+        "The credentials are invalid or expired.",
+    ),
     exceptions.PermissionDenied: ("permission_denied", "You do not have permission to do this."),
     exceptions.NotFound: ("not_found", "Not found."),
     exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed."),
@@ -143,12 +149,17 @@ def _validation_message(details: Any) -> str:
 # The database cannot be reached (stopped, restarting, connection lost): the request may succeed
 # later, so it is a 503, never a 500 — and nothing was accepted.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
-DATABASE_UNAVAILABLE = ("database_unavailable", "The database is unavailable; nothing was saved. Try again shortly.")
+DATABASE_UNAVAILABLE = (
+    "database_unavailable",
+    "The database is unavailable; nothing was saved. Try again shortly.",
+)
 
 
 def database_unavailable_response() -> Response:
     return Response(
-        error_body(*DATABASE_UNAVAILABLE), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+        error_body(*DATABASE_UNAVAILABLE),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
     )
 
 
@@ -159,7 +170,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return database_unavailable_response()
     if isinstance(exc, ApplicationError):
         return Response(
-            error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers
+            error_body(exc.code, exc.message, exc.details),
+            status=exc.status_code,
+            headers=exc.headers,
         )
     if isinstance(exc, RequestDataTooBig):
         # Django refuses to read the body; without this it would surface as a 500.
@@ -178,7 +191,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")
-        logger.exception("Unhandled API error", extra={"view": type(view).__name__ if view else None})
+        logger.exception(
+            "Unhandled API error", extra={"view": type(view).__name__ if view else None}
+        )
         return Response(
             error_body("internal_error", "An unexpected error occurred."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
@@ -221,14 +236,18 @@ handler403 = json_error_view(403, "permission_denied", "You do not have permissi
 handler404 = json_error_view(404, "not_found", "Not found.")
 api_not_found = json_error_view(404, "not_found", "No such API route.")
 _PAGE_DATABASE_UNAVAILABLE = (
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Temporarily unavailable</title></head>"
-    "<body><h1>Temporarily unavailable</h1><p>The database cannot be reached right now; nothing was saved. "
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    "<title>Temporarily unavailable</title></head>"
+    "<body><h1>Temporarily unavailable</h1>"
+    "<p>The database cannot be reached right now; nothing was saved. "
     "Please try again in a few seconds.</p></body></html>"
 )
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
 
 
 def handler500(request, exception=None):
@@ -239,7 +258,9 @@ def handler500(request, exception=None):
         if _is_api(request):
             response: HttpResponse = JsonResponse(error_body(*DATABASE_UNAVAILABLE), status=503)
         else:
-            response = HttpResponse(_PAGE_DATABASE_UNAVAILABLE, status=503, content_type="text/html; charset=utf-8")
+            response = HttpResponse(
+                _PAGE_DATABASE_UNAVAILABLE, status=503, content_type="text/html; charset=utf-8"
+            )
         response["Retry-After"] = "5"
         return response
     return JsonResponse(error_body("internal_error", "An unexpected error occurred."), status=500)

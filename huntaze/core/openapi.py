@@ -34,7 +34,9 @@ def _char_class(chars: str) -> str:
 # stripped, whitespace as Python's str.strip() sees it (spelt out: Python's \s, ECMAScript's
 # and Rust's differ).
 _NUL = "\\u0000"
-_NOT_BLANK = "[^" + _NUL + _char_class("".join(chr(c) for c in range(0x10000) if chr(c).isspace())) + "]"
+_NOT_BLANK = (
+    "[^" + _NUL + _char_class("".join(chr(c) for c in range(0x10000) if chr(c).isspace())) + "]"
+)
 TEXT_PATTERN = f"^[^{_NUL}]*$"
 NOT_BLANK_TEXT_PATTERN = f"^[^{_NUL}]*{_NOT_BLANK}[^{_NUL}]*$"
 
@@ -81,14 +83,28 @@ class AutoSchema(_AutoSchema):
         if direction == "request" and override is not None and "$ref" not in schema:
             # A field that takes more than its output type (money: "12.50" or 12.5) says what,
             # keeping the description, default and nullable drf-spectacular wrote.
-            for key in ("type", "format", "pattern", "minimum", "maximum", "minLength", "maxLength"):
+            for key in (
+                "type",
+                "format",
+                "pattern",
+                "minimum",
+                "maximum",
+                "minLength",
+                "maxLength",
+            ):
                 schema.pop(key, None)
             schema.update(override)
         # A nested `many=True` serializer's bounds (allow_empty, max_length), which
         # drf-spectacular leaves out; a ListField's it writes already.
-        if direction == "request" and isinstance(field, serializers.CharField) and schema.get("type") == "string":
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+        ):
             # minLength 1 alone would let "  " and "a\x00" through; the field refuses both.
-            schema.setdefault("pattern", TEXT_PATTERN if field.allow_blank else NOT_BLANK_TEXT_PATTERN)
+            schema.setdefault(
+                "pattern", TEXT_PATTERN if field.allow_blank else NOT_BLANK_TEXT_PATTERN
+            )
         if direction == "request" and isinstance(field, serializers.ListSerializer):
             # ListSerializer has min_length / max_length since DRF 3.14; the stubs lack them.
             min_length = getattr(field, "min_length", None)
@@ -103,7 +119,9 @@ class AutoSchema(_AutoSchema):
 
     def map_parsers(self):
         return list(
-            dict.fromkeys("application/json" if media == "*/*" else media for media in super().map_parsers())
+            dict.fromkeys(
+                "application/json" if media == "*/*" else media for media in super().map_parsers()
+            )
         )
 
 
@@ -111,7 +129,9 @@ class ErrorSerializer(serializers.Serializer):
     """Every error answers this one shape."""
 
     class ErrorBody(serializers.Serializer):
-        code = serializers.CharField(help_text="Stable, machine-readable: validation_error, not_found…")
+        code = serializers.CharField(
+            help_text="Stable, machine-readable: validation_error, not_found…"
+        )
         message = serializers.CharField(help_text="For humans.")
         details = serializers.DictField(
             required=False, help_text="Field-specific errors, keyed by the request's field names."

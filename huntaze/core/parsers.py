@@ -12,7 +12,10 @@ class JSONParser(_JSONParser):
     within the upload size limit) answered as a 400 instead of a RecursionError and a 500."""
 
     def parse(
-        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         try:
             return super().parse(stream, media_type, parser_context)

@@ -35,7 +35,11 @@ def concrete_field(model: type[Model], name: str) -> Field:
 
 
 def insert_values(
-    model: type[Model], fields: Sequence[Field], rows: Sequence[Sequence[Any]], *, ignore_conflicts: bool = False
+    model: type[Model],
+    fields: Sequence[Field],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
 ) -> None:
     """Rows of values already prepared for the database (`field.get_db_prep_save`), in `fields`
     order. `ignore_conflicts`: a row that breaks a unique constraint is left out, silently."""

@@ -35,11 +35,13 @@ class RatelimitThrottle(BaseThrottle):
         except Exception as exc:  # any cache failure: decide by fail_open
             if self.fail_open:
                 logger.warning(
-                    "API throttle unavailable, request allowed", extra={"group": self.group, "error": str(exc)}
+                    "API throttle unavailable, request allowed",
+                    extra={"group": self.group, "error": str(exc)},
                 )
                 return True
             logger.error(
-                "API throttle unavailable, request refused", extra={"group": self.group, "error": str(exc)}
+                "API throttle unavailable, request refused",
+                extra={"group": self.group, "error": str(exc)},
             )
             raise ServiceUnavailable(
                 "This request cannot be rate limited right now "

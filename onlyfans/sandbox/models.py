@@ -17,15 +17,21 @@ class SandboxDelivery(models.Model):
     recipient_id = models.CharField(max_length=128)
     text = models.TextField()
     media_files = models.JSONField(default=list, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)  # null, not "": unique
+    idempotency_key = models.CharField(
+        max_length=255, null=True, blank=True, unique=True
+    )  # null, not "": unique
     received_at = models.DateTimeField(default=timezone.now)
-    replays = models.PositiveIntegerField(default=0, help_text="Repeated calls with the same Idempotency-Key.")
+    replays = models.PositiveIntegerField(
+        default=0, help_text="Repeated calls with the same Idempotency-Key."
+    )
 
     class Meta:
         app_label = "onlyfans"
         verbose_name_plural = "sandbox deliveries"
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["account", "-received_at"], name="sandbox_account_recent_idx")]
+        indexes = [
+            models.Index(fields=["account", "-received_at"], name="sandbox_account_recent_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.upstream_id} → {self.recipient_id}"
@@ -48,7 +54,9 @@ class SandboxFault(models.Model):
             "HTTP status to answer (429, 500, 400, …), or 0 to hang past the client's timeout."
         ),
     )
-    retry_after = models.PositiveIntegerField(null=True, blank=True, help_text="Retry-After seconds (429).")
+    retry_after = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Retry-After seconds (429)."
+    )
     delay_seconds = models.FloatField(default=0, help_text="Wait this long before answering.")
     remaining = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)

@@ -48,7 +48,9 @@ def _take_fault(account: str) -> SandboxFault | None:
         )
         if fault is None:
             return None
-        SandboxFault.objects.filter(pk=fault.pk, remaining__gt=0).update(remaining=fault.remaining - 1)
+        SandboxFault.objects.filter(pk=fault.pk, remaining__gt=0).update(
+            remaining=fault.remaining - 1
+        )
     return fault
 
 
@@ -70,7 +72,11 @@ def send_message(request, account: str, recipient_id: str):
         body = json.loads(request.body or b"{}")
     except ValueError:
         return _error(400, "Body must be JSON.")
-    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"].strip():
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("text"), str)
+        or not body["text"].strip()
+    ):
         return _error(400, "`text` is required.")
     key = request.headers.get("Idempotency-Key") or None
 
@@ -92,7 +98,9 @@ def send_message(request, account: str, recipient_id: str):
             return _error(fault.status_code, f"Injected failure {fault.status_code}.")
 
     window = timedelta(seconds=settings.ONLYFANS_RATE_WINDOW_SECONDS)
-    recent = SandboxDelivery.objects.filter(account=account, received_at__gt=timezone.now() - window)
+    recent = SandboxDelivery.objects.filter(
+        account=account, received_at__gt=timezone.now() - window
+    )
     if recent.count() >= _limit_for(account):
         oldest = recent.order_by("received_at").values_list("received_at", flat=True).first()
         assert oldest is not None  # the count above found at least one

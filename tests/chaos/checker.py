@@ -50,8 +50,14 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicates or self.window_violations or self.gap_violations
-                    or self.healthy_dead_lettered or self.slow_recoveries)
+        return not (
+            self.lost
+            or self.duplicates
+            or self.window_violations
+            or self.gap_violations
+            or self.healthy_dead_lettered
+            or self.slow_recoveries
+        )
 
     @property
     def max_recovery_seconds(self) -> float | None:
@@ -109,7 +115,9 @@ def check(
             deliveries[arrival["key"]].append(arrival["t"])
 
     for message_id in accepted_ids:
-        problem = _lost(rows_by_id.get(message_id), bool(deliveries.get(message_id)), expected.get(message_id))
+        problem = _lost(
+            rows_by_id.get(message_id), bool(deliveries.get(message_id)), expected.get(message_id)
+        )
         if problem:
             verdict.lost.append({"id": message_id, "why": problem})
 
@@ -119,14 +127,17 @@ def check(
 
     verdict.window_violations, verdict.gap_violations = _pace(arrivals, limit, window, min_gap)
 
-    dead = {i for i, r in rows_by_id.items() if r["status"] == "dead_lettered"} | {str(i) for i in dlq_ids}
+    dead = {i for i, r in rows_by_id.items() if r["status"] == "dead_lettered"} | {
+        str(i) for i in dlq_ids
+    }
     verdict.healthy_dead_lettered = sorted(dead - set(expected))
 
     delivered_times = [a["t"] for a in arrivals if a["outcome"] == DELIVERED]
     for fault in faults:
         verdict.recovery.append(_recovery(fault, arrivals, delivered_times, accepted_ids))
     verdict.slow_recoveries = [
-        r for r in verdict.recovery
+        r
+        for r in verdict.recovery
         if r["workLeft"] and (r["seconds"] is None or r["seconds"] > recovery_bound)
     ]
     return verdict
@@ -140,7 +151,9 @@ def _lost(row: Mapping[str, Any] | None, delivered: bool, reason: str | None) ->
         return "" if delivered else "sent in the database, never delivered by the gateway"
     if status in FINAL_FAILURES:
         if reason is None:
-            return f"{status} without an injected permanent fault: {row.get('last_error', '')[:200]}"
+            return (
+                f"{status} without an injected permanent fault: {row.get('last_error', '')[:200]}"
+            )
         if reason not in (row.get("last_error") or ""):
             return (
                 f"{status} without the injected reason {reason!r}: "
@@ -169,12 +182,23 @@ def _pace(arrivals: list[Mapping[str, Any]], limit: int, window: float, min_gap:
                 windows.append({"account": account, "from": t, "calls": count, "limit": limit})
                 reported_until = end - 1  # one finding per run of overlapping windows
             if start and t - times[start - 1] < min_gap:
-                gaps.append({"account": account, "at": t, "gap": round(t - times[start - 1], 4), "minGap": min_gap})
+                gaps.append(
+                    {
+                        "account": account,
+                        "at": t,
+                        "gap": round(t - times[start - 1], 4),
+                        "minGap": min_gap,
+                    }
+                )
     return windows, gaps
 
 
-def _recovery(fault: Fault, arrivals, delivered_times: list[float], accepted_ids: list[str]) -> dict:
-    done_before = {a["key"] for a in arrivals if a["outcome"] == DELIVERED and a["t"] <= fault.ended_at}
+def _recovery(
+    fault: Fault, arrivals, delivered_times: list[float], accepted_ids: list[str]
+) -> dict:
+    done_before = {
+        a["key"] for a in arrivals if a["outcome"] == DELIVERED and a["t"] <= fault.ended_at
+    }
     work_left = any(i not in done_before for i in accepted_ids)
     after = next((t for t in delivered_times if t > fault.ended_at), None)
     return {

@@ -124,8 +124,9 @@ class State:
         self.fault: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
 
-    def arrive(self, account: str, recipient: str, key: str, authorized: bool,
-               peer_port: int = 0) -> tuple[str, dict | None, str]:
+    def arrive(
+        self, account: str, recipient: str, key: str, authorized: bool, peer_port: int = 0
+    ) -> tuple[str, dict | None, str]:
         """Decide and log the arrival's outcome; returns (outcome, fault, upstream id)."""
         with self.lock:
             fault = self._take_fault(account)
@@ -145,7 +146,11 @@ class State:
                 outcome = "in_use"
             elif killed is not None:
                 outcome = "killed_on_arrival"
-            elif fault is not None and fault["kind"] in ("hang", "reset") and not fault.get("deliver", True):
+            elif (
+                fault is not None
+                and fault["kind"] in ("hang", "reset")
+                and not fault.get("deliver", True)
+            ):
                 outcome = f"lost_{fault['kind']}"
             else:
                 outcome, upstream = "delivered", uuid.uuid4().hex
@@ -168,8 +173,12 @@ class State:
     def note_kill(self, key: str, pid: int | None, when: str) -> None:
         """A kill after the arrival line: its own line (outcome `kill`, not a call)."""
         with self.lock:
-            self.log.write(json.dumps({"t": time.time(), "key": key, "outcome": "kill", "when": when,
-                                       "killed": pid}) + "\n")
+            self.log.write(
+                json.dumps(
+                    {"t": time.time(), "key": key, "outcome": "kill", "when": when, "killed": pid}
+                )
+                + "\n"
+            )
             self.counts["kill"] = self.counts.get("kill", 0) + 1
 
     def finish(self, key: str, outcome: str, upstream: str) -> None:
@@ -226,7 +235,9 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
             key = self.headers.get("Idempotency-Key", "")
             authorized = self.headers.get("Authorization", "") == f"Bearer {state.api_key}"
             peer = self.client_address[1]
-            outcome, fault, upstream = state.arrive(match["account"], match["recipient"], key, authorized, peer)
+            outcome, fault, upstream = state.arrive(
+                match["account"], match["recipient"], key, authorized, peer
+            )
             when = (fault or {}).get("killClient")
             # Found before answering, so that the kill follows the answer within microseconds.
             victim = find_consumer(peer) if when in ("before_answer", "after_answer") else None
@@ -251,7 +262,7 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
             elif outcome == "in_use":
                 self._json(409, {"error": "idempotency key in use"})
             elif outcome.startswith("status_"):
-                self._status_fault(int(outcome[len("status_"):]), fault or {})
+                self._status_fault(int(outcome[len("status_") :]), fault or {})
             elif fault is not None and fault["kind"] == "kill":
                 self._json(200, {"id": upstream})  # a healthy answer; the kill is the fault
             elif fault is not None and fault["kind"] == "delay":
@@ -263,7 +274,9 @@ def make_gateway_handler(state: State) -> type[BaseHTTPRequestHandler]:
             elif fault is not None and fault["kind"] == "reset":
                 self._reset()
             elif fault is not None and fault["kind"] == "drip":
-                self._drip(upstream, float(fault.get("seconds", 5)), float(fault.get("interval", 0.5)))
+                self._drip(
+                    upstream, float(fault.get("seconds", 5)), float(fault.get("interval", 0.5))
+                )
             else:
                 self._json(200, {"id": upstream})
 
@@ -337,8 +350,16 @@ def make_control_handler(state: State) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             with state.lock:
-                self._json(200, {"dedupe": state.dedupe, "fault": state.fault, "counts": dict(state.counts),
-                                 "inFlight": sum(state.in_flight.values()), "delivered": len(state.accepted)})
+                self._json(
+                    200,
+                    {
+                        "dedupe": state.dedupe,
+                        "fault": state.fault,
+                        "counts": dict(state.counts),
+                        "inFlight": sum(state.in_flight.values()),
+                        "delivered": len(state.accepted),
+                    },
+                )
 
         def do_POST(self) -> None:
             body = self._body()
@@ -377,8 +398,16 @@ def serve(port: int, control_port: int, log: str, api_key: str) -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    print(json.dumps({"ready": True, "port": gateway.server_address[1],
-                      "controlPort": control.server_address[1]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "ready": True,
+                "port": gateway.server_address[1],
+                "controlPort": control.server_address[1],
+            }
+        ),
+        flush=True,
+    )
     stopping.wait()
     gateway.shutdown()
     control.shutdown()

@@ -49,8 +49,12 @@ from tests.chaos.stack import (
 
 FINAL = ("sent", "failed", "dead_lettered", "cancelled")
 PASSWORD = "chaos-password-not-a-secret"
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "chaos-fake", "AWS_SECRET_ACCESS_KEY": "chaos-fake-secret",
-            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "chaos-fake",
+    "AWS_SECRET_ACCESS_KEY": "chaos-fake-secret",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @dataclass
@@ -122,9 +126,17 @@ class ChaosStack:
         self.manage("migrate", "--noinput")
         self._setup_queues()
         self._seed()
-        self.web = self._own(Proc("web", [PYTHON, "-m", "gunicorn", "huntaze.wsgi", "--config",
-                                          "gunicorn.conf.py"], self.dir, self.env)).start()
-        wait_until(lambda: requests.get(f"{self.api}/healthz", timeout=2).ok, timeout=60, what="gunicorn")
+        self.web = self._own(
+            Proc(
+                "web",
+                [PYTHON, "-m", "gunicorn", "huntaze.wsgi", "--config", "gunicorn.conf.py"],
+                self.dir,
+                self.env,
+            )
+        ).start()
+        wait_until(
+            lambda: requests.get(f"{self.api}/healthz", timeout=2).ok, timeout=60, what="gunicorn"
+        )
         for index in range(self.config.relays):
             self.relays.append(self._own(self._relay(index)).start())
         for index in range(self.config.consumers):
@@ -207,8 +219,14 @@ class ChaosStack:
         return env
 
     def manage(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
@@ -238,7 +256,9 @@ class ChaosStack:
         )
         seeded = json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
         self.account_ids = seeded["ids"]
-        self.min_gap = self.config.min_gap if self.config.min_gap is not None else float(seeded["minGap"] or 0)
+        self.min_gap = (
+            self.config.min_gap if self.config.min_gap is not None else float(seeded["minGap"] or 0)
+        )
 
     def _relay(self, index: int) -> Proc:
         # Celery beat runs the relay every few seconds; a shell loop is the same job, as a process.
@@ -249,21 +269,30 @@ class ChaosStack:
         return Proc(f"relay-{index}", ["sh", "-c", loop], self.dir, self.env)
 
     def _consumer(self, index: int) -> Proc:
-        return Proc(f"consumer-{index}", [PYTHON, "manage.py", "consume_messages", "--wait-seconds", "1"],
-                    self.dir, self.env)
+        return Proc(
+            f"consumer-{index}",
+            [PYTHON, "manage.py", "consume_messages", "--wait-seconds", "1"],
+            self.dir,
+            self.env,
+        )
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
     def _login(self) -> str:
-        answer = requests.post(f"{self.api}/api/auth/token/", json={"username": "chaos", "password": PASSWORD},
-                               timeout=10)
+        answer = requests.post(
+            f"{self.api}/api/auth/token/",
+            json={"username": "chaos", "password": PASSWORD},
+            timeout=10,
+        )
         answer.raise_for_status()
         return answer.json()["access"]
 
     # --- load -------------------------------------------------------------------------------
-    def load(self, per_account: int | None = None, *, batch: int = 10, pause: float = 0.0) -> list[str]:
+    def load(
+        self, per_account: int | None = None, *, batch: int = 10, pause: float = 0.0
+    ) -> list[str]:
         """Send per_account messages to every account through POST /batch; returns the ids
         answered 202. Failed calls are recorded (status, time) and not retried: not accepted."""
         per_account = per_account or self.config.per_account
@@ -272,7 +301,10 @@ class ChaosStack:
             for account in self.account_ids:
                 items = []
                 for i in range(start, min(start + batch, per_account)):
-                    item: dict[str, Any] = {"recipientId": f"fan_{i}", "content": f"chaos {account}/{i}"}
+                    item: dict[str, Any] = {
+                        "recipientId": f"fan_{i}",
+                        "content": f"chaos {account}/{i}",
+                    }
                     if self.config.lanes:
                         item["lane"] = self.config.lanes[i % len(self.config.lanes)]
                     items.append(item)
@@ -285,9 +317,12 @@ class ChaosStack:
         started = time.monotonic()
         status, ids = None, []
         try:
-            answer = requests.post(f"{self.api}/api/onlyfans/messages/batch",
-                                   json={"accountId": account, "messages": items},
-                                   headers={"Authorization": f"Bearer {self.token}"}, timeout=15)
+            answer = requests.post(
+                f"{self.api}/api/onlyfans/messages/batch",
+                json={"accountId": account, "messages": items},
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=15,
+            )
             status = answer.status_code
             if status == 202:
                 ids = [r["messageId"] for r in answer.json()["results"]]
@@ -303,7 +338,9 @@ class ChaosStack:
         self.actions.append({"t": time.time(), "action": name, **details})
 
     def fault(self, name: str, started_at: float, ended_at: float | None = None) -> None:
-        self.faults.append(checker.Fault(name, started_at, ended_at if ended_at is not None else time.time()))
+        self.faults.append(
+            checker.Fault(name, started_at, ended_at if ended_at is not None else time.time())
+        )
 
     def kill_random_consumer(self, restart_after: float = 0.0) -> None:
         victim = random.choice(self.consumers)  # noqa: S311 - chaos, not crypto
@@ -356,7 +393,9 @@ class ChaosStack:
         self.act("redis down", seconds=seconds)
         time.sleep(seconds)
         self.redis.start()
-        self.fault(f"redis outage {seconds:g}s" if seconds else "redis restart (no persistence)", at)
+        self.fault(
+            f"redis outage {seconds:g}s" if seconds else "redis restart (no persistence)", at
+        )
 
     def sqs_blackhole(self, on: bool) -> None:
         self.proxy.set_blackhole(on)
@@ -390,14 +429,18 @@ class ChaosStack:
         self.redis.start()
         self._setup_queues()  # a fresh in-memory SQS: same queue URLs, empty
         self.web.start()
-        wait_until(lambda: requests.get(f"{self.api}/healthz", timeout=2).ok, timeout=60, what="gunicorn")
+        wait_until(
+            lambda: requests.get(f"{self.api}/healthz", timeout=2).ok, timeout=60, what="gunicorn"
+        )
         for proc in (*self.relays, *self.consumers):
             proc.start()
         self.fault("sigkill the whole stack", at)
 
     # --- observation ------------------------------------------------------------------------
     def _db(self):
-        return psycopg.connect(self.pg.url.replace("postgres://", "postgresql://"), connect_timeout=3)
+        return psycopg.connect(
+            self.pg.url.replace("postgres://", "postgresql://"), connect_timeout=3
+        )
 
     def rows(self) -> list[dict]:
         with self._db() as conn:
@@ -406,13 +449,17 @@ class ChaosStack:
                 "FROM onlyfans_outboundmessage m "
                 "JOIN onlyfans_onlyfansaccount a ON a.id = m.account_id"
             )
-            return [dict(zip(("id", "account", "status", "last_error", "attempts"), r, strict=True))
-                    for r in cursor.fetchall()]
+            return [
+                dict(zip(("id", "account", "status", "last_error", "attempts"), r, strict=True))
+                for r in cursor.fetchall()
+            ]
 
     def unfinished(self) -> int:
         with self._db() as conn:
-            return conn.execute("SELECT count(*) FROM onlyfans_outboundmessage WHERE NOT status = ANY(%s)",
-                                (list(FINAL),)).fetchone()[0]
+            return conn.execute(
+                "SELECT count(*) FROM onlyfans_outboundmessage WHERE NOT status = ANY(%s)",
+                (list(FINAL),),
+            ).fetchone()[0]
 
     def wait_final(self, timeout: float) -> bool:
         """Until every message is final, or `timeout`; False when time ran out."""
@@ -428,19 +475,33 @@ class ChaosStack:
         import boto3
 
         with contextlib.suppress(Exception):
-            client = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{self.moto.port}", region_name="us-east-1",
-                                  aws_access_key_id="x", aws_secret_access_key="x")
-            attributes = client.get_queue_attributes(QueueUrl=self.env["SQS_RATE_LIMITER_DLQ_URL"],
-                                                     AttributeNames=["ApproximateNumberOfMessages"])
+            client = boto3.client(
+                "sqs",
+                endpoint_url=f"http://127.0.0.1:{self.moto.port}",
+                region_name="us-east-1",
+                aws_access_key_id="x",
+                aws_secret_access_key="x",
+            )
+            attributes = client.get_queue_attributes(
+                QueueUrl=self.env["SQS_RATE_LIMITER_DLQ_URL"],
+                AttributeNames=["ApproximateNumberOfMessages"],
+            )
             return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
         return None
 
-    def verdict(self, *, expected_failures: dict[str, str] | None = None,
-                recovery_bound: float = 30.0) -> checker.Verdict:
+    def verdict(
+        self, *, expected_failures: dict[str, str] | None = None, recovery_bound: float = 30.0
+    ) -> checker.Verdict:
         return checker.check(
-            self.gateway.arrivals(), self.rows(), limit=self.config.limit, window=self.config.window,
-            accepted=self.accepted, min_gap=self.min_gap, expected_failures=expected_failures,
-            faults=self.faults, recovery_bound=recovery_bound,
+            self.gateway.arrivals(),
+            self.rows(),
+            limit=self.config.limit,
+            window=self.config.window,
+            accepted=self.accepted,
+            min_gap=self.min_gap,
+            expected_failures=expected_failures,
+            faults=self.faults,
+            recovery_bound=recovery_bound,
         )
 
     def finish(self, timeout: float, **kwargs: Any) -> checker.Verdict:
@@ -450,7 +511,9 @@ class ChaosStack:
     def diagnostics(self) -> str:
         """The tail of every process' log, for a failing assertion."""
         alive = {p.name: p.running() for p in self.procs}
-        return json.dumps(alive) + "\n" + "\n".join(f"== {p.name}\n{p.tail(15)}" for p in self.procs)
+        return (
+            json.dumps(alive) + "\n" + "\n".join(f"== {p.name}\n{p.tail(15)}" for p in self.procs)
+        )
 
     def healthy(self) -> bool:
         return all(port_open(p) for p in (self.redis.port, self.moto.port, self.web_port))

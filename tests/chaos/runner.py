@@ -58,8 +58,11 @@ def api_summary(stack: ChaosStack) -> dict[str, Any]:
     statuses: dict[str, int] = {}
     for call in calls:
         statuses[str(call.status)] = statuses.get(str(call.status), 0) + 1
-    summary: dict[str, Any] = {"calls": len(calls), "statuses": statuses,
-                               "p99Seconds202": None if p99 is None else round(p99, 3)}
+    summary: dict[str, Any] = {
+        "calls": len(calls),
+        "statuses": statuses,
+        "p99Seconds202": None if p99 is None else round(p99, 3),
+    }
     window = getattr(stack, "down_window", None)
     if window is not None:
         during = [c for c in calls if c.at - c.seconds >= window[0] and c.at <= window[1]]
@@ -77,7 +80,13 @@ def run(name: str, scale: Scale, workdir: Path, **config: Any) -> Outcome:
         expected = scenario.expected_failures(stack) if scenario.expected_failures else None
         verdict = stack.finish(scale.drain_timeout, expected_failures=expected)
         return Outcome(
-            name=name, scale=scale.name, verdict=verdict, completed=stack.completed,
-            faults_injected=injected(stack), seconds=time.monotonic() - started,
-            api=api_summary(stack), diagnostics=stack.diagnostics(), dlq_depth=stack.dlq_depth(),
+            name=name,
+            scale=scale.name,
+            verdict=verdict,
+            completed=stack.completed,
+            faults_injected=injected(stack),
+            seconds=time.monotonic() - started,
+            api=api_summary(stack),
+            diagnostics=stack.diagnostics(),
+            dlq_depth=stack.dlq_depth(),
         )

@@ -1,6 +1,7 @@
-"""The chaos scenarios of issue 11, shared by the short pytest versions (tests/chaos/test_scenarios.py)
-and the full ones (bench/chaos.py). A scenario loads the stack through the API, injects its faults
-while delivery runs, and lets the stack drain; the verdict is the checker's.
+"""The chaos scenarios of issue 11, shared by the short pytest versions
+(tests/chaos/test_scenarios.py) and the full ones (bench/chaos.py). A scenario loads the stack
+through the API, injects its faults while delivery runs, and lets the stack drain; the verdict
+is the checker's.
 
 `Scale` says how long and how much: the short one keeps each scenario around 30–60 s here; the
 full one is issue 11's (50 messages per account, 30-s and 60-s outages).
@@ -220,8 +221,11 @@ def sqs_blackhole(stack: ChaosStack, scale: Scale) -> None:
     _until_some_delivered(stack, 10)
     started = time.time()
     stack.sqs_blackhole(True)
-    sender = threading.Thread(target=stack.load, args=(scale.per_account - scale.per_account // 2,),
-                              kwargs={"batch": 2, "pause": 0.1})
+    sender = threading.Thread(
+        target=stack.load,
+        args=(scale.per_account - scale.per_account // 2,),
+        kwargs={"batch": 2, "pause": 0.1},
+    )
     sender.start()
     time.sleep(scale.outage)
     stack.sqs_blackhole(False)
@@ -269,28 +273,40 @@ def stack_kill9(stack: ChaosStack, scale: Scale) -> None:
     stack.kill_stack()
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
-    Scenario("consumer_kill9", consumer_kill9),
-    Scenario("consumer_kill9_mid_call", consumer_kill9_mid_call),
-    Scenario("consumer_kill9_at_points", consumer_kill9_at_points),
-    Scenario("consumer_kill9_after_requeue", consumer_kill9_after_requeue, config={"env": {
-        "ONLYFANS_FAULT_KILL_FILE": KILL_FILE, "ONLYFANS_HOLD_HORIZON_SECONDS": "0.5"}}),
-    # Whether a stop lands between a grant and its call is chance: measured, not a pass/fail test.
-    Scenario("consumer_stall", consumer_stall, bench_only=True),
-    Scenario("redis_flushall", redis_flushall),
-    Scenario("redis_restart", redis_restart),
-    Scenario("redis_outage", redis_outage),
-    Scenario("gateway_transient", gateway_transient),
-    Scenario("gateway_reset", gateway_reset),
-    Scenario("gateway_hang", gateway_hang),
-    Scenario("gateway_key_in_use", gateway_key_in_use),
-    Scenario("gateway_slow_drip", gateway_slow_drip),
-    Scenario("gateway_no_dedupe", gateway_no_dedupe),
-    Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
-    Scenario("pg_restart", pg_restart),
-    Scenario("pg_outage", pg_outage),
-    Scenario("stack_kill9", stack_kill9),
-]}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("consumer_kill9", consumer_kill9),
+        Scenario("consumer_kill9_mid_call", consumer_kill9_mid_call),
+        Scenario("consumer_kill9_at_points", consumer_kill9_at_points),
+        Scenario(
+            "consumer_kill9_after_requeue",
+            consumer_kill9_after_requeue,
+            config={
+                "env": {
+                    "ONLYFANS_FAULT_KILL_FILE": KILL_FILE,
+                    "ONLYFANS_HOLD_HORIZON_SECONDS": "0.5",
+                }
+            },
+        ),
+        # Whether a stop lands between a grant and its call is chance: measured, not a pass/fail
+        # test.
+        Scenario("consumer_stall", consumer_stall, bench_only=True),
+        Scenario("redis_flushall", redis_flushall),
+        Scenario("redis_restart", redis_restart),
+        Scenario("redis_outage", redis_outage),
+        Scenario("gateway_transient", gateway_transient),
+        Scenario("gateway_reset", gateway_reset),
+        Scenario("gateway_hang", gateway_hang),
+        Scenario("gateway_key_in_use", gateway_key_in_use),
+        Scenario("gateway_slow_drip", gateway_slow_drip),
+        Scenario("gateway_no_dedupe", gateway_no_dedupe),
+        Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
+        Scenario("pg_restart", pg_restart),
+        Scenario("pg_outage", pg_outage),
+        Scenario("stack_kill9", stack_kill9),
+    ]
+}
 
 
 def config_for(scenario: Scenario, scale: Scale, **overrides: Any) -> Config:

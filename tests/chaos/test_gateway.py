@@ -27,7 +27,9 @@ def gw(tmp_path):
     process.stop()
 
 
-def send(gw: GatewayProcess, key: str, *, account: str = "acc1", timeout: float = 5, auth: str = KEY):
+def send(
+    gw: GatewayProcess, key: str, *, account: str = "acc1", timeout: float = 5, auth: str = KEY
+):
     return requests.post(
         f"{gw.url}/api/{account}/chats/fan_1/messages",
         json={"text": "hi"},
@@ -60,7 +62,12 @@ def test_status_faults_with_retry_after_in_seconds_and_as_a_date(gw):
         assert send(gw, "k1").status_code == status
     assert send(gw, "k1").status_code == 200  # count exhausted: healthy again
     assert [a["outcome"] for a in gw.arrivals()] == [
-        "status_429", "status_429", "status_503", "status_408", "status_409", "delivered",
+        "status_429",
+        "status_429",
+        "status_503",
+        "status_408",
+        "status_409",
+        "delivered",
     ]
 
 
@@ -123,13 +130,22 @@ print("answered", answer.status_code, flush=True)
 def fake_consumer(gw: GatewayProcess, key: str) -> subprocess.CompletedProcess:
     # `consume_messages` in its command line: the gateway kills only consumer processes.
     url = f"{gw.url}/api/acc1/chats/fan_1/messages"
-    return subprocess.run([sys.executable, "-c", CLIENT, url, key, "consume_messages"],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", CLIENT, url, key, "consume_messages"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
-@pytest.mark.parametrize(("when", "outcome"), [
-    ("on_arrival", "killed_on_arrival"), ("before_answer", "delivered"), ("after_answer", "delivered"),
-])
+@pytest.mark.parametrize(
+    ("when", "outcome"),
+    [
+        ("on_arrival", "killed_on_arrival"),
+        ("before_answer", "delivered"),
+        ("after_answer", "delivered"),
+    ],
+)
 def test_it_kills_the_calling_consumer_at_each_point(gw, when, outcome):
     gw.fault(kind="kill", killClient=when, count=1)
     killed = fake_consumer(gw, "k1")

@@ -36,11 +36,18 @@ def postmaster_running(directory: str) -> bool:
 
 
 def test_a_sigkilled_harness_leaves_no_postgres_behind():
-    result = subprocess.run([sys.executable, "-c", KILLED_HARNESS], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_HARNESS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == -9, result.stderr
     directory = result.stdout.split()[0]
     deadline = time.monotonic() + 30
-    while (Path(directory).exists() or postmaster_running(directory)) and time.monotonic() < deadline:
+    while (
+        Path(directory).exists() or postmaster_running(directory)
+    ) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not Path(directory).exists() and not postmaster_running(directory)

@@ -28,8 +28,12 @@ def make_conversation(fan, **kwargs) -> Conversation:
     return Conversation.objects.create(account=fan.account, fan=fan, **kwargs)
 
 
-def make_message(conversation, content="hello", direction=MessageDirection.INBOUND, **kwargs) -> Message:
-    return Message.objects.create(conversation=conversation, direction=direction, content=content, **kwargs)
+def make_message(
+    conversation, content="hello", direction=MessageDirection.INBOUND, **kwargs
+) -> Message:
+    return Message.objects.create(
+        conversation=conversation, direction=direction, content=content, **kwargs
+    )
 
 
 def send_json(client, method: str, path: str, body, **extra):

@@ -27,7 +27,9 @@ def thread(account, owner):
         account=account, sender=owner, recipient_id=fan.onlyfans_user_id, content="reply",
         status=MessageStatus.FAILED, last_error="Recipient is not subscribed",
     )  # fmt: skip
-    message = make_message(conversation, content="reply", direction=MessageDirection.OUTBOUND, outbound=outbound)
+    message = make_message(
+        conversation, content="reply", direction=MessageDirection.OUTBOUND, outbound=outbound
+    )
     return fan, conversation, message
 
 
@@ -48,7 +50,10 @@ def test_it_shows_a_fans_system_fields_read_only(staff, thread):
 
 def test_it_shows_a_conversation_with_its_thread_and_delivery_states(staff, thread):
     _, conversation, _ = thread
-    assert staff.get("/admin/crm/conversation/", {"q": "anna_admin", "pinned__exact": "0"}).status_code == 200
+    assert (
+        staff.get("/admin/crm/conversation/", {"q": "anna_admin", "pinned__exact": "0"}).status_code
+        == 200
+    )
     page = staff.get(f"/admin/crm/conversation/{conversation.pk}/change/").content.decode()
     assert "inbound hello" in page and "received" in page
     assert "failed" in page
@@ -67,7 +72,9 @@ def test_it_filters_messages_by_delivery_status_and_links_the_pipeline_message(s
 
 
 def test_it_shows_webhook_events_read_only(staff, account):
-    event = WebhookEvent.objects.create(account=account, event_id="evt_1", event_type="fan.expired", payload={"id": "evt_1"})
+    event = WebhookEvent.objects.create(
+        account=account, event_id="evt_1", event_type="fan.expired", payload={"id": "evt_1"}
+    )
     assert "evt_1" in staff.get("/admin/crm/webhookevent/", {"q": "evt_1"}).content.decode()
     page = staff.get(f"/admin/crm/webhookevent/{event.pk}/change/").content.decode()
     assert 'name="event_id"' not in page
@@ -79,7 +86,9 @@ def test_it_lists_segments_with_how_many_fans_they_hold_now(staff, account, owne
 
     for spent in (5, 50, 500):
         make_fan(account, total_spent=spent)
-    Segment.objects.create(account=account, created_by=owner, name="Spenders over 20", rules={"minSpent": "20"})
+    Segment.objects.create(
+        account=account, created_by=owner, name="Spenders over 20", rules={"minSpent": "20"}
+    )
     page = staff.get("/admin/crm/segment/").content.decode()
     assert "Spenders over 20" in page
     assert '<td class="field-members">2</td>' in page

@@ -44,10 +44,15 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 
 def launch(owner, account, fans: int) -> Campaign:
     Fan.objects.bulk_create(
-        [Fan(account=account, onlyfans_user_id=f"camp_{n}", username=f"camp{n}") for n in range(fans)],
+        [
+            Fan(account=account, onlyfans_user_id=f"camp_{n}", username=f"camp{n}")
+            for n in range(fans)
+        ],
         batch_size=500,
     )
-    campaign = services.campaign_create(account=account, user=owner, data={"name": "Mass", "content": "Hi all", "rules": {}})
+    campaign = services.campaign_create(
+        account=account, user=owner, data={"name": "Mass", "content": "Hi all", "rules": {}}
+    )
     services.campaign_launch(campaign=campaign)
     assert services.campaign_advance(campaign.pk, budget_seconds=120).done
     return campaign
@@ -55,11 +60,15 @@ def launch(owner, account, fans: int) -> Campaign:
 
 def bulk_arrivals(gateway, account) -> list:
     lanes = dict(OutboundMessage.objects.filter(account=account).values_list("pk", "lane"))
-    calls = sorted((c for c in gateway.calls if c.account == account.onlyfans_id), key=lambda c: c.at)
+    calls = sorted(
+        (c for c in gateway.calls if c.account == account.onlyfans_id), key=lambda c: c.at
+    )
     return [(c, lanes[uuid.UUID(c.idempotency_key)]) for c in calls]
 
 
-def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(owner, queues, gateway, compressed_time, tmp_path):
+def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(
+    owner, queues, gateway, compressed_time, tmp_path
+):
     account = make_account(owner, rate_limit_per_minute=LIMIT)
     campaign = launch(owner, account, FANS)
     consumers = [start_consumer(tmp_path / f"consumer-{i}.log") for i in range(2)]
@@ -67,12 +76,22 @@ def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(owne
     try:
         # Replies arrive at moments spread over the campaign, each in the interactive lane.
         for n in range(5):
-            wait_for(lambda n=n: len(gateway.calls) >= 200 * (n + 1), timeout=120, what="the campaign to progress")
+            wait_for(
+                lambda n=n: len(gateway.calls) >= 200 * (n + 1),
+                timeout=120,
+                what="the campaign to progress",
+            )
             outcome = message_send(
-                user=owner, account=account, data=MessageInput(recipient_id=f"reply_{n}", content=f"reply {n}")
+                user=owner,
+                account=account,
+                data=MessageInput(recipient_id=f"reply_{n}", content=f"reply {n}"),
             )
             replies.append((time.time(), str(outcome.message.id)))
-        wait_for(lambda: not services.open_recipients(campaign).exists(), timeout=300, what="every recipient to be final")
+        wait_for(
+            lambda: not services.open_recipients(campaign).exists(),
+            timeout=300,
+            what="every recipient to be final",
+        )
         services.campaigns_tick()
     finally:
         codes = [stop(process) for process in consumers]
@@ -90,7 +109,10 @@ def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(owne
     arrivals = bulk_arrivals(gateway, account)
     times = [c.at for c, _ in arrivals]
     assert max_calls_in_window(times, WINDOW) <= LIMIT
-    assert max_calls_in_window([c.at for c, lane in arrivals if lane == Lane.BULK], WINDOW) <= LIMIT - 2
+    assert (
+        max_calls_in_window([c.at for c, lane in arrivals if lane == Lane.BULK], WINDOW)
+        <= LIMIT - 2
+    )
     # Each reply went out with at most one bulk call (the one already in flight) before it.
     order = [c.idempotency_key for c, _ in arrivals]
     for accepted_at, reply_id in replies:
@@ -101,7 +123,9 @@ def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(owne
         assert bulk_before <= 1, (reply_id, bulk_before)
 
 
-def test_pause_stops_within_one_slot_resume_continues_cancel_leaves_nothing(owner, queues, gateway, compressed_time, tmp_path):
+def test_pause_stops_within_one_slot_resume_continues_cancel_leaves_nothing(
+    owner, queues, gateway, compressed_time, tmp_path
+):
     account = make_account(owner, rate_limit_per_minute=LIMIT)
     campaign = launch(owner, account, 300)
     consumer = start_consumer(tmp_path / "consumer.log")
@@ -112,12 +136,16 @@ def test_pause_stops_within_one_slot_resume_continues_cancel_leaves_nothing(owne
         time.sleep(1.5)  # several bulk slots: none of them may be used
         after_pause = [c for c in gateway.calls if c.at > paused_at]
         assert len(after_pause) <= 1  # the call already under way, at most
-        held = OutboundMessage.objects.filter(campaign_recipient__campaign=campaign, status=MessageStatus.QUEUED).count()
+        held = OutboundMessage.objects.filter(
+            campaign_recipient__campaign=campaign, status=MessageStatus.QUEUED
+        ).count()
         assert held > 0
 
         services.campaign_resume(campaign=Campaign.objects.get(pk=campaign.pk))
         at_resume = len(gateway.calls)
-        wait_for(lambda: len(gateway.calls) >= at_resume + 80, timeout=60, what="delivery to resume")
+        wait_for(
+            lambda: len(gateway.calls) >= at_resume + 80, timeout=60, what="delivery to resume"
+        )
         services.campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
         cancelled_at = time.time()
         time.sleep(0.5)

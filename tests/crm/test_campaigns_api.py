@@ -27,7 +27,9 @@ def no_background_launch():
 
 
 def create(api, body: dict, status: int = 201) -> dict:
-    response = send_json(api, "post", CAMPAIGNS, {"name": "Win-back", "content": "We miss you!", **body})
+    response = send_json(
+        api, "post", CAMPAIGNS, {"name": "Win-back", "content": "We miss you!", **body}
+    )
     assert response.status_code == status, response.content
     return response.json()
 
@@ -79,7 +81,9 @@ def test_launch_freezes_the_audience_and_creates_bulk_messages(api, account):
     make_fan(account, tags=["vip"])
     services.campaign_advance(campaign["id"])
     assert recipients.count() == 5
-    assert launched["progress"]["byState"]["queued"] + launched["progress"]["byState"]["pending"] == 5
+    assert (
+        launched["progress"]["byState"]["queued"] + launched["progress"]["byState"]["pending"] == 5
+    )
 
 
 def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkeypatch):
@@ -109,7 +113,9 @@ def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkey
     recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
     assert recipients.count() == 25
     assert recipients.filter(message__isnull=True).count() == 0
-    assert OutboundMessage.objects.filter(campaign_recipient__campaign_id=campaign["id"]).count() == 25
+    assert (
+        OutboundMessage.objects.filter(campaign_recipient__campaign_id=campaign["id"]).count() == 25
+    )
     assert len(set(recipients.values_list("recipient_id", flat=True))) == 25
 
 
@@ -117,9 +123,17 @@ def test_it_skips_fans_written_to_recently_and_unsubscribed_ones(api, account, o
     chatted = make_fan(account)
     lapsed = make_fan(account, subscription_status="expired")
     fresh = make_fan(account)
-    make_message(make_conversation(chatted), direction=MessageDirection.OUTBOUND, sent_at=timezone.now() - timedelta(minutes=5))
+    make_message(
+        make_conversation(chatted),
+        direction=MessageDirection.OUTBOUND,
+        sent_at=timezone.now() - timedelta(minutes=5),
+    )
     campaign = launch_fully(api, create(api, {"filter": {}})["id"])
-    reasons = dict(CampaignRecipient.objects.filter(campaign_id=campaign["id"]).values_list("fan_id", "skip_reason"))
+    reasons = dict(
+        CampaignRecipient.objects.filter(campaign_id=campaign["id"]).values_list(
+            "fan_id", "skip_reason"
+        )
+    )
     assert reasons == {chatted.pk: "replied_recently", lapsed.pk: "unsubscribed", fresh.pk: ""}
     assert campaign["progress"]["skipReasons"] == {"replied_recently": 1, "unsubscribed": 1}
     page = api.get(f"{CAMPAIGNS}/{campaign['id']}/recipients", {"state": "skipped"}).json()
@@ -128,7 +142,9 @@ def test_it_skips_fans_written_to_recently_and_unsubscribed_ones(api, account, o
 
 def test_skipping_recent_replies_can_be_turned_off(api, account):
     chatted = make_fan(account)
-    make_message(make_conversation(chatted), direction=MessageDirection.OUTBOUND, sent_at=timezone.now())
+    make_message(
+        make_conversation(chatted), direction=MessageDirection.OUTBOUND, sent_at=timezone.now()
+    )
     campaign = launch_fully(api, create(api, {"filter": {}, "skipIfRepliedWithinMinutes": 0})["id"])
     assert campaign["progress"]["skipReasons"] == {}
 
@@ -142,7 +158,10 @@ def test_pause_holds_resume_releases_cancel_cancels(api, account):
     assert paused["state"] == "paused"
     assert paused["progress"]["waitingFor"] == "paused"
     assert set(messages.values_list("next_attempt_at", flat=True)) == {delivery.HOLD_UNTIL}
-    assert set(messages.values_list("status", flat=True)) <= {MessageStatus.PENDING, MessageStatus.QUEUED}
+    assert set(messages.values_list("status", flat=True)) <= {
+        MessageStatus.PENDING,
+        MessageStatus.QUEUED,
+    }
     error_of(api.post(f"{CAMPAIGNS}/{campaign['id']}/pause"), 409, "campaign_state_conflict")
 
     assert act(api, campaign["id"], "resume")["state"] == "running"
@@ -160,7 +179,9 @@ def test_it_finishes_only_when_every_recipient_is_final(api, account):
         make_fan(account)
     campaign = launch_fully(api, create(api, {"filter": {}})["id"])
     messages = list(OutboundMessage.objects.filter(campaign_recipient__campaign_id=campaign["id"]))
-    OutboundMessage.objects.filter(pk__in=[m.pk for m in messages[:2]]).update(status=MessageStatus.SENT, sent_at=timezone.now())
+    OutboundMessage.objects.filter(pk__in=[m.pk for m in messages[:2]]).update(
+        status=MessageStatus.SENT, sent_at=timezone.now()
+    )
     services.campaigns_tick()
     assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.RUNNING
     OutboundMessage.objects.filter(pk=messages[2].pk).update(status=MessageStatus.FAILED)
@@ -199,7 +220,11 @@ def test_a_scheduled_campaign_starts_at_its_time(api, account):
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, account, body, field):
-    error = error_of(send_json(api, "post", CAMPAIGNS, {"name": "x", "content": "y", **body}), 400, "validation_error")
+    error = error_of(
+        send_json(api, "post", CAMPAIGNS, {"name": "x", "content": "y", **body}),
+        400,
+        "validation_error",
+    )
     assert field in error["message"], error
     assert not Campaign.objects.exists()
 
@@ -215,7 +240,12 @@ def test_another_users_campaign_and_segment_are_404(api, outsider_api, account, 
     ]:
         error_of(getattr(outsider_api, method)(path), 404, "not_found")
     segment = Segment.objects.create(account=account, name="mine")
-    error_of(send_json(outsider_api, "post", CAMPAIGNS, {"name": "x", "content": "y", "segmentId": segment.pk}), 404)
+    error_of(
+        send_json(
+            outsider_api, "post", CAMPAIGNS, {"name": "x", "content": "y", "segmentId": segment.pk}
+        ),
+        404,
+    )
     assert outsider_api.get(CAMPAIGNS).json()["total"] == 0
     assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.DRAFT
 
@@ -236,7 +266,12 @@ def test_a_fan_who_unsubscribes_mid_campaign_is_skipped(api, client, account, se
         **sign(settings.ONLYFANS_WEBHOOK_SECRET, body),
     )  # fmt: skip
     assert response.status_code == 200, response.content
-    recipients = {r.fan_id: r for r in CampaignRecipient.objects.filter(campaign_id=campaign["id"]).select_related("message")}
+    recipients = {
+        r.fan_id: r
+        for r in CampaignRecipient.objects.filter(campaign_id=campaign["id"]).select_related(
+            "message"
+        )
+    }
     assert recipients[leaving.pk].skip_reason == "unsubscribed"
     assert recipients[leaving.pk].message.status == MessageStatus.CANCELLED
     assert recipients[staying.pk].skip_reason == ""
@@ -247,7 +282,9 @@ def test_a_chatters_reply_mid_campaign_skips_that_fan(api, account, queues):
     fan = make_fan(account)
     conversation = make_conversation(fan)
     campaign = launch_fully(api, create(api, {"filter": {}})["id"])
-    response = send_json(api, "post", f"/api/crm/conversations/{conversation.pk}/messages", {"content": "Hey you!"})
+    response = send_json(
+        api, "post", f"/api/crm/conversations/{conversation.pk}/messages", {"content": "Hey you!"}
+    )
     assert response.status_code == 202, response.content
     recipient = CampaignRecipient.objects.select_related("message").get(campaign_id=campaign["id"])
     assert recipient.skip_reason == "replied_recently"
@@ -290,7 +327,11 @@ def test_staff_see_campaigns_in_the_admin_and_can_pause_them(api, account):
     page = staff.get("/admin/crm/campaign/").content.decode()
     assert "Admin sale" in page and "0 / 1" in page
     assert staff.get(f"/admin/crm/campaign/{campaign['id']}/change/").status_code == 200
-    response = staff.post("/admin/crm/campaign/", {"action": "pause", "_selected_action": [campaign["id"]]}, follow=True)
+    response = staff.post(
+        "/admin/crm/campaign/",
+        {"action": "pause", "_selected_action": [campaign["id"]]},
+        follow=True,
+    )
     assert "1 campaign(s) paused." in response.content.decode()
     assert Campaign.objects.get(pk=campaign["id"]).state == CampaignState.PAUSED
 
@@ -313,7 +354,9 @@ def test_a_launch_puts_each_campaign_message_in_its_fans_thread(api, account):
 
     for fan in (chatted, new):
         recipient = CampaignRecipient.objects.get(campaign_id=campaign["id"], fan=fan)
-        [message] = Message.objects.filter(conversation__fan=fan, direction=MessageDirection.OUTBOUND)
+        [message] = Message.objects.filter(
+            conversation__fan=fan, direction=MessageDirection.OUTBOUND
+        )
         assert (message.outbound_id, message.content) == (recipient.message_id, "We miss you!")
         mark_campaign_messages([message])
         assert message.campaign_name == "Win-back"

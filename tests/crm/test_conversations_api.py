@@ -15,7 +15,9 @@ from tests.crm.factories import error_of, make_conversation, make_fan, make_mess
 CONVERSATIONS = "/api/crm/conversations"
 
 
-SQLITE_PLANS = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
+SQLITE_PLANS = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN"
+)
 
 
 def ids(response) -> list[int]:
@@ -25,7 +27,9 @@ def ids(response) -> list[int]:
 
 def conversation_at(account, minutes_ago: int, **kwargs) -> Conversation:
     return make_conversation(
-        make_fan(account), last_activity_at=timezone.now() - timedelta(minutes=minutes_ago), **kwargs
+        make_fan(account),
+        last_activity_at=timezone.now() - timedelta(minutes=minutes_ago),
+        **kwargs,
     )
 
 
@@ -55,7 +59,9 @@ def test_it_keeps_pinned_conversations_on_top(api, account):
 
 
 def test_it_shows_the_fan_summary_unread_count_and_last_message_preview(api, account):
-    fan = make_fan(account, username="anna", display_name="Anna", total_spent="99.90", onlyfans_user_id="u1")
+    fan = make_fan(
+        account, username="anna", display_name="Anna", total_spent="99.90", onlyfans_user_id="u1"
+    )
     sent_at = timezone.now() - timedelta(minutes=3)
     conversation = make_conversation(
         fan, unread_count=2, last_message_at=sent_at, last_message_preview="See you soon",
@@ -68,7 +74,11 @@ def test_it_shows_the_fan_summary_unread_count_and_last_message_preview(api, acc
         "id": fan.pk, "onlyfansUserId": "u1", "username": "anna", "displayName": "Anna",
         "subscriptionStatus": "active", "expiresAt": None, "totalSpent": "99.90",
     }  # fmt: skip
-    assert (item["unreadCount"], item["lastMessagePreview"], item["lastMessageDirection"]) == (2, "See you soon", "inbound")
+    assert (item["unreadCount"], item["lastMessagePreview"], item["lastMessageDirection"]) == (
+        2,
+        "See you soon",
+        "inbound",
+    )
     assert item["lastMessageAt"].endswith("Z")
     assert (item["pinned"], item["archived"]) == (False, False)
 
@@ -106,10 +116,15 @@ def test_it_paginates_with_a_total(api, account):
     first = api.get(CONVERSATIONS, {"pageSize": 2}).json()
     second = api.get(CONVERSATIONS, {"pageSize": 2, "page": 2}).json()
     assert (first["total"], first["totalPages"]) == (5, 3)
-    assert [c["id"] for c in first["results"] + second["results"]] == [c.pk for c in conversations[:4]]
+    assert [c["id"] for c in first["results"] + second["results"]] == [
+        c.pk for c in conversations[:4]
+    ]
 
 
-@pytest.mark.parametrize(("query", "param"), [("unread=maybe", "unread"), ("folder=inbox", "folder"), ("pageSize=0", "pageSize")])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("unread=maybe", "unread"), ("folder=inbox", "folder"), ("pageSize=0", "pageSize")],
+)
 def test_it_rejects_an_unknown_or_invalid_query_parameter_naming_it(api, account, query, param):
     error = error_of(api.get(f"{CONVERSATIONS}?{query}"), 400, "validation_error")
     assert list(error["details"]) == [param]
@@ -148,7 +163,9 @@ def test_it_pins_and_archives_through_patch(api, account):
 )
 def test_it_rejects_an_invalid_patch_and_changes_nothing(api, account, body, field):
     conversation = conversation_at(account, 1)
-    error = error_of(send_json(api, "patch", f"{CONVERSATIONS}/{conversation.pk}", body), 400, "validation_error")
+    error = error_of(
+        send_json(api, "patch", f"{CONVERSATIONS}/{conversation.pk}", body), 400, "validation_error"
+    )
     assert field in error["details"]
     conversation.refresh_from_db()
     assert (conversation.pinned, conversation.archived) == (False, False)
@@ -166,7 +183,9 @@ def test_it_opens_a_fans_conversation_once(api, account):
     assert ids(api.get(CONVERSATIONS)) == [created.json()["id"]]
 
 
-@pytest.mark.parametrize(("body", "status"), [({"fanId": "1"}, 400), ({}, 400), ({"fanId": 999999}, 404)])
+@pytest.mark.parametrize(
+    ("body", "status"), [({"fanId": "1"}, 400), ({}, 400), ({"fanId": 999999}, 404)]
+)
 def test_it_rejects_opening_a_conversation_with_a_bad_fan(api, account, body, status):
     error_of(send_json(api, "post", CONVERSATIONS, body), status)
     assert not Conversation.objects.exists()
@@ -184,7 +203,9 @@ def test_it_shows_the_preview_of_an_outgoing_message_too(api, account):
     from crm.services import _record_in_conversation
 
     conversation = conversation_at(account, 10)
-    message = make_message(conversation, content="  Thanks\nfor   subscribing! " * 20, direction="outbound")
+    message = make_message(
+        conversation, content="  Thanks\nfor   subscribing! " * 20, direction="outbound"
+    )
     _record_in_conversation(conversation, message, unread=False)
     [item] = api.get(CONVERSATIONS).json()["results"]
     assert item["lastMessageDirection"] == "outbound"
@@ -200,8 +221,13 @@ def test_it_uses_the_inbox_index(account):
     from crm.selectors import conversations_query
 
     conversation_at(account, 1)
-    for filters, index in [({}, "conversation_inbox_idx"), ({"unread": True}, "conversation_unread_idx")]:
-        sql, params = conversations_query(user=account.owner, filters=filters).query.sql_with_params()
+    for filters, index in [
+        ({}, "conversation_inbox_idx"),
+        ({"unread": True}, "conversation_unread_idx"),
+    ]:
+        sql, params = conversations_query(
+            user=account.owner, filters=filters
+        ).query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
             plan = " | ".join(row[-1] for row in cursor.fetchall())

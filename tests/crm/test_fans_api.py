@@ -50,11 +50,20 @@ def test_it_round_trips_a_fan_through_create_read_replace_update_delete(api, acc
     body = replaced.json()
     assert body["username"] == "renamed"
     # A PUT replaces: what it leaves out goes back to the defaults.
-    assert (body["totalSpent"], body["tags"], body["autoRenew"], body["expiresAt"]) == ("0.00", [], False, None)
+    assert (body["totalSpent"], body["tags"], body["autoRenew"], body["expiresAt"]) == (
+        "0.00",
+        [],
+        False,
+        None,
+    )
 
     patched = send_json(api, "patch", url, {"totalSpent": "42.10", "tags": ["vip"]})
     assert patched.status_code == 200, patched.content
-    assert (patched.json()["totalSpent"], patched.json()["tags"], patched.json()["username"]) == ("42.10", ["vip"], "renamed")
+    assert (patched.json()["totalSpent"], patched.json()["tags"], patched.json()["username"]) == (
+        "42.10",
+        ["vip"],
+        "renamed",
+    )
     assert api.get(url).json()["totalSpent"] == "42.10"
 
     assert api.delete(url).status_code == 204
@@ -63,10 +72,19 @@ def test_it_round_trips_a_fan_through_create_read_replace_update_delete(api, acc
 
 
 def test_it_serializes_money_as_decimal_strings_and_keeps_cents_exact(api, account):
-    response = send_json(api, "post", FANS, {"onlyfansUserId": "f", "totalSpent": 0.1, "tips": "0.20", "subscriptionPrice": 19})
+    response = send_json(
+        api,
+        "post",
+        FANS,
+        {"onlyfansUserId": "f", "totalSpent": 0.1, "tips": "0.20", "subscriptionPrice": 19},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["totalSpent"], body["tips"], body["subscriptionPrice"]) == ("0.10", "0.20", "19.00")
+    assert (body["totalSpent"], body["tips"], body["subscriptionPrice"]) == (
+        "0.10",
+        "0.20",
+        "19.00",
+    )
     fan = Fan.objects.get()
     assert fan.total_spent + fan.tips == fan.total_spent.__class__("0.30")
 
@@ -111,7 +129,11 @@ def test_it_refuses_a_second_fan_with_the_same_onlyfans_id_on_one_account(api, a
     error = error_of(send_json(api, "post", FANS, {"onlyfansUserId": "fan_1"}), 409, "fan_exists")
     assert "onlyfansUserId" in error["details"]
     other = make_fan(account, onlyfans_user_id="fan_2")
-    error_of(send_json(api, "patch", f"{FANS}/{other.pk}", {"onlyfansUserId": "fan_1"}), 409, "fan_exists")
+    error_of(
+        send_json(api, "patch", f"{FANS}/{other.pk}", {"onlyfansUserId": "fan_1"}),
+        409,
+        "fan_exists",
+    )
 
 
 def test_it_allows_the_same_onlyfans_id_on_two_accounts(api, owner, account):
@@ -134,7 +156,9 @@ def test_it_does_not_create_a_fan_on_another_users_account(api, account):
     assert not Fan.objects.exists()
 
 
-@pytest.mark.parametrize("bad_id", ["abc", "0", "-1", "1.5", "99999999999999999999999", "9223372036854775808"])
+@pytest.mark.parametrize(
+    "bad_id", ["abc", "0", "-1", "1.5", "99999999999999999999999", "9223372036854775808"]
+)
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
 def test_it_answers_404_for_a_malformed_or_unknown_fan_id(api, account, bad_id, method):
     make_fan(account)
@@ -206,4 +230,3 @@ def test_it_requires_a_token(account):
     error_of(anonymous.get(FANS), 401, "not_authenticated")
     error_of(anonymous.delete(f"{FANS}/{fan.pk}"), 401, "not_authenticated")
     assert Fan.objects.filter(pk=fan.pk).exists()
-

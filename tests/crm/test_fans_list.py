@@ -14,7 +14,9 @@ from tests.crm.factories import error_of, make_fan
 FANS = "/api/crm/fans"
 
 
-SQLITE_PLANS = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
+SQLITE_PLANS = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN"
+)
 
 
 def ids(response) -> list[int]:
@@ -23,8 +25,12 @@ def ids(response) -> list[int]:
 
 
 def test_it_searches_username_display_name_and_exact_onlyfans_id(api, account):
-    alice = make_fan(account, username="alice_w", display_name="Alice Wonder", onlyfans_user_id="u100")
-    bob = make_fan(account, username="bobby", display_name="Robert WONDERS", onlyfans_user_id="u200")
+    alice = make_fan(
+        account, username="alice_w", display_name="Alice Wonder", onlyfans_user_id="u100"
+    )
+    bob = make_fan(
+        account, username="bobby", display_name="Robert WONDERS", onlyfans_user_id="u200"
+    )
     make_fan(account, username="carol", display_name="Carol", onlyfans_user_id="u300")
     assert ids(api.get(FANS, {"search": "ALICE"})) == [alice.pk]
     assert sorted(ids(api.get(FANS, {"search": "wonder"}))) == [alice.pk, bob.pk]
@@ -82,9 +88,15 @@ def test_it_lists_active_fans_expiring_within_n_days(api, account):
 
 
 def test_it_combines_filters(api, account):
-    match = make_fan(account, username="vip_anna", tags=["vip"], total_spent="500", subscription_status="active")
-    make_fan(account, username="vip_ben", tags=["vip"], total_spent="500", subscription_status="expired")
-    make_fan(account, username="vip_cat", tags=["vip"], total_spent="5", subscription_status="active")
+    match = make_fan(
+        account, username="vip_anna", tags=["vip"], total_spent="500", subscription_status="active"
+    )
+    make_fan(
+        account, username="vip_ben", tags=["vip"], total_spent="500", subscription_status="expired"
+    )
+    make_fan(
+        account, username="vip_cat", tags=["vip"], total_spent="5", subscription_status="active"
+    )
     make_fan(account, username="dan", tags=["vip"], total_spent="500", subscription_status="active")
     query = {"search": "vip_", "tag": "vip", "minSpent": "100", "subscriptionStatus": "active"}
     assert ids(api.get(FANS, query)) == [match.pk]
@@ -99,7 +111,9 @@ def test_it_orders_by_spend_both_ways_with_the_id_breaking_ties(api, account):
     assert ids(api.get(FANS, {"ordering": "totalSpent"})) == [d.pk, a.pk, c.pk, b.pk]
 
 
-@pytest.mark.parametrize(("ordering", "field"), [("lastSeenAt", "last_seen_at"), ("subscribedAt", "subscribed_at")])
+@pytest.mark.parametrize(
+    ("ordering", "field"), [("lastSeenAt", "last_seen_at"), ("subscribedAt", "subscribed_at")]
+)
 def test_it_orders_by_a_date_with_missing_dates_as_the_smallest(api, account, ordering, field):
     now = timezone.now()
     old = make_fan(account, **{field: now - timedelta(days=30)})
@@ -122,7 +136,12 @@ def test_it_paginates_with_a_total_and_no_overlap(api, account):
     for page in (1, 2, 3):
         response = api.get(FANS, {"ordering": "totalSpent", "pageSize": 3, "page": page})
         body = response.json()
-        assert (body["total"], body["page"], body["pageSize"], body["totalPages"]) == (7, page, 3, 3)
+        assert (body["total"], body["page"], body["pageSize"], body["totalPages"]) == (
+            7,
+            page,
+            3,
+            3,
+        )
         seen += ids(response)
     assert seen == [fan.pk for fan in fans]
     beyond = api.get(FANS, {"pageSize": 3, "page": 4}).json()
@@ -213,7 +232,11 @@ def test_it_walks_an_index_in_order_for_the_ordered_list(account, ordering, inde
     from crm.selectors import fans_query
 
     make_fan(account)
-    plan = query_plan(fans_query(user=account.owner, filters={"ordering": ordering, "subscriptionStatus": "active"}))
+    plan = query_plan(
+        fans_query(
+            user=account.owner, filters={"ordering": ordering, "subscriptionStatus": "active"}
+        )
+    )
     assert f"SEARCH crm_fan USING INDEX {index} (account_id=?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
 
@@ -227,14 +250,22 @@ def test_it_matches_search_and_tag_on_a_covering_index(account, filters, index):
     from crm.selectors import fans_query
 
     make_fan(account)
-    plan = query_plan(fans_query(user=account.owner, filters={"ordering": "-totalSpent", **filters}))
+    plan = query_plan(
+        fans_query(user=account.owner, filters={"ordering": "-totalSpent", **filters})
+    )
     assert f"USING COVERING INDEX {index} (account_id=?)" in plan, plan
 
 
 @SQLITE_PLANS
 @pytest.mark.parametrize(
     "filters",
-    [{}, {"subscriptionStatus": "active", "minSpent": 10}, {"maxSpent": 5}, {"expiringWithinDays": 7}, {"subscriptionStatus": "expired"}],
+    [
+        {},
+        {"subscriptionStatus": "active", "minSpent": 10},
+        {"maxSpent": 5},
+        {"expiringWithinDays": 7},
+        {"subscriptionStatus": "expired"},
+    ],
 )
 def test_it_counts_the_total_from_an_index_alone(account, filters):
     from crm.selectors import fans_query
@@ -250,7 +281,9 @@ def test_it_searches_an_index_for_range_filters(account, filters):
     from crm.selectors import fans_query
 
     make_fan(account)
-    plan = query_plan(fans_query(user=account.owner, filters={"ordering": "-lastSeenAt", **filters}))
+    plan = query_plan(
+        fans_query(user=account.owner, filters={"ordering": "-lastSeenAt", **filters})
+    )
     assert "SEARCH crm_fan USING INDEX" in plan, plan
     assert "SCAN crm_fan" not in plan, plan
 

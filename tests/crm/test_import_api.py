@@ -49,20 +49,37 @@ def test_it_imports_the_shipped_sample_with_honest_counts(api, account):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "succeeded"
-    assert {k: body[k] for k in ("rowsRead", "created", "updated", "unchanged", "failed", "duplicates")} == {
-        "rowsRead": 12, "created": 7, "updated": 0, "unchanged": 1, "failed": 4, "duplicates": 1,
+    assert {
+        k: body[k] for k in ("rowsRead", "created", "updated", "unchanged", "failed", "duplicates")
+    } == {
+        "rowsRead": 12,
+        "created": 7,
+        "updated": 0,
+        "unchanged": 1,
+        "failed": 4,
+        "duplicates": 1,
     }
     assert body["progress"] == {"rowsProcessed": 12, "rowsTotal": 12, "percent": 100}
     assert body["unknownColumns"] == ["Country"]
     assert body["duplicateRows"] == [{"row": 3, "onlyfansUserId": "100002", "supersededByRow": 13}]
     assert [(e["row"], e["column"]) for e in body["errors"]] == [
-        (9, "User ID"), (10, "Subscribed On"), (11, "Total Spent"), (12, "Status"),
+        (9, "User ID"),
+        (10, "Subscribed On"),
+        (11, "Total Spent"),
+        (12, "Status"),
     ]
     assert Fan.objects.filter(account=account).count() == 7
     mike = Fan.objects.get(account=account, onlyfans_user_id="100002")
-    assert (mike.display_name, mike.total_spent) == ("Mike Thompson", Decimal("64.99"))  # the later row won
+    assert (mike.display_name, mike.total_spent) == (
+        "Mike Thompson",
+        Decimal("64.99"),
+    )  # the later row won
     lena = Fan.objects.get(account=account, onlyfans_user_id="100001")
-    assert (lena.username, lena.total_spent, lena.tags) == ("lena_rose", Decimal("1234.56"), ["vip", "whale"])
+    assert (lena.username, lena.total_spent, lena.tags) == (
+        "lena_rose",
+        Decimal("1234.56"),
+        ["vip", "whale"],
+    )
 
     rows = download(api, body["failedRowsUrl"])
     assert [row[0] for row in rows[1:]] == ["9", "10", "11", "12"]
@@ -120,7 +137,9 @@ def test_it_refuses_a_file_just_over_the_limit_with_413(api, account, settings):
         (b"", "empty_file", "empty"),
     ],
 )
-def test_it_refuses_a_file_that_is_not_an_importable_csv_with_400(api, account, content, code, words):
+def test_it_refuses_a_file_that_is_not_an_importable_csv_with_400(
+    api, account, content, code, words
+):
     response = upload(api, content)
     assert response.status_code == 400, response.content
     error = response.json()["error"]
@@ -169,7 +188,9 @@ def test_it_has_no_failed_rows_file_when_every_row_imports(api, account):
     assert api.get(body["url"] + "/failed-rows.csv").status_code == 404
 
 
-def test_it_queues_a_large_file_as_a_job_and_answers_202(api, account, settings, django_capture_on_commit_callbacks):
+def test_it_queues_a_large_file_as_a_job_and_answers_202(
+    api, account, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_ASYNC_MIN_BYTES = 10
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = upload(api, SAMPLE.read_bytes(), name="big.csv")
@@ -255,7 +276,9 @@ def queued_job(api, settings) -> ImportJob:
 def worker_died(job: ImportJob, *, silent_for: timedelta) -> None:
     """What a worker leaves behind when it is killed after claiming the job."""
     then = timezone.now() - silent_for
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, started_at=then, heartbeat_at=then)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, started_at=then, heartbeat_at=then
+    )
 
 
 def test_it_fails_a_running_job_whose_worker_stopped_reporting(api, account, settings):
@@ -295,9 +318,12 @@ def test_a_running_import_reports_its_progress_before_it_ends(api, account, sett
     @contextmanager
     def watched_records(source):
         with real_records(source) as rows:
+
             def rows_watched():
                 for row in rows:
-                    row_now = ImportJob.objects.values("rows_processed", "heartbeat_at").get(pk=job.pk)
+                    row_now = ImportJob.objects.values("rows_processed", "heartbeat_at").get(
+                        pk=job.pk
+                    )
                     seen.append((row_now["rows_processed"], row_now["heartbeat_at"] > stale))
                     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
                     yield row

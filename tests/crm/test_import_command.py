@@ -34,7 +34,8 @@ def test_it_imports_the_sample_and_prints_honest_counts(account, tmp_path):
     failed_copy = tmp_path / "failed.csv"
     out, err = command(str(SAMPLE), "--account", str(account.pk), "--failed-rows", str(failed_copy))
     assert (
-        f"Imported 12 rows into @{account.username}: 7 created, 0 updated, 1 unchanged, 4 failed." in out
+        f"Imported 12 rows into @{account.username}: 7 created, 0 updated, 1 unchanged, 4 failed."
+        in out
     )
     assert "1 row was superseded by a later row with the same fan id" in out
     assert "Columns not imported (unknown): Country" in out

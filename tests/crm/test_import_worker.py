@@ -32,7 +32,9 @@ def _media(settings, tmp_path):
 def worker():
     # The in-thread worker shares the test database (SQLite's shared in-memory database is
     # visible to every thread, and transaction=True tests commit) and the real Redis broker.
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as running:
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30
+    ) as running:
         yield running
 
 
@@ -57,7 +59,7 @@ def big_file(rows: int, *, bad_every: int = 0) -> bytes:
     lines = ["User ID,Username,Total Spent,Subscribed On"]
     for n in range(1, rows + 1):
         spent = "-1" if bad_every and n % bad_every == 0 else f"${n:,}.50"
-        lines.append(f"{n},fan{n},\"{spent}\",2024-01-{n % 28 + 1:02d}")
+        lines.append(f'{n},fan{n},"{spent}",2024-01-{n % 28 + 1:02d}')
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -31,10 +31,18 @@ def preview_ids(api, segment_id: int) -> tuple[int, list[int]]:
 
 def test_it_saves_rules_and_previews_who_matches(api, account):
     now = timezone.now()
-    vip = make_fan(account, tags=["vip", "whale"], total_spent=500, tips=120, subscribed_at=now - timedelta(days=3))
+    vip = make_fan(
+        account,
+        tags=["vip", "whale"],
+        total_spent=500,
+        tips=120,
+        subscribed_at=now - timedelta(days=3),
+    )
     make_fan(account, tags=["vip"], total_spent=20, tips=0, subscribed_at=now - timedelta(days=300))
     make_fan(account, tags=["new"], total_spent=900, subscription_status="expired")
-    segment = create(api, {"name": "Big VIPs", "rules": {"tagsAll": ["vip", "whale"], "minSpent": "100"}})
+    segment = create(
+        api, {"name": "Big VIPs", "rules": {"tagsAll": ["vip", "whale"], "minSpent": "100"}}
+    )
     assert segment["name"] == "Big VIPs"
     assert segment["accountId"] == account.pk
     assert segment["rules"] == {"tagsAll": ["vip", "whale"], "minSpent": "100.00"}
@@ -79,10 +87,19 @@ def test_each_rule_narrows_the_audience(api, account, rules, expected):
 
 
 def test_hand_picked_fans_are_added_and_left_out(api, account):
-    whale, minnow, other = make_fan(account, total_spent=900), make_fan(account, total_spent=1), make_fan(account, total_spent=800)
+    whale, minnow, other = (
+        make_fan(account, total_spent=900),
+        make_fan(account, total_spent=1),
+        make_fan(account, total_spent=800),
+    )
     segment = create(
         api,
-        {"name": "s", "rules": {"minSpent": "500"}, "includeFanIds": [minnow.pk], "excludeFanIds": [other.pk]},
+        {
+            "name": "s",
+            "rules": {"minSpent": "500"},
+            "includeFanIds": [minnow.pk],
+            "excludeFanIds": [other.pk],
+        },
     )
     assert (segment["includeFanIds"], segment["excludeFanIds"]) == ([minnow.pk], [other.pk])
     assert preview_ids(api, segment["id"]) == (2, sorted([whale.pk, minnow.pk]))
@@ -110,7 +127,9 @@ def test_it_lists_gets_updates_and_deletes(api, account):
     assert listed["total"] == 2
     assert api.get(f"{SEGMENTS}/{first['id']}/").json()["name"] == "one"
 
-    patched = send_json(api, "patch", f"{SEGMENTS}/{first['id']}", {"name": "renamed", "includeFanIds": [fan.pk]})
+    patched = send_json(
+        api, "patch", f"{SEGMENTS}/{first['id']}", {"name": "renamed", "includeFanIds": [fan.pk]}
+    )
     assert patched.status_code == 200, patched.content
     assert (patched.json()["name"], patched.json()["includeFanIds"]) == ("renamed", [fan.pk])
     assert patched.json()["rules"] == {}
@@ -143,7 +162,9 @@ def test_bad_input_is_a_400_naming_the_field(api, account, body, field):
 def test_another_accounts_fans_cannot_be_picked(api, account, outsider):
     theirs = make_fan(make_account(outsider))
     error = error_of(
-        send_json(api, "post", SEGMENTS, {"name": "x", "includeFanIds": [theirs.pk]}), 400, "validation_error"
+        send_json(api, "post", SEGMENTS, {"name": "x", "includeFanIds": [theirs.pk]}),
+        400,
+        "validation_error",
     )
     assert error["details"]["includeFanIds"] == [f"Not fans of this account: {theirs.pk}."]
     assert not Segment.objects.exists()
@@ -158,7 +179,11 @@ def test_another_users_segment_is_a_404(api, outsider_api, account, outsider):
         ("patch", f"{SEGMENTS}/{segment['id']}"),
         ("delete", f"{SEGMENTS}/{segment['id']}"),
     ]:
-        response = send_json(outsider_api, method, path, {"name": "stolen"}) if method == "patch" else getattr(outsider_api, method)(path)
+        response = (
+            send_json(outsider_api, method, path, {"name": "stolen"})
+            if method == "patch"
+            else getattr(outsider_api, method)(path)
+        )
         error_of(response, 404, "not_found")
     assert outsider_api.get(SEGMENTS).json()["total"] == 0
     error_of(outsider_api.get(SEGMENTS, {"accountId": account.pk}), 404)

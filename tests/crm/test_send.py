@@ -13,7 +13,11 @@ from onlyfans.models import MessageStatus, OutboundMessage
 from tests.crm.factories import error_of, make_conversation, make_fan, send_json
 from tests.support.api import parse_iso
 
-BODY = {"content": "Thanks for subscribing!", "mediaUrls": ["https://cdn.example.com/a.jpg"], "priority": 7}
+BODY = {
+    "content": "Thanks for subscribing!",
+    "mediaUrls": ["https://cdn.example.com/a.jpg"],
+    "priority": 7,
+}
 
 
 @pytest.fixture
@@ -35,32 +39,61 @@ def thread(api, conversation) -> list[dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_sends_through_the_pipeline_and_shows_the_message_queued_in_the_thread(api, account, conversation, queues):
+def test_it_sends_through_the_pipeline_and_shows_the_message_queued_in_the_thread(
+    api, account, conversation, queues
+):
     response = send_json(api, "post", url(conversation), BODY)
 
     assert response.status_code == 202, response.content
     body = response.json()
-    assert set(body) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message", "conversationId", "threadMessageId"}
+    assert set(body) == {
+        "messageId",
+        "status",
+        "queuedAt",
+        "estimatedSendTime",
+        "message",
+        "conversationId",
+        "threadMessageId",
+    }
     assert body["status"] == "queued"
     assert body["estimatedSendTime"].endswith("Z")
     outbound = OutboundMessage.objects.get(pk=body["messageId"])
-    assert (outbound.account, outbound.recipient_id, outbound.content) == (account, "fan_123", BODY["content"])
-    assert (outbound.priority, outbound.media_urls, outbound.status) == (7, BODY["mediaUrls"], MessageStatus.QUEUED)
+    assert (outbound.account, outbound.recipient_id, outbound.content) == (
+        account,
+        "fan_123",
+        BODY["content"],
+    )
+    assert (outbound.priority, outbound.media_urls, outbound.status) == (
+        7,
+        BODY["mediaUrls"],
+        MessageStatus.QUEUED,
+    )
     assert sqs.attributes().depth == 1
 
     [item] = thread(api, conversation)
     assert item["id"] == body["threadMessageId"]
-    assert (item["direction"], item["status"], item["messageId"]) == ("outbound", "queued", body["messageId"])
+    assert (item["direction"], item["status"], item["messageId"]) == (
+        "outbound",
+        "queued",
+        body["messageId"],
+    )
     # Live in the thread, by the same model as the 202's estimate: the same slot, a moment later.
-    live = (parse_iso(item["estimatedSendTime"]) - parse_iso(body["estimatedSendTime"])).total_seconds()
+    live = (
+        parse_iso(item["estimatedSendTime"]) - parse_iso(body["estimatedSendTime"])
+    ).total_seconds()
     assert abs(live) < 1
     assert (item["waitingFor"], item["nextAttemptAt"]) == ("rate_limit", None)
     inbox = api.get("/api/crm/conversations").json()["results"][0]
-    assert (inbox["lastMessagePreview"], inbox["lastMessageDirection"]) == ("Thanks for subscribing!", "outbound")
+    assert (inbox["lastMessagePreview"], inbox["lastMessageDirection"]) == (
+        "Thanks for subscribing!",
+        "outbound",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_shows_pending_while_sqs_is_down_and_queued_once_the_relay_publishes(api, conversation, sqs_down, settings):
+def test_it_shows_pending_while_sqs_is_down_and_queued_once_the_relay_publishes(
+    api, conversation, sqs_down, settings
+):
     from onlyfans import services as pipeline
     from onlyfans.sqs import clear_caches
 
@@ -110,15 +143,25 @@ def test_it_replays_an_idempotency_key_instead_of_sending_twice(api, conversatio
     assert OutboundMessage.objects.count() == 1
     assert len(thread(api, conversation)) == 1
 
-    other = send_json(api, "post", url(conversation), {"content": "different"}, HTTP_IDEMPOTENCY_KEY="compose-42")
+    other = send_json(
+        api, "post", url(conversation), {"content": "different"}, HTTP_IDEMPOTENCY_KEY="compose-42"
+    )
     error_of(other, 409, "idempotency_key_reused")
-    error_of(send_json(api, "post", url(conversation), BODY, HTTP_IDEMPOTENCY_KEY=" "), 400, "validation_error")
+    error_of(
+        send_json(api, "post", url(conversation), BODY, HTTP_IDEMPOTENCY_KEY=" "),
+        400,
+        "validation_error",
+    )
 
 
-def test_it_shares_the_users_send_limit_with_the_pipelines_send(api, account, conversation, settings):
+def test_it_shares_the_users_send_limit_with_the_pipelines_send(
+    api, account, conversation, settings
+):
     settings.SEND_RATE_LIMIT = "2/m"
     settings.RATE_LIMITER_ENABLED = False  # cheap requests: the throttle answers before the service
-    pipeline_send = send_json(api, "post", "/api/onlyfans/messages/send", {"recipientId": "fan_123", "content": "a"})
+    pipeline_send = send_json(
+        api, "post", "/api/onlyfans/messages/send", {"recipientId": "fan_123", "content": "a"}
+    )
     assert pipeline_send.status_code == 503
     assert send_json(api, "post", url(conversation), BODY).status_code == 503
     limited = send_json(api, "post", url(conversation), BODY)
@@ -130,7 +173,9 @@ def test_it_refuses_a_fan_whose_subscription_expired(api, fan, conversation):
     fan.subscription_status = "expired"
     fan.expires_at = timezone.now() - timedelta(days=3)
     fan.save()
-    error = error_of(send_json(api, "post", url(conversation), BODY), 409, "fan_subscription_expired")
+    error = error_of(
+        send_json(api, "post", url(conversation), BODY), 409, "fan_subscription_expired"
+    )
     assert "@anna" in error["message"] and "expired" in error["message"]
     assert not OutboundMessage.objects.exists()
     assert not Message.objects.exists()

@@ -24,7 +24,16 @@ def send_webhook(*args: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_it_stores_an_inbound_message_through_the_real_endpoint(live_server, owner):
     account = make_account(owner, webhook_secret="s3cret")
-    out = send_webhook("--base-url", live_server.url, "--fan", "fan_900", "--username", "newfan", "--text", "Hello!")
+    out = send_webhook(
+        "--base-url",
+        live_server.url,
+        "--fan",
+        "fan_900",
+        "--username",
+        "newfan",
+        "--text",
+        "Hello!",
+    )
     assert '"status": "processed"' in out or '"status":"processed"' in out
     conversation = Conversation.objects.get(account=account, fan__onlyfans_user_id="fan_900")
     [message] = Message.objects.filter(conversation=conversation)
@@ -37,7 +46,9 @@ def test_its_curl_is_signed_and_accepted(live_server, owner):
     make_account(owner, webhook_secret="s3cret")
     command = send_webhook("--base-url", live_server.url, "--curl", "--text", "From curl")
     assert command.startswith("curl -X POST ")
-    result = subprocess.run([*shlex.split(command), "-s"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [*shlex.split(command), "-s"], capture_output=True, text=True, timeout=30
+    )
     assert '"processed"' in result.stdout, result.stdout + result.stderr
     assert Message.objects.filter(content="From curl", direction=MessageDirection.INBOUND).exists()
 

@@ -85,7 +85,9 @@ def test_it_serves_the_owner(world, api, method, path, body, owner_status):
 
 
 @pytest.mark.parametrize(("method", "path", "body", "owner_status"), DETAIL_ROUTES)
-def test_it_answers_404_to_an_outsider_and_changes_nothing(world, outsider_api, method, path, body, owner_status):
+def test_it_answers_404_to_an_outsider_and_changes_nothing(
+    world, outsider_api, method, path, body, owner_status
+):
     before = snapshot()
     response = call(outsider_api, method, fill(path, world), fill(body, world))
     assert response.status_code == 404, (method, path, response.content)
@@ -93,7 +95,9 @@ def test_it_answers_404_to_an_outsider_and_changes_nothing(world, outsider_api, 
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("path", ["/api/crm/fans", "/api/crm/conversations", "/api/crm/fans?tag=vip&search=owners"])
+@pytest.mark.parametrize(
+    "path", ["/api/crm/fans", "/api/crm/conversations", "/api/crm/fans?tag=vip&search=owners"]
+)
 def test_it_lists_only_each_users_own_rows(world, api, outsider_api, path):
     owner_rows = api.get(path).json()["results"]
     outsider_rows = outsider_api.get(path).json()["results"]
@@ -106,7 +110,12 @@ def test_it_keeps_the_owners_messages_out_of_the_outsiders_threads(world, outsid
     [own] = outsider_api.get("/api/crm/conversations").json()["results"]
     path = f"/api/crm/conversations/{own['id']}/messages"
     # Cursors are ids; one around the owner's message id shows nothing of the owner's thread.
-    for query in ("", "?after=1", f"?before={world.message.pk + 1}", f"?after=1&before={world.message.pk + 1}"):
+    for query in (
+        "",
+        "?after=1",
+        f"?before={world.message.pk + 1}",
+        f"?after=1&before={world.message.pk + 1}",
+    ):
         assert outsider_api.get(path + query).json()["results"] == []
 
 
@@ -118,10 +127,19 @@ def test_it_refuses_a_webhook_signed_with_another_accounts_secret(world, outside
     outsiders_account = world.outsider_fan.account
     outsiders_account.webhook_secret = "outsiders-secret"
     outsiders_account.save()
-    body = json.dumps({"id": "e1", "type": "fan.expired", "data": {"fan": {"onlyfansUserId": world.fan.onlyfans_user_id}}}).encode()
+    body = json.dumps(
+        {
+            "id": "e1",
+            "type": "fan.expired",
+            "data": {"fan": {"onlyfansUserId": world.fan.onlyfans_user_id}},
+        }
+    ).encode()
     before = snapshot()
     response = APIClient().post(
-        f"/api/onlyfans/webhooks/{world.account.pk}", data=body, content_type="application/json", **sign("outsiders-secret", body)
+        f"/api/onlyfans/webhooks/{world.account.pk}",
+        data=body,
+        content_type="application/json",
+        **sign("outsiders-secret", body),
     )
     assert response.status_code == 401
     assert snapshot() == before

@@ -11,7 +11,9 @@ from django.utils import timezone
 from crm.models import MessageDirection
 from tests.crm.factories import error_of, make_conversation, make_fan, make_message
 
-SQLITE_PLANS = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
+SQLITE_PLANS = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN"
+)
 
 
 @pytest.fixture
@@ -83,12 +85,20 @@ def test_it_pages_without_duplicates_or_gaps_while_new_messages_arrive(api, conv
 
 def test_it_pages_an_empty_thread(api, conversation):
     body = page(api, conversation)
-    assert body == {"results": [], "before": None, "after": None, "hasOlder": False, "hasNewer": False}
+    assert body == {
+        "results": [],
+        "before": None,
+        "after": None,
+        "hasOlder": False,
+        "hasNewer": False,
+    }
 
 
 def test_it_shows_each_message_with_direction_time_and_status(api, conversation):
     sent_at = timezone.now() - timedelta(minutes=5)
-    inbound = make_message(conversation, content="hi!", sent_at=sent_at, media_urls=["https://cdn.example.com/p.jpg"])
+    inbound = make_message(
+        conversation, content="hi!", sent_at=sent_at, media_urls=["https://cdn.example.com/p.jpg"]
+    )
     [item] = page(api, conversation)["results"]
     assert item == {
         "id": inbound.pk,
@@ -117,7 +127,13 @@ def test_it_keeps_other_conversations_messages_out(api, account, conversation):
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("before=abc", "before"), ("after=0", "after"), ("limit=0", "limit"), ("limit=500", "limit"), ("cursor=5", "cursor")],
+    [
+        ("before=abc", "before"),
+        ("after=0", "after"),
+        ("limit=0", "limit"),
+        ("limit=500", "limit"),
+        ("cursor=5", "cursor"),
+    ],
 )
 def test_it_rejects_a_bad_cursor_or_parameter_naming_it(api, conversation, query, param):
     error = error_of(api.get(f"{thread_url(conversation)}?{query}"), 400, "validation_error")
@@ -136,5 +152,8 @@ def test_it_reads_the_thread_through_its_index(conversation):
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         plan = " | ".join(row[-1] for row in cursor.fetchall())
-    assert "USING COVERING INDEX message_thread_idx" in plan or "USING INDEX message_thread_idx" in plan, plan
+    assert (
+        "USING COVERING INDEX message_thread_idx" in plan
+        or "USING INDEX message_thread_idx" in plan
+    ), plan
     assert "TEMP B-TREE" not in plan, plan

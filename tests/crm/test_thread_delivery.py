@@ -17,7 +17,9 @@ def conversation(account):
 
 
 def post_message(api, conversation, content="See you tonight") -> dict:
-    response = send_json(api, "post", f"/api/crm/conversations/{conversation.pk}/messages", {"content": content})
+    response = send_json(
+        api, "post", f"/api/crm/conversations/{conversation.pk}/messages", {"content": content}
+    )
     assert response.status_code == 202, response.content
     return response.json()
 
@@ -31,7 +33,9 @@ def consume_once():
     return Consumer().run(once=True, wait_seconds=1)
 
 
-def test_it_shows_the_message_sent_after_the_consumer_delivers_it(api, account, conversation, queues, gateway):
+def test_it_shows_the_message_sent_after_the_consumer_delivers_it(
+    api, account, conversation, queues, gateway
+):
     accepted = post_message(api, conversation)
     assert thread_item(api, conversation)["status"] == "queued"
 
@@ -39,14 +43,24 @@ def test_it_shows_the_message_sent_after_the_consumer_delivers_it(api, account, 
 
     assert report.sent == 1
     item = thread_item(api, conversation)
-    assert (item["status"], item["messageId"], item["error"]) == ("sent", accepted["messageId"], None)
+    assert (item["status"], item["messageId"], item["error"]) == (
+        "sent",
+        accepted["messageId"],
+        None,
+    )
     assert item["deliveredAt"].endswith("Z")
     [call] = gateway.calls
-    assert (call.account, call.recipient, call.body["text"]) == (account.onlyfans_id, "fan_777", "See you tonight")
+    assert (call.account, call.recipient, call.body["text"]) == (
+        account.onlyfans_id,
+        "fan_777",
+        "See you tonight",
+    )
     assert call.idempotency_key == accepted["messageId"]
 
 
-def test_it_shows_the_message_failed_with_the_reason_on_a_permanent_gateway_error(api, conversation, queues, gateway):
+def test_it_shows_the_message_failed_with_the_reason_on_a_permanent_gateway_error(
+    api, conversation, queues, gateway
+):
     gateway.respond_next(400)
     post_message(api, conversation)
 

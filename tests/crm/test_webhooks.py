@@ -17,14 +17,21 @@ from tests.crm.factories import error_of, make_conversation, make_fan, sign
 SECRET = "test-webhook-secret"  # tests/settings.py sets ONLYFANS_WEBHOOK_SECRET to this
 
 
-def message_event(event_id="evt_1", fan_id="fan_42", message_id="msg_1", content="hey there", **extra) -> dict:
+def message_event(
+    event_id="evt_1", fan_id="fan_42", message_id="msg_1", content="hey there", **extra
+) -> dict:
     return {
         "id": event_id,
         "type": "message.received",
         "createdAt": "2025-11-01T12:00:00Z",
         "data": {
             "fan": {"onlyfansUserId": fan_id, "username": "newfan", "displayName": "New Fan"},
-            "message": {"id": message_id, "content": content, "sentAt": "2025-11-01T11:59:58Z", **extra},
+            "message": {
+                "id": message_id,
+                "content": content,
+                "sentAt": "2025-11-01T11:59:58Z",
+                **extra,
+            },
         },
     }
 
@@ -34,7 +41,9 @@ def fan_event(event_type: str, event_id="evt_f", **fan) -> dict:
             "data": {"fan": {"onlyfansUserId": "fan_42", **fan}}}  # fmt: skip
 
 
-def deliver(account, payload, *, secret=SECRET, timestamp=None, headers=None, raw: bytes | None = None):
+def deliver(
+    account, payload, *, secret=SECRET, timestamp=None, headers=None, raw: bytes | None = None
+):
     body = raw if raw is not None else json.dumps(payload).encode()
     signed = sign(secret, body, timestamp) if headers is None else headers
     return APIClient().post(
@@ -43,18 +52,29 @@ def deliver(account, payload, *, secret=SECRET, timestamp=None, headers=None, ra
 
 
 def nothing_written() -> bool:
-    return not (Fan.objects.exists() or Conversation.objects.exists() or Message.objects.exists() or WebhookEvent.objects.exists())
+    return not (
+        Fan.objects.exists()
+        or Conversation.objects.exists()
+        or Message.objects.exists()
+        or WebhookEvent.objects.exists()
+    )
 
 
 # --- Signatures and the replay window -----------------------------------------------------------
 def test_it_accepts_a_correctly_signed_event(account):
     response = deliver(account, message_event())
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "processed", "eventId": "evt_1", "type": "message.received"}
+    assert response.json() == {
+        "status": "processed",
+        "eventId": "evt_1",
+        "type": "message.received",
+    }
 
 
 def test_it_rejects_a_wrong_signature_and_writes_nothing(account):
-    error = error_of(deliver(account, message_event(), secret="not-the-secret"), 401, "invalid_signature")
+    error = error_of(
+        deliver(account, message_event(), secret="not-the-secret"), 401, "invalid_signature"
+    )
     assert "signature" in error["message"]
     assert nothing_written()
 
@@ -83,7 +103,10 @@ def test_it_rejects_a_signature_without_the_timestamp_bound_in(account):
 
     body = json.dumps(message_event()).encode()
     body_only = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"HTTP_X_HUNTAZE_TIMESTAMP": str(int(time.time())), "HTTP_X_HUNTAZE_SIGNATURE": f"sha256={body_only}"}
+    headers = {
+        "HTTP_X_HUNTAZE_TIMESTAMP": str(int(time.time())),
+        "HTTP_X_HUNTAZE_SIGNATURE": f"sha256={body_only}",
+    }
     error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
 
 
@@ -101,7 +124,11 @@ def test_it_accepts_a_timestamp_inside_the_window(account):
 
 def test_it_honours_the_configured_tolerance(account, settings):
     settings.ONLYFANS_WEBHOOK_TOLERANCE_SECONDS = 30
-    error_of(deliver(account, message_event(), timestamp=int(time.time()) - 60), 401, "timestamp_out_of_range")
+    error_of(
+        deliver(account, message_event(), timestamp=int(time.time()) - 60),
+        401,
+        "timestamp_out_of_range",
+    )
 
 
 def test_it_rejects_a_non_numeric_timestamp(account):
@@ -110,13 +137,17 @@ def test_it_rejects_a_non_numeric_timestamp(account):
     headers["HTTP_X_HUNTAZE_TIMESTAMP"] = "yesterday"
     error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
 
+
 # Headers are attacker-controlled (the endpoint is unauthenticated): odd ones are a 401, never a
 # 500.
 # WSGI servers decode header bytes as latin-1: a byte above 0x7F arrives as a non-ASCII str.
 @pytest.mark.parametrize("signature", ["sha256=\xe9", "sha256=abc,\xff\xfe", "\xa0"])
 def test_it_rejects_a_signature_header_with_non_ascii_bytes(account, signature):
     body = json.dumps(fan_event("fan.renewed")).encode()
-    headers = {"HTTP_X_HUNTAZE_TIMESTAMP": str(int(time.time())), "HTTP_X_HUNTAZE_SIGNATURE": signature}
+    headers = {
+        "HTTP_X_HUNTAZE_TIMESTAMP": str(int(time.time())),
+        "HTTP_X_HUNTAZE_SIGNATURE": signature,
+    }
     error_of(deliver(account, None, raw=body, headers=headers), 401, "invalid_signature")
     assert not WebhookEvent.objects.exists()
 
@@ -158,13 +189,23 @@ def test_it_answers_503_when_no_secret_is_configured(account, settings):
 @pytest.mark.parametrize("account_id", ["999999", "abc"])
 def test_it_answers_404_for_an_unknown_account(db, account_id):
     body = json.dumps(message_event()).encode()
-    response = APIClient().post(f"/api/onlyfans/webhooks/{account_id}", data=body, content_type="application/json", **sign(SECRET, body))
+    response = APIClient().post(
+        f"/api/onlyfans/webhooks/{account_id}",
+        data=body,
+        content_type="application/json",
+        **sign(SECRET, body),
+    )
     error_of(response, 404, "not_found")
 
 
 def test_it_needs_no_jwt_but_ignores_one(account, api):
     body = json.dumps(message_event()).encode()
-    response = api.post(f"/api/onlyfans/webhooks/{account.pk}/", data=body, content_type="application/json", **sign(SECRET, body))
+    response = api.post(
+        f"/api/onlyfans/webhooks/{account.pk}/",
+        data=body,
+        content_type="application/json",
+        **sign(SECRET, body),
+    )
     assert response.status_code == 200, response.content
 
 
@@ -226,13 +267,20 @@ def test_it_rejects_a_body_that_is_not_a_json_object(account, raw):
     assert response.json()["error"]["code"] in {"invalid_json", "validation_error"}
     assert nothing_written()
 
+
 # The raw payload is kept on WebhookEvent and PostgreSQL's jsonb refuses NUL and lone surrogates:
 # unstorable text in an unknown field was a 500 the sender would retry for ever. `concurrency`:
 # `make test` also runs these on PostgreSQL.
 @pytest.mark.concurrency
-@pytest.mark.parametrize("extra", [rb'"a\u0000b"', rb'"\ud800"', rb'{"k\u0000": 1}'], ids=["nul", "surrogate", "nul-key"])
+@pytest.mark.parametrize(
+    "extra", [rb'"a\u0000b"', rb'"\ud800"', rb'{"k\u0000": 1}'], ids=["nul", "surrogate", "nul-key"]
+)
 def test_it_refuses_an_event_with_unstorable_text_in_an_unknown_field(account, extra):
-    raw = b'{"id": "e1", "type": "fan.renewed", "extra": ' + extra + b', "data": {"fan": {"onlyfansUserId": "f1"}}}'
+    raw = (
+        b'{"id": "e1", "type": "fan.renewed", "extra": '
+        + extra
+        + b', "data": {"fan": {"onlyfansUserId": "f1"}}}'
+    )
     error_of(deliver(account, None, raw=raw), 400)
     assert nothing_written()
 
@@ -252,12 +300,18 @@ def test_it_acknowledges_and_ignores_an_unknown_event_type(account):
 
 
 # --- Events --------------------------------------------------------------------------------------
-def test_it_creates_the_fan_and_conversation_of_an_unknown_sender_and_raises_the_unread_count(account, api):
+def test_it_creates_the_fan_and_conversation_of_an_unknown_sender_and_raises_the_unread_count(
+    account, api
+):
     deliver(account, message_event(message_id="m1", content="first"))
     deliver(account, message_event(event_id="evt_2", message_id="m2", content="second"))
 
     fan = Fan.objects.get(account=account, onlyfans_user_id="fan_42")
-    assert (fan.username, fan.display_name, fan.subscription_status) == ("newfan", "New Fan", "active")
+    assert (fan.username, fan.display_name, fan.subscription_status) == (
+        "newfan",
+        "New Fan",
+        "active",
+    )
     [conversation] = api.get("/api/crm/conversations").json()["results"]
     assert conversation["fan"]["id"] == fan.pk
     assert (conversation["unreadCount"], conversation["lastMessagePreview"]) == (2, "second")
@@ -284,33 +338,63 @@ def test_it_adds_to_an_existing_conversation_and_brings_it_back_from_the_archive
 
 
 def test_it_upserts_a_fan_on_subscribed_renewed_and_expired(account):
-    deliver(account, fan_event("fan.subscribed", event_id="e1", username="sub", subscriptionPrice="9.99", expiresAt="2025-12-01T00:00:00Z", autoRenew=True))
+    deliver(
+        account,
+        fan_event(
+            "fan.subscribed",
+            event_id="e1",
+            username="sub",
+            subscriptionPrice="9.99",
+            expiresAt="2025-12-01T00:00:00Z",
+            autoRenew=True,
+        ),
+    )
     fan = Fan.objects.get()
-    assert (fan.subscription_status, str(fan.subscription_price), fan.auto_renew) == ("active", "9.99", True)
+    assert (fan.subscription_status, str(fan.subscription_price), fan.auto_renew) == (
+        "active",
+        "9.99",
+        True,
+    )
     assert fan.subscribed_at.isoformat().startswith("2025-11-01T12:00:00")
 
     deliver(account, fan_event("fan.expired", event_id="e2"))
     fan.refresh_from_db()
     assert (fan.subscription_status, fan.auto_renew) == ("expired", False)
 
-    deliver(account, fan_event("fan.renewed", event_id="e3", expiresAt="2026-01-01T00:00:00Z", totalSpent="19.98"))
+    deliver(
+        account,
+        fan_event(
+            "fan.renewed", event_id="e3", expiresAt="2026-01-01T00:00:00Z", totalSpent="19.98"
+        ),
+    )
     fan.refresh_from_db()
     assert (fan.subscription_status, str(fan.total_spent)) == ("active", "19.98")
     assert fan.expires_at.isoformat().startswith("2026-01-01")
     assert Fan.objects.count() == 1
-    assert list(WebhookEvent.objects.order_by("id").values_list("event_type", flat=True)) == ["fan.subscribed", "fan.expired", "fan.renewed"]
+    assert list(WebhookEvent.objects.order_by("id").values_list("event_type", flat=True)) == [
+        "fan.subscribed",
+        "fan.expired",
+        "fan.renewed",
+    ]
 
 
 def test_it_makes_an_expired_fan_unmessageable(account, api):
     fan = make_fan(account, onlyfans_user_id="fan_42")
     conversation = make_conversation(fan)
     deliver(account, fan_event("fan.expired"))
-    response = api.post(f"/api/crm/conversations/{conversation.pk}/messages", data={"content": "hi"}, format="json")
+    response = api.post(
+        f"/api/crm/conversations/{conversation.pk}/messages", data={"content": "hi"}, format="json"
+    )
     error_of(response, 409, "fan_subscription_expired")
 
 
 def test_it_keeps_a_message_stamped_in_the_future_from_freezing_the_preview(account):
-    deliver(account, message_event(event_id="e1", message_id="m1", content="from the future", sentAt="2999-01-01T00:00:00Z"))
+    deliver(
+        account,
+        message_event(
+            event_id="e1", message_id="m1", content="from the future", sentAt="2999-01-01T00:00:00Z"
+        ),
+    )
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     deliver(account, message_event(event_id="e2", message_id="m2", content="now", sentAt=now))
     conversation = Conversation.objects.get()

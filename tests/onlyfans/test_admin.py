@@ -24,7 +24,13 @@ def staff_client(client):
 def make_messages(account, count, status=MessageStatus.QUEUED, **kwargs):
     OutboundMessage.objects.bulk_create(
         [
-            OutboundMessage(account=account, recipient_id=f"fan_{i}", content=f"hello {i}", status=status, **kwargs)
+            OutboundMessage(
+                account=account,
+                recipient_id=f"fan_{i}",
+                content=f"hello {i}",
+                status=status,
+                **kwargs,
+            )
             for i in range(count)
         ]
     )
@@ -57,7 +63,9 @@ def test_it_filters_and_searches(staff_client, owner, queues):
     account = make_account(owner)
     make_messages(account, 2)
     make_messages(account, 1, status=MessageStatus.FAILED)
-    OutboundMessage.objects.create(account=account, recipient_id="needle_fan", content="x", status="queued")
+    OutboundMessage.objects.create(
+        account=account, recipient_id="needle_fan", content="x", status="queued"
+    )
 
     failed = staff_client.get(reverse(CHANGELIST), {"status__exact": "failed"})
     found = staff_client.get(reverse(CHANGELIST), {"q": "needle_fan"})
@@ -67,8 +75,12 @@ def test_it_filters_and_searches(staff_client, owner, queues):
 
 
 def test_it_shows_a_message_with_its_attempts_read_only(staff_client, account, queues):
-    message = OutboundMessage.objects.create(account=account, recipient_id="fan_1", content="hi", status="sent")
-    DeliveryAttempt.objects.create(message=message, number=1, outcome="sent", http_status=200, latency_ms=12)
+    message = OutboundMessage.objects.create(
+        account=account, recipient_id="fan_1", content="hi", status="sent"
+    )
+    DeliveryAttempt.objects.create(
+        message=message, number=1, outcome="sent", http_status=200, latency_ms=12
+    )
 
     response = staff_client.get(reverse("admin:onlyfans_outboundmessage_change", args=[message.pk]))
 
@@ -87,7 +99,12 @@ def test_it_cancels_thousands_of_selected_messages_in_one_go(staff_client, accou
     # "Select all 2,005 outbound messages", as staff do from the list page.
     response = staff_client.post(
         reverse(CHANGELIST),
-        {"action": "cancel_selected", "select_across": "1", "index": "0", "_selected_action": first_page},
+        {
+            "action": "cancel_selected",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": first_page,
+        },
         follow=True,
     )
 
@@ -132,5 +149,9 @@ def test_it_shows_each_accounts_limit_next_slot_and_backlog(staff_client, owner,
     assert '<td class="field-rate_limit">20</td>' in html
     [wait] = re.findall(r"in (\d+\.\d) s", html)
     # The minimum gap (3 s) decides at 20 a minute.
-    assert 0 < float(wait) <= round(settings.ONLYFANS_MIN_GAP_SECONDS * (1 + settings.ONLYFANS_RATE_GUARD), 1)
+    assert (
+        0
+        < float(wait)
+        <= round(settings.ONLYFANS_MIN_GAP_SECONDS * (1 + settings.ONLYFANS_RATE_GUARD), 1)
+    )
     assert '<td class="field-backlog">4</td>' in html

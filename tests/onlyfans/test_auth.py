@@ -53,7 +53,9 @@ def test_it_issues_tokens_for_a_valid_login(client, owner, path):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_accepts_the_issued_token_on_the_send_route(client, owner, account, queues):
-    access = post_json(client, LOGIN, {"username": "owner", "password": "pw-owner"}).json()["access"]
+    access = post_json(client, LOGIN, {"username": "owner", "password": "pw-owner"}).json()[
+        "access"
+    ]
     response = post_json(client, SEND, SEED_BODY, HTTP_AUTHORIZATION=f"Bearer {access}")
     assert response.status_code == 202, response.content
 
@@ -85,7 +87,11 @@ def test_it_rejects_a_login_without_credentials(client, owner):
 
 @pytest.mark.django_db
 def test_it_rejects_a_login_body_that_is_not_json(client, owner):
-    assert_error(client.post(LOGIN, data="username=owner", content_type="application/json"), 400, "invalid_json")
+    assert_error(
+        client.post(LOGIN, data="username=owner", content_type="application/json"),
+        400,
+        "invalid_json",
+    )
 
 
 @pytest.mark.django_db
@@ -108,13 +114,19 @@ def test_it_refuses_an_access_token_as_a_refresh_token(client, owner):
 def test_it_limits_login_attempts_per_ip(client, owner, settings, frozen_rate_window):
     settings.LOGIN_RATE_LIMIT = "5/m"
     for _ in range(5):
-        response = post_json(client, LOGIN, {"username": "owner", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
+        response = post_json(
+            client, LOGIN, {"username": "owner", "password": "wrong"}, REMOTE_ADDR="10.0.0.1"
+        )
         assert response.status_code == 401
-    blocked = post_json(client, LOGIN, {"username": "owner", "password": "pw-owner"}, REMOTE_ADDR="10.0.0.1")
+    blocked = post_json(
+        client, LOGIN, {"username": "owner", "password": "pw-owner"}, REMOTE_ADDR="10.0.0.1"
+    )
     assert_error(blocked, 429, "rate_limited")
     assert int(blocked["Retry-After"]) >= 1
     # Another address is not affected.
-    other = post_json(client, LOGIN, {"username": "owner", "password": "pw-owner"}, REMOTE_ADDR="10.0.0.2")
+    other = post_json(
+        client, LOGIN, {"username": "owner", "password": "pw-owner"}, REMOTE_ADDR="10.0.0.2"
+    )
     assert other.status_code == 200
 
 
@@ -132,15 +144,21 @@ def test_it_refuses_logins_when_the_throttle_store_is_down(client, owner, settin
         assert "try again" in error["message"]
         assert response["Retry-After"] == "5"
     assert "access" not in response.json()
-    assert any(r.getMessage() == "API throttle unavailable, request refused" for r in caplog.records)
+    assert any(
+        r.getMessage() == "API throttle unavailable, request refused" for r in caplog.records
+    )
 
 
 @pytest.mark.django_db
-def test_it_ignores_a_forwarded_for_header_unless_behind_a_proxy(client, owner, settings, frozen_rate_window):
+def test_it_ignores_a_forwarded_for_header_unless_behind_a_proxy(
+    client, owner, settings, frozen_rate_window
+):
     settings.LOGIN_RATE_LIMIT = "1/m"
     wrong = {"username": "owner", "password": "wrong"}
     post_json(client, LOGIN, wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
-    spoofed = post_json(client, LOGIN, wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="2.2.2.2")
+    spoofed = post_json(
+        client, LOGIN, wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="2.2.2.2"
+    )
     assert spoofed.status_code == 429
 
 
@@ -150,12 +168,18 @@ def test_it_limits_each_client_behind_a_load_balancer(client, owner, settings, f
     settings.LOGIN_RATE_LIMIT = "1/m"
     wrong = {"username": "owner", "password": "wrong"}
     balancer = "10.0.0.254"
-    first = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    first = post_json(
+        client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7"
+    )
     assert first.status_code == 401
-    again = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    again = post_json(
+        client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="203.0.113.7"
+    )
     assert again.status_code == 429
     # Another client behind the same balancer still gets through; a forged first hop does not help.
-    other = post_json(client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="198.51.100.9")
+    other = post_json(
+        client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="198.51.100.9"
+    )
     assert other.status_code == 401
     forged = post_json(
         client, LOGIN, wrong, REMOTE_ADDR=balancer, HTTP_X_FORWARDED_FOR="192.0.2.1, 203.0.113.7"

@@ -21,7 +21,9 @@ def items(n: int) -> list[dict]:
 
 
 def queue_bodies(settings, url: str) -> list[dict]:
-    client = boto3.client("sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION)
+    client = boto3.client(
+        "sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION
+    )
     bodies = []
     while True:
         received = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -40,7 +42,14 @@ def test_it_queues_1_to_10_messages_with_per_item_results(api, account, queues, 
     assert (body["accepted"], body["queued"], body["pending"]) == (n, n, 0)
     assert [r["index"] for r in body["results"]] == list(range(n))
     for result in body["results"]:
-        assert set(result) == {"index", "messageId", "status", "queuedAt", "estimatedSendTime", "message"}
+        assert set(result) == {
+            "index",
+            "messageId",
+            "status",
+            "queuedAt",
+            "estimatedSendTime",
+            "message",
+        }
         assert result["status"] == "queued"
     ids = {r["messageId"] for r in body["results"]}
     assert {str(pk) for pk in OutboundMessage.objects.values_list("pk", flat=True)} == ids
@@ -48,7 +57,9 @@ def test_it_queues_1_to_10_messages_with_per_item_results(api, account, queues, 
     # The account's wake-up, not a copy per message.
     [wake] = queue_bodies(settings, queues.main)
     assert (wake["kind"], wake["account"]) == ("wake", account.onlyfans_id)
-    recipients = [OutboundMessage.objects.get(pk=r["messageId"]).recipient_id for r in body["results"]]
+    recipients = [
+        OutboundMessage.objects.get(pk=r["messageId"]).recipient_id for r in body["results"]
+    ]
     assert recipients == [f"fan_{i}" for i in range(n)]
 
 
@@ -139,18 +150,31 @@ def test_it_rejects_an_item_that_is_not_an_object(api, account):
 
 @pytest.mark.django_db
 def test_it_rejects_unknown_fields_in_an_item_and_at_the_top(api, account):
-    error = assert_error(post_json(api, BATCH, {"messages": [{**SEED_BODY, "text": "x"}], "foo": 1}), 400)
+    error = assert_error(
+        post_json(api, BATCH, {"messages": [{**SEED_BODY, "text": "x"}], "foo": 1}), 400
+    )
     assert "foo" in error["details"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_reports_a_refused_wake_up_on_every_entry_it_covers(api, owner, account, queues, settings):
+def test_it_reports_a_refused_wake_up_on_every_entry_it_covers(
+    api, owner, account, queues, settings
+):
     client = sqs.sqs(settings.SQS_REQUEST_TIMEOUT)
 
     def refusing(*, QueueUrl, Entries):  # noqa: N803 - boto3's keyword names
-        return {"Successful": [], "Failed": [
-            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in Entries
-        ]}
+        return {
+            "Successful": [],
+            "Failed": [
+                {
+                    "Id": e["Id"],
+                    "SenderFault": False,
+                    "Code": "InternalError",
+                    "Message": "try again",
+                }
+                for e in Entries
+            ],
+        }
 
     with mock.patch.object(client, "send_message_batch", side_effect=refusing):
         response = post_json(api, BATCH, {"messages": items(5)})
@@ -197,7 +221,9 @@ def test_it_requires_account_id_from_a_user_with_two_accounts(api, owner):
 @pytest.mark.django_db
 def test_it_hides_another_users_account(api, account, outsider):
     theirs = make_account(outsider)
-    assert_error(post_json(api, BATCH, {"accountId": theirs.pk, "messages": items(1)}), 404, "not_found")
+    assert_error(
+        post_json(api, BATCH, {"accountId": theirs.pk, "messages": items(1)}), 404, "not_found"
+    )
     assert OutboundMessage.objects.count() == 0
 
 

@@ -23,14 +23,20 @@ def test_it_cancels_a_waiting_message(api, account, slash):
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["messageId"], body["status"], body["waitingFor"]) == (sent["messageId"], "cancelled", None)
+    assert (body["messageId"], body["status"], body["waitingFor"]) == (
+        sent["messageId"],
+        "cancelled",
+        None,
+    )
     assert OutboundMessage.objects.get(pk=sent["messageId"]).status == MessageStatus.CANCELLED
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", ["sending", "sent", "failed", "dead_lettered", "cancelled"])
 def test_it_answers_409_once_the_message_is_being_sent_or_final(api, account, status):
-    message = OutboundMessage.objects.create(account=account, recipient_id="f", content="x", status=status)
+    message = OutboundMessage.objects.create(
+        account=account, recipient_id="f", content="x", status=status
+    )
 
     error = assert_error(api.post(cancel(message.pk)), 409, "not_cancellable")
 

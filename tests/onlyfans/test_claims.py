@@ -62,7 +62,9 @@ def test_it_lets_exactly_one_of_many_concurrent_dispatchers_claim(owner):
 def test_it_picks_interactive_before_bulk_then_priority_then_acceptance_order(owner):
     account = make_account(owner)
     now = timezone.now()
-    bulk_high = make_message(account, lane="bulk", priority=10, queued_at=now - timedelta(seconds=50))
+    bulk_high = make_message(
+        account, lane="bulk", priority=10, queued_at=now - timedelta(seconds=50)
+    )
     old_low = make_message(account, priority=1, queued_at=now - timedelta(seconds=40))
     first_high = make_message(account, priority=9, queued_at=now - timedelta(seconds=30))
     second_high = make_message(account, priority=9, queued_at=now - timedelta(seconds=20))
@@ -86,7 +88,9 @@ def test_it_frees_a_claim_whose_lease_ran_out(owner):
     first = scheduler.claim_next(account.onlyfans_id).claim
     assert scheduler.claim_next(account.onlyfans_id).busy_until is not None
 
-    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
     second = scheduler.claim_next(account.onlyfans_id).claim
 
     assert second.message.pk == message.pk
@@ -94,7 +98,9 @@ def test_it_frees_a_claim_whose_lease_ran_out(owner):
 
 
 def _lose_the_claim(message) -> None:
-    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
 
 
 def test_a_lost_claim_is_recorded_as_an_attempt_with_unknown_outcome(owner):
@@ -159,7 +165,9 @@ def test_it_keeps_sent_when_a_late_consumer_records_a_failure(owner):
     account = make_account(owner)
     message = make_message(account)
     stale = scheduler.claim_next(account.onlyfans_id).claim
-    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
     fresh = scheduler.claim_next(account.onlyfans_id).claim
     delivery.record_attempt(fresh, GatewayResult(True, 200, 5, upstream_id="up_1"))
 
@@ -205,7 +213,12 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
     now = timezone.now()
     OutboundMessage.objects.bulk_create(
         OutboundMessage(
-            account=account, recipient_id="f", content="x", status=status, priority=1 + i % 10, queued_at=now
+            account=account,
+            recipient_id="f",
+            content="x",
+            status=status,
+            priority=1 + i % 10,
+            queued_at=now,
         )
         for i, status in enumerate(["sent"] * 3000 + ["queued"] * 300 + ["pending"] * 10)
     )
@@ -213,7 +226,9 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
         cursor.execute("ANALYZE onlyfans_outboundmessage")
         cursor.execute("ANALYZE onlyfans_onlyfansaccount")
     queries = {
-        "outbound_pick_idx": OutboundMessage.objects.filter(scheduler._ready(now), account_id__in=[account.pk], lane="interactive")
+        "outbound_pick_idx": OutboundMessage.objects.filter(
+            scheduler._ready(now), account_id__in=[account.pk], lane="interactive"
+        )
         .order_by("-priority", "queued_at", "id")
         .values("pk")[:1],
         "outbound_sending_idx": OutboundMessage.objects.filter(
@@ -228,16 +243,24 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
     pick = scheduler.candidates([account.pk], now)
     own = {
         "pick": (pick.raw_query, pick.params, ["outbound_pick_idx", "outbound_sending_idx"]),
-        "need": (scheduler._need_sql(), scheduler._need_params(account.onlyfans_id, now), ["outbound_pick_idx"]),
+        "need": (
+            scheduler._need_sql(),
+            scheduler._need_params(account.onlyfans_id, now),
+            ["outbound_pick_idx"],
+        ),
     }
     with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")  # tiny tables: ask whether an index *can* serve it
+        cursor.execute(
+            "SET enable_seqscan = off"
+        )  # tiny tables: ask whether an index *can* serve it
         for index, queryset in queries.items():
             plan = queryset.explain()
             assert index in plan, f"{index} not used:\n{plan}"
         for name, (sql, params, indexes) in own.items():
             cursor.execute("EXPLAIN " + sql, params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-            assert all(index in plan for index in indexes), f"{name}: {indexes} not all used:\n{plan}"
+            assert all(index in plan for index in indexes), (
+                f"{name}: {indexes} not all used:\n{plan}"
+            )
             assert "Seq Scan on onlyfans_outboundmessage" not in plan, f"{name}:\n{plan}"
         cursor.execute("SET enable_seqscan = on")

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_tick_on_a_busy_worker_returns_at_once(owner, account, queues, gateway):
     message = message_send(user=owner, account=account, data=MessageInput("fan_1", "hi")).message
     # Another consume task holds this worker's lease (an eager task runs as the local host).
-    get_redis_connection("default").set(tasks._consume_lock_key(socket.gethostname()), "1", px=60_000)
+    get_redis_connection("default").set(
+        tasks._consume_lock_key(socket.gethostname()), "1", px=60_000
+    )
 
     result = tasks.consume_messages.apply(kwargs={"seconds": 5}).get()
 
@@ -32,7 +34,9 @@ def test_the_task_releases_its_worker_lease_and_delivers(owner, account, queues,
     result = tasks.consume_messages.apply(kwargs={"seconds": 2}).get()
 
     assert result["sent"] == 1
-    assert get_redis_connection("default").get(tasks._consume_lock_key(socket.gethostname())) is None
+    assert (
+        get_redis_connection("default").get(tasks._consume_lock_key(socket.gethostname())) is None
+    )
 
 
 def test_an_idle_task_long_polls_instead_of_spinning(queues, settings):

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def send(owner, account, content="Hello! Thanks for subscribing", **kwargs) -> OutboundMessage:
     outcome = message_send(
-        user=owner, account=account, data=MessageInput(recipient_id="fan_123", content=content, **kwargs)
+        user=owner,
+        account=account,
+        data=MessageInput(recipient_id="fan_123", content=content, **kwargs),
     )
     return OutboundMessage.objects.get(pk=outcome.message.pk)
 
@@ -51,7 +53,9 @@ def fast_account(owner, settings):
     return make_account(owner, rate_limit_per_minute=600)
 
 
-def test_it_delivers_a_queued_message_once_with_its_idempotency_key(owner, account, queues, gateway, settings):
+def test_it_delivers_a_queued_message_once_with_its_idempotency_key(
+    owner, account, queues, gateway, settings
+):
     message = send(owner, account, media_urls=["https://cdn.example.com/a.jpg"])
     assert message.status == MessageStatus.QUEUED
 
@@ -68,7 +72,10 @@ def test_it_delivers_a_queued_message_once_with_its_idempotency_key(owner, accou
     assert call.idempotency_key == str(message.pk)
     assert call.authorization == f"Bearer {settings.ONLYFANS_API_KEY}"
     assert (call.account, call.recipient) == (account.onlyfans_id, "fan_123")
-    assert call.body == {"text": "Hello! Thanks for subscribing", "mediaFiles": ["https://cdn.example.com/a.jpg"]}
+    assert call.body == {
+        "text": "Hello! Thanks for subscribing",
+        "mediaFiles": ["https://cdn.example.com/a.jpg"],
+    }
     # Nothing left to do for the account: its wake-up is gone, and the account says so.
     assert on_queue() == 0
     account.refresh_from_db()
@@ -97,7 +104,11 @@ def test_it_retries_transient_errors_with_backoff(owner, account, queues, gatewa
 
     message.refresh_from_db()
     assert report.retried == 1
-    assert (message.status, message.attempt_count, message.wait_reason) == (MessageStatus.QUEUED, 1, "retry_backoff")
+    assert (message.status, message.attempt_count, message.wait_reason) == (
+        MessageStatus.QUEUED,
+        1,
+        "retry_backoff",
+    )
     assert message.next_attempt_at > timezone.now()
     assert message.attempts.get().outcome == AttemptOutcome.RETRY
     # The account's wake-up waits for the back-off (a fresh copy with a delay).
@@ -124,7 +135,11 @@ def test_a_429_is_waiting_not_failing(owner, account, queues, gateway, header):
     message: a visible attempt `rate_limited` that does not count towards the attempts."""
     from datetime import timedelta
 
-    value = "30" if header == "seconds" else format_datetime(timezone.now() + timedelta(seconds=31), usegmt=True)
+    value = (
+        "30"
+        if header == "seconds"
+        else format_datetime(timezone.now() + timedelta(seconds=31), usegmt=True)
+    )
     gateway.respond_next(429, {"Retry-After": value})
     message = send(owner, account)
 
@@ -147,7 +162,9 @@ def test_a_429_is_waiting_not_failing(owner, account, queues, gateway, header):
 def test_a_429_past_its_time_budget_counts_as_an_attempt(owner, account, queues, gateway, settings):
     settings.ONLYFANS_RATE_LIMITED_BUDGET_SECONDS = 0
     message = send(owner, account)
-    OutboundMessage.objects.filter(pk=message.pk).update(rate_limited_since=timezone.now() - timezone.timedelta(hours=2))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        rate_limited_since=timezone.now() - timezone.timedelta(hours=2)
+    )
     gateway.respond_next(429, {"Retry-After": "5"})
 
     consume()
@@ -180,7 +197,9 @@ def test_another_409_is_a_permanent_failure(owner, account, queues, gateway):
     assert message.status == MessageStatus.FAILED
 
 
-def test_it_dead_letters_after_the_configured_attempts(owner, fast_account, queues, gateway, settings):
+def test_it_dead_letters_after_the_configured_attempts(
+    owner, fast_account, queues, gateway, settings
+):
     settings.ONLYFANS_MAX_ATTEMPTS = 3
     settings.ONLYFANS_RETRY_BASE_SECONDS = 0
     gateway.respond_next(500, times=10)
@@ -199,7 +218,9 @@ def test_it_dead_letters_after_the_configured_attempts(owner, fast_account, queu
 
 def test_it_defers_without_an_attempt_when_the_account_has_no_slot(owner, account, queues, gateway):
     message = send(owner, account)
-    limiter.take(account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive")  # another host took it
+    limiter.take(
+        account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive"
+    )  # another host took it
 
     report = consume()
 
@@ -241,7 +262,9 @@ def test_it_delivers_in_lane_order_the_exact_next_message(owner, fast_account, q
     assert order == [str(m.pk) for m in (high, later_high, low, *bulk)]
 
 
-def test_an_idle_accounts_message_does_not_wait_behind_another_accounts_backlog(owner, queues, gateway, settings):
+def test_an_idle_accounts_message_does_not_wait_behind_another_accounts_backlog(
+    owner, queues, gateway, settings
+):
     settings.ONLYFANS_MIN_GAP_SECONDS = 3
     busy, idle = make_account(owner), make_account(owner)
     for i in range(5):
@@ -255,11 +278,18 @@ def test_an_idle_accounts_message_does_not_wait_behind_another_accounts_backlog(
     assert OutboundMessage.objects.filter(account=busy, status=MessageStatus.SENT).count() == 1
 
 
-def test_it_sends_each_message_once_when_wake_ups_are_duplicated(owner, fast_account, queues, gateway):
+def test_it_sends_each_message_once_when_wake_ups_are_duplicated(
+    owner, fast_account, queues, gateway
+):
     messages = [send(owner, fast_account, content=f"m{i}") for i in range(3)]
-    sqs.send_wakeups([(fast_account.onlyfans_id, scheduler.wake_rearm(fast_account.onlyfans_id), 0)] * 2)
+    sqs.send_wakeups(
+        [(fast_account.onlyfans_id, scheduler.wake_rearm(fast_account.onlyfans_id), 0)] * 2
+    )
 
-    drain(lambda: OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 3, concurrency=3)
+    drain(
+        lambda: OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 3,
+        concurrency=3,
+    )
 
     assert len(gateway.calls) == 3
     assert {c.idempotency_key for c in gateway.calls} == {str(m.pk) for m in messages}
@@ -279,7 +309,9 @@ def test_it_recovers_a_consumer_that_died_between_gateway_and_database(
 
     settings.SQS_VISIBILITY_TIMEOUT = 1
     settings.ONLYFANS_CLAIM_LEASE_SECONDS = 1
-    main, dlq = sqs.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
+    main, dlq = sqs.create_queues(
+        queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}"
+    )
     settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main, dlq
     sqs.clear_caches()
     message = send(owner, fast_account)
@@ -337,7 +369,9 @@ def test_it_delivers_nothing_while_redis_is_down(owner, account, queues, gateway
     assert message.wait_reason == "redis_unavailable"
 
 
-def test_it_finishes_in_flight_work_and_hands_the_account_back_when_stopped(owner, fast_account, queues, gateway):
+def test_it_finishes_in_flight_work_and_hands_the_account_back_when_stopped(
+    owner, fast_account, queues, gateway
+):
     messages = [send(owner, fast_account, content=f"m{i}") for i in range(5)]
     consumer = Consumer()
     gateway.on_call = lambda fake: consumer.stop.set()  # SIGTERM arrives during the first call
@@ -345,7 +379,11 @@ def test_it_finishes_in_flight_work_and_hands_the_account_back_when_stopped(owne
     report = consumer.run(wait_seconds=1, seconds=10)
 
     assert report.sent == 1
-    statuses = sorted(OutboundMessage.objects.filter(pk__in=[m.pk for m in messages]).values_list("status", flat=True))
+    statuses = sorted(
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in messages]).values_list(
+            "status", flat=True
+        )
+    )
     assert statuses == ["queued"] * 4 + ["sent"]
     gateway.on_call = None
     drain(lambda: OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 5)
@@ -371,7 +409,9 @@ def test_it_keeps_the_spacing_when_redis_loses_its_data(owner, account, queues, 
     assert limiter.peek(account.onlyfans_id, limit=10).wait_seconds("interactive") > 50
 
 
-def test_it_applies_the_strictest_limit_of_users_sharing_an_onlyfans_account(owner, outsider, account):
+def test_it_applies_the_strictest_limit_of_users_sharing_an_onlyfans_account(
+    owner, outsider, account
+):
     account.rate_limit_per_minute = 30
     account.save()
     make_account(outsider, onlyfans_id=account.onlyfans_id, rate_limit_per_minute=12)
@@ -379,7 +419,9 @@ def test_it_applies_the_strictest_limit_of_users_sharing_an_onlyfans_account(own
     assert pacing.account_pace(account.onlyfans_id).limit == 12
 
 
-def test_a_purged_queue_delays_no_message_beyond_the_relay(owner, fast_account, queues, gateway, settings):
+def test_a_purged_queue_delays_no_message_beyond_the_relay(
+    owner, fast_account, queues, gateway, settings
+):
     """SQS lost its contents (purged, or the local SQS restarted): the relay gives the account a
     new wake-up once the old one is overdue by the grace."""
     settings.ONLYFANS_WAKE_GRACE_SECONDS = 0.2
@@ -390,10 +432,14 @@ def test_a_purged_queue_delays_no_message_beyond_the_relay(owner, fast_account, 
     report = messages_publish_pending(retry_delays=())
 
     assert report.rearmed == 1
-    drain(lambda: OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT, timeout=15)
+    drain(
+        lambda: OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT, timeout=15
+    )
 
 
-def test_a_consumer_rearms_every_waiting_account_when_it_starts(owner, fast_account, queues, gateway):
+def test_a_consumer_rearms_every_waiting_account_when_it_starts(
+    owner, fast_account, queues, gateway
+):
     message = send(owner, fast_account)
     sqs.sqs().purge_queue(QueueUrl=queues.main)
 
@@ -403,13 +449,21 @@ def test_a_consumer_rearms_every_waiting_account_when_it_starts(owner, fast_acco
     assert message.status == MessageStatus.SENT
 
 
-def test_a_reply_accepted_behind_500_bulk_messages_is_the_next_delivery(owner, fast_account, queues, gateway):
+def test_a_reply_accepted_behind_500_bulk_messages_is_the_next_delivery(
+    owner, fast_account, queues, gateway
+):
     """The exact next message: while a mass send drains, a priority-10 reply accepted behind 500
     bulk messages is the very next gateway call on its account."""
     import threading
 
     OutboundMessage.objects.bulk_create(
-        OutboundMessage(account=fast_account, recipient_id=f"fan_{i}", content="promo", lane="bulk", status="queued")
+        OutboundMessage(
+            account=fast_account,
+            recipient_id=f"fan_{i}",
+            content="promo",
+            lane="bulk",
+            status="queued",
+        )
         for i in range(500)
     )
     send(owner, fast_account, content="promo", lane="bulk")  # arms the account's wake-up
@@ -491,7 +545,9 @@ def test_a_paused_consumer_receives_nothing(queues, monkeypatch):
     assert calls == []
 
 
-def test_a_grant_older_than_the_send_budget_is_not_used(owner, account, queues, gateway, settings, monkeypatch):
+def test_a_grant_older_than_the_send_budget_is_not_used(
+    owner, account, queues, gateway, settings, monkeypatch
+):
     """A stall between the slot's grant and the call (a slow Redis answer, a paused process)
     longer than the send budget: the call is not made — the guard could not cover it — and the
     message waits for the next slot, no attempt counted."""
@@ -510,4 +566,8 @@ def test_a_grant_older_than_the_send_budget_is_not_used(owner, account, queues, 
     message.refresh_from_db()
     assert gateway.calls == []
     assert report.deferred == 1
-    assert (message.status, message.attempt_count, message.wait_reason) == (MessageStatus.QUEUED, 0, "rate_limit")
+    assert (message.status, message.attempt_count, message.wait_reason) == (
+        MessageStatus.QUEUED,
+        0,
+        "rate_limit",
+    )

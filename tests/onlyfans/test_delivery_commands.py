@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send(owner, account) -> OutboundMessage:
-    outcome = message_send(user=owner, account=account, data=MessageInput(recipient_id="fan_9", content="hey"))
+    outcome = message_send(
+        user=owner, account=account, data=MessageInput(recipient_id="fan_9", content="hey")
+    )
     return OutboundMessage.objects.get(pk=outcome.message.pk)
 
 
@@ -28,11 +30,15 @@ def settle_wake() -> None:
 
 
 def dead_letter(message: OutboundMessage) -> None:
-    OutboundMessage.objects.filter(pk=message.pk).update(status=MessageStatus.DEAD_LETTERED, attempt_count=5)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.DEAD_LETTERED, attempt_count=5
+    )
     sqs.send_to_dlq(str(message.pk), message.account_id, reason="HTTP 503")
 
 
-def test_consume_messages_once_delivers_and_prints_a_summary(owner, account, queues, gateway, capsys):
+def test_consume_messages_once_delivers_and_prints_a_summary(
+    owner, account, queues, gateway, capsys
+):
     message = send(owner, account)
     call_command("consume_messages", "--once", "--wait-seconds", "1")
     message.refresh_from_db()
@@ -64,7 +70,9 @@ def test_redrive_dlq_dry_run_changes_nothing(owner, account, queues, capsys):
     assert sqs.attributes().dlq_count == 1
 
 
-def test_redrive_dlq_moves_messages_back_and_they_get_delivered(owner, account, queues, gateway, capsys):
+def test_redrive_dlq_moves_messages_back_and_they_get_delivered(
+    owner, account, queues, gateway, capsys
+):
     from onlyfans.consumer import Consumer
 
     message = send(owner, account)

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def metric_names(namespace: str) -> set[str]:
-    client = boto3.client("cloudwatch", endpoint_url=django_settings.CLOUDWATCH_ENDPOINT_URL, region_name="us-east-1")
+    client = boto3.client(
+        "cloudwatch", endpoint_url=django_settings.CLOUDWATCH_ENDPOINT_URL, region_name="us-east-1"
+    )
     return {m["MetricName"] for m in client.list_metrics(Namespace=namespace)["Metrics"]}
 
 
@@ -28,7 +30,9 @@ def namespace(settings):
 
 
 def send(owner, account, content="hi"):
-    return message_send(user=owner, account=account, data=MessageInput(recipient_id="fan_1", content=content)).message
+    return message_send(
+        user=owner, account=account, data=MessageInput(recipient_id="fan_1", content=content)
+    ).message
 
 
 def test_the_celery_task_delivers_and_reports(owner, account, queues, gateway, namespace):
@@ -41,7 +45,9 @@ def test_the_celery_task_delivers_and_reports(owner, account, queues, gateway, n
     assert {"OnlyFansMessagesSent", "OnlyFansDeliveryLatency"} <= metric_names(namespace)
 
 
-def test_it_puts_failed_dead_lettered_and_deferred_metrics(owner, queues, gateway, namespace, settings):
+def test_it_puts_failed_dead_lettered_and_deferred_metrics(
+    owner, queues, gateway, namespace, settings
+):
     from onlyfans import limiter
     from onlyfans.consumer import Consumer
     from tests.conftest import make_account
@@ -60,9 +66,11 @@ def test_it_puts_failed_dead_lettered_and_deferred_metrics(owner, queues, gatewa
 
     statuses = dict(OutboundMessage.objects.values_list("content", "status"))
     assert statuses == {"a": "failed", "b": "dead_lettered", "c": "queued"}
-    assert {"OnlyFansMessagesFailed", "OnlyFansMessagesDeadLettered", "OnlyFansMessagesDeferred"} <= metric_names(
-        namespace
-    )
+    assert {
+        "OnlyFansMessagesFailed",
+        "OnlyFansMessagesDeadLettered",
+        "OnlyFansMessagesDeferred",
+    } <= metric_names(namespace)
 
 
 def test_status_reports_the_real_last_processed_time(owner, account, queues, gateway):
@@ -76,7 +84,9 @@ def test_status_reports_the_real_last_processed_time(owner, account, queues, gat
     assert status.last_processed_at == attempt_time
 
 
-def test_the_beat_schedule_alone_delivers_a_message_left_pending(owner, account, queues, gateway, settings):
+def test_the_beat_schedule_alone_delivers_a_message_left_pending(
+    owner, account, queues, gateway, settings
+):
     """In production nothing but beat runs the relay and the consumer: running what it schedules,
     as it schedules it (task name and arguments), publishes a message the API could not hand to
     SQS and delivers it. Two rounds, since beat promises no order between its entries."""
@@ -86,7 +96,11 @@ def test_the_beat_schedule_alone_delivers_a_message_left_pending(owner, account,
     celery_app.loader.import_default_modules()
     settings.CONSUMER_TASK_SECONDS = 2
     message = OutboundMessage.objects.create(
-        account=account, sender=owner, recipient_id="fan_1", content="hi", status=MessageStatus.PENDING
+        account=account,
+        sender=owner,
+        recipient_id="fan_1",
+        content="hi",
+        status=MessageStatus.PENDING,
     )
 
     for _ in range(2):
@@ -98,7 +112,9 @@ def test_the_beat_schedule_alone_delivers_a_message_left_pending(owner, account,
     assert len(gateway.calls) == 1
 
 
-def test_the_consume_task_stops_taking_work_when_the_worker_shuts_down(owner, account, queues, gateway):
+def test_the_consume_task_stops_taking_work_when_the_worker_shuts_down(
+    owner, account, queues, gateway
+):
     from celery.signals import worker_shutting_down
 
     from onlyfans import tasks

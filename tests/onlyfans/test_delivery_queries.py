@@ -29,7 +29,13 @@ def fast(settings):
 
 def queue(account, n: int, lane: str = Lane.BULK) -> list[OutboundMessage]:
     return OutboundMessage.objects.bulk_create(
-        OutboundMessage(account=account, recipient_id=f"fan_{i}", content="hi", status=MessageStatus.QUEUED, lane=lane)
+        OutboundMessage(
+            account=account,
+            recipient_id=f"fan_{i}",
+            content="hi",
+            status=MessageStatus.QUEUED,
+            lane=lane,
+        )
         for i in range(n)
     )
 
@@ -59,7 +65,9 @@ def test_it_delivers_with_a_fixed_number_of_statements(owner, gateway, fast, bac
 def test_the_attempt_number_counts_the_attempts_before_it(owner, gateway, fast):
     account = make_account(owner, rate_limit_per_minute=600)
     [message] = queue(account, 1)
-    DeliveryAttempt.objects.create(message=message, number=1, outcome=AttemptOutcome.RATE_LIMITED, http_status=429)
+    DeliveryAttempt.objects.create(
+        message=message, number=1, outcome=AttemptOutcome.RATE_LIMITED, http_status=429
+    )
 
     Consumer().dispatch(account.onlyfans_id)
 
@@ -68,7 +76,11 @@ def test_the_attempt_number_counts_the_attempts_before_it(owner, gateway, fast):
         (2, AttemptOutcome.SENT),
     ]
     message.refresh_from_db()
-    assert (message.status, message.attempt_count, message.claim_token) == (MessageStatus.SENT, 1, None)
+    assert (message.status, message.attempt_count, message.claim_token) == (
+        MessageStatus.SENT,
+        1,
+        None,
+    )
 
 
 def test_a_denied_slot_sends_nothing_and_records_nothing(owner, gateway, settings):

@@ -15,7 +15,9 @@ def _run(env_file: str | None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "ONLYFANS_FAULT_KILL_FILE"}
     if env_file is not None:
         env["ONLYFANS_FAULT_KILL_FILE"] = env_file
-    return subprocess.run([sys.executable, "-c", CALL], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", CALL], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_it_does_nothing_unless_asked(tmp_path):

@@ -36,8 +36,10 @@ class DripServer:
         with conn:
             conn.recv(65536)
             body = b" " * int(self.seconds / self.interval) + b'{"id": "up-1"}'
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         + f"Content-Length: {len(body)}\r\n\r\n".encode())
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            )
             try:
                 for index in range(len(body)):
                     conn.sendall(body[index : index + 1])
@@ -59,8 +61,14 @@ def drip(settings):
 
 
 def _send(deadline: float | None = None) -> gateway.GatewayResult:
-    return gateway.send_message(onlyfans_id="acc", recipient_id="fan", message_id="m-1", text="hi", media_urls=[],
-                                deadline=deadline)
+    return gateway.send_message(
+        onlyfans_id="acc",
+        recipient_id="fan",
+        message_id="m-1",
+        text="hi",
+        media_urls=[],
+        deadline=deadline,
+    )
 
 
 def test_a_dripping_answer_is_cut_at_the_calls_deadline(drip):
@@ -98,7 +106,6 @@ def test_the_consumers_deadline_ends_the_call_well_inside_the_claim_lease(settin
     # lease before it runs out, never the full 30 s.
     left = consumer.call_deadline(timezone.now() + timedelta(seconds=20)) - now
     assert left <= 20 - 15 + 0.5
-
 
 
 def test_a_complete_answer_keeps_its_connection_for_the_next_call(settings):

@@ -22,12 +22,19 @@ def fresh_account() -> str:
 
 def ask(account: str, params: Params, now_us: int, lane: str, mode: str = "take", push: float = 0):
     return limiter.run_script(
-        mode=mode, onlyfans_account_id=account, params=params, lane=lane, push_seconds=push, now_us=now_us
+        mode=mode,
+        onlyfans_account_id=account,
+        params=params,
+        lane=lane,
+        push_seconds=push,
+        now_us=now_us,
     )
 
 
 params_strategy = st.builds(
-    lambda limit, reserve, window, gap: Params(limit=limit, reserve=min(reserve, limit - 1), window=window, gap=gap),
+    lambda limit, reserve, window, gap: Params(
+        limit=limit, reserve=min(reserve, limit - 1), window=window, gap=gap
+    ),
     limit=st.integers(min_value=1, max_value=20),
     reserve=st.integers(min_value=0, max_value=4),
     window=st.sampled_from([1.0, 6.0, 60.0]),
@@ -74,7 +81,10 @@ def test_it_keeps_every_rule_for_any_interleaving(params, steps):
     assert all(b - a >= params.bulk_pace - eps for a, b in zip(bulk, bulk[1:], strict=False))
 
 
-@given(params=params_strategy, lanes=st.lists(st.sampled_from([INTERACTIVE, BULK]), min_size=1, max_size=40))
+@given(
+    params=params_strategy,
+    lanes=st.lists(st.sampled_from([INTERACTIVE, BULK]), min_size=1, max_size=40),
+)
 @hypothesis_settings(max_examples=100, deadline=None)
 def test_it_grants_the_moment_it_announced(params, lanes):
     """Asking again exactly when the answer said is granted: callers wait on a timer, never poll."""
@@ -119,7 +129,11 @@ def test_it_waits_out_a_window_when_redis_lost_what_the_database_remembers():
     params = Params(limit=10, reserve=2, window=60.0, gap=3.0)
     account = fresh_account()
     decision = limiter.run_script(
-        mode="take", onlyfans_account_id=account, params=params, db_last_call_age=20.0, now_us=START_US
+        mode="take",
+        onlyfans_account_id=account,
+        params=params,
+        db_last_call_age=20.0,
+        now_us=START_US,
     )
     assert not decision.granted
     assert decision.wait_seconds(INTERACTIVE) == pytest.approx(40.0)
@@ -156,7 +170,9 @@ def test_it_expires_every_key():
 def test_it_fails_closed_when_redis_is_unreachable(settings):
     from tests.support.servers import free_port
 
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
     with pytest.raises(limiter.LimiterUnavailable):
         limiter.take(fresh_account(), limit=10, lane=INTERACTIVE)
     assert limiter.redis_ok() is False

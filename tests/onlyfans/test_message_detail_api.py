@@ -1,4 +1,5 @@
-"""GET /api/onlyfans/messages/{messageId}: one message, its status and attempts, scoped to the user."""
+"""GET /api/onlyfans/messages/{messageId}: one message, its status and attempts, scoped to the
+user."""
 
 from __future__ import annotations
 
@@ -63,12 +64,21 @@ def test_it_lists_every_delivery_attempt_in_order(api, account):
     )
     start = timezone.now() - timedelta(minutes=2)
     DeliveryAttempt.objects.create(
-        message=message, number=2, outcome=AttemptOutcome.SENT, http_status=200, latency_ms=85,
+        message=message,
+        number=2,
+        outcome=AttemptOutcome.SENT,
+        http_status=200,
+        latency_ms=85,
         attempted_at=start + timedelta(seconds=30),
     )
     DeliveryAttempt.objects.create(
-        message=message, number=1, outcome=AttemptOutcome.RETRY, http_status=503,
-        error="HTTP 503: upstream down", latency_ms=120, attempted_at=start,
+        message=message,
+        number=1,
+        outcome=AttemptOutcome.RETRY,
+        http_status=503,
+        error="HTTP 503: upstream down",
+        latency_ms=120,
+        attempted_at=start,
     )
     body = api.get(detail(message.pk)).json()
     assert body["status"] == "sent"
@@ -121,4 +131,3 @@ def test_it_requires_authentication(client, api, account):
 @pytest.mark.parametrize("path", ["/api/onlyfans/messages/send", "/api/onlyfans/messages/batch"])
 def test_it_does_not_mistake_the_other_routes_for_a_message_id(api, path):
     assert_error(api.get(path), 405, "method_not_allowed")
-

@@ -77,7 +77,11 @@ def test_it_puts_no_metric_for_a_message_left_pending(api, account, sqs_down, na
 @pytest.mark.django_db(transaction=True)
 def test_it_counts_a_message_when_the_relay_queues_it(account, queues, namespace):
     OutboundMessage.objects.create(
-        account=account, sender=account.owner, recipient_id="f", content="c", status=MessageStatus.PENDING
+        account=account,
+        sender=account.owner,
+        recipient_id="f",
+        content="c",
+        status=MessageStatus.PENDING,
     )
     services.messages_publish_pending(sleep=lambda _: None)
     assert queued_total(namespace, account.pk) == 1
@@ -90,13 +94,17 @@ def test_it_still_sends_when_cloudwatch_is_unreachable(api, account, queues, set
     response = post_json(api, SEND, SEED_BODY)
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "queued"
-    assert OutboundMessage.objects.get(pk=response.json()["messageId"]).status == MessageStatus.QUEUED
+    assert (
+        OutboundMessage.objects.get(pk=response.json()["messageId"]).status == MessageStatus.QUEUED
+    )
     assert any("CloudWatch metrics could not be sent" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_still_sends_when_cloudwatch_raises_anything(api, account, queues):
-    with mock.patch.object(metrics, "_client", side_effect=RuntimeError("broken credentials chain")):
+    with mock.patch.object(
+        metrics, "_client", side_effect=RuntimeError("broken credentials chain")
+    ):
         response = post_json(api, SEND, SEED_BODY)
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
@@ -124,7 +132,10 @@ def test_it_leaves_cloudwatch_to_a_background_thread_when_async(settings, namesp
 def test_it_drops_data_rather_than_block_when_the_buffer_is_full(settings, caplog):
     settings.CLOUDWATCH_ASYNC = True
     caplog.set_level(logging.WARNING)
-    with mock.patch.object(metrics, "_ensure_worker"), mock.patch.object(metrics, "_pending") as pending:
+    with (
+        mock.patch.object(metrics, "_ensure_worker"),
+        mock.patch.object(metrics, "_pending") as pending,
+    ):
         pending.put_nowait.side_effect = metrics.queue.Full
         metrics.emit(metrics.QUEUED)
     assert any("buffer full" in r.getMessage() for r in caplog.records)

@@ -67,7 +67,9 @@ def queue_messages(owner, accounts, per_account):
     messages_publish_pending(retry_delays=(1, 2, 4))  # whatever a slow SQS left pending
 
 
-def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gateway, compressed_time, tmp_path):
+def test_it_holds_the_limit_across_three_consumer_processes(
+    owner, queues, gateway, compressed_time, tmp_path
+):
     accounts = [make_account(owner, rate_limit_per_minute=LIMIT) for _ in range(ACCOUNTS)]
     queue_messages(owner, accounts, PER_ACCOUNT)
     total = ACCOUNTS * PER_ACCOUNT
@@ -95,7 +97,9 @@ def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gatew
     # each account every interactive message before any bulk one.
     lanes = dict(OutboundMessage.objects.values_list("pk", "lane"))
     for account in accounts:
-        calls = sorted((c for c in gateway.calls if c.account == account.onlyfans_id), key=lambda c: c.at)
+        calls = sorted(
+            (c for c in gateway.calls if c.account == account.onlyfans_id), key=lambda c: c.at
+        )
         times = [c.at for c in calls]
         assert len(times) == PER_ACCOUNT
         assert max_calls_in_window(times, WINDOW) <= LIMIT
@@ -108,7 +112,9 @@ def test_it_holds_the_limit_across_three_consumer_processes(owner, queues, gatew
     assert len(sent_per_process) == 3 and all(sent_per_process), logs
 
 
-def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, gateway, compressed_time, tmp_path):
+def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(
+    owner, queues, gateway, compressed_time, tmp_path
+):
     from onlyfans.consumer import Consumer
 
     account = make_account(owner, rate_limit_per_minute=LIMIT)
@@ -117,7 +123,9 @@ def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, ga
 
     consumer = start_consumer(tmp_path / "consumer.log")
     try:
-        wait_for(lambda: len(gateway.calls) >= 2, timeout=60, what="the consumer's first gateway calls")
+        wait_for(
+            lambda: len(gateway.calls) >= 2, timeout=60, what="the consumer's first gateway calls"
+        )
     finally:
         code = stop(consumer)
     assert code == 0, (tmp_path / "consumer.log").read_text()
@@ -126,7 +134,10 @@ def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(owner, queues, ga
     assert OutboundMessage.objects.filter(status=MessageStatus.QUEUED).exists()
 
     deadline = time.monotonic() + 90
-    while OutboundMessage.objects.exclude(status=MessageStatus.SENT).exists() and time.monotonic() < deadline:
+    while (
+        OutboundMessage.objects.exclude(status=MessageStatus.SENT).exists()
+        and time.monotonic() < deadline
+    ):
         Consumer().run(seconds=3, wait_seconds=1)
     assert OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 20
     assert len(gateway.accepted) == 20

@@ -10,9 +10,27 @@ from django.core.management import call_command
 from onlyfans.serializers import HTTPS_URL_PATTERN
 
 SEED_ROUTES = {
-    ("/api/onlyfans/messages/send", "post"): {"202", "400", "401", "404", "409", "429", "500", "503"},
+    ("/api/onlyfans/messages/send", "post"): {
+        "202",
+        "400",
+        "401",
+        "404",
+        "409",
+        "429",
+        "500",
+        "503",
+    },
     ("/api/onlyfans/messages/status", "get"): {"200", "401", "500", "503"},
-    ("/api/onlyfans/messages/batch", "post"): {"202", "400", "401", "404", "409", "429", "500", "503"},
+    ("/api/onlyfans/messages/batch", "post"): {
+        "202",
+        "400",
+        "401",
+        "404",
+        "409",
+        "429",
+        "500",
+        "503",
+    },
     ("/api/onlyfans/messages/{messageId}", "get"): {"200", "401", "404"},
     ("/api/auth/token/", "post"): {"200", "400", "401", "429", "503"},
     ("/api/auth/token/refresh/", "post"): {"200", "400", "401"},
@@ -69,7 +87,14 @@ def test_it_documents_the_send_body_and_its_limits(schema):
     assert set(send["required"]) == {"recipientId", "content"}
     properties = send["properties"]
     assert set(properties) == {
-        "recipientId", "content", "mediaUrls", "priority", "metadata", "lane", "accountId", "scheduledAt",
+        "recipientId",
+        "content",
+        "mediaUrls",
+        "priority",
+        "metadata",
+        "lane",
+        "accountId",
+        "scheduledAt",
     }
     assert properties["scheduledAt"]["format"] == "date-time"
     assert "365 days" in properties["scheduledAt"]["description"]
@@ -90,15 +115,32 @@ def test_it_documents_the_send_body_and_its_limits(schema):
 def test_it_documents_the_seeds_response_fields(schema):
     send_ok = schema["paths"]["/api/onlyfans/messages/send"]["post"]["responses"]["202"]
     fields = resolve(schema, send_ok["content"]["application/json"]["schema"])["properties"]
-    # The seed's five, plus scheduledAt for a message sent with one (not required: absent otherwise).
+    # The seed's five, plus scheduledAt for a message sent with one (not required: absent
+    # otherwise).
     fields_schema = resolve(schema, send_ok["content"]["application/json"]["schema"])
-    assert set(fields) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message", "scheduledAt"}
-    assert set(fields_schema["required"]) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message"}
+    assert set(fields) == {
+        "messageId",
+        "status",
+        "queuedAt",
+        "estimatedSendTime",
+        "message",
+        "scheduledAt",
+    }
+    assert set(fields_schema["required"]) == {
+        "messageId",
+        "status",
+        "queuedAt",
+        "estimatedSendTime",
+        "message",
+    }
     status_ok = schema["paths"]["/api/onlyfans/messages/status"]["get"]["responses"]["200"]
     status = resolve(schema, status_ok["content"]["application/json"]["schema"])
     assert set(status["properties"]) == {"queue", "processing", "health", "timestamp"}
     assert set(resolve(schema, status["properties"]["queue"])["properties"]) == {
-        "depth", "inFlight", "dlqCount", "total",
+        "depth",
+        "inFlight",
+        "dlqCount",
+        "total",
     }
 
 
@@ -130,6 +172,11 @@ def test_it_serves_the_interactive_docs_from_local_files(client, path):
 def test_it_generates_a_valid_schema_without_warnings(tmp_path):
     out = StringIO()
     call_command(
-        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"), stderr=out
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--file",
+        str(tmp_path / "schema.yaml"),
+        stderr=out,
     )
     assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3")

@@ -20,15 +20,21 @@ def waiting(account, n, **kwargs) -> list[OutboundMessage]:
     now = timezone.now()
     return [
         OutboundMessage.objects.create(
-            account=account, recipient_id="f", content="x", status=MessageStatus.QUEUED,
-            queued_at=now - timedelta(seconds=100 - i), **kwargs,
+            account=account,
+            recipient_id="f",
+            content="x",
+            status=MessageStatus.QUEUED,
+            queued_at=now - timedelta(seconds=100 - i),
+            **kwargs,
         )
         for i in range(n)
     ]
 
 
 def schedules(messages):
-    loaded = list(OutboundMessage.objects.select_related("account").filter(pk__in=[m.pk for m in messages]))
+    loaded = list(
+        OutboundMessage.objects.select_related("account").filter(pk__in=[m.pk for m in messages])
+    )
     return pacing.message_schedules(loaded)
 
 
@@ -76,17 +82,29 @@ def test_it_says_why_a_message_waits(owner):
     account = make_account(owner)
     later = timezone.now() + timedelta(seconds=40)
     [backoff] = waiting(account, 1, next_attempt_at=later, wait_reason=WaitReason.RETRY_BACKOFF)
-    [gateway] = waiting(account, 1, next_attempt_at=later, wait_reason=WaitReason.GATEWAY_RATE_LIMITED)
+    [gateway] = waiting(
+        account, 1, next_attempt_at=later, wait_reason=WaitReason.GATEWAY_RATE_LIMITED
+    )
     [redis] = waiting(account, 1, wait_reason=WaitReason.REDIS_UNAVAILABLE)
     sent = OutboundMessage.objects.create(
-        account=account, recipient_id="f", content="x", status=MessageStatus.SENT, sent_at=timezone.now()
+        account=account,
+        recipient_id="f",
+        content="x",
+        status=MessageStatus.SENT,
+        sent_at=timezone.now(),
     )
     result = schedules([backoff, gateway, redis, sent])
-    assert (result[backoff.pk].waiting_for, result[backoff.pk].next_attempt_at) == ("retry_backoff", later)
+    assert (result[backoff.pk].waiting_for, result[backoff.pk].next_attempt_at) == (
+        "retry_backoff",
+        later,
+    )
     assert result[gateway.pk].waiting_for == "gateway_rate_limited"
     assert result[backoff.pk].estimated_send_time >= later
     assert result[redis.pk].waiting_for == "redis_unavailable"
-    assert (result[sent.pk].waiting_for, result[sent.pk].estimated_send_time) == (None, sent.sent_at)
+    assert (result[sent.pk].waiting_for, result[sent.pk].estimated_send_time) == (
+        None,
+        sent.sent_at,
+    )
 
 
 def test_the_estimate_starts_at_the_accounts_next_slot(owner):

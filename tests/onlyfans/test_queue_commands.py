@@ -45,7 +45,9 @@ def pending_row(account, **kwargs) -> OutboundMessage:
 def bodies_on(url: str) -> list[dict]:
     found = []
     while True:
-        messages = sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = (
+            sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        )
         if not messages:
             return found
         found.extend(json.loads(m["Body"]) for m in messages)
@@ -77,8 +79,12 @@ def test_it_creates_the_queue_and_dlq_with_a_redrive_policy(settings):
     assert main_url in out and dlq_url in out
     assert f"maxReceiveCount={settings.SQS_MAX_RECEIVE_COUNT}" in out
     assert f"SQS_RATE_LIMITER_QUEUE_URL={main_url}" in out
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    attributes = client.get_queue_attributes(QueueUrl=main_url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    attributes = client.get_queue_attributes(QueueUrl=main_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
     policy = json.loads(attributes["RedrivePolicy"])
     assert policy["deadLetterTargetArn"] == dlq_arn
     assert int(policy["maxReceiveCount"]) == settings.SQS_MAX_RECEIVE_COUNT
@@ -121,7 +127,9 @@ def test_it_updates_existing_queues_whose_settings_changed(settings):
     out, _ = run("setup_queues", "--queue-name", queue_name, "--dlq-name", dlq_name)
     assert "maxReceiveCount=7" in out
     url = sqs_client().get_queue_url(QueueName=queue_name)["QueueUrl"]
-    attributes = sqs_client().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    attributes = sqs_client().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+        "Attributes"
+    ]
     assert attributes["VisibilityTimeout"] == "120"
     assert int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"]) == 7
 

@@ -36,7 +36,9 @@ def test_it_keeps_sent_when_the_stale_consumer_records_its_success_first(owner, 
     account = make_account(owner)
     message = _queued(account)
     stale = scheduler.claim_next(account.onlyfans_id).claim
-    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
     fresh = scheduler.claim_next(account.onlyfans_id).claim
     assert stale.ok and fresh.ok
 
@@ -53,7 +55,9 @@ def test_it_keeps_sent_when_the_stale_consumer_records_its_success_first(owner, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_superseded_consumer_neither_retries_nor_dead_letters(owner, queues, monkeypatch, settings):
+def test_a_superseded_consumer_neither_retries_nor_dead_letters(
+    owner, queues, monkeypatch, settings
+):
     from onlyfans.consumer import Consumer
 
     settings.ONLYFANS_MAX_ATTEMPTS = 1
@@ -61,7 +65,9 @@ def test_a_superseded_consumer_neither_retries_nor_dead_letters(owner, queues, m
     message = _queued(account)
     claim = scheduler.claim_next(account.onlyfans_id).claim
     # Our lease ran out and another consumer took the row over while our call was failing.
-    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        claimed_until=timezone.now() - timedelta(seconds=1)
+    )
     assert scheduler.claim_next(account.onlyfans_id).claim.ok
     recorded = delivery.record_attempt(claim, GatewayResult(False, 503, 5, error="HTTP 503"))
     sent_to_dlq = []
@@ -126,7 +132,9 @@ def test_redrive_publishes_nothing_for_a_row_that_changed_meanwhile(owner, queue
 
 # --- Two consumers on one slow account never send a message twice ------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, settings, monkeypatch):
+def test_two_consumers_on_a_slow_account_send_each_message_once(
+    owner, gateway, settings, monkeypatch
+):
     """A gateway call outlasts SQS's visibility timeout: the account's wake-up reappears and a
     second consumer takes it while the first is still calling. The account is busy while one of
     its messages is being sent, so the second consumer claims nothing of it meanwhile.
@@ -143,12 +151,16 @@ def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, 
     settings.SQS_VISIBILITY_TIMEOUT = 1  # the wake-up reappears a second after it was taken
     settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
     settings.ONLYFANS_READ_TIMEOUT = 60  # the held call must not time out on the consumer's side
-    main, dlq = sqs.create_queues(queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}")
+    main, dlq = sqs.create_queues(
+        queue_name=f"q-{_uuid.uuid4().hex[:8]}", dlq_name=f"d-{_uuid.uuid4().hex[:8]}"
+    )
     settings.SQS_RATE_LIMITER_QUEUE_URL, settings.SQS_RATE_LIMITER_DLQ_URL = main, dlq
     sqs.clear_caches()
     account = make_account(owner, rate_limit_per_minute=600)
     for i in range(4):
-        message_send(user=owner, account=account, data=MessageInput(recipient_id=f"fan_{i}", content="hi"))
+        message_send(
+            user=owner, account=account, data=MessageInput(recipient_id=f"fan_{i}", content="hi")
+        )
 
     holding, busy_seen = threading.Event(), threading.Event()
     claimed_during_hold: list = []
@@ -174,12 +186,18 @@ def test_two_consumers_on_a_slow_account_send_each_message_once(owner, gateway, 
     gateway.on_call = hold_the_first_call
     stop = threading.Event()
     consumers = [Consumer(stop=stop), Consumer(stop=stop)]
-    threads = [threading.Thread(target=c.run, kwargs={"seconds": 120, "wait_seconds": 1}) for c in consumers]
+    threads = [
+        threading.Thread(target=c.run, kwargs={"seconds": 120, "wait_seconds": 1})
+        for c in consumers
+    ]
     for thread in threads:
         thread.start()
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and OutboundMessage.objects.filter(status=MessageStatus.SENT).count() < 4:
+        while (
+            time.monotonic() < deadline
+            and OutboundMessage.objects.filter(status=MessageStatus.SENT).count() < 4
+        ):
             time.sleep(0.1)
     finally:
         stop.set()

@@ -78,7 +78,9 @@ def test_it_accepts_a_message_as_pending_during_an_sqs_outage(api, account, sqs_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_tries_sqs_once_then_skips_it_while_the_circuit_is_open(api, account, sqs_down, sqs_requests):
+def test_it_tries_sqs_once_then_skips_it_while_the_circuit_is_open(
+    api, account, sqs_down, sqs_requests
+):
     assert post_json(api, SEND, SEED_BODY).json()["status"] == "pending"
     # One HTTP attempt: no retries, no backoff inside an API request.
     assert sqs_requests.count == 1
@@ -92,7 +94,9 @@ def test_it_tries_sqs_once_then_skips_it_while_the_circuit_is_open(api, account,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_tries_sqs_again_once_the_outage_backoff_has_passed(api, account, sqs_down, sqs_requests, settings):
+def test_it_tries_sqs_again_once_the_outage_backoff_has_passed(
+    api, account, sqs_down, sqs_requests, settings
+):
     from onlyfans import accepting
 
     clock = mock.Mock(wraps=accepting.time)
@@ -133,7 +137,9 @@ def test_it_keeps_the_row_when_publishing_fails_unexpectedly(api, account, queue
         response = post_json(api, SEND, SEED_BODY)
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "pending"
-    assert OutboundMessage.objects.get(pk=response.json()["messageId"]).status == MessageStatus.PENDING
+    assert (
+        OutboundMessage.objects.get(pk=response.json()["messageId"]).status == MessageStatus.PENDING
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -154,7 +160,9 @@ def test_it_publishes_after_the_commit_not_before(account, queues):
 
 # --- The relay ----------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_it_publishes_what_the_outage_left_pending_once_sqs_is_back(api, account, queues, sqs_down, settings):
+def test_it_publishes_what_the_outage_left_pending_once_sqs_is_back(
+    api, account, queues, sqs_down, settings
+):
     ids = {post_json(api, SEND, SEED_BODY).json()["messageId"] for _ in range(3)}
     assert OutboundMessage.objects.filter(status=MessageStatus.PENDING).count() == 3
 
@@ -168,7 +176,9 @@ def test_it_publishes_what_the_outage_left_pending_once_sqs_is_back(api, account
         assert message.published_at is not None
     assert len(ids) == 3
     # One wake-up for the account carries all three.
-    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [
+        ("wake", account.onlyfans_id)
+    ]
 
     # The circuit is closed again: the next request goes straight to SQS.
     assert not services.sqs_circuit.is_open()
@@ -234,27 +244,38 @@ def test_it_rearms_an_account_whose_wake_up_went_missing(owner, account, queues,
     now = timezone.now()
     pending_row(account, status=MessageStatus.QUEUED)
     orphan_account = make_account(owner)
-    pending_row(orphan_account, status=MessageStatus.SENDING, claimed_until=now - timedelta(hours=1))
+    pending_row(
+        orphan_account, status=MessageStatus.SENDING, claimed_until=now - timedelta(hours=1)
+    )
     on_time = make_account(owner)
     pending_row(on_time, status=MessageStatus.QUEUED)
     grace = timedelta(seconds=settings.ONLYFANS_WAKE_GRACE_SECONDS)
-    type(account).objects.filter(pk__in=[account.pk, orphan_account.pk]).update(wake_at=now - grace * 3)
-    # Armed (its token) and on time; a wake-up without a token would be parked (scheduler.wake_park).
+    type(account).objects.filter(pk__in=[account.pk, orphan_account.pk]).update(
+        wake_at=now - grace * 3
+    )
+    # Armed (its token) and on time; a wake-up without a token would be parked
+    # (scheduler.wake_park).
     type(account).objects.filter(pk=on_time.pk).update(wake_at=now, wake_token=uuid.uuid4())
 
     report = services.messages_publish_pending(sleep=lambda _: None)
 
     assert (report.published, report.rearmed) == (0, 2)
     bodies = bodies_on(queues.main)
-    assert sorted(b["account"] for b in bodies) == sorted([account.onlyfans_id, orphan_account.onlyfans_id])
+    assert sorted(b["account"] for b in bodies) == sorted(
+        [account.onlyfans_id, orphan_account.onlyfans_id]
+    )
     account.refresh_from_db()
-    assert str(account.wake_token) == next(b["token"] for b in bodies if b["account"] == account.onlyfans_id)
+    assert str(account.wake_token) == next(
+        b["token"] for b in bodies if b["account"] == account.onlyfans_id
+    )
     # Re-armed: not overdue any more, so the next run sends nothing.
     assert services.messages_publish_pending(sleep=lambda _: None).rearmed == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_leaves_accounts_whose_wake_up_sqs_refused_pending_for_the_next_run(owner, account, queues):
+def test_it_leaves_accounts_whose_wake_up_sqs_refused_pending_for_the_next_run(
+    owner, account, queues
+):
     from tests.conftest import make_account
 
     other = make_account(owner)
@@ -265,13 +286,18 @@ def test_it_leaves_accounts_whose_wake_up_sqs_refused_pending_for_the_next_run(o
     def refuse_one(entries, **kwargs):
         entries = list(entries)
         results = real([e for e in entries if e[0] != account.onlyfans_id], **kwargs)
-        return {**results, **{e[1]: "InternalError: try again" for e in entries if e[0] == account.onlyfans_id}}
+        return {
+            **results,
+            **{e[1]: "InternalError: try again" for e in entries if e[0] == account.onlyfans_id},
+        }
 
     with mock.patch.object(sqs, "send_wakeups", side_effect=refuse_one):
         report = services.messages_publish_pending(sleep=lambda _: None)
     assert (report.published, report.failed, report.unreachable) == (1, 2, False)
     assert any("InternalError" in error for error in report.errors)
-    assert all(OutboundMessage.objects.get(pk=r.pk).status == MessageStatus.PENDING for r in refused_rows)
+    assert all(
+        OutboundMessage.objects.get(pk=r.pk).status == MessageStatus.PENDING for r in refused_rows
+    )
     assert services.messages_publish_pending(sleep=lambda _: None).published == 2
 
 
@@ -280,18 +306,26 @@ def test_it_reports_progress(account, queues):
     for _ in range(23):
         pending_row(account)
     seen: list[tuple[int, int]] = []
-    report = services.messages_publish_pending(sleep=lambda _: None, progress=lambda d, t: seen.append((d, t)))
+    report = services.messages_publish_pending(
+        sleep=lambda _: None, progress=lambda d, t: seen.append((d, t))
+    )
     assert report.published == 23
     assert seen == [(23, 23)]
 
 
 # --- A wake-up that never reached SQS keeps its moment ------------------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_held_bulk_messages_released_during_an_outage_are_armed_by_the_relay(account, queues, sqs_down, settings):
+def test_held_bulk_messages_released_during_an_outage_are_armed_by_the_relay(
+    account, queues, sqs_down, settings
+):
     """Bulk rows are written `queued`, so no `pending` row speaks for them: the account's
     wake-up, not sent, must stay in the database for the relay (a cleared one strands them)."""
     ids = bulk.messages_enqueue_bulk(
-        user=account.owner, account=account, recipient_ids=["fan_1", "fan_2"], content="hi", held=True
+        user=account.owner,
+        account=account,
+        recipient_ids=["fan_1", "fan_2"],
+        content="hi",
+        held=True,
     )
     released = bulk.messages_release(OutboundMessage.objects.filter(pk__in=ids), account=account)
     assert released == 2
@@ -300,7 +334,9 @@ def test_held_bulk_messages_released_during_an_outage_are_armed_by_the_relay(acc
 
     sqs_back(settings)
     services.messages_publish_pending(sleep=lambda _: None)
-    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [
+        ("wake", account.onlyfans_id)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -322,7 +358,9 @@ def test_a_parked_scheduled_send_outlives_a_failed_wake_up_of_a_cancelled_messag
 
     sqs_back(settings)
     services.messages_publish_pending(sleep=lambda _: None)
-    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [
+        ("wake", account.onlyfans_id)
+    ]
     assert OutboundMessage.objects.get(pk=scheduled).status == MessageStatus.QUEUED
 
 

@@ -52,8 +52,12 @@ def test_it_replays_an_idempotency_key(gw):
 
 
 def test_it_refuses_a_wrong_key(client):
-    response = client.post(URL.format(account="a", recipient="b"), data="{}", content_type="application/json",
-                           HTTP_AUTHORIZATION="Bearer wrong")
+    response = client.post(
+        URL.format(account="a", recipient="b"),
+        data="{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer wrong",
+    )
     assert response.status_code == 401
 
 

@@ -70,7 +70,11 @@ def test_it_accepts_a_scheduled_message_and_says_when(api, account, queues):
     assert body["status"] == MessageStatus.QUEUED
     assert parse(body["estimatedSendTime"]) >= at
     message = OutboundMessage.objects.get(pk=body["messageId"])
-    assert (message.scheduled_at, message.next_attempt_at, message.wait_reason) == (at, at, "scheduled")
+    assert (message.scheduled_at, message.next_attempt_at, message.wait_reason) == (
+        at,
+        at,
+        "scheduled",
+    )
 
 
 def test_it_answers_the_seeds_shape_without_scheduled_at(api, account, queues):
@@ -93,7 +97,11 @@ def iso_offset() -> str:
     """Three hours ahead, written with a +02:00 offset."""
     from datetime import timezone as tz
 
-    moment = (timezone.now() + timedelta(hours=3)).astimezone(tz(timedelta(hours=2))).replace(microsecond=0)
+    moment = (
+        (timezone.now() + timedelta(hours=3))
+        .astimezone(tz(timedelta(hours=2)))
+        .replace(microsecond=0)
+    )
     return moment.isoformat()
 
 
@@ -150,7 +158,9 @@ def test_the_detail_says_it_waits_for_its_time(api, account, queues):
 
 
 def test_a_scheduled_message_can_be_cancelled(api, account, queues):
-    message_id = post(api, {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=30))}).json()["messageId"]
+    message_id = post(
+        api, {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=30))}
+    ).json()["messageId"]
 
     response = api.post(f"/api/onlyfans/messages/{message_id}/cancel")
 
@@ -172,7 +182,9 @@ def test_idempotency_keys_cover_the_scheduled_time(api, account, queues):
     first = post(api, {**BODY, "scheduledAt": at}, HTTP_IDEMPOTENCY_KEY="bday-1")
     again = post(api, {**BODY, "scheduledAt": at}, HTTP_IDEMPOTENCY_KEY="bday-1")
     other = post(
-        api, {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=2))}, HTTP_IDEMPOTENCY_KEY="bday-1"
+        api,
+        {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=2))},
+        HTTP_IDEMPOTENCY_KEY="bday-1",
     )
 
     assert (first.status_code, again.status_code) == (202, 202)
@@ -184,7 +196,9 @@ def test_idempotency_keys_cover_the_scheduled_time(api, account, queues):
 
 
 def test_another_users_scheduled_message_is_not_found(api, outsider_api, account, queues):
-    message_id = post(api, {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=1))}).json()["messageId"]
+    message_id = post(api, {**BODY, "scheduledAt": iso(timezone.now() + timedelta(days=1))}).json()[
+        "messageId"
+    ]
 
     assert outsider_api.get(f"/api/onlyfans/messages/{message_id}").status_code == 404
     assert outsider_api.post(f"/api/onlyfans/messages/{message_id}/cancel").status_code == 404
@@ -194,10 +208,14 @@ def test_another_users_scheduled_message_is_not_found(api, outsider_api, account
 # --- Delivery -----------------------------------------------------------------------------------
 def send(owner, account, *, scheduled_at=None, content="See you tonight") -> OutboundMessage:
     data = MessageInput(recipient_id="fan_123", content=content, scheduled_at=scheduled_at)
-    return OutboundMessage.objects.get(pk=message_send(user=owner, account=account, data=data).message.pk)
+    return OutboundMessage.objects.get(
+        pk=message_send(user=owner, account=account, data=data).message.pk
+    )
 
 
-def test_it_is_not_sent_before_its_time_and_sent_in_the_first_slot_after(owner, fast_account, queues, gateway):
+def test_it_is_not_sent_before_its_time_and_sent_in_the_first_slot_after(
+    owner, fast_account, queues, gateway
+):
     at = timezone.now() + timedelta(seconds=3)
     message = send(owner, fast_account, scheduled_at=at)
 
@@ -242,7 +260,9 @@ def test_a_far_future_message_has_no_sqs_copy_until_due(owner, fast_account, que
     assert on_queue() == 0
 
 
-def test_after_a_delivery_a_far_future_wake_up_is_parked_not_resent(owner, fast_account, queues, gateway):
+def test_after_a_delivery_a_far_future_wake_up_is_parked_not_resent(
+    owner, fast_account, queues, gateway
+):
     at = timezone.now() + timedelta(hours=2)
     later = send(owner, fast_account, scheduled_at=at)
     now = send(owner, fast_account)

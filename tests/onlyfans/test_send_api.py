@@ -33,7 +33,10 @@ def test_it_accepts_the_seed_example(api, account, queues):
     body = response.json()
     assert set(body) == {"messageId", "status", "queuedAt", "estimatedSendTime", "message"}
     assert body["status"] == "queued"
-    assert body["message"] == "Message queued successfully. It will be sent shortly with rate limiting."
+    assert (
+        body["message"]
+        == "Message queued successfully. It will be sent shortly with rate limiting."
+    )
     assert body["queuedAt"].endswith("Z") and body["estimatedSendTime"].endswith("Z")
     assert uuid.UUID(body["messageId"]).version == 4
     message = OutboundMessage.objects.get(pk=body["messageId"])
@@ -97,7 +100,9 @@ INVALID_BODIES = [
     pytest.param({"recipientId": "", "content": "hi"}, "recipientId", id="empty-recipientId"),
     pytest.param({"recipientId": "   ", "content": "hi"}, "recipientId", id="blank-recipientId"),
     pytest.param({"recipientId": None, "content": "hi"}, "recipientId", id="null-recipientId"),
-    pytest.param({"recipientId": "f" * 129, "content": "hi"}, "recipientId", id="oversized-recipientId"),
+    pytest.param(
+        {"recipientId": "f" * 129, "content": "hi"}, "recipientId", id="oversized-recipientId"
+    ),
     pytest.param({"recipientId": 123, "content": "hi"}, "recipientId", id="number-recipientId"),
     pytest.param({"recipientId": ["fan"], "content": "hi"}, "recipientId", id="list-recipientId"),
     pytest.param({"recipientId": "fan_1"}, "content", id="missing-content"),
@@ -113,12 +118,18 @@ INVALID_BODIES = [
     pytest.param({**SEED_BODY, "metadata": ["a"]}, "metadata", id="list-metadata"),
     pytest.param({**SEED_BODY, "metadata": "campaign"}, "metadata", id="string-metadata"),
     pytest.param({**SEED_BODY, "metadata": {"k": "v" * 4100}}, "metadata", id="metadata-over-4kb"),
-    pytest.param({**SEED_BODY, "mediaUrls": ["http://example.com/a.jpg"]}, "mediaUrls", id="http-url"),
-    pytest.param({**SEED_BODY, "mediaUrls": ["ftp://example.com/a.jpg"]}, "mediaUrls", id="ftp-url"),
+    pytest.param(
+        {**SEED_BODY, "mediaUrls": ["http://example.com/a.jpg"]}, "mediaUrls", id="http-url"
+    ),
+    pytest.param(
+        {**SEED_BODY, "mediaUrls": ["ftp://example.com/a.jpg"]}, "mediaUrls", id="ftp-url"
+    ),
     pytest.param({**SEED_BODY, "mediaUrls": ["https://"]}, "mediaUrls", id="url-without-host"),
     pytest.param({**SEED_BODY, "mediaUrls": ["not a url"]}, "mediaUrls", id="malformed-url"),
     pytest.param({**SEED_BODY, "mediaUrls": [7]}, "mediaUrls", id="number-url"),
-    pytest.param({**SEED_BODY, "mediaUrls": "https://example.com/a.jpg"}, "mediaUrls", id="url-not-list"),
+    pytest.param(
+        {**SEED_BODY, "mediaUrls": "https://example.com/a.jpg"}, "mediaUrls", id="url-not-list"
+    ),
     pytest.param(
         {**SEED_BODY, "mediaUrls": [f"https://example.com/{i}.jpg" for i in range(11)]},
         "mediaUrls",
@@ -181,7 +192,9 @@ def test_it_rejects_an_empty_body(api, account):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [[SEED_BODY], "hello", 42, None], ids=["array", "string", "number", "null"])
+@pytest.mark.parametrize(
+    "body", [[SEED_BODY], "hello", 42, None], ids=["array", "string", "number", "null"]
+)
 def test_it_rejects_a_json_body_that_is_not_an_object(api, account, body):
     error = assert_error(post_json(api, SEND, body), 400, "validation_error")
     assert set(error["details"]) == {"nonFieldErrors"}, error
@@ -205,7 +218,9 @@ def test_it_explains_that_a_user_without_account_must_connect_one(api):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["", "   ", "k" * 256])
 def test_it_rejects_a_bad_idempotency_key(api, account, key):
-    error = assert_error(post_json(api, SEND, SEED_BODY, HTTP_IDEMPOTENCY_KEY=key), 400, "validation_error")
+    error = assert_error(
+        post_json(api, SEND, SEED_BODY, HTTP_IDEMPOTENCY_KEY=key), 400, "validation_error"
+    )
     assert "Idempotency-Key" in error["details"]
 
 
@@ -236,13 +251,19 @@ def test_it_rejects_metadata_that_cannot_be_stored_as_a_400(api, account, metada
 
 @pytest.mark.django_db
 def test_it_still_accepts_metadata_with_real_non_ascii_text(api, account):
-    body = {"recipientId": "fan_1", "content": "hi", "metadata": {"note": "café 🎉", "n": [1, None, True]}}
+    body = {
+        "recipientId": "fan_1",
+        "content": "hi",
+        "metadata": {"note": "café 🎉", "n": [1, None, True]},
+    }
     response = api.post(SEND, data=json.dumps(body), content_type="application/json")
     assert response.status_code == 202, response.content
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", [SEND, "/api/onlyfans/messages/batch", "/api/auth/token/", "/api/crm/fans"])
+@pytest.mark.parametrize(
+    "path", [SEND, "/api/onlyfans/messages/batch", "/api/auth/token/", "/api/crm/fans"]
+)
 def test_it_answers_a_body_nested_too_deeply_as_a_400(api, account, path):
     body = "[" * 50_000 + "]" * 50_000  # 100 KB, far below the upload limit
 
@@ -283,14 +304,18 @@ def test_it_answers_401_before_validating_the_body(client):
 @pytest.mark.django_db
 def test_it_hides_another_users_account(api, account, outsider):
     theirs = make_account(outsider)
-    error = assert_error(post_json(api, SEND, {**SEED_BODY, "accountId": theirs.pk}), 404, "not_found")
+    error = assert_error(
+        post_json(api, SEND, {**SEED_BODY, "accountId": theirs.pk}), 404, "not_found"
+    )
     assert "account" in error["message"].lower()
     assert OutboundMessage.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_it_answers_404_for_an_account_that_does_not_exist(api, account):
-    assert_error(post_json(api, SEND, {**SEED_BODY, "accountId": account.pk + 1000}), 404, "not_found")
+    assert_error(
+        post_json(api, SEND, {**SEED_BODY, "accountId": account.pk + 1000}), 404, "not_found"
+    )
 
 
 @pytest.mark.django_db
@@ -338,7 +363,9 @@ def test_it_still_accepts_when_the_throttle_store_is_down(api, account, settings
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
     }
     assert post_json(api, SEND, SEED_BODY).status_code == 202
-    [record] = [r for r in caplog.records if r.getMessage() == "API throttle unavailable, request allowed"]
+    [record] = [
+        r for r in caplog.records if r.getMessage() == "API throttle unavailable, request allowed"
+    ]
     assert (record.levelname, record.group) == ("WARNING", "onlyfans-send")
 
 
@@ -353,7 +380,9 @@ def test_it_answers_503_when_the_rate_limiter_is_disabled(api, account, settings
 
 @pytest.mark.django_db
 def test_it_answers_500_in_the_error_shape_for_an_unexpected_exception(api, account, caplog):
-    with mock.patch.object(services, "message_send", side_effect=RuntimeError("boom: secret detail")):
+    with mock.patch.object(
+        services, "message_send", side_effect=RuntimeError("boom: secret detail")
+    ):
         error = assert_error(post_json(api, SEND, SEED_BODY), 500, "internal_error")
     assert "boom" not in json.dumps(error)
     assert any(record.levelno == logging.ERROR for record in caplog.records)
@@ -416,8 +445,12 @@ def test_it_estimates_later_sends_for_a_longer_backlog(api, account, settings):
     third = post_json(api, SEND, SEED_BODY).json()
     # Replies go out the minimum gap apart while the window has room (3 s, stretched by the guard).
     interval = settings.ONLYFANS_MIN_GAP_SECONDS * (1 + settings.ONLYFANS_RATE_GUARD)
-    gap1 = (parse_iso(second["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])).total_seconds()
-    gap2 = (parse_iso(third["estimatedSendTime"]) - parse_iso(second["estimatedSendTime"])).total_seconds()
+    gap1 = (
+        parse_iso(second["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])
+    ).total_seconds()
+    gap2 = (
+        parse_iso(third["estimatedSendTime"]) - parse_iso(second["estimatedSendTime"])
+    ).total_seconds()
     assert interval - 0.01 <= gap1 < interval + 1
     assert interval - 0.01 <= gap2 < interval + 1
 
@@ -430,7 +463,9 @@ def test_it_paces_bulk_estimates_evenly_over_the_unreserved_slots(api, account, 
     assert OutboundMessage.objects.get(pk=first["messageId"]).lane == "bulk"
     # One bulk call per window / (limit − reserve): 60 / 8 = 7.5 s, stretched by the guard.
     pace = 60 / 8 * (1 + settings.ONLYFANS_RATE_GUARD)
-    gap = (parse_iso(second["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])).total_seconds()
+    gap = (
+        parse_iso(second["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])
+    ).total_seconds()
     assert pace - 0.01 <= gap < pace + 1
 
 
@@ -440,7 +475,9 @@ def test_it_estimates_with_the_accounts_own_rate_limit(api, owner, settings):
     body = {**SEED_BODY, "accountId": slow.pk}
     first, _, third = (post_json(api, SEND, body).json() for _ in range(3))
     # Two calls a window: the third waits for the first to leave the window.
-    wait = (parse_iso(third["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])).total_seconds()
+    wait = (
+        parse_iso(third["estimatedSendTime"]) - parse_iso(first["estimatedSendTime"])
+    ).total_seconds()
     window = 60 * (1 + settings.ONLYFANS_RATE_GUARD)
     assert window - 0.01 <= wait < window + 1
 
@@ -482,7 +519,9 @@ def test_it_logs_the_seeds_structured_events(api, account, queues, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("OnlyFansRateLimiterService: ") for m in messages), messages
     assert any(m.startswith("OnlyFans send message: ") for m in messages), messages
-    api_record = next(r for r in caplog.records if r.getMessage().startswith("OnlyFans send message: "))
+    api_record = next(
+        r for r in caplog.records if r.getMessage().startswith("OnlyFans send message: ")
+    )
     assert api_record.messageId == body["messageId"]
     assert api_record.accountId == account.pk
     for record in caplog.records:
@@ -534,7 +573,9 @@ def test_it_answers_a_racing_duplicate_with_the_winners_message(owner, account):
         return None if len(calls) == 1 else real_lookup(**kwargs)
 
     with mock.patch.object(accepting, "_existing_for_key", side_effect=lookup):
-        loser = services.message_send(user=owner, account=account, data=data, idempotency_key="race")
+        loser = services.message_send(
+            user=owner, account=account, data=data, idempotency_key="race"
+        )
     assert len(calls) == 2
     assert loser.replayed
     assert loser.message.pk == winner.message.pk
@@ -542,12 +583,16 @@ def test_it_answers_a_racing_duplicate_with_the_winners_message(owner, account):
 
 
 @pytest.mark.django_db
-def test_it_estimates_with_the_strictest_limit_of_users_sharing_the_account(api, account, outsider, queues, settings):
+def test_it_estimates_with_the_strictest_limit_of_users_sharing_the_account(
+    api, account, outsider, queues, settings
+):
     account.rate_limit_per_minute = 60
     account.save()
     make_account(outsider, onlyfans_id=account.onlyfans_id, rate_limit_per_minute=10)
     for _ in range(10):
-        OutboundMessage.objects.create(account=account, recipient_id="f", content="waiting", status="queued")
+        OutboundMessage.objects.create(
+            account=account, recipient_id="f", content="waiting", status="queued"
+        )
 
     body = post_json(api, SEND, SEED_BODY).json()
 

@@ -24,13 +24,19 @@ STATUS = "/api/onlyfans/messages/status"
 
 
 def sqs_client(settings):
-    return boto3.client("sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION)
+    return boto3.client(
+        "sqs", endpoint_url=settings.SQS_ENDPOINT_URL, region_name=settings.AWS_REGION
+    )
 
 
 def add_waiting(account, n: int, *, status=MessageStatus.QUEUED) -> list[OutboundMessage]:
     return [
         OutboundMessage.objects.create(
-            account=account, sender=account.owner, recipient_id=f"fan_{i}", content="hi", status=status
+            account=account,
+            sender=account.owner,
+            recipient_id=f"fan_{i}",
+            content="hi",
+            status=status,
         )
         for i in range(n)
     ]
@@ -117,7 +123,9 @@ def test_it_drains_accounts_in_parallel(api, owner, account, queues, settings):
 
 
 @pytest.mark.django_db
-def test_it_reads_every_accounts_backlog_in_a_constant_number_of_queries(api, owner, account, queues):
+def test_it_reads_every_accounts_backlog_in_a_constant_number_of_queries(
+    api, owner, account, queues
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -139,7 +147,9 @@ def test_a_user_sees_their_own_messages_not_the_queues(
     second = make_account(owner)
     for target in (account, account, second):  # two accounts: two wake-ups on SQS
         assert post_json(api, SEND, {**SEED_BODY, "accountId": target.pk}).status_code == 202
-    OutboundMessage.objects.filter(pk=OutboundMessage.objects.first().pk).update(status=MessageStatus.SENDING)
+    OutboundMessage.objects.filter(pk=OutboundMessage.objects.first().pk).update(
+        status=MessageStatus.SENDING
+    )
     add_waiting(account, 2, status=MessageStatus.DEAD_LETTERED)
     add_waiting(account, 1, status=MessageStatus.PENDING)
     # The SQS-wide numbers include another tenant's copies and a stray DLQ message: not the user's.
@@ -177,7 +187,9 @@ def test_it_ignores_other_users_backlogs_and_attempts(api, account, outsider, qu
 def test_it_reports_the_last_delivery_attempt(api, account, queues):
     [message] = add_waiting(account, 1, status=MessageStatus.SENT)
     when = timezone.now() - timedelta(minutes=3)
-    DeliveryAttempt.objects.create(message=message, number=1, outcome=AttemptOutcome.SENT, attempted_at=when)
+    DeliveryAttempt.objects.create(
+        message=message, number=1, outcome=AttemptOutcome.SENT, attempted_at=when
+    )
     body = api.get(STATUS).json()
     assert parse_iso(body["processing"]["lastProcessedAt"]) == when.replace(
         microsecond=when.microsecond // 1000 * 1000
@@ -259,7 +271,9 @@ def test_it_logs_the_seeds_queue_status_event(api, account, queues, caplog):
 @pytest.mark.django_db
 def test_it_does_not_take_slots_from_the_bucket(api, account, queues):
     api.get(STATUS)
-    decision = limiter.take(account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive")
+    decision = limiter.take(
+        account.onlyfans_id, limit=account.effective_rate_limit, lane="interactive"
+    )
     assert decision.granted
 
 

@@ -12,7 +12,12 @@ from tests.onlyfans.test_status_api import STATUS, staff_api  # noqa: F401 - the
 pytestmark = pytest.mark.django_db
 
 
-def test_staff_polling_status_reads_sqs_once_per_few_seconds(staff_api, queues, settings, monkeypatch):  # noqa: F811
+def test_staff_polling_status_reads_sqs_once_per_few_seconds(
+    staff_api,  # noqa: F811 - the fixture imported above
+    queues,
+    settings,
+    monkeypatch,
+):
     calls: list[str] = []
 
     def seen(model, **kwargs):
@@ -28,7 +33,9 @@ def test_staff_polling_status_reads_sqs_once_per_few_seconds(staff_api, queues, 
     assert len(calls) == 4
 
 
-def test_an_old_reading_does_not_hide_an_unreachable_sqs(api, account, queues, settings, monkeypatch):
+def test_an_old_reading_does_not_hide_an_unreachable_sqs(
+    api, account, queues, settings, monkeypatch
+):
     assert api.get(STATUS).status_code == 200
     monkeypatch.setattr(status, "SQS_ATTRIBUTES_MAX_AGE_SECONDS", 0.0)
     settings.SQS_ENDPOINT_URL = "http://127.0.0.1:9"

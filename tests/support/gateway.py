@@ -29,14 +29,22 @@ class Call:
 class FakeGateway:
     calls: list[Call] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> upstream id
-    script: list[tuple[int, dict, float, dict | None]] = field(default_factory=list)  # (status, headers, delay, body)
+    script: list[tuple[int, dict, float, dict | None]] = field(
+        default_factory=list
+    )  # (status, headers, delay, body)
     on_call: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     PATH = re.compile(r"^/api/(?P<account>[^/]+)/chats/(?P<recipient>[^/]+)/messages$")
 
     def respond_next(
-        self, status: int, headers: dict | None = None, *, delay: float = 0, times: int = 1, body: dict | None = None
+        self,
+        status: int,
+        headers: dict | None = None,
+        *,
+        delay: float = 0,
+        times: int = 1,
+        body: dict | None = None,
     ):
         self.script.extend([(status, headers or {}, delay, body)] * times)
 
@@ -45,7 +53,9 @@ class FakeGateway:
         match = self.PATH.match(request.path)
         key = request.headers.get("Idempotency-Key", "")
         with self.lock:
-            status, headers, delay, scripted_body = self.script.pop(0) if self.script else (200, {}, 0, None)
+            status, headers, delay, scripted_body = (
+                self.script.pop(0) if self.script else (200, {}, 0, None)
+            )
             replay = key in self.accepted
             if replay:
                 status, headers, delay, scripted_body = 200, {}, 0, None
@@ -68,11 +78,15 @@ class FakeGateway:
         if delay:
             time.sleep(delay)
         if status == 200:
-            return Response(json.dumps({"id": upstream}), status=200, content_type="application/json")
+            return Response(
+                json.dumps({"id": upstream}), status=200, content_type="application/json"
+            )
         body = scripted_body or {"error": f"scripted {status}"}
         if status == 400 and scripted_body is None:
             body = {"error": "Recipient is not subscribed"}
-        return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+        return Response(
+            json.dumps(body), status=status, headers=headers, content_type="application/json"
+        )
 
     def calls_for(self, key: str) -> list[Call]:
         return [call for call in self.calls if call.idempotency_key == key]

@@ -57,7 +57,16 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 def start_consumer(log_path: Path, *args: str, **env: str) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process by the caller's stop()
     return subprocess.Popen(
-        [sys.executable, "manage.py", "consume_messages", "--wait-seconds", "1", "--concurrency", "2", *args],
+        [
+            sys.executable,
+            "manage.py",
+            "consume_messages",
+            "--wait-seconds",
+            "1",
+            "--concurrency",
+            "2",
+            *args,
+        ],
         cwd=ROOT,
         env=subprocess_env(**env),
         stdout=log,

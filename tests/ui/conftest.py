@@ -37,7 +37,9 @@ CHROMIUM_ARGS = [
 def browser():
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it unless INSTALL_CHROMIUM=0)")
+        pytest.skip(
+            "Debian's chromium is not installed (make test installs it unless INSTALL_CHROMIUM=0)"
+        )
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -136,10 +138,21 @@ def inbox(db):
             last_message_at=now - timedelta(minutes=10 * index),
             last_message_preview=f"Hello from {name}",
         )  # fmt: skip
-        make_message(conversation, f"Hello from {name}", sent_at=now - timedelta(minutes=10 * index + 1))
+        make_message(
+            conversation, f"Hello from {name}", sent_at=now - timedelta(minutes=10 * index + 1)
+        )
         make_message(
             conversation, f"Hi {name}!", direction=MessageDirection.OUTBOUND,
             sent_at=now - timedelta(minutes=10 * index),
         )  # fmt: skip
         conversations[username] = conversation
-    return type("Inbox", (), {"owner": owner, "password": "pw-creator", "account": account, "conversations": conversations})
+    return type(
+        "Inbox",
+        (),
+        {
+            "owner": owner,
+            "password": "pw-creator",
+            "account": account,
+            "conversations": conversations,
+        },
+    )

@@ -34,7 +34,12 @@ def creator(db):
     owner = make_user("creator")
     account = make_account(owner, username="luna")
     for n in range(12):
-        make_fan(account, username=f"fan{n}", tags=["vip"] if n % 3 == 0 else ["new"], total_spent=f"{n * 40}.00")
+        make_fan(
+            account,
+            username=f"fan{n}",
+            tags=["vip"] if n % 3 == 0 else ["new"],
+            total_spent=f"{n * 40}.00",
+        )
     Segment.objects.create(account=account, name="VIPs", rules={"tagsAny": ["vip"]})
     return type("Creator", (), {"owner": owner, "account": account})
 
@@ -72,9 +77,15 @@ def test_create_with_a_live_count_launch_pause_and_cancel(page, live_server, cre
 
     services.campaign_advance(campaign.pk)  # what the Celery task does
     expect(page.locator("[data-total]")).to_have_attribute("data-total", "4")  # the poll brought it
-    expect(page.locator('.state-counts tr[data-state="queued"] td, .state-counts tr[data-state="pending"] td').first).not_to_have_text("0")
+    expect(
+        page.locator(
+            '.state-counts tr[data-state="queued"] td, .state-counts tr[data-state="pending"] td'
+        ).first
+    ).not_to_have_text("0")
     ids = list(campaign.recipients.values_list("message_id", flat=True)[:1])
-    OutboundMessage.objects.filter(pk__in=ids).update(status=MessageStatus.SENT, sent_at=timezone.now())
+    OutboundMessage.objects.filter(pk__in=ids).update(
+        status=MessageStatus.SENT, sent_at=timezone.now()
+    )
     expect(page.locator("[data-sent]")).to_have_attribute("data-sent", "1")
     assert serious_violations(page) == []
 
@@ -85,17 +96,27 @@ def test_create_with_a_live_count_launch_pause_and_cancel(page, live_server, cre
     page.get_by_role("button", name="Cancel campaign").click()
     expect(progress).to_have_attribute("data-state", "cancelled")
     expect(page.locator('.state-counts tr[data-state="cancelled"] td')).to_have_text("3")
-    assert not OutboundMessage.objects.filter(status__in=[MessageStatus.PENDING, MessageStatus.QUEUED]).exists()
+    assert not OutboundMessage.objects.filter(
+        status__in=[MessageStatus.PENDING, MessageStatus.QUEUED]
+    ).exists()
     expect(page.get_by_role("button", name="Resume")).to_have_count(0)
 
 
 def test_a_refused_action_is_explained_on_the_page(page, live_server, creator):
-    campaign = services.campaign_create(account=creator.account, user=creator.owner, data={"name": "Later", "content": "x", "rules": {}})
+    campaign = services.campaign_create(
+        account=creator.account,
+        user=creator.owner,
+        data={"name": "Later", "content": "x", "rules": {}},
+    )
     log_in(page, live_server, "creator", "pw-creator")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}")
-    Campaign.objects.filter(pk=campaign.pk).update(state=CampaignState.CANCELLED)  # in another tab, say
+    Campaign.objects.filter(pk=campaign.pk).update(
+        state=CampaignState.CANCELLED
+    )  # in another tab, say
     page.get_by_role("button", name="Launch").click()
-    expect(page.get_by_role("alert")).to_contain_text("A cancelled campaign cannot be started. Nothing was changed.")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "A cancelled campaign cannot be started. Nothing was changed."
+    )
 
 
 def test_the_progress_page_of_a_campaign_under_way(page, live_server, creator):
@@ -104,16 +125,28 @@ def test_the_progress_page_of_a_campaign_under_way(page, live_server, creator):
     for n in range(28):
         make_fan(creator.account, username=f"more{n}")
     campaign = services.campaign_create(
-        account=creator.account, user=creator.owner, data={"name": "Weekend bundle", "content": "Bundle: 3 sets for $15 this weekend only", "rules": {}}
+        account=creator.account,
+        user=creator.owner,
+        data={
+            "name": "Weekend bundle",
+            "content": "Bundle: 3 sets for $15 this weekend only",
+            "rules": {},
+        },
     )
     services.campaign_launch(campaign=campaign)
     services.campaign_advance(campaign.pk)
     now = timezone.now()
     Campaign.objects.filter(pk=campaign.pk).update(launched_at=now - timedelta(minutes=60))
-    ids = list(campaign.recipients.filter(message__isnull=False).order_by("id").values_list("message_id", flat=True))
+    ids = list(
+        campaign.recipients.filter(message__isnull=False)
+        .order_by("id")
+        .values_list("message_id", flat=True)
+    )
     # Sent over the hour at the bulk pace, a burst then steadier: bars of several heights.
     for index, message_id in enumerate(ids[:27]):
-        OutboundMessage.objects.filter(pk=message_id).update(status=MessageStatus.SENT, sent_at=now - timedelta(minutes=58 - (index * 37) % 57))
+        OutboundMessage.objects.filter(pk=message_id).update(
+            status=MessageStatus.SENT, sent_at=now - timedelta(minutes=58 - (index * 37) % 57)
+        )
     log_in(page, live_server, "creator", "pw-creator")
     page.goto(f"{live_server.url}/campaigns/{campaign.pk}")
     expect(page.locator("[data-sent]")).to_have_attribute("data-sent", "27")

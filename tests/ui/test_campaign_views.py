@@ -36,14 +36,22 @@ def chatter(client, owner):
 
 
 def form(**fields) -> dict:
-    return {"name": "Win-back", "content": "We miss you!", "audience": "rules", "action": "draft", **fields}
+    return {
+        "name": "Win-back",
+        "content": "We miss you!",
+        "audience": "rules",
+        "action": "draft",
+        **fields,
+    }
 
 
 def campaign_for(account, *, fans: int = 3, launch: bool = False, **kwargs) -> Campaign:
     for _ in range(fans):
         make_fan(account, tags=["vip"])
     campaign = services.campaign_create(
-        account=account, user=account.owner, data={"name": "Drop", "content": "New set!", "rules": {}, **kwargs}
+        account=account,
+        user=account.owner,
+        data={"name": "Drop", "content": "New set!", "rules": {}, **kwargs},
     )
     if launch:
         campaign = services.campaign_launch(campaign=campaign)
@@ -54,7 +62,9 @@ def campaign_for(account, *, fans: int = 3, launch: bool = False, **kwargs) -> C
 
 def send_some(campaign: Campaign, count: int) -> None:
     ids = list(campaign.recipients.values_list("message_id", flat=True)[:count])
-    OutboundMessage.objects.filter(pk__in=ids).update(status=MessageStatus.SENT, sent_at=timezone.now())
+    OutboundMessage.objects.filter(pk__in=ids).update(
+        status=MessageStatus.SENT, sent_at=timezone.now()
+    )
 
 
 # --- Login and tenancy ---------------------------------------------------------------------------
@@ -83,15 +93,21 @@ def test_the_inbox_links_to_the_campaigns(chatter):
 def test_the_list_shows_state_progress_and_projected_finish(chatter, account):
     running = campaign_for(account, fans=4, launch=True)
     send_some(running, 1)
-    draft = services.campaign_create(account=account, user=account.owner, data={"name": "Later", "content": "x"})
+    draft = services.campaign_create(
+        account=account, user=account.owner, data={"name": "Later", "content": "x"}
+    )
     html = chatter.get(CAMPAIGNS).content.decode()
     row = re.search(rf'<tr id="campaign-{running.pk}".*?</tr>', html, re.S).group(0)
-    assert 'data-state="running"' in row and "1 / 4" in row and "<progress" in row and "<time" in row
+    assert (
+        'data-state="running"' in row and "1 / 4" in row and "<progress" in row and "<time" in row
+    )
     draft_row = re.search(rf'<tr id="campaign-{draft.pk}".*?</tr>', html, re.S).group(0)
     assert "not launched" in draft_row
 
 
-def test_the_list_runs_a_constant_number_of_queries(chatter, account, django_assert_max_num_queries):
+def test_the_list_runs_a_constant_number_of_queries(
+    chatter, account, django_assert_max_num_queries
+):
     for _ in range(6):
         campaign_for(account, fans=2, launch=True)
     with django_assert_max_num_queries(7):
@@ -103,9 +119,13 @@ def test_the_live_count_follows_the_rules(chatter, account):
     make_fan(account, tags=["vip"], total_spent="500.00")
     make_fan(account, tags=["vip"], total_spent="5.00")
     make_fan(account, tags=["new"])
+
     def count(**params):
         response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", **params})
-        return response.status_code, re.search(r'data-count="(\d*)"', response.content.decode()).group(1)
+        return response.status_code, re.search(
+            r'data-count="(\d*)"', response.content.decode()
+        ).group(1)
+
     assert count() == (200, "3")
     assert count(tags_any="vip") == (200, "2")
     assert count(tags_any="vip", min_spent="100") == (200, "1")
@@ -113,7 +133,9 @@ def test_the_live_count_follows_the_rules(chatter, account):
     assert response.status_code == 400 and "Spent from" in response.content.decode()
     assert count(min_spent="9", max_spent="1")[0] == 400
     for account_id in ("abc", "99999999999999999999999", "424242"):
-        response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", "account": account_id})
+        response = chatter.get(
+            f"{CAMPAIGNS}/new/audience", {"audience": "rules", "account": account_id}
+        )
         assert response.status_code == 400 and "account not found" in response.content.decode()
 
 
@@ -121,10 +143,14 @@ def test_the_live_count_of_a_segment_and_its_forecast(chatter, account, outsider
     for _ in range(5):
         make_fan(account, tags=["vip"])
     segment = Segment.objects.create(account=account, name="VIPs", rules={"tagsAny": ["vip"]})
-    html = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "segment", "segment": segment.pk}).content.decode()
+    html = chatter.get(
+        f"{CAMPAIGNS}/new/audience", {"audience": "segment", "segment": segment.pk}
+    ).content.decode()
     assert 'data-count="5"' in html and re.search(r"5 fans at [\d.]+/min ≈", html)
     theirs = Segment.objects.create(account=make_account(outsider), name="Theirs", rules={})
-    response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "segment", "segment": theirs.pk})
+    response = chatter.get(
+        f"{CAMPAIGNS}/new/audience", {"audience": "segment", "segment": theirs.pk}
+    )
     assert response.status_code == 400 and "not found" in response.content.decode()
 
 
@@ -140,14 +166,21 @@ def test_the_form_shows_the_users_segments_and_a_first_count(chatter, account, o
 def test_creating_a_draft_and_launching_one(chatter, account):
     make_fan(account, tags=["vip"])
     make_fan(account)
-    response = chatter.post(f"{CAMPAIGNS}/new", form(tags_any="vip", skip_if_replied_within_minutes="0"))
+    response = chatter.post(
+        f"{CAMPAIGNS}/new", form(tags_any="vip", skip_if_replied_within_minutes="0")
+    )
     draft = Campaign.objects.get()
     assert response.status_code == 302 and response.headers["Location"] == f"{CAMPAIGNS}/{draft.pk}"
     assert draft.state == CampaignState.DRAFT and draft.rules == {"tagsAny": ["vip"]}
     assert draft.skip_if_replied_within_minutes == 0
-    chatter.post(f"{CAMPAIGNS}/new", form(name="Now", action="launch", media_urls="https://cdn.example/a.jpg"))
+    chatter.post(
+        f"{CAMPAIGNS}/new",
+        form(name="Now", action="launch", media_urls="https://cdn.example/a.jpg"),
+    )
     launched = Campaign.objects.get(name="Now")
-    assert launched.state == CampaignState.RUNNING and launched.media_urls == ["https://cdn.example/a.jpg"]
+    assert launched.state == CampaignState.RUNNING and launched.media_urls == [
+        "https://cdn.example/a.jpg"
+    ]
 
 
 def test_a_future_schedule_makes_a_scheduled_campaign(chatter, account):
@@ -195,21 +228,29 @@ def test_the_progress_page_shows_counts_chart_forecast_and_why_it_waits(chatter,
     assert re.search(r"3 fans at [\d.]+/min ≈", html)
     assert 'data-waiting-for="rate_limit"' in html
     assert 'hx-trigger="every 3s"' in html  # running: it polls
-    assert ">Pause</button>" in html and ">Cancel campaign</button>" in html and ">Resume</button>" not in html
+    assert (
+        ">Pause</button>" in html
+        and ">Cancel campaign</button>" in html
+        and ">Resume</button>" not in html
+    )
 
 
 def test_pause_resume_cancel_from_the_page(chatter, account):
     campaign = campaign_for(account, fans=3, launch=True)
     response = chatter.post(f"{CAMPAIGNS}/{campaign.pk}/pause", HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert response.status_code == 200 and 'data-state="paused"' in html and ">Resume</button>" in html
+    assert (
+        response.status_code == 200 and 'data-state="paused"' in html and ">Resume</button>" in html
+    )
     assert 'data-waiting-for="paused"' in html
     response = chatter.post(f"{CAMPAIGNS}/{campaign.pk}/resume")
     assert response.status_code == 302
     chatter.post(f"{CAMPAIGNS}/{campaign.pk}/cancel", HTTP_HX_REQUEST="true")
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.CANCELLED
-    assert not OutboundMessage.objects.filter(status__in=[MessageStatus.PENDING, MessageStatus.QUEUED]).exists()
+    assert not OutboundMessage.objects.filter(
+        status__in=[MessageStatus.PENDING, MessageStatus.QUEUED]
+    ).exists()
 
 
 def test_an_illegal_action_is_a_409_with_a_clear_message(chatter, account):
@@ -217,8 +258,12 @@ def test_an_illegal_action_is_a_409_with_a_clear_message(chatter, account):
     response = chatter.post(f"{CAMPAIGNS}/{campaign.pk}/pause", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 409
-    assert "A draft campaign cannot be paused. Nothing was changed." in html and 'role="alert"' in html
-    assert chatter.post(f"{CAMPAIGNS}/{campaign.pk}/pause").status_code == 409  # the whole page, without htmx
+    assert (
+        "A draft campaign cannot be paused. Nothing was changed." in html and 'role="alert"' in html
+    )
+    assert (
+        chatter.post(f"{CAMPAIGNS}/{campaign.pk}/pause").status_code == 409
+    )  # the whole page, without htmx
     assert chatter.post(f"{CAMPAIGNS}/{campaign.pk}/explode").status_code == 404
     assert chatter.get(f"{CAMPAIGNS}/{campaign.pk}/pause").status_code == 405
 
@@ -240,11 +285,17 @@ def test_a_finished_campaign_stops_polling(chatter, account):
     send_some(campaign, 2)
     services.campaigns_tick()
     html = chatter.get(f"{CAMPAIGNS}/{campaign.pk}").content.decode()
-    assert 'data-state="finished"' in html and "every 3s" not in html and "<button" not in html.split('id="progress"')[1].split("</section>")[0]
+    assert (
+        'data-state="finished"' in html
+        and "every 3s" not in html
+        and "<button" not in html.split('id="progress"')[1].split("</section>")[0]
+    )
 
 
 @pytest.mark.parametrize("fans", [2, 40])
-def test_the_progress_page_and_poll_run_a_constant_number_of_queries(chatter, account, fans, django_assert_max_num_queries):
+def test_the_progress_page_and_poll_run_a_constant_number_of_queries(
+    chatter, account, fans, django_assert_max_num_queries
+):
     campaign = campaign_for(account, fans=fans, launch=True)
     send_some(campaign, fans // 2)
     with django_assert_max_num_queries(8):

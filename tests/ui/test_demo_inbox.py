@@ -40,7 +40,9 @@ def test_the_demo_campaigns_show_on_their_pages_and_in_the_threads(client, demo)
     page = client.get(f"/campaigns/{running.pk}").content.decode()
     assert 'data-sent="2"' in page and 'hx-trigger="every 3s"' in page
     jordan = Conversation.objects.get(fan__onlyfans_user_id="fan_125")
-    assert "Campaign: Weekend bundle" in client.get(f"/messages/onlyfans/{jordan.pk}").content.decode()
+    assert (
+        "Campaign: Weekend bundle" in client.get(f"/messages/onlyfans/{jordan.pk}").content.decode()
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,7 +50,9 @@ def test_the_demo_thread_in_the_browser(page, live_server, demo):
     log_in(page, live_server, "demo", "demo")
     alex = Conversation.objects.get(fan__onlyfans_user_id="fan_123")
     page.locator(f"#conv-{alex.pk} .conversation-link").click()
-    expect(page.locator("#thread-messages .message.outbound").last).to_have_attribute("data-status", "pending")
+    expect(page.locator("#thread-messages .message.outbound").last).to_have_attribute(
+        "data-status", "pending"
+    )
     assert serious_violations(page) == []
     screenshot(page, "demo-inbox")
     sam = Conversation.objects.get(fan__onlyfans_user_id="fan_124")

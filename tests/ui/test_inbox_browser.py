@@ -33,7 +33,9 @@ def serious_violations(page) -> list[str]:
 
 def open_conversation(page, name: str):
     page.get_by_role("link", name=re.compile(name)).click()
-    expect(page.get_by_role("heading", level=2, name=re.compile(rf"^{re.escape(name)} @"))).to_be_visible()
+    expect(
+        page.get_by_role("heading", level=2, name=re.compile(rf"^{re.escape(name)} @"))
+    ).to_be_visible()
 
 
 def outbound(page, text: str):
@@ -141,7 +143,9 @@ def test_an_inbound_webhook_message_appears_in_the_open_thread(page, live_server
         },
     }
     body = json.dumps(event).encode()
-    headers = {k.removeprefix("HTTP_").replace("_", "-"): v for k, v in sign(WEBHOOK_SECRET, body).items()}
+    headers = {
+        k.removeprefix("HTTP_").replace("_", "-"): v for k, v in sign(WEBHOOK_SECRET, body).items()
+    }
     response = requests.post(
         f"{live_server.url}/api/onlyfans/webhooks/{inbox.account.pk}",
         data=body, headers={"Content-Type": "application/json", **headers}, timeout=10,
@@ -200,5 +204,9 @@ def test_a_refused_message_is_explained_inline_and_the_text_is_kept(page, live_s
 
     expect(page.get_by_role("alert")).to_contain_text("Media URLs:")
     expect(page.get_by_label("Message", exact=True)).to_have_value("Look at this")
-    expect(page.get_by_label("Media URLs (https, one per line)")).to_have_value("http://insecure.example/pic.jpg")
-    expect(page.locator("#thread-messages .message.outbound", has_text="Look at this")).to_have_count(0)
+    expect(page.get_by_label("Media URLs (https, one per line)")).to_have_value(
+        "http://insecure.example/pic.jpg"
+    )
+    expect(
+        page.locator("#thread-messages .message.outbound", has_text="Look at this")
+    ).to_have_count(0)

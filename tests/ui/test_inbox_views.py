@@ -37,19 +37,28 @@ def outbound_message(conversation, status=MessageStatus.QUEUED, content="hi", at
         **kwargs,
     )
     for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(message=row, number=number, outcome=AttemptOutcome.RETRY, error="503")
+        DeliveryAttempt.objects.create(
+            message=row, number=number, outcome=AttemptOutcome.RETRY, error="503"
+        )
     return make_message(conversation, content, direction=MessageDirection.OUTBOUND, outbound=row)
 
 
 def busy_inbox(account, conversations: int, messages_each: int = 2) -> list[Conversation]:
     """Conversations, each with inbound and outbound messages in every delivery state."""
-    statuses = [MessageStatus.QUEUED, MessageStatus.FAILED, MessageStatus.SENT, MessageStatus.PENDING]
+    statuses = [
+        MessageStatus.QUEUED,
+        MessageStatus.FAILED,
+        MessageStatus.SENT,
+        MessageStatus.PENDING,
+    ]
     made = []
     for i in range(conversations):
         conversation = make_conversation(make_fan(account), unread_count=i % 3, pinned=i % 7 == 0)
         for j in range(messages_each):
             make_message(conversation, f"in {j}")
-            outbound_message(conversation, statuses[(i + j) % 4], content=f"out {j}", attempts=j % 3)
+            outbound_message(
+                conversation, statuses[(i + j) % 4], content=f"out {j}", attempts=j % 3
+            )
         made.append(conversation)
     return made
 
@@ -72,22 +81,39 @@ def test_the_root_sends_visitors_to_the_login_and_users_to_the_inbox(client, own
 
 
 def test_a_fragment_request_after_the_session_ended_sends_the_whole_page_to_the_login(client):
-    response = client.get(f"{INBOX}/poll", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/messages/onlyfans/7")
+    response = client.get(
+        f"{INBOX}/poll",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/messages/onlyfans/7",
+    )
     assert response.headers["HX-Redirect"] == "/login?next=%2Fmessages%2Fonlyfans%2F7"
-    assert client.post(f"{INBOX}/7/send", {"content": "x"}).headers["Location"] == f"/login?next={INBOX}/7/send"
+    assert (
+        client.post(f"{INBOX}/7/send", {"content": "x"}).headers["Location"]
+        == f"/login?next={INBOX}/7/send"
+    )
 
 
 def test_login_and_logout_are_csrf_protected_forms():
     user = make_user("chatter1")
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post("/login", {"username": "chatter1", "password": "pw-chatter1"}).status_code == 403
+    assert (
+        strict.post("/login", {"username": "chatter1", "password": "pw-chatter1"}).status_code
+        == 403
+    )
     page = strict.get("/login")
     token = page.cookies["csrftoken"].value
-    response = strict.post("/login", {"username": "chatter1", "password": "pw-chatter1", "csrfmiddlewaretoken": token})
+    response = strict.post(
+        "/login", {"username": "chatter1", "password": "pw-chatter1", "csrfmiddlewaretoken": token}
+    )
     assert response.status_code == 302 and response.headers["Location"] == INBOX
     assert strict.get(INBOX).context["user"] == user
     assert strict.post("/logout").status_code == 403  # no token
-    assert strict.post("/logout", {"csrfmiddlewaretoken": strict.cookies["csrftoken"].value}).status_code == 302
+    assert (
+        strict.post(
+            "/logout", {"csrfmiddlewaretoken": strict.cookies["csrftoken"].value}
+        ).status_code
+        == 302
+    )
     assert strict.get(INBOX).status_code == 302
 
 
@@ -129,33 +155,55 @@ def test_the_account_switcher_shows_one_account_or_all(chatter, owner):
 
 
 # --- The list ------------------------------------------------------------------------------------
-def test_the_list_pages_by_keyset_without_repeating_rows_while_activity_reorders_it(chatter, account):
+def test_the_list_pages_by_keyset_without_repeating_rows_while_activity_reorders_it(
+    chatter, account
+):
     conversations = busy_inbox(account, 75, messages_each=0)
     first = chatter.get(INBOX).content.decode()
     seen = row_ids(first)
     assert len(seen) == 30
     cursor = next_cursor(first)
     # New activity moves a conversation already seen, and one not yet seen, to the top.
-    moved_seen, moved_unseen = seen[5], row_ids(chatter.get(f"{INBOX}/conversations", {"cursor": cursor}).content.decode())[3]
-    Conversation.objects.filter(pk__in=[moved_seen, moved_unseen]).update(last_activity_at=timezone.now() + timedelta(minutes=1))
+    moved_seen, moved_unseen = (
+        seen[5],
+        row_ids(chatter.get(f"{INBOX}/conversations", {"cursor": cursor}).content.decode())[3],
+    )
+    Conversation.objects.filter(pk__in=[moved_seen, moved_unseen]).update(
+        last_activity_at=timezone.now() + timedelta(minutes=1)
+    )
     while cursor:
         html = chatter.get(f"{INBOX}/conversations", {"cursor": cursor}).content.decode()
         seen += row_ids(html)
         cursor = next_cursor(html)
     assert len(seen) == len(set(seen)), "a row came twice"
-    assert set(seen) == {c.pk for c in conversations} - {moved_unseen}  # it is at the top now, for the poll
+    assert set(seen) == {c.pk for c in conversations} - {
+        moved_unseen
+    }  # it is at the top now, for the poll
     top = row_ids(chatter.get(INBOX).content.decode())
     pinned = [c.pk for c in conversations if c.pinned]
-    assert top[: len(pinned)] == sorted(pinned, reverse=True) or set(top[: len(pinned)]) == set(pinned)
+    assert top[: len(pinned)] == sorted(pinned, reverse=True) or set(top[: len(pinned)]) == set(
+        pinned
+    )
 
 
 def test_search_and_filters_narrow_the_list(chatter, account):
     now = timezone.now()
-    alex = make_conversation(make_fan(account, display_name="Alex B.", username="alex_b"), unread_count=2)
-    sam = make_conversation(make_fan(account, display_name="Sam K.", expires_at=now + timedelta(days=2)), pinned=True)
-    old = make_conversation(make_fan(account, display_name="Riley", expires_at=now + timedelta(days=40)))
+    alex = make_conversation(
+        make_fan(account, display_name="Alex B.", username="alex_b"), unread_count=2
+    )
+    sam = make_conversation(
+        make_fan(account, display_name="Sam K.", expires_at=now + timedelta(days=2)), pinned=True
+    )
+    old = make_conversation(
+        make_fan(account, display_name="Riley", expires_at=now + timedelta(days=40))
+    )
     lapsed = make_conversation(
-        make_fan(account, display_name="Gone", subscription_status=SubscriptionStatus.EXPIRED, expires_at=now + timedelta(days=1))
+        make_fan(
+            account,
+            display_name="Gone",
+            subscription_status=SubscriptionStatus.EXPIRED,
+            expires_at=now + timedelta(days=1),
+        )
     )
 
     def listed(**params) -> set[int]:
@@ -184,7 +232,9 @@ def test_the_list_marks_conversations_with_a_queued_or_failed_message(chatter, a
     quiet = make_conversation(make_fan(account))
     outbound_message(quiet, MessageStatus.SENT)
     html = chatter.get(INBOX).content.decode()
-    markers = dict(re.findall(r'<li id="conv-(\d+)".*?(?:data-marker="(\w+)"|</li>)', html, flags=re.S))
+    markers = dict(
+        re.findall(r'<li id="conv-(\d+)".*?(?:data-marker="(\w+)"|</li>)', html, flags=re.S)
+    )
     assert markers == {str(queued.pk): "queued", str(failed.pk): "failed", str(quiet.pk): ""}
 
 
@@ -193,15 +243,35 @@ def test_the_thread_shows_each_outbound_state_in_words_and_data_status(chatter, 
     conversation = make_conversation(make_fan(account), unread_count=4)
     make_message(conversation, "are you there?")
     outbound_message(conversation, MessageStatus.QUEUED, content="queued one")
-    outbound_message(conversation, MessageStatus.FAILED, content="failed one", last_error="Gateway answered 400: bad", attempts=1)
-    outbound_message(conversation, MessageStatus.SENT, content="sent one", sent_at=timezone.now(), attempts=2)
-    outbound_message(conversation, MessageStatus.DEAD_LETTERED, content="dead one", last_error="503 (gave up after 5 attempts)")
+    outbound_message(
+        conversation,
+        MessageStatus.FAILED,
+        content="failed one",
+        last_error="Gateway answered 400: bad",
+        attempts=1,
+    )
+    outbound_message(
+        conversation, MessageStatus.SENT, content="sent one", sent_at=timezone.now(), attempts=2
+    )
+    outbound_message(
+        conversation,
+        MessageStatus.DEAD_LETTERED,
+        content="dead one",
+        last_error="503 (gave up after 5 attempts)",
+    )
     outbound_message(conversation, MessageStatus.CANCELLED, content="cancelled one")
 
     html = chatter.get(f"{INBOX}/{conversation.pk}").content.decode()
 
     states = re.findall(r'data-status="(\w+)"', html)
-    assert states == ["received", "queued", "failed", "sent", "dead_lettered", "cancelled"]  # oldest first
+    assert states == [
+        "received",
+        "queued",
+        "failed",
+        "sent",
+        "dead_lettered",
+        "cancelled",
+    ]  # oldest first
     assert re.search(r"Queued · <span class=\"eta\" data-eta=\"[^\"]+\">sends in ~\d+ s", html)
     assert "Failed: Gateway answered 400: bad" in html
     assert "2 attempts" in html
@@ -219,16 +289,23 @@ def test_older_messages_load_with_the_before_cursor(chatter, account):
     assert shown == [m.pk for m in messages[15:]]
     before = re.search(r"older\?before=(\d+)", html).group(1)
     older = chatter.get(f"{INBOX}/{conversation.pk}/older", {"before": before}).content.decode()
-    assert [int(pk) for pk in re.findall(r'data-message-id="(\d+)"', older)] == [m.pk for m in messages[:15]]
+    assert [int(pk) for pk in re.findall(r'data-message-id="(\d+)"', older)] == [
+        m.pk for m in messages[:15]
+    ]
     assert "older?before=" not in older  # the start of the thread
     assert chatter.get(f"{INBOX}/{conversation.pk}/older", {"before": "x"}).status_code == 400
 
 
 # --- The composer --------------------------------------------------------------------------------
-def test_sending_returns_a_fresh_composer_and_the_message(chatter, account, queues, django_capture_on_commit_callbacks):
+def test_sending_returns_a_fresh_composer_and_the_message(
+    chatter, account, queues, django_capture_on_commit_callbacks
+):
     conversation = make_conversation(make_fan(account))
     with django_capture_on_commit_callbacks(execute=True):
-        response = chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": "Hello!", "priority": "7", "idempotency_key": "k-1"})
+        response = chatter.post(
+            f"{INBOX}/{conversation.pk}/send",
+            {"content": "Hello!", "priority": "7", "idempotency_key": "k-1"},
+        )
     assert response.status_code == 200
     html = response.content.decode()
     assert 'hx-swap-oob="beforeend:#thread-messages"' in html
@@ -238,14 +315,22 @@ def test_sending_returns_a_fresh_composer_and_the_message(chatter, account, queu
     row = OutboundMessage.objects.get()
     assert (row.content, row.priority, row.status) == ("Hello!", 7, MessageStatus.QUEUED)
     # The same key again (a double submit) is the same message, not a second one.
-    chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": "Hello!", "priority": "7", "idempotency_key": "k-1"})
+    chatter.post(
+        f"{INBOX}/{conversation.pk}/send",
+        {"content": "Hello!", "priority": "7", "idempotency_key": "k-1"},
+    )
     assert OutboundMessage.objects.count() == 1
 
 
 def test_an_invalid_message_is_a_400_shown_inline_with_the_text_kept(chatter, account):
     conversation = make_conversation(make_fan(account))
     response = chatter.post(
-        f"{INBOX}/{conversation.pk}/send", {"content": "Look at this", "media_urls": "http://insecure.example/x.jpg", "priority": "11"}
+        f"{INBOX}/{conversation.pk}/send",
+        {
+            "content": "Look at this",
+            "media_urls": "http://insecure.example/x.jpg",
+            "priority": "11",
+        },
     )
     assert response.status_code == 400
     html = response.content.decode()
@@ -253,7 +338,10 @@ def test_an_invalid_message_is_a_400_shown_inline_with_the_text_kept(chatter, ac
     assert ">Look at this</textarea>" in html
     assert "http://insecure.example/x.jpg</textarea>" in html
     blank = chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": "   "})
-    assert blank.status_code == 400 and "Message: This field may not be blank." in blank.content.decode()
+    assert (
+        blank.status_code == 400
+        and "Message: This field may not be blank." in blank.content.decode()
+    )
     assert not OutboundMessage.objects.exists()
 
 
@@ -261,12 +349,16 @@ def test_too_many_sends_is_a_429_with_retry_after_shown_inline(chatter, account,
     settings.SEND_RATE_LIMIT = "2/m"
     conversation = make_conversation(make_fan(account))
     for i in range(2):
-        assert chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": f"n{i}"}).status_code == 200
+        assert (
+            chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": f"n{i}"}).status_code == 200
+        )
     response = chatter.post(f"{INBOX}/{conversation.pk}/send", {"content": "one too many"})
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) >= 1
     html = response.content.decode()
-    assert f"wait {response.headers['Retry-After']} s" in html and ">one too many</textarea>" in html
+    assert (
+        f"wait {response.headers['Retry-After']} s" in html and ">one too many</textarea>" in html
+    )
 
 
 def test_a_lapsed_fan_is_a_409_shown_inline(chatter, account):
@@ -290,9 +382,13 @@ def test_cancel_stops_a_queued_message_and_is_refused_once_sent(chatter, account
     assert chatter.get(f"{INBOX}/messages/{queued.pk}/cancel").status_code == 405
 
 
-def test_retry_puts_a_failed_message_back_on_the_queue(chatter, account, queues, django_capture_on_commit_callbacks):
+def test_retry_puts_a_failed_message_back_on_the_queue(
+    chatter, account, queues, django_capture_on_commit_callbacks
+):
     conversation = make_conversation(make_fan(account))
-    failed = outbound_message(conversation, MessageStatus.FAILED, last_error="Gateway answered 400", attempts=1)
+    failed = outbound_message(
+        conversation, MessageStatus.FAILED, last_error="Gateway answered 400", attempts=1
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = chatter.post(f"{INBOX}/messages/{failed.pk}/retry")
     assert response.status_code == 200
@@ -326,22 +422,35 @@ def test_the_poll_answers_204_until_something_changes(chatter, account, queues):
     waiting = outbound_message(conversation, MessageStatus.QUEUED)
     page = chatter.get(f"{INBOX}/{conversation.pk}").content.decode()
     version = re.search(r'data-version="(\w+)"', page).group(1)
-    params = {"conversation": conversation.pk, "after": waiting.pk, "watch": waiting.pk, "version": version}
+    params = {
+        "conversation": conversation.pk,
+        "after": waiting.pk,
+        "watch": waiting.pk,
+        "version": version,
+    }
 
     idle = chatter.get(f"{INBOX}/poll", params)
     assert idle.status_code == 204 and idle.headers["X-Inbox-Version"] == version
 
-    OutboundMessage.objects.filter(pk=waiting.outbound_id).update(status=MessageStatus.SENT, sent_at=timezone.now())
+    OutboundMessage.objects.filter(pk=waiting.outbound_id).update(
+        status=MessageStatus.SENT, sent_at=timezone.now()
+    )
     changed = chatter.get(f"{INBOX}/poll", params)
     assert changed.status_code == 200
     html = changed.content.decode()
-    assert re.search(rf'<li id="msg-{waiting.pk}"[^>]*data-status="sent"[^>]*hx-swap-oob="true"', html, flags=re.S)
+    assert re.search(
+        rf'<li id="msg-{waiting.pk}"[^>]*data-status="sent"[^>]*hx-swap-oob="true"',
+        html,
+        flags=re.S,
+    )
     assert 'hx-swap-oob="innerHTML:#conversation-items"' in html
     params["version"] = changed.headers["X-Inbox-Version"]
     assert chatter.get(f"{INBOX}/poll", params).status_code == 204
 
     inbound = make_message(conversation, "new from the fan")
-    Conversation.objects.filter(pk=conversation.pk).update(unread_count=1, last_activity_at=timezone.now())
+    Conversation.objects.filter(pk=conversation.pk).update(
+        unread_count=1, last_activity_at=timezone.now()
+    )
     arrived = chatter.get(f"{INBOX}/poll", params)
     assert arrived.status_code == 200
     assert f'id="msg-{inbound.pk}"' in arrived.content.decode()
@@ -351,7 +460,9 @@ def test_the_poll_answers_204_until_something_changes(chatter, account, queues):
 
 # --- Constant query counts -----------------------------------------------------------------------
 @pytest.mark.parametrize("conversations", [3, 40])
-def test_the_inbox_runs_a_constant_number_of_queries(chatter, account, conversations, django_assert_max_num_queries):
+def test_the_inbox_runs_a_constant_number_of_queries(
+    chatter, account, conversations, django_assert_max_num_queries
+):
     busy_inbox(account, conversations)
     with django_assert_max_num_queries(6):
         response = chatter.get(INBOX)
@@ -359,7 +470,9 @@ def test_the_inbox_runs_a_constant_number_of_queries(chatter, account, conversat
 
 
 @pytest.mark.parametrize("messages", [2, 40])
-def test_a_thread_page_runs_a_constant_number_of_queries(chatter, account, messages, django_assert_max_num_queries):
+def test_a_thread_page_runs_a_constant_number_of_queries(
+    chatter, account, messages, django_assert_max_num_queries
+):
     [conversation, *_] = busy_inbox(account, 5, messages_each=messages)
     Conversation.objects.filter(pk=conversation.pk).update(unread_count=3)
     # + 3 for the pipeline's live schedules (onlyfans.pacing.message_schedules), whatever the page.
@@ -369,7 +482,9 @@ def test_a_thread_page_runs_a_constant_number_of_queries(chatter, account, messa
 
 
 @pytest.mark.parametrize("size", [(3, 2), (40, 20)])
-def test_the_poll_runs_a_constant_number_of_queries(chatter, account, size, django_assert_max_num_queries):
+def test_the_poll_runs_a_constant_number_of_queries(
+    chatter, account, size, django_assert_max_num_queries
+):
     conversations, messages = size
     [conversation, *_] = busy_inbox(account, conversations, messages_each=messages)
     ids = ",".join(str(pk) for pk in conversation.messages.values_list("pk", flat=True))
@@ -386,7 +501,9 @@ def test_the_poll_runs_a_constant_number_of_queries(chatter, account, size, djan
 
 
 # --- Campaign messages in a thread -------------------------------------------------------------
-def test_a_thread_labels_the_messages_campaigns_sent(chatter, account, outsider, django_assert_max_num_queries):
+def test_a_thread_labels_the_messages_campaigns_sent(
+    chatter, account, outsider, django_assert_max_num_queries
+):
     from unittest import mock
 
     from crm.campaigns import delivery as campaign_delivery
@@ -394,12 +511,24 @@ def test_a_thread_labels_the_messages_campaigns_sent(chatter, account, outsider,
 
     conversation = make_conversation(make_fan(account))
     with mock.patch.object(campaign_delivery, "advance_soon"):
-        campaign = campaigns.campaign_create(account=account, user=account.owner, data={"name": "Friday drop", "content": "New set!", "rules": {}})
+        campaign = campaigns.campaign_create(
+            account=account,
+            user=account.owner,
+            data={"name": "Friday drop", "content": "New set!", "rules": {}},
+        )
         campaigns.campaign_advance(campaigns.campaign_launch(campaign=campaign).pk)
     sent = campaign.recipients.get(fan=conversation.fan).message
-    by_recipient = make_message(conversation, "New set!", direction=MessageDirection.OUTBOUND, outbound=sent)
-    by_metadata = outbound_message(conversation, content="by metadata", metadata={"campaignId": campaign.pk})
-    theirs = campaigns.campaign_create(account=make_account(outsider), user=outsider, data={"name": "Not yours", "content": "x", "rules": {}})
+    by_recipient = make_message(
+        conversation, "New set!", direction=MessageDirection.OUTBOUND, outbound=sent
+    )
+    by_metadata = outbound_message(
+        conversation, content="by metadata", metadata={"campaignId": campaign.pk}
+    )
+    theirs = campaigns.campaign_create(
+        account=make_account(outsider),
+        user=outsider,
+        data={"name": "Not yours", "content": "x", "rules": {}},
+    )
     spoofed = outbound_message(conversation, content="spoofed", metadata={"campaignId": theirs.pk})
     plain = outbound_message(conversation, content="plain reply")
     for _ in range(20):
@@ -408,10 +537,12 @@ def test_a_thread_labels_the_messages_campaigns_sent(chatter, account, outsider,
     # The thread page's own cap (live schedules included): labelling adds no query per message.
     with django_assert_max_num_queries(15):
         html = chatter.get(f"{INBOX}/{conversation.pk}").content.decode()
+
     def label_of(message) -> str | None:
         item = re.search(rf'<li id="msg-{message.pk}".*?</li>', html, flags=re.S).group(0)
         found = re.search(r'class="campaign-label"[^>]*>Campaign: ([^<]*)<', item)
         return found.group(1) if found else None
+
     assert label_of(by_recipient) == "Friday drop"
     assert label_of(by_metadata) == "Friday drop"
     assert label_of(spoofed) is None and "Not yours" not in html

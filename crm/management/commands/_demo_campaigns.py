@@ -65,7 +65,9 @@ def seed_campaigns(demo, account: OnlyFansAccount, fans: dict[str, Fan], now) ->
             continue
         created_count += 1
         for fan_id, fan in sorted(fans.items()):
-            recipient = CampaignRecipient(campaign=campaign, fan=fan, recipient_id=fan_id, created_at=launched)
+            recipient = CampaignRecipient(
+                campaign=campaign, fan=fan, recipient_id=fan_id, created_at=launched
+            )
             if fan_id not in outcomes or fan.subscription_status != SubscriptionStatus.ACTIVE:
                 recipient.skip_reason = SkipReason.UNSUBSCRIBED
                 recipient.save()

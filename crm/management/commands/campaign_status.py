@@ -19,8 +19,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("ids", nargs="*", type=int, help="Campaign ids (default: the active ones).")
-        parser.add_argument("--json", action="store_true", help="One JSON object per campaign, as the API's `progress`.")
+        parser.add_argument(
+            "ids", nargs="*", type=int, help="Campaign ids (default: the active ones)."
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="One JSON object per campaign, as the API's `progress`.",
+        )
 
     def handle(self, *args, ids, **options):
         campaigns = Campaign.objects.select_related("account").order_by("id")
@@ -30,13 +36,24 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No campaign with id {', '.join(map(str, missing))}.")
         else:
-            campaigns = campaigns.exclude(state__in=[CampaignState.FINISHED, CampaignState.CANCELLED])
+            campaigns = campaigns.exclude(
+                state__in=[CampaignState.FINISHED, CampaignState.CANCELLED]
+            )
         rows = 0
         for campaign in campaigns:
             progress = ProgressOutputSerializer(campaign_progress(campaign)).data
             rows += 1
             if options["json"]:
-                self.stdout.write(json.dumps({"id": campaign.pk, "name": campaign.name, "state": campaign.state, **progress}))
+                self.stdout.write(
+                    json.dumps(
+                        {
+                            "id": campaign.pk,
+                            "name": campaign.name,
+                            "state": campaign.state,
+                            **progress,
+                        }
+                    )
+                )
                 continue
             states = ", ".join(f"{state} {n}" for state, n in progress["byState"].items() if n)
             self.stdout.write(
@@ -45,7 +62,9 @@ class Command(BaseCommand):
                 f"({states or 'no recipients'})"
             )
             if progress["forecast"]:
-                self.stdout.write(f"    {progress['forecast']}, finishing about {progress['projectedFinishAt']}")
+                self.stdout.write(
+                    f"    {progress['forecast']}, finishing about {progress['projectedFinishAt']}"
+                )
             if progress["waitingFor"]:
                 self.stdout.write(f"    waiting for: {progress['waitingFor']}")
         if not rows and not options["json"]:

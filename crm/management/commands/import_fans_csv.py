@@ -27,11 +27,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="The CSV file.")
         parser.add_argument(
-            "--account", required=True,
+            "--account",
+            required=True,
             help="The OnlyFans account: its id in Huntaze, or its OnlyFans username or id.",
         )
-        parser.add_argument("--dry-run", action="store_true", help="Check and report; change no fan.")
-        parser.add_argument("--failed-rows", metavar="PATH", help="Also copy the failed-rows CSV here.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check and report; change no fan."
+        )
+        parser.add_argument(
+            "--failed-rows", metavar="PATH", help="Also copy the failed-rows CSV here."
+        )
         parser.add_argument("--max-bytes", type=int, help="Size limit (default: IMPORT_MAX_BYTES).")
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
@@ -56,8 +61,12 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as file:
                 job = imports.fans_import_csv(
-                    account=account, file=file, filename=path.name, dry_run=options["dry_run"],
-                    on_progress=on_progress, max_bytes=options["max_bytes"],
+                    account=account,
+                    file=file,
+                    filename=path.name,
+                    dry_run=options["dry_run"],
+                    on_progress=on_progress,
+                    max_bytes=options["max_bytes"],
                 )
         except imports.ImportFileError as exc:
             raise CommandError(exc.message) from None

@@ -58,7 +58,14 @@ FANS = [
     SampleFan("fan_125", "jordan_r", "Jordan R.", "1250.00", "640.00", 400, 25, ("vip",)),
     SampleFan("fan_126", "casey", "Casey", "9.99", "0.00", 5, 25, ("new",)),
     SampleFan(
-        "fan_127", "riley.m", "Riley M.", "54.00", "4.00", 90, -8, ("lapsed",),
+        "fan_127",
+        "riley.m",
+        "Riley M.",
+        "54.00",
+        "4.00",
+        90,
+        -8,
+        ("lapsed",),
         status=SubscriptionStatus.EXPIRED,
     ),
 ]
@@ -76,7 +83,11 @@ CONVERSATIONS = [
     (
         "fan_124",
         [
-            (MessageDirection.OUTBOUND, 1440, "Your subscription ends in 3 days — renew for 20% off?"),
+            (
+                MessageDirection.OUTBOUND,
+                1440,
+                "Your subscription ends in 3 days — renew for 20% off?",
+            ),
             (MessageDirection.INBOUND, 1300, "Maybe, what's new this month?"),
         ],
     ),
@@ -101,9 +112,22 @@ PINNED = {"fan_125"}
 # (fan, idempotency key, minutes ago, text, status, error). The pending one is delivered by the
 # local stack's worker seconds after `make run` starts; the failed one waits for Retry.
 PIPELINE_MESSAGES = [
-    ("fan_124", "seed-failed-1", 1380, "Here's the preview I promised 💌", "failed",
-     "Gateway answered 400: the fan has turned off messages from creators"),
-    ("fan_123", "seed-queued-1", 1, "Custom videos start at $50 — what did you have in mind?", "pending", ""),
+    (
+        "fan_124",
+        "seed-failed-1",
+        1380,
+        "Here's the preview I promised 💌",
+        "failed",
+        "Gateway answered 400: the fan has turned off messages from creators",
+    ),
+    (
+        "fan_123",
+        "seed-queued-1",
+        1,
+        "Custom videos start at $50 — what did you have in mind?",
+        "pending",
+        "",
+    ),
 ]
 
 
@@ -137,7 +161,11 @@ def _user(username: str, password: str, *, superuser: bool) -> tuple[User, bool]
     User = get_user_model()
     user, created = User.objects.get_or_create(
         username=username,
-        defaults={"is_staff": superuser, "is_superuser": superuser, "email": f"{username}@example.com"},
+        defaults={
+            "is_staff": superuser,
+            "is_superuser": superuser,
+            "email": f"{username}@example.com",
+        },
     )
     # A well-known password, restored on every run so the printed login always works.
     if created or not user.check_password(password):
@@ -156,7 +184,11 @@ def seed_demo() -> dict[str, int]:
     account, created = OnlyFansAccount.objects.get_or_create(
         owner=demo,
         onlyfans_id=DEMO_ACCOUNT_ID,
-        defaults={"username": "demo_creator", "display_name": "Demo Creator", "webhook_secret": DEMO_WEBHOOK_SECRET},
+        defaults={
+            "username": "demo_creator",
+            "display_name": "Demo Creator",
+            "webhook_secret": DEMO_WEBHOOK_SECRET,
+        },
     )
     counts["accounts"] += created
     if not account.webhook_secret:
@@ -186,7 +218,9 @@ def seed_demo() -> dict[str, int]:
         counts["fans"] += created
 
     for fan_id, thread in CONVERSATIONS:
-        conversation, created = Conversation.objects.get_or_create(account=account, fan=fans[fan_id])
+        conversation, created = Conversation.objects.get_or_create(
+            account=account, fan=fans[fan_id]
+        )
         counts["conversations"] += created
         if not created:
             continue

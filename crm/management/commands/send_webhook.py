@@ -32,14 +32,26 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--account", default=None, help="The account's OnlyFans id (default: the only one, or demo-creator).")
-        parser.add_argument("--fan", default="fan_123", help="The fan's OnlyFans user id (default fan_123).")
-        parser.add_argument("--username", default=None, help="The fan's username, for a fan not yet known.")
+        parser.add_argument(
+            "--account",
+            default=None,
+            help="The account's OnlyFans id (default: the only one, or demo-creator).",
+        )
+        parser.add_argument(
+            "--fan", default="fan_123", help="The fan's OnlyFans user id (default fan_123)."
+        )
+        parser.add_argument(
+            "--username", default=None, help="The fan's username, for a fan not yet known."
+        )
         parser.add_argument("--text", default="Hi! Are you there?", help="The message's text.")
         parser.add_argument(
-            "--base-url", default=f"http://127.0.0.1:{settings.PORT}", help="The server (default: this checkout's local stack)."
+            "--base-url",
+            default=f"http://127.0.0.1:{settings.PORT}",
+            help="The server (default: this checkout's local stack).",
         )
-        parser.add_argument("--curl", action="store_true", help="Print a signed curl command instead of sending.")
+        parser.add_argument(
+            "--curl", action="store_true", help="Print a signed curl command instead of sending."
+        )
 
     def handle(self, *args, **options):
         account = _account(options["account"])
@@ -58,7 +70,11 @@ class Command(BaseCommand):
             "createdAt": iso_z(timezone.now()),
             "data": {
                 "fan": fan,
-                "message": {"id": f"msg_{uuid.uuid4().hex[:16]}", "content": options["text"], "sentAt": iso_z(timezone.now())},
+                "message": {
+                    "id": f"msg_{uuid.uuid4().hex[:16]}",
+                    "content": options["text"],
+                    "sentAt": iso_z(timezone.now()),
+                },
             },
         }
         body = json.dumps(event).encode()
@@ -68,7 +84,9 @@ class Command(BaseCommand):
             signatures.TIMESTAMP_HEADER: timestamp,
             signatures.SIGNATURE_HEADER: signatures.signature(secret, timestamp, body),
         }
-        url = options["base_url"].rstrip("/") + reverse("onlyfans-webhook", kwargs={"accountId": account.pk})
+        url = options["base_url"].rstrip("/") + reverse(
+            "onlyfans-webhook", kwargs={"accountId": account.pk}
+        )
         if options["curl"]:
             parts = ["curl", "-X", "POST", url]
             for name, value in headers.items():
@@ -79,7 +97,9 @@ class Command(BaseCommand):
         try:
             response = requests.post(url, data=body, headers=headers, timeout=10)
         except requests.RequestException as exc:
-            raise CommandError(f"Could not reach {url}: is the server running (make run)? ({type(exc).__name__})") from None
+            raise CommandError(
+                f"Could not reach {url}: is the server running (make run)? ({type(exc).__name__})"
+            ) from None
         if response.status_code != 200:
             raise CommandError(f"The server answered {response.status_code}: {response.text[:500]}")
         self.stdout.write(self.style.SUCCESS(f"{response.status_code} {response.text}"))

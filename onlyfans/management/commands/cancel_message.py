@@ -27,5 +27,7 @@ class Command(BaseCommand):
                 "only pending or queued messages can be cancelled."
             )
         if not messages_cancel(queryset):
-            raise CommandError(f"Message {message_id} changed state meanwhile; it was not cancelled.")
+            raise CommandError(
+                f"Message {message_id} changed state meanwhile; it was not cancelled."
+            )
         self.stdout.write(f"Cancelled message {message_id}.")

@@ -19,9 +19,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="One receive call, then exit.")
-        parser.add_argument("--max-messages", type=int, default=None, help="Exit after receiving N wake-ups.")
         parser.add_argument(
-            "--wait-seconds", type=int, default=20, help="SQS long-poll wait per receive (0–20, default 20)."
+            "--max-messages", type=int, default=None, help="Exit after receiving N wake-ups."
+        )
+        parser.add_argument(
+            "--wait-seconds",
+            type=int,
+            default=20,
+            help="SQS long-poll wait per receive (0–20, default 20).",
         )
         parser.add_argument(
             "--concurrency",
@@ -33,7 +38,9 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
-            "--no-rearm", action="store_true", help="Skip the start-up re-arm of every waiting account's wake-up."
+            "--no-rearm",
+            action="store_true",
+            help="Skip the start-up re-arm of every waiting account's wake-up.",
         )
 
     def handle(self, *args, once, max_messages, wait_seconds, concurrency, no_rearm, **options):

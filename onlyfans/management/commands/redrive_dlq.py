@@ -15,14 +15,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--limit", type=int, default=None, help="At most N DLQ messages.")
-        parser.add_argument("--dry-run", action="store_true", help="Report what would move; change nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Report what would move; change nothing."
+        )
 
     def handle(self, *args, limit, dry_run, **options):
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
         try:
             report = dlq_redrive(
-                limit=limit, dry_run=dry_run, progress=lambda n: self.stderr.write(f"… {n} DLQ messages seen")
+                limit=limit,
+                dry_run=dry_run,
+                progress=lambda n: self.stderr.write(f"… {n} DLQ messages seen"),
             )
         except sqs.QueueUnavailable as exc:
             raise CommandError(f"The queue cannot be reached: {exc}") from exc
