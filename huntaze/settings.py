@@ -229,6 +229,12 @@ ONLYFANS_RATE_WINDOW_SECONDS = env_float("ONLYFANS_RATE_WINDOW_SECONDS", 60.0, m
 # between the bucket and the gateway can never squeeze limit+1 calls into one window.
 ONLYFANS_RATE_GUARD = env_float("ONLYFANS_RATE_GUARD", 0.03, minimum=0)
 ONLYFANS_MAX_ATTEMPTS = env_int("ONLYFANS_MAX_ATTEMPTS", 5, minimum=1)
+# A consumer keeps an account whose next slot is at most this far away on a timer; a later one
+# goes back to SQS as a delayed wake-up.
+ONLYFANS_HOLD_HORIZON_SECONDS = env_float("ONLYFANS_HOLD_HORIZON_SECONDS", 60.0, minimum=0)
+# A message whose claim lease ran out this many times (the consumer sending it died or stalled,
+# no outcome recorded: a crash loop) is dead-lettered with that reason instead of looping forever.
+ONLYFANS_MAX_LOST_CLAIMS = env_int("ONLYFANS_MAX_LOST_CLAIMS", 10, minimum=1)
 ONLYFANS_CLAIM_LEASE_SECONDS = env_int("ONLYFANS_CLAIM_LEASE_SECONDS", 60, minimum=1)
 ONLYFANS_RETRY_BASE_SECONDS = env_float("ONLYFANS_RETRY_BASE_SECONDS", 2.0, minimum=0)
 ONLYFANS_RETRY_MAX_SECONDS = env_float("ONLYFANS_RETRY_MAX_SECONDS", 300.0, minimum=0)
@@ -252,6 +258,10 @@ _gateway_url = env_optional("ONLYFANS_API_BASE_URL")
 ONLYFANS_API_KEY = env_str("ONLYFANS_API_KEY", "sandbox-key" if _gateway_url is None else None)
 ONLYFANS_CONNECT_TIMEOUT = env_float("ONLYFANS_CONNECT_TIMEOUT", 3.0, minimum=0.01)
 ONLYFANS_READ_TIMEOUT = env_float("ONLYFANS_READ_TIMEOUT", 10.0, minimum=0.01)
+# A hard wall-clock limit on one gateway call (requests' timeouts bound each socket read, not the
+# call). The consumer also ends every call a quarter of the claim lease before the lease runs out,
+# so that no other consumer can claim the message while the call may still be under way.
+ONLYFANS_CALL_DEADLINE_SECONDS = env_float("ONLYFANS_CALL_DEADLINE_SECONDS", 30.0, minimum=0.1)
 # The sandbox gateway (same contract, records deliveries, reaches no one) stands in for a real
 # one on the local stack only: with DEBUG off it must be asked for explicitly, so that a
 # production deployment missing its gateway URL refuses to start instead of "delivering" nowhere.

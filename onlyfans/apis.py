@@ -67,7 +67,9 @@ class LoggedApi(APIView):
             extra={
                 "status": response.status_code,
                 "code": error.get("code"),
-                "userId": getattr(getattr(self.request, "user", None), "pk", None),
+                # `_user`, not `user`: reading `user` authenticates again, and when what failed was
+                # the database (the user lookup), that raises a second time, now unhandled.
+                "userId": getattr(getattr(self.request, "_user", None), "pk", None),
             },
         )
         return response

@@ -45,6 +45,7 @@ def messages_enqueue_bulk(
     metadata: dict | None = None,
     lane: str = Lane.BULK,
     held: bool = False,
+    arm: bool = True,
 ) -> list[uuid.UUID]:
     """One message per recipient, all alike but for the recipient, in one INSERT … SELECT, already
     `queued` (or held until `messages_release`); their ids, in the order of `recipient_ids`.
@@ -78,8 +79,8 @@ def messages_enqueue_bulk(
     )
     with transaction.atomic():
         _insert_alike(shared, ids, list(recipient_ids))
-        if not held:
-            _arm_in_transaction(account, len(ids))
+        if not held and arm:
+            arm_in_transaction(account, len(ids))
     _metrics_after_commit(account, 0 if held else len(ids))
     return ids
 
@@ -121,8 +122,12 @@ def _insert_alike(shared: dict, ids: list[uuid.UUID], recipient_ids: list[str]) 
             )
 
 
-def _arm_in_transaction(account: OnlyFansAccount, count: int) -> None:
-    """The account's wake-up, recorded with the rows; sent to SQS once they are committed."""
+def arm_in_transaction(account: OnlyFansAccount, count: int) -> None:
+    """The account's wake-up, recorded with the rows; sent to SQS once they are committed.
+
+    It locks the account's rows until the transaction ends (every claim and accept of the
+    account waits meanwhile): a caller that writes more in the same transaction passes
+    `arm=False` to `messages_enqueue_bulk` and calls this last."""
     onlyfans_id = account.onlyfans_id
     wakeup = scheduler.wake_request(onlyfans_id)
     if wakeup is None:
@@ -181,20 +186,20 @@ def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
                     [(onlyfans_id, token, wakeup.delay_seconds())], timeout=settings.SQS_REQUEST_TIMEOUT
                 )
             except sqs.QueueUnavailable as exc:
-                scheduler.wake_forget(onlyfans_id, token)
+                scheduler.wake_forget(onlyfans_id, token)  # the relay sends it on its next run
                 logger.warning(
-                    f"{LOG_PREFIX}: SQS unreachable, bulk messages left pending for the relay",
+                    f"{LOG_PREFIX}: SQS unreachable, the relay arms the released messages",
                     extra={"accountId": account.pk, "count": len(message_ids), "error": str(exc)},
                 )
                 return
             if results.get(token) is not None:
                 scheduler.wake_forget(onlyfans_id, token)
                 return
-        queued = OutboundMessage.objects.filter(pk__in=message_ids, status=MessageStatus.PENDING).update(
-            status=MessageStatus.QUEUED, published_at=timezone.now()
+        # Bulk rows are written queued (messages_enqueue_bulk): released, they are queued again.
+        metrics.emit(metrics.QUEUED, len(message_ids), AccountId=str(account.pk))
+        logger.info(
+            f"{LOG_PREFIX}: bulk messages released", extra={"accountId": account.pk, "count": len(message_ids)}
         )
-        metrics.emit(metrics.QUEUED, queued, AccountId=str(account.pk))
-        logger.info(f"{LOG_PREFIX}: bulk messages queued", extra={"accountId": account.pk, "count": queued})
 
     transaction.on_commit(arm, robust=True)
 

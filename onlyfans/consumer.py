@@ -6,7 +6,7 @@ call the gateway, then record the attempt and settle the wake-up in one transact
 (`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent):
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
-- the account's next slot is close (`HOLD_HORIZON_SECONDS`): keep the copy invisible and look
+- the account's next slot is close (`ONLYFANS_HOLD_HORIZON_SECONDS`): keep the copy invisible and look
   again on an in-process timer — a busy account costs no SQS call per delivery;
 - later: a fresh copy with a delay (receive count 0, so waiting never walks it towards the
   queue's maxReceiveCount), and the received one is deleted.
@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
+from onlyfans import delivery, faults, gateway, limiter, metrics, pacing, scheduler, sqs
 from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
 from onlyfans.receiver import Receiver
 
@@ -41,11 +41,17 @@ logger = logging.getLogger(__name__)
 
 # An account busy with another consumer's call is looked at again this soon.
 BUSY_RECHECK_SECONDS = 1.0
-# An account whose next slot is at most this far away stays with the consumer on a timer.
-HOLD_HORIZON_SECONDS = 60.0
+# An account whose next slot is at most ONLYFANS_HOLD_HORIZON_SECONDS away stays with the consumer
+# on a timer; later, its wake-up is re-queued with a delay.
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
 # takes the account over this soon after its slot.
 HOLD_MARGIN_SECONDS = 30.0
+# The database or Redis unreachable: the wake-up in hand is looked at again this soon (kept
+# invisible meanwhile), and the receiver takes nothing new from SQS until then — a copy received
+# again and again walks towards the queue's maxReceiveCount and the DLQ, though nothing is wrong
+# with it.
+DEPENDENCY_DOWN_PAUSE_SECONDS = 5.0
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -96,6 +102,24 @@ def _db_age(at: datetime | None) -> float | None:
     return None if at is None else (timezone.now() - at).total_seconds()
 
 
+def call_deadline(claimed_until: datetime | None) -> float:
+    """When the gateway call must be over (time.monotonic()): ONLYFANS_CALL_DEADLINE_SECONDS, and
+    a quarter of the lease before the claim's lease runs out, so that the attempt is recorded
+    while the claim is still ours and no second consumer calls with the key while it is in flight."""
+    now = time.monotonic()
+    deadline = now + settings.ONLYFANS_CALL_DEADLINE_SECONDS
+    if claimed_until is not None:
+        margin = settings.ONLYFANS_CLAIM_LEASE_SECONDS / 4
+        deadline = min(deadline, now + (claimed_until - timezone.now()).total_seconds() - margin)
+    return deadline
+
+
+def send_budget_seconds() -> float:
+    """How long a slot's grant stays good: half the limiter's guard (the stretch of its window
+    that absorbs the delay between a grant and the call's arrival at the gateway)."""
+    return settings.ONLYFANS_RATE_WINDOW_SECONDS * settings.ONLYFANS_RATE_GUARD / 2
+
+
 def _slots(decision: limiter.Decision) -> dict[str, datetime]:
     return {Lane.INTERACTIVE: decision.next_interactive_at, Lane.BULK: decision.next_bulk_at}
 
@@ -109,6 +133,12 @@ class Consumer:
         self._lock = threading.Lock()
         self._timers: list[tuple[float, int, Wake]] = []
         self._seq = itertools.count()
+        # Until when (time.monotonic()) the receiver receives nothing: the database or Redis is down.
+        self.paused_until = 0.0
+
+    def pause_receiving(self, seconds: float | None = None) -> None:
+        pause = DEPENDENCY_DOWN_PAUSE_SECONDS if seconds is None else seconds
+        self.paused_until = max(self.paused_until, time.monotonic() + pause)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -135,6 +165,7 @@ class Consumer:
                 "OnlyFans consumer: Redis unreachable, delivering nothing",
                 extra={"accountId": onlyfans_id, "error": str(exc)},
             )
+            self.pause_receiving()
             if pick.claim is not None:
                 scheduler.release(pick.claim, reason=WaitReason.REDIS_UNAVAILABLE)
                 self._count("deferred")
@@ -145,19 +176,37 @@ class Consumer:
         wake-up settled together (`scheduler.delivery_settle`, one transaction)."""
         message = claim.message
         onlyfans_id = message.account.onlyfans_id
+        asked = time.monotonic()
         decision = limiter.take(onlyfans_id, limit=pace.limit, lane=message.lane, db_last_call_age=_db_age(pace.last_call_at))
         if not decision.granted:
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
             metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
             return scheduler.wake_settle(onlyfans_id, token=token, slots=_slots(decision))
-        result = gateway.send_message(
-            onlyfans_id=onlyfans_id,
-            recipient_id=message.recipient_id,
-            message_id=str(message.pk),
-            text=message.content,
-            media_urls=message.media_urls,
-        )
+        # The send budget: the limiter's guard covers this much delay between the grant and the
+        # call reaching the gateway, and no more. A grant older than that (a stall: a slow Redis
+        # answer, a paused process) is not used — the slot stays taken, the message waits for the
+        # next one.
+        send_by = asked + send_budget_seconds()
+        result = gateway.GatewayResult(False, None, 0, not_made=True)
+        if time.monotonic() < send_by:
+            result = gateway.send_message(
+                onlyfans_id=onlyfans_id,
+                recipient_id=message.recipient_id,
+                message_id=str(message.pk),
+                text=message.content,
+                media_urls=message.media_urls,
+                deadline=call_deadline(message.claimed_until),
+                send_by=send_by,
+            )
+        if result.not_made:
+            logger.warning(
+                "OnlyFans consumer: the slot's grant is too old to use; waiting for the next one",
+                extra={"accountId": onlyfans_id, "messageId": str(message.pk)},
+            )
+            scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
+            self._count("deferred")
+            return scheduler.wake_settle(onlyfans_id, token=token, slots=_slots(limiter.peek(onlyfans_id, limit=pace.limit)))
         # The next call waits the minimum gap from this call's *answer*, not only from its grant:
         # a consumer held up between the grant and the request (a loaded host) can never put
         # two calls closer than the gap at the gateway. After a 429 the gateway's Retry-After.
@@ -286,30 +335,53 @@ class Consumer:
             running[future] = wake
             self._finish(future, running)
             return
-        future = pool.submit(self._threaded_step, wake)
+        future = pool.submit(self._step, wake)
         running[future] = wake
         future.add_done_callback(lambda done: events.put(("done", done)))
 
     def _finish(self, future: Future, running: dict[Future, Wake]) -> None:
         wake = running.pop(future, None)
-        if wake is None or future.exception() is not None:
+        if wake is None:
+            return
+        error = future.exception()
+        if isinstance(error, DATABASE_ERRORS):
+            self._hold_while_down(wake)
+            return
+        if error is not None:
             return  # left invisible: SQS hands it out again after its timeout
         self._after(wake, future.result())
 
-    def _threaded_step(self, wake: Wake) -> datetime | None:
-        try:
-            return self._step(wake)
-        finally:
-            close_old_connections()
+    def _hold_while_down(self, wake: Wake) -> None:
+        """The database is down: keep the wake-up in hand (invisible) and look again after a
+        pause, receiving nothing meanwhile — never let SQS hand the copy out again and again."""
+        self.pause_receiving()
+        due = self.paused_until
+        if wake.invisible_until < due + 5:
+            try:
+                sqs.set_visibility(wake.receipt_handle, int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS))
+                wake.invisible_until = time.monotonic() + int(DEPENDENCY_DOWN_PAUSE_SECONDS + HOLD_MARGIN_SECONDS)
+            except sqs.QueueUnavailable:
+                return  # SQS hands it out again after its timeout
+        heapq.heappush(self._timers, (due, next(self._seq), wake))
 
     def _step(self, wake: Wake) -> datetime | None:
         try:
             return self.dispatch(wake.onlyfans_id, wake.token)
+        except DATABASE_ERRORS as exc:
+            logger.warning(
+                "OnlyFans consumer: the database is unreachable, pausing",
+                extra={"accountId": wake.onlyfans_id, "error": str(exc)},
+            )
+            raise
         except Exception:
             # One account's failure must not stop the others; its copy reappears after the
             # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
             logger.exception("OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id})
             raise
+        finally:
+            # A connection the database dropped (a restart, an outage) is closed here, so that the
+            # next step connects again instead of failing on the dead one forever.
+            close_old_connections()
 
     def _after(self, wake: Wake, next_at: datetime | None) -> None:
         try:
@@ -317,7 +389,7 @@ class Consumer:
                 sqs.delete(wake.receipt_handle)
                 return
             delay = max((next_at - timezone.now()).total_seconds(), 0.0)
-            if delay > HOLD_HORIZON_SECONDS or self.stop.is_set():
+            if delay > settings.ONLYFANS_HOLD_HORIZON_SECONDS or self.stop.is_set():
                 self._resend(wake, delay)
                 return
             due = time.monotonic() + delay
@@ -338,6 +410,7 @@ class Consumer:
             return
         token = wake.token or uuid.uuid4()
         sqs.send_wakeups([(wake.onlyfans_id, token, delay)])
+        faults.point("after_requeue")  # the chaos harness' kill -9 between re-queue and delete
         sqs.delete(wake.receipt_handle)
 
     def _release_held(self) -> None:
@@ -354,6 +427,7 @@ class Consumer:
                     for w in held
                 ]
             )
+            faults.point("after_requeue")
             sqs.delete_batch([w.receipt_handle for w in held])
             self._count("released", len(held))
         except sqs.QueueUnavailable as exc:

@@ -45,9 +45,17 @@ class Claim:
         return self.token is not None
 
 
+# The attempt `scheduler.claim_next` records when it finds a claim's lease run out (the consumer
+# died or stalled mid-attempt). If that consumer was only slow and records its call after all,
+# its outcome replaces this row.
+LOST_CLAIM_ERROR = "Claim lost: the consumer sending it stopped (killed or stalled) before recording an outcome"
+
+
 def retry_delay(attempt: int, result: GatewayResult) -> float:
     """429 honours Retry-After; other transient failures back off exponentially with jitter."""
-    if result.rate_limited and result.retry_after is not None:
+    if result.retry_after is not None:
+        # A 429's Retry-After; or a call ended at its deadline: the gateway may still be
+        # finishing it, so the retry waits the time it takes to notice the connection closed.
         return result.retry_after
     if result.key_in_use:
         return KEY_IN_USE_RETRY_SECONDS
@@ -194,7 +202,18 @@ def _record_locked(claim_: Claim, result: GatewayResult, now: datetime) -> Recor
             update.update(status=MessageStatus.SENT, sent_at=now, upstream_id=result.upstream_id)
         if result.ok or locked.status == MessageStatus.SENT:
             update.update(claim_token=None, claimed_until=None)  # a sent row holds no claim
-    _record(locked.pk, now, result, outcome)
+    lost = (
+        locked.attempts.filter(error=LOST_CLAIM_ERROR, http_status__isnull=True).order_by("-number").first()
+        if superseded
+        else None
+    )
+    if lost is not None:
+        # The lease ran out under a slow consumer, not a dead one: its call replaces the row.
+        DeliveryAttempt.objects.filter(pk=lost.pk).update(
+            outcome=outcome, http_status=result.http_status, error=result.error, latency_ms=result.latency_ms
+        )
+    else:
+        _record(locked.pk, now, result, outcome)
     OutboundMessage.objects.filter(pk=locked.pk).update(**update)
     # A superseded call changes nothing unless it delivered: only then does its outcome count.
     counts = not superseded or "status" in update

@@ -8,6 +8,12 @@ and `Idempotency-Key: {messageId}`. Every answer is classified once, here:
 - 409 "idempotency key in use": waiting, an earlier call with this key is still running;
 - 408, 5xx, timeouts, connection errors: transient, retry with backoff;
 - any other 4xx: permanent, with the gateway's reason.
+
+Every call has a hard wall-clock deadline (`deadline`, the caller's claim lease less a margin):
+requests' timeouts bound each socket read, not the call, so an answer dripping a byte at a time
+would never time out. The body is read in small pieces against the deadline and the connection
+is closed when it passes: the call is over, for us, before another consumer can claim the
+message again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 from django.utils import timezone
 
@@ -40,6 +47,8 @@ class GatewayResult:
     # A 409 "idempotency key in use": the gateway is still handling an earlier call with this
     # key (ours, from a consumer whose lease ran out). Waiting, not failing.
     key_in_use: bool = False
+    # The call was never made (its send-by moment or deadline had passed): no attempt to record.
+    not_made: bool = False
 
     @property
     def rate_limited(self) -> bool:
@@ -94,9 +103,46 @@ def _reason(response: requests.Response) -> str:
     return str(body)[:_REASON_MAX]
 
 
+class _DeadlineExceeded(Exception):
+    pass
+
+
+_PIECE = 16 * 1024
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The whole body, or `_DeadlineExceeded` once the wall-clock deadline passes: `read1` answers
+    with whatever has arrived, so a byte-at-a-time answer is checked after every byte."""
+    raw = response.raw
+    pieces: list[bytes] = []
+    while True:
+        if time.monotonic() >= deadline:
+            raise _DeadlineExceeded
+        try:
+            piece = raw.read1(_PIECE, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.ReadTimeout(exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(exc) from exc
+        if not piece:
+            return b"".join(pieces)
+        pieces.append(piece)
+
+
 def send_message(
-    *, onlyfans_id: str, recipient_id: str, message_id: str, text: str, media_urls: list[str]
+    *,
+    onlyfans_id: str,
+    recipient_id: str,
+    message_id: str,
+    text: str,
+    media_urls: list[str],
+    deadline: float | None = None,
+    send_by: float | None = None,
 ) -> GatewayResult:
+    """One call. `deadline` (time.monotonic()) ends it whatever the gateway does; by default
+    ONLYFANS_CALL_DEADLINE_SECONDS from now. `send_by` (time.monotonic()): the request must be on
+    its way by then (the limiter's grant is only good for so long), so the call is not made past
+    it and the connection may take no longer to open."""
     url = message_url(settings.ONLYFANS_API_BASE_URL, onlyfans_id, recipient_id)
     payload: dict = {"text": text}
     if media_urls:
@@ -107,12 +153,32 @@ def send_message(
         "Accept": "application/json",
     }
     started = time.monotonic()
+    if deadline is None:
+        deadline = started + settings.ONLYFANS_CALL_DEADLINE_SECONDS
+    left = deadline - started
+    to_send = left if send_by is None else min(left, send_by - started)
+    if to_send <= 0:
+        return GatewayResult(False, None, 0, error="Gateway call not made: its deadline had passed", not_made=True)
     try:
         response = _session().post(
             url,
             json=payload,
             headers=headers,
-            timeout=(settings.ONLYFANS_CONNECT_TIMEOUT, settings.ONLYFANS_READ_TIMEOUT),
+            timeout=(min(settings.ONLYFANS_CONNECT_TIMEOUT, to_send), min(settings.ONLYFANS_READ_TIMEOUT, left)),
+            stream=True,
+        )
+        try:
+            # Read to the end, the connection goes back to the pool (keep-alive); cut short at
+            # the deadline, close() shuts its socket, which ends the call for the gateway too.
+            response._content = _read_body(response, deadline)
+        finally:
+            response.close()
+    except _DeadlineExceeded:
+        # The gateway may still be finishing the call it received: the retry waits a read
+        # timeout, by which a gateway writing to the closed connection has seen it end.
+        return GatewayResult(
+            False, None, _since(started), error=f"Gateway timeout: no complete answer within {left:.1f} s",
+            retry_after=settings.ONLYFANS_READ_TIMEOUT,
         )
     except requests.Timeout as exc:
         return GatewayResult(False, None, _since(started), error=f"Gateway timeout: {exc}")

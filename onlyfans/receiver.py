@@ -48,6 +48,11 @@ class Receiver(threading.Thread):
                 if self.wanted <= 0:
                     self.stopping.wait(0.05)  # every dispatching thread is busy
                     continue
+                paused = self.consumer.paused_until - time.monotonic()
+                if paused > 0:
+                    # The database or Redis is down: a copy received now could only fail.
+                    self.stopping.wait(min(paused, 1.0))
+                    continue
                 want = min(self.wanted, sqs.SQS_MAX_BATCH)
                 if self.max_messages is not None:
                     want = min(want, self.max_messages - self.received)

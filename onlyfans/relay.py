@@ -4,15 +4,25 @@
   a wake-up, with the seed's retries (1 s, 2 s, 4 s), and the rows become `queued`.
 - Accounts whose wake-up is overdue by more than `ONLYFANS_WAKE_GRACE_SECONDS` (lost with SQS's
   contents: a purged queue, the local SQS restarted) get a new one.
+
+One relay is active at a time (a Redis lock, `RELAY_LOCK_KEY`): overlapping runs (beat on two
+hosts, a run slower than its period) would each arm a new wake-up for the same accounts. Their
+copies would be harmless — a copy whose token is no longer the account's is dropped by the
+consumer (`scheduler.wake_settle`) — but every one is an SQS send and a receive for nothing.
+Redis unreachable: the run goes ahead unlocked (the tokens still drop the spares).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
 
 from onlyfans import accepting, scheduler, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
@@ -31,6 +41,37 @@ class PublishReport:
     errors: list[str] = field(default_factory=list)
     # SQS could not be reached even after the retries: everything left stays pending.
     unreachable: bool = False
+    # Another relay run held the lock: this one did nothing.
+    skipped: bool = False
+
+
+RELAY_LOCK_KEY = "onlyfans:relay:lock"
+# Longer than any run (the retries wait 7 s, each SQS call a few seconds at most); a relay killed
+# mid-run holds the lock no longer than this.
+RELAY_LOCK_SECONDS = 60
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@contextlib.contextmanager
+def relay_lock() -> Iterator[bool]:
+    """True when this run is the one active relay (or Redis cannot say); False when another
+    relay holds the lock."""
+    token = uuid.uuid4().hex
+    try:
+        client = get_redis_connection("default")
+        held = bool(client.set(RELAY_LOCK_KEY, token, nx=True, ex=RELAY_LOCK_SECONDS))
+    except (RedisError, OSError) as exc:
+        logger.warning(f"{accepting.LOG_PREFIX}: relay lock unavailable, running unlocked", extra={"error": str(exc)})
+        yield True
+        return
+    if not held:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            client.eval(_RELEASE, 1, RELAY_LOCK_KEY, token)
 
 
 def messages_to_publish(*, limit: int) -> list[OutboundMessage]:
@@ -50,7 +91,15 @@ def messages_publish_pending(
     progress: Callable[[int, int], None] | None = None,
 ) -> PublishReport:
     """Arm the accounts of pending messages and replace lost wake-ups, retrying a failing SQS
-    with the seed's backoff."""
+    with the seed's backoff; nothing when another relay run is under way."""
+    with relay_lock() as active:
+        if not active:
+            logger.info(f"{accepting.LOG_PREFIX}: another relay run is under way; skipped")
+            return PublishReport(skipped=True)
+        return _publish_pending(limit=limit, retry_delays=retry_delays, sleep=sleep, progress=progress)
+
+
+def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
     report = PublishReport()
     rows = messages_to_publish(limit=limit)
     by_account: dict[str, list[OutboundMessage]] = {}

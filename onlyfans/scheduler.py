@@ -35,9 +35,16 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from onlyfans import delivery
-from onlyfans.delivery import Claim, Recorded
+from onlyfans.delivery import LOST_CLAIM_ERROR, Claim, Recorded
 from onlyfans.gateway import GatewayResult
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    Lane,
+    MessageStatus,
+    OnlyFansAccount,
+    OutboundMessage,
+)
 from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
 
 
@@ -116,9 +123,9 @@ def claim_next(onlyfans_id: str) -> Pick:
             # second call carries the same Idempotency-Key, so the gateway answers the first).
             expired = [pk for pk, until in leases if until is None or until <= now]
             if expired:
-                mine.filter(pk__in=expired, status=MessageStatus.SENDING).update(
-                    status=MessageStatus.QUEUED, claim_token=None, claimed_until=None
-                )
+                # Each lost claim is an attempt (a crash loop ends visibly): ready again, or
+                # dead-lettered after ONLYFANS_MAX_LOST_CLAIMS.
+                _count_lost_claims(mine, expired, now)
                 continue  # the expired claims compete again, in lane order
             live = [until for _, until in leases if until is not None and until > now]
             if live:
@@ -128,7 +135,9 @@ def claim_next(onlyfans_id: str) -> Pick:
             if message is None:
                 return Pick(pace=pace)
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
-            if mine.filter(pk=message.pk, status__in=READY).update(
+            # And on readiness: a hold (a paused campaign) or a back-off that committed since the
+            # pick wins too.
+            if mine.filter(_ready(now), pk=message.pk).update(
                 status=MessageStatus.SENDING, claim_token=token, claimed_until=lease_until, wait_reason=""
             ):
                 break
@@ -142,6 +151,27 @@ def claim_next(onlyfans_id: str) -> Pick:
         "",
     )
     return Pick(claim=Claim(message, token), pace=pace)
+
+
+def _count_lost_claims(mine, expired: list, now: datetime) -> None:
+    """Expired leases, in the claim's transaction: each is recorded as an attempt whose outcome
+    is unknown (a crash loop must end in a visible state, not loop unseen). The message is ready
+    again, or dead-lettered once its claim has been lost ONLYFANS_MAX_LOST_CLAIMS times."""
+    limit = settings.ONLYFANS_MAX_LOST_CLAIMS
+    for message in mine.filter(pk__in=expired, status=MessageStatus.SENDING):
+        attempts = message.attempts.count()
+        lost = message.attempts.filter(error=LOST_CLAIM_ERROR).count() + 1
+        DeliveryAttempt.objects.create(
+            message=message, number=attempts + 1, attempted_at=now, outcome=AttemptOutcome.RETRY, error=LOST_CLAIM_ERROR
+        )
+        update: dict = {"status": MessageStatus.QUEUED, "claim_token": None, "claimed_until": None}
+        if lost >= limit:
+            update.update(
+                status=MessageStatus.DEAD_LETTERED,
+                last_error=f"{LOST_CLAIM_ERROR}, {lost} times: given up (a crash loop?)",
+                wait_reason="",
+            )
+        mine.filter(pk=message.pk, status=MessageStatus.SENDING).update(**update)
 
 
 def release(claim: Claim, *, reason: str, not_before: datetime | None = None) -> None:
@@ -195,21 +225,25 @@ def wake_request(onlyfans_id: str, *, at: datetime | None = None) -> Wakeup | No
     now = timezone.now()
     at = at or now
     with transaction.atomic():
-        wake_at, _ = _current_wake(onlyfans_id)
+        wake_at, wake_token = _current_wake(onlyfans_id)
         live = wake_at is not None and wake_at >= now - _grace()
-        if live and wake_at is not None and wake_at <= at:  # (is not None again: for mypy)
+        # Due without an SQS copy (one that never reached SQS, `wake_forget`): not a cover.
+        unsent = wake_token is None and wake_at is not None and wake_at <= now
+        if live and not unsent and wake_at is not None and wake_at <= at:  # (not None: for mypy)
             return None
         # No live wake-up: the account may hold older messages than this one, due sooner; the
         # consumer looks now and works out the account's real next moment.
-        wakeup = Wakeup(uuid.uuid4(), at if live else now)
+        wakeup = Wakeup(uuid.uuid4(), at if live and not unsent else now)
         _set_wake(onlyfans_id, wakeup.at, wakeup.token)
     return wakeup
 
 
 def wake_forget(onlyfans_id: str, token: uuid.UUID) -> None:
-    """The wake-up `wake_request` armed never reached SQS: forget it, so that the next message
-    accepted tries again (the relay arms the account of every pending message meanwhile)."""
-    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_at=None, wake_token=None)
+    """The wake-up `wake_request` armed never reached SQS: its SQS copy is forgotten, not its
+    moment. The account keeps `wake_at` without a token, as a parked wake-up: the relay's next
+    run sends it (coming due, or overdue past the grace). Clearing the moment too would strand
+    every message that no `pending` row speaks for (queued bulk rows, a parked scheduled send)."""
+    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id, wake_token=token).update(wake_token=None)
 
 
 def wake_park(onlyfans_id: str, *, at: datetime) -> None:

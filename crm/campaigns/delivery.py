@@ -35,8 +35,8 @@ def create_bulk(
     metadata: dict,
     held: bool,
 ) -> list:
-    """One bulk-lane message per recipient, in one INSERT; their ids, in order. The account's
-    wake-up is armed with them and sent after commit."""
+    """One bulk-lane message per recipient, in one INSERT; their ids, in order. The account is
+    not armed yet: the caller calls `arm` as its transaction's last statement."""
     return bulk.messages_enqueue_bulk(
         user=sender,
         account=account,
@@ -47,7 +47,14 @@ def create_bulk(
         metadata=metadata,
         lane=BULK,
         held=held,
+        arm=False,
     )
+
+
+def arm(account: OnlyFansAccount, count: int) -> None:
+    """The account's wake-up for `count` new messages, recorded in the caller's transaction (its
+    last statement: it locks the account until the commit) and sent to SQS after the commit."""
+    bulk.arm_in_transaction(account, count)
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:

@@ -274,6 +274,13 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         else:
             to_send.append((pk, recipient_id))
     with transaction.atomic():
+        # The campaign's row first: a pause or a resume (an UPDATE of that row) waits for this
+        # batch, or this batch for it, so its messages are held exactly when the campaign is
+        # paused at its commit and a pause or a release that follows sees them all.
+        paused = (
+            Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("state", flat=True).get()
+            == CampaignState.PAUSED
+        )
         # Locked and re-read: a concurrent run that created these messages first wins.
         fresh = set(
             CampaignRecipient.objects.select_for_update()
@@ -290,10 +297,12 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             content=campaign.content,
             media_urls=campaign.media_urls,
             metadata={"campaignId": campaign.pk},
-            held=Campaign.objects.filter(pk=campaign.pk, state=CampaignState.PAUSED).exists(),
+            held=paused,
         )
         _link_messages([(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)])
         _add_to_threads(campaign, [pk for pk, _ in to_send])
+        if messages and not paused:
+            pipeline.arm(campaign.account, len(messages))  # last: it locks the account's rows
     return len(to_send), sum(len(ids) for ids in skips.values())
 
 

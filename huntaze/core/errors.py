@@ -10,12 +10,14 @@ Every API error answers::
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -138,8 +140,23 @@ def _validation_message(details: Any) -> str:
     return "Invalid request."
 
 
+# The database cannot be reached (stopped, restarting, connection lost): the request may succeed
+# later, so it is a 503, never a 500 — and nothing was accepted.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = ("database_unavailable", "The database is unavailable; nothing was saved. Try again shortly.")
+
+
+def database_unavailable_response() -> Response:
+    return Response(
+        error_body(*DATABASE_UNAVAILABLE), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: everything, including the unexpected, becomes the one shape."""
+    if isinstance(exc, DATABASE_ERRORS):
+        logger.warning("API: the database is unavailable", extra={"error": str(exc)})
+        return database_unavailable_response()
     if isinstance(exc, ApplicationError):
         return Response(
             error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers
@@ -203,4 +220,26 @@ handler400 = json_error_view(400, "bad_request", "Bad request.")
 handler403 = json_error_view(403, "permission_denied", "You do not have permission to do this.")
 handler404 = json_error_view(404, "not_found", "Not found.")
 api_not_found = json_error_view(404, "not_found", "No such API route.")
-handler500 = json_error_view(500, "internal_error", "An unexpected error occurred.")
+_PAGE_DATABASE_UNAVAILABLE = (
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Temporarily unavailable</title></head>"
+    "<body><h1>Temporarily unavailable</h1><p>The database cannot be reached right now; nothing was saved. "
+    "Please try again in a few seconds.</p></body></html>"
+)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def handler500(request, exception=None):
+    """Django's last resort (an exception outside DRF: a page, a middleware). When the cause is
+    the database being unreachable, a 503 that says so — JSON for the API, a page otherwise."""
+    cause = exception or sys.exc_info()[1]
+    if isinstance(cause, DATABASE_ERRORS):
+        if _is_api(request):
+            response: HttpResponse = JsonResponse(error_body(*DATABASE_UNAVAILABLE), status=503)
+        else:
+            response = HttpResponse(_PAGE_DATABASE_UNAVAILABLE, status=503, content_type="text/html; charset=utf-8")
+        response["Retry-After"] = "5"
+        return response
+    return JsonResponse(error_body("internal_error", "An unexpected error occurred."), status=500)

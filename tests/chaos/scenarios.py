@@ -8,7 +8,10 @@ full one is issue 11's (50 messages per account, 30-s and 60-s outages).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -96,6 +99,31 @@ def consumer_kill9_at_points(stack: ChaosStack, scale: Scale) -> None:
     for point in ("on_arrival", "before_answer", "after_answer"):
         stack.gateway.fault(kind="kill", killClient=point, count=max(scale.kills // 2, 2))
         _until_fault_spent(stack, f"kill -9 {point}")
+
+
+# The consumers' own kill point (onlyfans/faults.py): the harness writes the point's name here.
+KILL_FILE = os.path.join(tempfile.gettempdir(), f"huntaze-chaos-kill-{os.getpid()}")
+
+
+def consumer_kill9_after_requeue(stack: ChaosStack, scale: Scale) -> None:
+    """A consumer SIGKILLed between re-queueing a wake-up (its delayed copy sent) and deleting
+    the copy it received — a point no gateway call reaches, so the consumer kills itself there
+    (onlyfans/faults.py) when the harness asks. The hold horizon is cut to half a second so that
+    wake-ups are re-queued rather than held (production: 60 s); a supervisor restarts the dead."""
+    stack.supervise_consumers()
+    stack.load(scale.per_account)
+    for _ in range(max(scale.kills // 2, 2)):
+        started = time.time()
+        with open(KILL_FILE, "w", encoding="utf-8") as handle:
+            handle.write("after_requeue")
+        deadline = time.monotonic() + 30
+        while os.path.exists(KILL_FILE) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stack.act("kill -9 after_requeue", landed=not os.path.exists(KILL_FILE))
+        stack.fault("kill -9 after_requeue", started)
+        _spread(2)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(KILL_FILE)
 
 
 def consumer_stall(stack: ChaosStack, scale: Scale) -> None:
@@ -245,6 +273,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("consumer_kill9", consumer_kill9),
     Scenario("consumer_kill9_mid_call", consumer_kill9_mid_call),
     Scenario("consumer_kill9_at_points", consumer_kill9_at_points),
+    Scenario("consumer_kill9_after_requeue", consumer_kill9_after_requeue, config={"env": {
+        "ONLYFANS_FAULT_KILL_FILE": KILL_FILE, "ONLYFANS_HOLD_HORIZON_SECONDS": "0.5"}}),
     # Whether a stop lands between a grant and its call is chance: measured, not a pass/fail test.
     Scenario("consumer_stall", consumer_stall, bench_only=True),
     Scenario("redis_flushall", redis_flushall),
@@ -255,18 +285,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("gateway_hang", gateway_hang),
     Scenario("gateway_key_in_use", gateway_key_in_use),
     Scenario("gateway_slow_drip", gateway_slow_drip),
-    Scenario("gateway_no_dedupe", gateway_no_dedupe, known_failure=(
-        "The claim lease (10 s here, 60 s in production) is no deadline on the gateway call: a slow-drip "
-        "answer (40 s, never a read timeout) outlives it and the SQS copy's visibility timeout, a free "
-        "consumer claims the message again and calls the gateway while the first call is still under "
-        "way; without in-flight dedupe at the gateway both deliver. Observed: 1 duplicate, the second "
-        "delivery 16.4 s after the first.")),
+    Scenario("gateway_no_dedupe", gateway_no_dedupe),
     Scenario("sqs_blackhole", sqs_blackhole, config={"relays": 2}),
     Scenario("pg_restart", pg_restart),
-    Scenario("pg_outage", pg_outage, known_failure=(
-        "While PostgreSQL is stopped, POST /api/onlyfans/messages/batch answers 500 internal_error "
-        "(observed: every call, 90 of 90), never the 503 issue 11 asks for; delivery itself resumes "
-        "within 3 s of the restart, nothing lost.")),
+    Scenario("pg_outage", pg_outage),
     Scenario("stack_kill9", stack_kill9),
 ]}
 

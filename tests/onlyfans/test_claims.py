@@ -93,6 +93,56 @@ def test_it_frees_a_claim_whose_lease_ran_out(owner):
     assert second.token != first.token
 
 
+def _lose_the_claim(message) -> None:
+    OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_lost_claim_is_recorded_as_an_attempt_with_unknown_outcome(owner):
+    account = make_account(owner)
+    message = make_message(account)
+    scheduler.claim_next(account.onlyfans_id)
+    _lose_the_claim(message)
+
+    assert scheduler.claim_next(account.onlyfans_id).claim is not None
+
+    attempt = message.attempts.get()
+    assert attempt.error == delivery.LOST_CLAIM_ERROR
+    assert attempt.number == 1
+
+
+def test_a_crash_loop_ends_dead_lettered_with_its_reason(owner, settings):
+    """A message whose consumer dies every time it is sent (a poison message) must not loop
+    unseen forever: after ONLYFANS_MAX_LOST_CLAIMS lost claims it is dead-lettered, and says why."""
+    settings.ONLYFANS_MAX_LOST_CLAIMS = 3
+    account = make_account(owner)
+    message = make_message(account)
+    for _ in range(3):
+        assert scheduler.claim_next(account.onlyfans_id).claim is not None
+        _lose_the_claim(message)
+
+    pick = scheduler.claim_next(account.onlyfans_id)
+
+    message.refresh_from_db()
+    assert (pick.claim, pick.busy_until) == (None, None)
+    assert message.status == MessageStatus.DEAD_LETTERED
+    assert "3 times" in message.last_error and "Claim lost" in message.last_error
+    assert message.attempts.count() == 3
+
+
+def test_a_slow_consumers_late_record_replaces_its_lost_claim(owner):
+    from onlyfans.gateway import GatewayResult
+
+    account = make_account(owner)
+    message = make_message(account)
+    stale = scheduler.claim_next(account.onlyfans_id).claim
+    _lose_the_claim(message)
+    scheduler.claim_next(account.onlyfans_id)
+
+    delivery.record_attempt(stale, GatewayResult(False, 503, 5, error="HTTP 503"))
+
+    assert list(message.attempts.values_list("error", flat=True)) == ["HTTP 503"]
+
+
 @pytest.mark.parametrize("status", ["sent", "cancelled", "failed", "dead_lettered"])
 def test_it_never_claims_a_finished_message(owner, status):
     account = make_account(owner)

@@ -3,6 +3,7 @@ against moto SQS, a real Redis and a real local HTTP gateway."""
 
 from __future__ import annotations
 
+import threading
 import time
 from email.utils import format_datetime
 
@@ -428,3 +429,85 @@ def test_a_reply_accepted_behind_500_bulk_messages_is_the_next_delivery(owner, f
     assert after, "nothing was delivered after the reply"
     assert after[0].idempotency_key == str(reply.pk)
     assert OutboundMessage.objects.filter(lane="bulk", status=MessageStatus.SENT).count() >= 3
+
+
+def test_it_holds_the_wake_up_and_pauses_receiving_while_the_database_is_down(
+    owner, account, queues, gateway, monkeypatch
+):
+    """The database down (a restart, an outage): the copy in hand is kept (invisible) and looked
+    at again after a pause, nothing new is received meanwhile, and delivery resumes in the same
+    run. Left to SQS, each failure would be one more receive towards maxReceiveCount and the DLQ
+    (and this run would end before the 90-s visibility timeout gave the copy back)."""
+    from django.db import OperationalError
+
+    from onlyfans import consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "DEPENDENCY_DOWN_PAUSE_SECONDS", 0.5)
+    message = send(owner, account)
+    real_claim, failures = scheduler.claim_next, []
+
+    def claim_while_down(onlyfans_id):
+        if len(failures) < 2:
+            failures.append(onlyfans_id)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_claim(onlyfans_id)
+
+    real_receive, received = sqs.receive, []
+
+    def counting_receive(**kwargs):
+        batch = real_receive(**kwargs)
+        received.extend(batch)
+        return batch
+
+    monkeypatch.setattr(scheduler, "claim_next", claim_while_down)
+    monkeypatch.setattr(sqs, "receive", counting_receive)
+    consumer = Consumer()
+    stop_when_sent = threading.Thread(target=_stop_when, args=(consumer, message), daemon=True)
+    stop_when_sent.start()
+    consumer.run(seconds=20, wait_seconds=1)
+
+    message.refresh_from_db()
+    assert len(failures) == 2
+    assert message.status == MessageStatus.SENT
+    assert len(gateway.calls) == 1
+    assert len(received) == 1  # the copy came from SQS once: held through the outage
+
+
+def _stop_when(consumer, message) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if OutboundMessage.objects.filter(pk=message.pk, status=MessageStatus.SENT).exists():
+            break
+        time.sleep(0.1)
+    consumer.stop.set()
+
+
+def test_a_paused_consumer_receives_nothing(queues, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sqs, "receive", lambda **kwargs: calls.append(kwargs) or [])
+    consumer = Consumer()
+    consumer.pause_receiving(30)
+    consumer.run(seconds=1.5, wait_seconds=1)
+    assert calls == []
+
+
+def test_a_grant_older_than_the_send_budget_is_not_used(owner, account, queues, gateway, settings, monkeypatch):
+    """A stall between the slot's grant and the call (a slow Redis answer, a paused process)
+    longer than the send budget: the call is not made — the guard could not cover it — and the
+    message waits for the next slot, no attempt counted."""
+    settings.ONLYFANS_RATE_GUARD = 0.001  # a 30-ms budget on the 60-s window
+    message = send(owner, account)
+    real_take = limiter.take
+
+    def stalled_take(*args, **kwargs):
+        decision = real_take(*args, **kwargs)
+        time.sleep(0.2)
+        return decision
+
+    monkeypatch.setattr(limiter, "take", stalled_take)
+    report = consume()
+
+    message.refresh_from_db()
+    assert gateway.calls == []
+    assert report.deferred == 1
+    assert (message.status, message.attempt_count, message.wait_reason) == (MessageStatus.QUEUED, 0, "rate_limit")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from django.utils import timezone
 
-from onlyfans import services, sqs
+from onlyfans import bulk, services, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import PENDING_TEXT
 from tests.settings import MOTO
@@ -283,3 +283,76 @@ def test_it_reports_progress(account, queues):
     report = services.messages_publish_pending(sleep=lambda _: None, progress=lambda d, t: seen.append((d, t)))
     assert report.published == 23
     assert seen == [(23, 23)]
+
+
+# --- A wake-up that never reached SQS keeps its moment ------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_held_bulk_messages_released_during_an_outage_are_armed_by_the_relay(account, queues, sqs_down, settings):
+    """Bulk rows are written `queued`, so no `pending` row speaks for them: the account's
+    wake-up, not sent, must stay in the database for the relay (a cleared one strands them)."""
+    ids = bulk.messages_enqueue_bulk(
+        user=account.owner, account=account, recipient_ids=["fan_1", "fan_2"], content="hi", held=True
+    )
+    released = bulk.messages_release(OutboundMessage.objects.filter(pk__in=ids), account=account)
+    assert released == 2
+    account.refresh_from_db()
+    assert account.wake_at is not None and account.wake_token is None
+
+    sqs_back(settings)
+    services.messages_publish_pending(sleep=lambda _: None)
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parked_scheduled_send_outlives_a_failed_wake_up_of_a_cancelled_message(
+    api, account, queues, sqs_down, settings
+):
+    """A far-future message parks the account's wake-up in the database. A send during an SQS
+    outage moves that wake-up to now and fails to send it; once that message is cancelled, the
+    scheduled one still has its wake-up (the relay sends it), not none at all."""
+    sqs_back(settings)
+    later = (timezone.now() + timedelta(days=2)).isoformat()
+    scheduled = post_json(api, SEND, {**SEED_BODY, "scheduledAt": later}).json()["messageId"]
+    settings.SQS_ENDPOINT_URL = "http://127.0.0.1:9"
+    sqs.clear_caches()
+    now_id = post_json(api, SEND, SEED_BODY).json()["messageId"]
+    assert api.post(f"/api/onlyfans/messages/{now_id}/cancel").status_code == 200
+    account.refresh_from_db()
+    assert account.wake_at is not None
+
+    sqs_back(settings)
+    services.messages_publish_pending(sleep=lambda _: None)
+    assert [(b["kind"], b["account"]) for b in bodies_on(queues.main)] == [("wake", account.onlyfans_id)]
+    assert OutboundMessage.objects.get(pk=scheduled).status == MessageStatus.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_relay_at_a_time(account, queues):
+    """A second relay run while one is under way (beat on two hosts, a slow run) does nothing: it
+    would arm a second wake-up for every account it touches."""
+    from django_redis import get_redis_connection
+
+    from onlyfans import relay
+
+    row = pending_row(account)
+    with relay.relay_lock() as first:
+        assert first
+        report = services.messages_publish_pending(sleep=lambda _: None)
+        assert report.skipped and report.published == 0
+        assert OutboundMessage.objects.get(pk=row.pk).status == MessageStatus.PENDING
+        assert bodies_on(queues.main) == []
+    assert get_redis_connection("default").get(relay.RELAY_LOCK_KEY) is None  # released
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_runs_unlocked_when_redis_is_down(account, queues, settings):
+    from tests.support.servers import free_port
+
+    pending_row(account)
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+    report = services.messages_publish_pending(sleep=lambda _: None)
+    assert (report.skipped, report.published) == (False, 1)
