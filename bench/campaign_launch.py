@@ -131,7 +131,7 @@ class Timer:
 def run(fans: int) -> dict:
     from django.db import connection
 
-    from crm.campaigns import delivery, services
+    from crm.campaigns import delivery, launch, services
     from crm.models import Campaign, CampaignRecipient
     from onlyfans.models import OutboundMessage
 
@@ -148,7 +148,7 @@ def run(fans: int) -> dict:
         data={"name": "Bench", "content": "New set tonight!", "rules": {},
               "skip_if_replied_within_minutes": 30},
     )  # fmt: skip
-    freeze, create = Timer(services, "_freeze_batch"), Timer(services, "_create_batch")
+    freeze, create = Timer(launch, "_freeze_batch"), Timer(launch, "_create_batch")
     queries = {"n": 0}
 
     def count(execute, sql, params, many, context):
@@ -160,7 +160,7 @@ def run(fans: int) -> dict:
         started, cpu_started = time.perf_counter(), time.process_time()
         services.campaign_launch(campaign=campaign)
         rounds = 0
-        while not services.campaign_advance(campaign.pk, budget_seconds=60).done:
+        while not launch.campaign_advance(campaign.pk, budget_seconds=60).done:
             rounds += 1
         launch_seconds = time.perf_counter() - started
         launch_cpu_seconds = time.process_time() - cpu_started

@@ -17,9 +17,9 @@ def run_import_job(job_id: str) -> dict | None:
 
 @shared_task(name="crm.tasks.campaign_advance", ignore_result=True)
 def campaign_advance(campaign_id: int) -> dict:
-    from crm.campaigns import services as campaigns
+    from crm.campaigns import launch
 
-    progress = campaigns.campaign_advance(campaign_id)
+    progress = launch.campaign_advance(campaign_id)
     return {
         "campaignId": campaign_id,
         "frozen": progress.frozen,

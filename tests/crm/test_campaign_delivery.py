@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from crm.campaigns import launch as campaign_launch
 from crm.campaigns import services
 from crm.models import Campaign, CampaignRecipient, CampaignState, Fan
 from onlyfans.accepting import MessageInput, message_send
@@ -54,7 +55,7 @@ def launch(owner, account, fans: int) -> Campaign:
         account=account, user=owner, data={"name": "Mass", "content": "Hi all", "rules": {}}
     )
     services.campaign_launch(campaign=campaign)
-    assert services.campaign_advance(campaign.pk, budget_seconds=120).done
+    assert campaign_launch.campaign_advance(campaign.pk, budget_seconds=120).done
     return campaign
 
 

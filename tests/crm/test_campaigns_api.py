@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from crm.campaigns import delivery, services
+from crm.campaigns import delivery, launch, services
 from crm.models import Campaign, CampaignRecipient, CampaignState, MessageDirection, Segment
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
@@ -48,7 +48,7 @@ def detail(api, campaign_id: int) -> dict:
 
 def launch_fully(api, campaign_id: int) -> dict:
     act(api, campaign_id, "launch")
-    progress = services.campaign_advance(campaign_id)
+    progress = launch.campaign_advance(campaign_id)
     assert progress.done
     return detail(api, campaign_id)
 
@@ -79,7 +79,7 @@ def test_launch_freezes_the_audience_and_creates_bulk_messages(api, account):
     assert {m.metadata["campaignId"] for m in messages} == {campaign["id"]}
     # Editing the segment afterwards changes nothing for the launched campaign.
     make_fan(account, tags=["vip"])
-    services.campaign_advance(campaign["id"])
+    launch.campaign_advance(campaign["id"])
     assert recipients.count() == 5
     assert (
         launched["progress"]["byState"]["queued"] + launched["progress"]["byState"]["pending"] == 5
@@ -89,12 +89,12 @@ def test_launch_freezes_the_audience_and_creates_bulk_messages(api, account):
 def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkeypatch):
     for _ in range(25):
         make_fan(account)
-    monkeypatch.setattr(services, "FREEZE_BATCH", 10)
-    monkeypatch.setattr(services, "MESSAGE_BATCH", 7)
+    monkeypatch.setattr(launch, "FREEZE_BATCH", 10)
+    monkeypatch.setattr(launch, "MESSAGE_BATCH", 7)
     campaign = create(api, {"filter": {}})
     act(api, campaign["id"], "launch")
     calls = {"n": 0}
-    real = services._create_batch
+    real = launch._create_batch
 
     def crash_on_second(c):
         calls["n"] += 1
@@ -102,14 +102,14 @@ def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkey
             raise RuntimeError("worker killed")
         return real(c)
 
-    monkeypatch.setattr(services, "_create_batch", crash_on_second)
+    monkeypatch.setattr(launch, "_create_batch", crash_on_second)
     with pytest.raises(RuntimeError):
-        services.campaign_advance(campaign["id"])
-    monkeypatch.setattr(services, "_create_batch", real)
+        launch.campaign_advance(campaign["id"])
+    monkeypatch.setattr(launch, "_create_batch", real)
     # A second launch call is a 409, and the tick (twice, as two workers would) finishes the job.
     error_of(api.post(f"{CAMPAIGNS}/{campaign['id']}/launch"), 409, "campaign_state_conflict")
-    services.campaign_advance(campaign["id"])
-    services.campaign_advance(campaign["id"])
+    launch.campaign_advance(campaign["id"])
+    launch.campaign_advance(campaign["id"])
     recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
     assert recipients.count() == 25
     assert recipients.filter(message__isnull=True).count() == 0
@@ -350,7 +350,7 @@ def test_a_launch_puts_each_campaign_message_in_its_fans_thread(api, account):
     campaign = create(api, {"filter": {}})
 
     launch_fully(api, campaign["id"])
-    services.campaign_advance(campaign["id"])
+    launch.campaign_advance(campaign["id"])
 
     for fan in (chatted, new):
         recipient = CampaignRecipient.objects.get(campaign_id=campaign["id"], fan=fan)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from crm.campaigns import delivery, services
+from crm.campaigns import launch as campaign_launch
 from crm.models import Campaign, CampaignState, Segment
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
@@ -75,7 +76,7 @@ def test_create_with_a_live_count_launch_pause_and_cancel(page, live_server, cre
     expect(progress).to_have_attribute("data-state", "running")
     expect(page.locator(".waiting-for")).to_contain_text("Launching")
 
-    services.campaign_advance(campaign.pk)  # what the Celery task does
+    campaign_launch.campaign_advance(campaign.pk)  # what the Celery task does
     expect(page.locator("[data-total]")).to_have_attribute("data-total", "4")  # the poll brought it
     expect(
         page.locator(
@@ -134,7 +135,7 @@ def test_the_progress_page_of_a_campaign_under_way(page, live_server, creator):
         },
     )
     services.campaign_launch(campaign=campaign)
-    services.campaign_advance(campaign.pk)
+    campaign_launch.campaign_advance(campaign.pk)
     now = timezone.now()
     Campaign.objects.filter(pk=campaign.pk).update(launched_at=now - timedelta(minutes=60))
     ids = list(

@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from crm.campaigns import delivery, services
+from crm.campaigns import launch as campaign_launch
 from crm.models import Campaign, CampaignState, Segment
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
@@ -55,7 +56,7 @@ def campaign_for(account, *, fans: int = 3, launch: bool = False, **kwargs) -> C
     )
     if launch:
         campaign = services.campaign_launch(campaign=campaign)
-        services.campaign_advance(campaign.pk)
+        campaign_launch.campaign_advance(campaign.pk)
         campaign.refresh_from_db()
     return campaign
 

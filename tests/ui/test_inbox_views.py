@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from crm.models import Conversation, Fan, MessageDirection, SubscriptionStatus
+from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
 from tests.crm.factories import make_conversation, make_fan, make_message
@@ -507,6 +507,7 @@ def test_a_thread_labels_the_messages_campaigns_sent(
     from unittest import mock
 
     from crm.campaigns import delivery as campaign_delivery
+    from crm.campaigns import launch
     from crm.campaigns import services as campaigns
 
     conversation = make_conversation(make_fan(account))
@@ -516,11 +517,10 @@ def test_a_thread_labels_the_messages_campaigns_sent(
             user=account.owner,
             data={"name": "Friday drop", "content": "New set!", "rules": {}},
         )
-        campaigns.campaign_advance(campaigns.campaign_launch(campaign=campaign).pk)
+        launch.campaign_advance(campaigns.campaign_launch(campaign=campaign).pk)
     sent = campaign.recipients.get(fan=conversation.fan).message
-    by_recipient = make_message(
-        conversation, "New set!", direction=MessageDirection.OUTBOUND, outbound=sent
-    )
+    # The launch wrote the campaign message into the fan's thread.
+    by_recipient = Message.objects.get(conversation=conversation, outbound=sent)
     by_metadata = outbound_message(
         conversation, content="by metadata", metadata={"campaignId": campaign.pk}
     )
