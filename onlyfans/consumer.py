@@ -1,9 +1,8 @@
 """The consumer core: one implementation behind `manage.py consume_messages` and the Celery task.
 
-It receives per-account wake-ups from SQS and dispatches each account: claim the account's best
-ready message (`scheduler.claim_next`), take the limiter's slot for its lane or give it back,
-call the gateway, then record the attempt and settle the wake-up in one transaction
-(`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent):
+It receives per-account wake-ups from SQS and dispatches each account (`onlyfans.dispatcher`:
+claim the best ready message, take the limiter's slot, call the gateway, record the attempt and
+settle the wake-up), then does what the dispatch says of the wake-up in hand:
 
 - nothing more to do for the account, or another live wake-up covers it: delete the copy;
 - the account's next slot is close (`ONLYFANS_HOLD_HORIZON_SECONDS`): keep the copy invisible
@@ -26,21 +25,20 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from onlyfans import delivery, faults, gateway, limiter, metrics, pacing, scheduler, sqs
-from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
+from onlyfans import faults, scheduler, sqs
+from onlyfans.dispatcher import ConsumeReport, Dispatcher
+from onlyfans.models import OutboundMessage
 from onlyfans.receiver import Receiver
 
 logger = logging.getLogger(__name__)
 
-# An account busy with another consumer's call is looked at again this soon.
-BUSY_RECHECK_SECONDS = 1.0
 # An account whose next slot is at most ONLYFANS_HOLD_HORIZON_SECONDS away stays with the consumer
 # on a timer; later, its wake-up is re-queued with a delay.
 # A held wake-up stays invisible this long past its timer: if the consumer dies, another one
@@ -52,26 +50,6 @@ HOLD_MARGIN_SECONDS = 30.0
 # with it.
 DEPENDENCY_DOWN_PAUSE_SECONDS = 5.0
 DATABASE_ERRORS = (OperationalError, InterfaceError)
-
-
-@dataclass
-class ConsumeReport:
-    received: int = 0
-    sent: int = 0
-    failed: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    deferred: int = 0
-    skipped: int = 0
-    released: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        return ", ".join(
-            f"{key.replace('_', ' ')} {value}" for key, value in self.as_dict().items()
-        )
 
 
 @dataclass
@@ -105,42 +83,17 @@ def _wake_from(received: sqs.QueuedMessage) -> Wake | None:
     )
 
 
-def _db_age(at: datetime | None) -> float | None:
-    return None if at is None else (timezone.now() - at).total_seconds()
+class Consumer(Dispatcher):
+    """The loop around the dispatcher: receive wake-ups, dispatch them on N threads, keep the
+    ones coming due on timers, re-queue or delete the rest."""
 
-
-def call_deadline(claimed_until: datetime | None) -> float:
-    """When the gateway call must be over (time.monotonic()): ONLYFANS_CALL_DEADLINE_SECONDS, and
-    a quarter of the lease before the claim's lease runs out, so that the attempt is recorded
-    while the claim is still ours and no second consumer calls with the key while it is in
-    flight."""
-    now = time.monotonic()
-    deadline = now + settings.ONLYFANS_CALL_DEADLINE_SECONDS
-    if claimed_until is not None:
-        margin = settings.ONLYFANS_CLAIM_LEASE_SECONDS / 4
-        deadline = min(deadline, now + (claimed_until - timezone.now()).total_seconds() - margin)
-    return deadline
-
-
-def send_budget_seconds() -> float:
-    """How long a slot's grant stays good: half the limiter's guard (the stretch of its window
-    that absorbs the delay between a grant and the call's arrival at the gateway)."""
-    return settings.ONLYFANS_RATE_WINDOW_SECONDS * settings.ONLYFANS_RATE_GUARD / 2
-
-
-def _slots(decision: limiter.Decision) -> dict[str, datetime]:
-    return {Lane.INTERACTIVE: decision.next_interactive_at, Lane.BULK: decision.next_bulk_at}
-
-
-class Consumer:
     def __init__(
         self, *, concurrency: int = 1, stop: threading.Event | None = None, rearm: bool = False
     ) -> None:
         self.concurrency = max(1, concurrency)
         self.stop = stop or threading.Event()
         self.rearm = rearm
-        self.report = ConsumeReport()
-        self._lock = threading.Lock()
+        super().__init__()
         self._timers: list[tuple[float, int, Wake]] = []
         self._seq = itertools.count()
         # Until when (time.monotonic()) the receiver receives nothing: the database or Redis is
@@ -151,123 +104,8 @@ class Consumer:
         pause = DEPENDENCY_DOWN_PAUSE_SECONDS if seconds is None else seconds
         self.paused_until = max(self.paused_until, time.monotonic() + pause)
 
-    def _count(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            setattr(self.report, name, getattr(self.report, name) + n)
-
-    # --- one account, one step ------------------------------------------------------------------
-    def dispatch(self, onlyfans_id: str, token: uuid.UUID | None = None) -> datetime | None:
-        """Deliver the account's best ready message if its slot is free. Returns when the wake-up
-        in hand should look at the account again, or None when it is spare."""
-        pick = scheduler.claim_next(onlyfans_id)
-        pace = pick.pace or pacing.account_pace(onlyfans_id)
-        slots: dict[str, datetime] | None = None
-        try:
-            if pick.claim is not None:
-                return self._deliver(pick.claim, pace, token)
-            slots = _slots(limiter.peek(onlyfans_id, limit=pace.limit))
-            if pick.busy_until is not None:
-                # Another consumer is sending for the account (or died holding a claim):
-                # look again shortly, never in a tight loop.
-                floor = timezone.now() + timedelta(seconds=BUSY_RECHECK_SECONDS)
-                slots = {lane: max(at, floor) for lane, at in slots.items()}
-        except limiter.LimiterUnavailable as exc:
-            logger.warning(
-                "OnlyFans consumer: Redis unreachable, delivering nothing",
-                extra={"accountId": onlyfans_id, "error": str(exc)},
-            )
-            self.pause_receiving()
-            if pick.claim is not None:
-                scheduler.release(pick.claim, reason=WaitReason.REDIS_UNAVAILABLE)
-                self._count("deferred")
-        return scheduler.wake_settle(onlyfans_id, token=token, slots=slots)
-
-    def _deliver(
-        self, claim: delivery.Claim, pace: pacing.AccountPace, token: uuid.UUID | None
-    ) -> datetime | None:
-        """One delivery: the limiter's decision, the gateway call, then the attempt and the
-        wake-up settled together (`scheduler.delivery_settle`, one transaction)."""
-        message = claim.message
-        onlyfans_id = message.account.onlyfans_id
-        asked = time.monotonic()
-        decision = limiter.take(
-            onlyfans_id,
-            limit=pace.limit,
-            lane=message.lane,
-            db_last_call_age=_db_age(pace.last_call_at),
-        )
-        if not decision.granted:
-            scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
-            self._count("deferred")
-            metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
-            return scheduler.wake_settle(onlyfans_id, token=token, slots=_slots(decision))
-        # The send budget: the limiter's guard covers this much delay between the grant and the
-        # call reaching the gateway, and no more. A grant older than that (a stall: a slow Redis
-        # answer, a paused process) is not used — the slot stays taken, the message waits for the
-        # next one.
-        send_by = asked + send_budget_seconds()
-        result = gateway.GatewayResult(False, None, 0, not_made=True)
-        if time.monotonic() < send_by:
-            result = gateway.send_message(
-                onlyfans_id=onlyfans_id,
-                recipient_id=message.recipient_id,
-                message_id=str(message.pk),
-                text=message.content,
-                media_urls=message.media_urls,
-                deadline=call_deadline(message.claimed_until),
-                send_by=send_by,
-            )
-        if result.not_made:
-            logger.warning(
-                "OnlyFans consumer: the slot's grant is too old to use; waiting for the next one",
-                extra={"accountId": onlyfans_id, "messageId": str(message.pk)},
-            )
-            scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
-            self._count("deferred")
-            return scheduler.wake_settle(
-                onlyfans_id, token=token, slots=_slots(limiter.peek(onlyfans_id, limit=pace.limit))
-            )
-        # The next call waits the minimum gap from this call's *answer*, not only from its grant:
-        # a consumer held up between the grant and the request (a loaded host) can never put
-        # two calls closer than the gap at the gateway. After a 429 the gateway's Retry-After.
-        pause = limiter.params_for(pace.limit).gap
-        if result.rate_limited:
-            retry_after = (
-                result.retry_after
-                if result.retry_after is not None
-                else limiter.slot_interval_seconds(pace.limit)
-            )
-            pause = max(pause, retry_after)
-        # Before the attempt is recorded: that releases the account to the next dispatcher.
-        # Redis gone mid-call: the call happened, so record it; nothing more is sent meanwhile.
-        with contextlib.suppress(limiter.LimiterUnavailable):
-            decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
-        recorded, next_at = scheduler.delivery_settle(
-            claim, result, token=token, slots=_slots(decision)
-        )
-        self._settle_outcome(message, recorded)
-        return next_at
-
-    def _settle_outcome(self, message: OutboundMessage, recorded: delivery.Recorded) -> None:
-        outcome = recorded.outcome
-        if recorded.superseded:
-            self._count("sent" if outcome == AttemptOutcome.SENT else "skipped")
-        elif outcome == AttemptOutcome.SENT:
-            self._count("sent")
-        elif outcome == AttemptOutcome.FAILED:
-            self._count("failed")
-        elif outcome == AttemptOutcome.DEAD_LETTERED:
-            self._count("dead_lettered")
-            with contextlib.suppress(sqs.QueueUnavailable):  # the row says dead_lettered anyway
-                sqs.send_to_dlq(
-                    str(message.pk),
-                    message.account_id,
-                    reason=recorded.error or "attempts exhausted",
-                )
-        elif outcome in (AttemptOutcome.RATE_LIMITED, AttemptOutcome.DEFERRED):
-            self._count("deferred")
-        else:
-            self._count("retried")
+    def dependency_down(self) -> None:
+        self.pause_receiving()
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from onlyfans import consumer, delivery, gateway
+from onlyfans import delivery, dispatcher, gateway
 
 
 class DripServer:
@@ -101,10 +101,10 @@ def test_the_consumers_deadline_ends_the_call_well_inside_the_claim_lease(settin
     settings.ONLYFANS_CALL_DEADLINE_SECONDS = 30
     now = time.monotonic()
     # A claim taken just now: the setting binds.
-    assert consumer.call_deadline(timezone.now() + timedelta(seconds=60)) - now <= 30 + 0.5
+    assert dispatcher.call_deadline(timezone.now() + timedelta(seconds=60)) - now <= 30 + 0.5
     # A claim whose lease has 20 s left (a slow limiter before the call): a quarter of the
     # lease before it runs out, never the full 30 s.
-    left = consumer.call_deadline(timezone.now() + timedelta(seconds=20)) - now
+    left = dispatcher.call_deadline(timezone.now() + timedelta(seconds=20)) - now
     assert left <= 20 - 15 + 0.5
 
 
