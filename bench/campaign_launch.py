@@ -132,7 +132,7 @@ def run(fans: int) -> dict:
     from django.db import connection
 
     from crm.campaigns import delivery, launch, services
-    from crm.models import Campaign, CampaignRecipient
+    from crm.campaigns.models import Campaign, CampaignRecipient
     from onlyfans.models import OutboundMessage
 
     started = time.perf_counter()

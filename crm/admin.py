@@ -8,16 +8,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from crm.campaigns import services as campaign_services
+from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.campaigns.selectors import campaign_progress
-from crm.models import (
-    Campaign,
-    CampaignRecipient,
-    Conversation,
-    Fan,
-    Message,
-    Segment,
-    WebhookEvent,
-)
+from crm.models import Conversation, Fan, Message, Segment, WebhookEvent
 from crm.selectors import segment_members
 
 

@@ -16,15 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.campaigns import services as campaigns
-from crm.models import (
-    Conversation,
-    Fan,
-    Message,
-    MessageDirection,
-    Segment,
-    SkipReason,
-    SubscriptionStatus,
-)
+from crm.campaigns.models import SkipReason
+from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
 from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
 from onlyfans.models import OnlyFansAccount

@@ -4,8 +4,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.campaigns.selectors import campaign_progress
-from crm.models import Campaign, CampaignRecipient, Conversation, Fan, Message
+from crm.models import Conversation, Fan, Message
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
 MODELS = (

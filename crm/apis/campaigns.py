@@ -13,10 +13,11 @@ from rest_framework.views import APIView
 from crm.apis.common import errors, path_id
 from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
+from crm.campaigns.models import Campaign, CampaignState
 from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.campaigns.serializers import ProgressOutputSerializer
 from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
-from crm.models import Campaign, CampaignState, Segment
+from crm.models import Segment
 from crm.selectors import segment_get
 from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField

@@ -17,16 +17,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
-from crm.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignState,
-    Conversation,
-    Message,
-    MessageDirection,
-    SkipReason,
-    SubscriptionStatus,
-)
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.models import Conversation, Message, MessageDirection, SubscriptionStatus
 from crm.selectors import audience_members
 from huntaze.core.sql import concrete_field, insert_values
 

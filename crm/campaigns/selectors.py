@@ -12,7 +12,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
-from crm.models import Campaign, CampaignRecipient, CampaignState, Segment
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
+from crm.models import Segment
 from crm.selectors import (
     Page,
     audience_members,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from crm.campaigns.models import SkipReason
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
 from crm.fields import IsoDateTimeField
-from crm.models import SkipReason
 
 
 class ProgressOutputSerializer(serializers.Serializer):

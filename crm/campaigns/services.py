@@ -26,14 +26,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
-from crm.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignState,
-    Fan,
-    Segment,
-    SkipReason,
-)
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.models import Fan, Segment
 from huntaze.core.errors import Conflict
 from onlyfans.models import OnlyFansAccount
 

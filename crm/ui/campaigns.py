@@ -25,8 +25,9 @@ from crm.apis.campaigns import (
 )
 from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
+from crm.campaigns.models import Campaign, CampaignState, SkipReason
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
-from crm.models import Campaign, CampaignState, Segment, SkipReason
+from crm.models import Segment
 from crm.selectors import parse_id, scope_to_accounts
 from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart

@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from crm import selectors
+from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.delivery_state import FAILED, MARKED, DeliveryState, delivery_states
-from crm.models import Campaign, CampaignRecipient, Conversation, Message, SubscriptionStatus
+from crm.models import Conversation, Message, SubscriptionStatus
 from huntaze.core.errors import InvalidInput, NotFound
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of

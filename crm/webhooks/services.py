@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 
 from crm import services
 from crm.campaigns import services as campaigns
-from crm.models import SkipReason, SubscriptionStatus, WebhookEvent
+from crm.campaigns.models import SkipReason
+from crm.models import SubscriptionStatus, WebhookEvent
 from crm.webhooks.payloads import FAN_EXPIRED, FAN_SUBSCRIBED, MESSAGE_RECEIVED, Event, parse_event
 from onlyfans.models import OnlyFansAccount
 

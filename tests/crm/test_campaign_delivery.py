@@ -13,7 +13,8 @@ import pytest
 
 from crm.campaigns import launch as campaign_launch
 from crm.campaigns import services
-from crm.models import Campaign, CampaignRecipient, CampaignState, Fan
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
+from crm.models import Fan
 from onlyfans.accepting import MessageInput, message_send
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from crm.campaigns import delivery, launch, services
-from crm.models import Campaign, CampaignRecipient, CampaignState, MessageDirection, Segment
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
+from crm.models import MessageDirection, Segment
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from crm.campaigns import delivery, services
 from crm.campaigns import launch as campaign_launch
-from crm.models import Campaign, CampaignState, Segment
+from crm.campaigns.models import Campaign, CampaignState
+from crm.models import Segment
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.crm.factories import make_fan

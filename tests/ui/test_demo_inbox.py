@@ -8,8 +8,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from crm.campaigns.models import Campaign
 from crm.management.commands.seed_demo import seed_demo
-from crm.models import Campaign, Conversation
+from crm.models import Conversation
 from tests.ui.conftest import log_in, screenshot
 from tests.ui.test_inbox_browser import serious_violations
 

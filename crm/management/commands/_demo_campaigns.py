@@ -10,17 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignState,
-    Conversation,
-    Fan,
-    Message,
-    MessageDirection,
-    SkipReason,
-    SubscriptionStatus,
-)
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
 # (name, content, launched minutes ago, {fan: (status, minutes ago)}): fans not listed are

@@ -6,9 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from crm.campaigns.models import Campaign, CampaignState
 from crm.campaigns.selectors import campaign_progress
 from crm.campaigns.serializers import ProgressOutputSerializer
-from crm.models import Campaign, CampaignState
 
 
 class Command(BaseCommand):
