@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.apis.common import errors, path_id
-from crm.serializers import (
-    MessageListQuerySerializer,
+from crm.serializers import MessageListQuerySerializer
+from crm.thread_serializers import (
     MessagePageOutputSerializer,
     ThreadMessageInputSerializer,
     ThreadSendOutputSerializer,

@@ -27,7 +27,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm import delivery_state, services
 from crm.selectors import parse_id
-from crm.serializers import FanInputSerializer, ThreadMessageInputSerializer
+from crm.serializers import FanInputSerializer
+from crm.thread_serializers import ThreadMessageInputSerializer
 from crm.ui import selectors
 from crm.ui.http import HtmxHttpRequest
 from crm.ui.selectors import ListQuery
