@@ -28,6 +28,7 @@ from huntaze.core.fields import (
     SerializerMixinBase,
     StrictBooleanField,
     StrictCharField,
+    StrictIntegerField,
 )
 
 NOTES_MAX_LENGTH = 10_000
@@ -125,6 +126,39 @@ def validate_ranges(attrs: dict) -> dict:
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError({high_name: [f"Must be at least {low_name}."]})
     return attrs
+
+
+# --- Audience rules (segments, campaigns) ------------------------------------------------
+class DaysField(StrictIntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=3650, required=False, allow_null=True, **kwargs)
+
+
+class RulesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """The fans list's filters (crm.selectors.FAN_RULES); each absent or null rule matches any
+    fan."""
+
+    subscriptionStatus = serializers.ChoiceField(
+        choices=SubscriptionStatus.values, required=False, allow_null=True
+    )
+    tagsAny = TagsField(required=False, help_text="Fans with at least one of these tags.")
+    tagsAll = TagsField(required=False, help_text="Fans with every one of these tags.")
+    minSpent = MoneyField(required=False, allow_null=True)
+    maxSpent = MoneyField(required=False, allow_null=True)
+    minTips = MoneyField(required=False, allow_null=True)
+    maxTips = MoneyField(required=False, allow_null=True)
+    expiringWithinDays = DaysField(help_text="Active fans whose subscription ends within N days.")
+    subscribedWithinDays = DaysField(help_text="Fans who subscribed within the last N days.")
+    lastInboundWithinDays = DaysField(help_text="Fans who sent a message within the last N days.")
+
+    def validate(self, attrs):
+        rules = validate_ranges(attrs)
+        # Stored as JSON: amounts as decimal strings, no "any" rule kept.
+        return {
+            key: str(value) if isinstance(value, Decimal) else value
+            for key, value in rules.items()
+            if value not in (None, [])
+        }
 
 
 class ConversationListQuerySerializer(PageQuerySerializer):

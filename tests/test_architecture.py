@@ -179,6 +179,15 @@ def test_commands_and_tasks_call_services_not_api_modules():
     assert {module: targets for module, targets in offenders.items() if targets} == {}
 
 
+def test_pages_call_services_and_selectors_not_api_modules():
+    # A page and an API view are two interfaces over the same core: what both need (a serializer,
+    # a selector, a service) lives in the core, not in one of them.
+    pages = [module for module in MODULES if module.startswith("crm.ui.")]
+    assert "crm.ui.campaigns" in pages
+    offenders = {module: sorted(filter(_is_api_module, imports_of(module))) for module in pages}
+    assert {module: targets for module, targets in offenders.items() if targets} == {}
+
+
 def test_selectors_raise_the_applications_error_type_not_drfs():
     # huntaze.core.errors.NotFound / InvalidInput answer the same JSON as DRF's exceptions, and
     # a page view can catch them without knowing about DRF.

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.apis.common import errors, path_id
-from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
-from crm.campaigns.models import Campaign, CampaignState
+from crm.campaigns.models import CampaignState
 from crm.campaigns.selectors import RECIPIENT_STATES
-from crm.campaigns.serializers import ProgressOutputSerializer
-from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
-from crm.models import Segment
-from crm.selectors import segment_get
+from crm.campaigns.serializers import CampaignCreateInputSerializer, ProgressOutputSerializer
+from crm.fields import IsoDateTimeField
 from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
-from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
 from huntaze.core.parsers import AnyContentTypeJSONParser
-from onlyfans.models import OnlyFansAccount
-from onlyfans.selectors import account_for_user
-from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
 
 TAG = ["CRM campaigns"]
 CAMPAIGN_ID = path_id("id", "campaign")
@@ -33,64 +23,6 @@ CONFLICT = (
     "The campaign's state does not allow this (`campaign_state_conflict`; details.state says "
     "which it is in)."
 )
-
-
-class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    # validate()'s "either segmentId or filter", in the schema.
-    openapi_request_schema = {"oneOf": [{"required": ["segmentId"]}, {"required": ["filter"]}]}
-
-    name = StrictCharField(max_length=120)
-    content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
-    mediaUrls = serializers.ListField(
-        child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls"
-    )
-    accountId = IdField(
-        required=False, help_text="Required when you run several OnlyFans accounts."
-    )
-    segmentId = IdField(
-        required=False, help_text="The audience: a saved segment (or give `filter`)."
-    )
-    filter = RulesSerializer(
-        required=False, source="rules", help_text="The audience as inline rules ({}: every fan)."
-    )
-    scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
-    skipIfRepliedWithinMinutes = StrictIntegerField(
-        required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
-        help_text=("Skip fans a chatter wrote to within this many minutes "
-                   "(default 30; 0: never skip)."),
-    )  # fmt: skip
-
-    def validate(self, attrs):
-        if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
-            raise serializers.ValidationError(
-                {"segmentId": ["Give either segmentId or filter (the audience)."]}
-            )
-        when = attrs.get("scheduled_at")
-        if when is not None and when < timezone.now() - timedelta(minutes=1):
-            raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
-        return attrs
-
-
-def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:
-    """The account and segment a validated create body names, among the user's (else a 404).
-    The API and the create page both go through here."""
-    segment_id = data.get("segmentId")
-    if segment_id is not None:
-        segment = segment_get(user=user, segment_id=segment_id)
-        if data.get("accountId") not in (None, segment.account_id):
-            raise serializers.ValidationError(
-                {"segmentId": ["This segment belongs to another of your accounts."]}
-            )
-        return segment.account, segment
-    return account_for_user(user=user, account_pk=data.get("accountId")), None
-
-
-def campaign_create_from_input(*, user, data: dict) -> Campaign:
-    account, segment = resolve_audience(user=user, data=data)
-    fields = {k: v for k, v in data.items() if k not in ("segmentId", "accountId")}
-    if segment is not None:
-        fields["segment"] = segment
-    return services.campaign_create(account=account, user=user, data=fields)
 
 
 class CampaignOutputSerializer(serializers.Serializer):
@@ -194,7 +126,9 @@ class CampaignCreateApi(APIView):
     def post(self, request, *args, **kwargs):
         serializer = CampaignCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = campaign_create_from_input(user=request.user, data=serializer.validated_data)
+        campaign = services.campaign_create_from_input(
+            user=request.user, data=serializer.validated_data
+        )
         return Response(
             CampaignDetailOutputSerializer(campaign).data, status=status.HTTP_201_CREATED
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,15 +10,15 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.apis.common import errors, path_id
-from crm.fields import IdField, IsoDateTimeField, MoneyField, TagsField
-from crm.models import Segment, SubscriptionStatus
+from crm.fields import IdField, IsoDateTimeField
+from crm.models import Segment
 from crm.serializers import (
     FanOutputSerializer,
     PageOutputSerializer,
     PageQuerySerializer,
-    validate_ranges,
+    RulesSerializer,
 )
-from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from onlyfans.selectors import account_for_user
 
@@ -33,38 +31,6 @@ INVALID_BODY = (
 )
 FAN_IDS_MAX = 10_000
 PREVIEW_SIZE = 20
-
-
-class DaysField(StrictIntegerField):
-    def __init__(self, **kwargs):
-        super().__init__(min_value=0, max_value=3650, required=False, allow_null=True, **kwargs)
-
-
-class RulesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    """The fans list's filters (crm.selectors.FAN_RULES); each absent or null rule matches any
-    fan."""
-
-    subscriptionStatus = serializers.ChoiceField(
-        choices=SubscriptionStatus.values, required=False, allow_null=True
-    )
-    tagsAny = TagsField(required=False, help_text="Fans with at least one of these tags.")
-    tagsAll = TagsField(required=False, help_text="Fans with every one of these tags.")
-    minSpent = MoneyField(required=False, allow_null=True)
-    maxSpent = MoneyField(required=False, allow_null=True)
-    minTips = MoneyField(required=False, allow_null=True)
-    maxTips = MoneyField(required=False, allow_null=True)
-    expiringWithinDays = DaysField(help_text="Active fans whose subscription ends within N days.")
-    subscribedWithinDays = DaysField(help_text="Fans who subscribed within the last N days.")
-    lastInboundWithinDays = DaysField(help_text="Fans who sent a message within the last N days.")
-
-    def validate(self, attrs):
-        rules = validate_ranges(attrs)
-        # Stored as JSON: amounts as decimal strings, no "any" rule kept.
-        return {
-            key: str(value) if isinstance(value, Decimal) else value
-            for key, value in rules.items()
-            if value not in (None, [])
-        }
 
 
 class FanIdsField(serializers.ListField):

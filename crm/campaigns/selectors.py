@@ -20,8 +20,11 @@ from crm.selectors import (
     owned_or_404,
     paginate,
     scope_to_accounts,
+    segment_get,
 )
+from huntaze.core.errors import InvalidInput
 from onlyfans.models import MessageStatus, OnlyFansAccount
+from onlyfans.selectors import account_for_user
 
 # The states a recipient is counted in (its message's status, or the CRM's own).
 RECIPIENT_STATES = (
@@ -342,3 +345,15 @@ def format_duration(minutes: float) -> str:
         return "under a minute"
     hours, rest = divmod(math.ceil(minutes), 60)
     return f"{hours} h {rest} min" if hours else f"{rest} min"
+
+
+def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:
+    """The account and segment a validated create body names, among the user's (else a 404).
+    The API and the create page both go through here."""
+    segment_id = data.get("segmentId")
+    if segment_id is not None:
+        segment = segment_get(user=user, segment_id=segment_id)
+        if data.get("accountId") not in (None, segment.account_id):
+            raise InvalidInput({"segmentId": ["This segment belongs to another of your accounts."]})
+        return segment.account, segment
+    return account_for_user(user=user, account_pk=data.get("accountId")), None

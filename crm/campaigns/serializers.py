@@ -1,12 +1,56 @@
-"""A campaign's progress as the API (`progress`) and `manage.py campaign_status --json` show it."""
+"""Campaign serializers shared by more than one interface: the create body (the API and the
+create page) and a campaign's progress (the API's `progress`, `manage.py campaign_status
+--json`)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from crm.campaigns.models import SkipReason
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
-from crm.fields import IsoDateTimeField
+from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
+from crm.serializers import RulesSerializer
+from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
+from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
+
+
+class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    # validate()'s "either segmentId or filter", in the schema.
+    openapi_request_schema = {"oneOf": [{"required": ["segmentId"]}, {"required": ["filter"]}]}
+
+    name = StrictCharField(max_length=120)
+    content = StrictCharField(max_length=CONTENT_MAX_LENGTH)
+    mediaUrls = serializers.ListField(
+        child=HttpsUrlField(), max_length=MEDIA_URLS_MAX, required=False, source="media_urls"
+    )
+    accountId = IdField(
+        required=False, help_text="Required when you run several OnlyFans accounts."
+    )
+    segmentId = IdField(
+        required=False, help_text="The audience: a saved segment (or give `filter`)."
+    )
+    filter = RulesSerializer(
+        required=False, source="rules", help_text="The audience as inline rules ({}: every fan)."
+    )
+    scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
+    skipIfRepliedWithinMinutes = StrictIntegerField(
+        required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
+        help_text=("Skip fans a chatter wrote to within this many minutes "
+                   "(default 30; 0: never skip)."),
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
+            raise serializers.ValidationError(
+                {"segmentId": ["Give either segmentId or filter (the audience)."]}
+            )
+        when = attrs.get("scheduled_at")
+        if when is not None and when < timezone.now() - timedelta(minutes=1):
+            raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
+        return attrs
 
 
 class ProgressOutputSerializer(serializers.Serializer):

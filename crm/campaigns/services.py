@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.campaigns.selectors import resolve_audience
 from crm.models import Fan, Segment
 from huntaze.core.errors import Conflict
 from onlyfans.models import OnlyFansAccount
@@ -91,6 +92,16 @@ def campaign_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> 
     )
     logger.info("CRM campaign created", extra={"campaignId": campaign.pk, "accountId": account.pk})
     return campaign
+
+
+def campaign_create_from_input(*, user, data: dict[str, Any]) -> Campaign:
+    """A campaign from a validated create body (CampaignCreateInputSerializer), its account and
+    segment among the user's: what the API and the create page both call."""
+    account, segment = resolve_audience(user=user, data=data)
+    fields = {k: v for k, v in data.items() if k not in ("segmentId", "accountId")}
+    if segment is not None:
+        fields["segment"] = segment
+    return campaign_create(account=account, user=user, data=fields)
 
 
 def campaign_launch(*, campaign: Campaign) -> Campaign:

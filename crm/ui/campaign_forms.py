@@ -1,5 +1,5 @@
 """The campaign create form: its fields as the API's body, so that one serializer
-(crm.apis.campaigns.CampaignCreateInputSerializer) validates the page and the API alike."""
+(crm.campaigns.serializers.CampaignCreateInputSerializer) validates the page and the API alike."""
 
 from __future__ import annotations
 

@@ -16,19 +16,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
-from rest_framework.exceptions import ValidationError
 
-from crm.apis.campaigns import (
-    CampaignCreateInputSerializer,
-    campaign_create_from_input,
-    resolve_audience,
-)
-from crm.apis.segments import RulesSerializer
 from crm.campaigns import selectors, services
 from crm.campaigns.models import Campaign, CampaignState, SkipReason
-from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
+from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text, resolve_audience
+from crm.campaigns.serializers import CampaignCreateInputSerializer
 from crm.models import Segment
 from crm.selectors import parse_id, scope_to_accounts
+from crm.serializers import RulesSerializer
 from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart
 from crm.ui.http import HtmxHttpRequest
@@ -109,11 +104,11 @@ def campaign_new(request: HtmxHttpRequest) -> HttpResponse:
     if not serializer.is_valid():
         return _form_error(request, values, forms.error_text(serializer.errors))
     try:
-        campaign = campaign_create_from_input(user=request.user, data=serializer.validated_data)
+        campaign = services.campaign_create_from_input(
+            user=request.user, data=serializer.validated_data
+        )
         if request.POST.get("action") == "launch":
             campaign = services.campaign_launch(campaign=campaign)
-    except ValidationError as exc:
-        return _form_error(request, values, forms.error_text(exc.detail))
     except InvalidInput as exc:
         return _form_error(request, values, forms.error_text(exc.details))
     except ApplicationError as exc:  # NotFound too: a 404 that says what was not found
@@ -143,8 +138,6 @@ def _preview(request: HttpRequest, form) -> dict[str, Any]:
         rules = serializer.validated_data
     try:
         account, segment = resolve_audience(user=request.user, data=body)
-    except ValidationError as exc:
-        return {"error": " ".join(forms.error_text(exc.detail))}
     except InvalidInput as exc:
         return {"error": " ".join(forms.error_text(exc.details))}
     except ApplicationError as exc:  # NotFound too

@@ -230,6 +230,23 @@ def test_bad_input_is_a_400_naming_the_field(api, account, body, field):
     assert not Campaign.objects.exists()
 
 
+def test_a_segment_of_another_of_your_accounts_is_a_400_naming_it(api, account, owner):
+    other = make_account(owner)
+    segment = Segment.objects.create(account=account, name="vips")
+    error = error_of(
+        send_json(
+            api,
+            "post",
+            CAMPAIGNS,
+            {"name": "x", "content": "y", "segmentId": segment.pk, "accountId": other.pk},
+        ),
+        400,
+        "validation_error",
+    )
+    assert error["details"] == {"segmentId": ["This segment belongs to another of your accounts."]}
+    assert not Campaign.objects.exists()
+
+
 def test_another_users_campaign_and_segment_are_404(api, outsider_api, account, outsider):
     make_account(outsider)
     campaign = create(api, {"filter": {}})
