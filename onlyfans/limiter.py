@@ -13,8 +13,12 @@ of Redis-server timestamps, each tagged with its lane) and decides, on the Redis
 
 The answer says when each lane can go next, so the caller sleeps on a timer instead of polling.
 Redis errors raise `LimiterUnavailable`: the caller must then deliver nothing (fail closed).
-If Redis lost its data, the database's record of the account's last call stands in
-(`db_last_call_age`): the account waits out one window from that call.
+If Redis lost its data (FLUSHALL, a restart without persistence, an eviction), the account's
+empty call log is the loss marker and the database's record of its last call stands in
+(`db_last_call_age`): the account waits out one window from that call. That record holds every
+call that can have reached the gateway: a call is recorded when it completes (one call at a time
+per account: nothing else is claimed while it is in flight), and a claim lost by a killed
+consumer counts as a call at its lease's end (`scheduler._lost_call_recorded`).
 """
 
 from __future__ import annotations

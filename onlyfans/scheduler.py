@@ -26,7 +26,7 @@ No function here talks to SQS, Redis or the gateway.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -131,8 +131,10 @@ def claim_next(onlyfans_id: str) -> Pick:
             expired = [pk for pk, until in leases if until is None or until <= now]
             if expired:
                 # Each lost claim is an attempt (a crash loop ends visibly): ready again, or
-                # dead-lettered after ONLYFANS_MAX_LOST_CLAIMS.
+                # dead-lettered after ONLYFANS_MAX_LOST_CLAIMS. Its call may have reached the
+                # gateway unrecorded: it counts as the account's last call at its lease's end.
                 _count_lost_claims(mine, expired, now)
+                pace = _lost_call_recorded(account_ids, pace, leases, now)
                 continue  # the expired claims compete again, in lane order
             live = [until for _, until in leases if until is not None and until > now]
             if live:
@@ -186,6 +188,21 @@ def _count_lost_claims(mine, expired: list, now: datetime) -> None:
                 wait_reason="",
             )
         mine.filter(pk=message.pk, status=MessageStatus.SENDING).update(**update)
+
+
+def _lost_call_recorded(
+    account_ids: list[int], pace: AccountPace, leases: list, now: datetime
+) -> AccountPace:
+    """A consumer that died holding a claim may have called the gateway (killed after the call,
+    before its record): the database, which stands in for Redis when Redis lost its data
+    (`limiter`'s cold start), must know of that call. The latest moment it can have reached the
+    gateway is the lease's end (the call's deadline is below it)."""
+    ends = [min(until or now, now) for _, until in leases if until is None or until <= now]
+    latest = max(ends, default=None)
+    if latest is None or (pace.last_call_at is not None and pace.last_call_at >= latest):
+        return pace
+    OnlyFansAccount.objects.filter(pk__in=account_ids).update(last_gateway_call_at=latest)
+    return replace(pace, last_call_at=latest)
 
 
 def release(claim: Claim, *, reason: str, not_before: datetime | None = None) -> None:

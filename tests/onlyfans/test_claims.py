@@ -149,6 +149,34 @@ def test_a_slow_consumers_late_record_replaces_its_lost_claim(owner):
     assert list(message.attempts.values_list("error", flat=True)) == ["HTTP 503"]
 
 
+def test_a_lost_claims_call_counts_when_redis_lost_its_data(owner):
+    """A consumer killed after its gateway call, before its record: the call is in no record but
+    Redis's, and Redis may have lost its data meanwhile. The lost claim counts as the account's
+    last call at its lease's end, so the cold start waits one window from it."""
+    from onlyfans import limiter
+
+    account = make_account(owner)
+    message = make_message(account)
+    scheduler.claim_next(account.onlyfans_id)
+    _lose_the_claim(message)
+
+    pick = scheduler.claim_next(account.onlyfans_id)
+
+    account.refresh_from_db()
+    lease_end = OutboundMessage.objects.get(pk=message.pk).attempts.get().attempted_at
+    assert pick.pace is not None and pick.pace.last_call_at == account.last_gateway_call_at
+    assert account.last_gateway_call_at is not None
+    assert account.last_gateway_call_at <= lease_end
+    # Redis knows nothing of the account (a fresh key space: as after FLUSHALL).
+    age = (timezone.now() - pick.pace.last_call_at).total_seconds()
+    decision = limiter.take(
+        f"flushed-{message.pk}", limit=10, lane="interactive", db_last_call_age=age
+    )
+    assert not decision.granted
+    window = limiter.params_for(10).window
+    assert decision.wait_seconds("interactive") > window - age - 1
+
+
 @pytest.mark.parametrize("status", ["sent", "cancelled", "failed", "dead_lettered"])
 def test_it_never_claims_a_finished_message(owner, status):
     account = make_account(owner)
