@@ -95,6 +95,11 @@ class MessageStatus(models.TextChoices):
     def final(cls) -> tuple[MessageStatus, ...]:
         return (cls.SENT, cls.FAILED, cls.DEAD_LETTERED, cls.CANCELLED)
 
+    @classmethod
+    def counted(cls) -> tuple[MessageStatus, ...]:
+        """The states `BacklogCount` keeps a count of: what the status reports."""
+        return (cls.PENDING, cls.QUEUED, cls.SENDING, cls.DEAD_LETTERED)
+
 
 class Lane(models.TextChoices):
     """Interactive (1:1 replies) goes before bulk (mass sends) on every account; a reserve of
@@ -213,6 +218,44 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} → {self.recipient_id} ({self.status})"
+
+
+class BacklogCount(models.Model):
+    """How many of an account row's messages are in each counted state, per lane
+    (`MessageStatus.counted`): the status reads these few rows, not the backlog, so it costs the
+    same at a thousand waiting messages as at a hundred thousand (onlyfans/backlog.py).
+
+    Kept by database triggers on OutboundMessage (migration 0006), so that every write — the
+    ORM's, a bulk INSERT … SELECT, a raw UPDATE — keeps it exact. SQLite's triggers update these
+    rows directly (one writer at a time); PostgreSQL's, one per statement, append the
+    statement's net change to BacklogDelta, which the relay folds in."""
+
+    account_id = models.BigIntegerField()  # not a foreign key: the rows outlive a deleted account
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    lane = models.CharField(max_length=16, choices=Lane.choices)
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_id", "status", "lane"], name="backlog_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}: {self.messages} {self.status} ({self.lane})"
+
+
+class BacklogDelta(models.Model):
+    """A statement's net change to BacklogCount, not yet folded in (PostgreSQL only)."""
+
+    account_id = models.BigIntegerField(db_index=True)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    lane = models.CharField(max_length=16, choices=Lane.choices)
+    messages = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}: {self.messages:+d} {self.status} ({self.lane})"
 
 
 class AttemptOutcome(models.TextChoices):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from onlyfans import accepting, scheduler, sqs
+from onlyfans import accepting, backlog, scheduler, sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
                 report.errors.extend(f"{m.id}: {results[token]}" for m in group)
         report.rearmed = sum(1 for _, token in overdue if results.get(token) is None)
     accepting.mark_queued(armed)
+    backlog.fold()  # the status's counts: PostgreSQL's deltas, folded under the relay's lock
     report.published = len(armed)
     if progress:
         progress(len(rows), len(rows))

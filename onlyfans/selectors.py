@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Max, QuerySet
 
 from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_uuid
+from onlyfans import backlog
 from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
-from onlyfans.pacing import READY
 
 
 def accounts_of(user) -> QuerySet[OnlyFansAccount]:
@@ -48,27 +48,19 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
 
 
 def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
-    """Each OnlyFans account's waiting messages per lane. An OnlyFans account shared by several
-    users counts every user's messages: they share its slots.
+    """Each OnlyFans account's waiting messages (ready or being sent) per lane. An OnlyFans
+    account shared by several users counts every user's messages: they share its slots.
 
-    Grouped by account row, not through a join: the ready rows are counted from the dispatcher's
-    own partial index (`outbound_pick_idx`: account, lane; the plan test says so) without reading
-    a message, and the few rows being sent from `outbound_sending_idx`."""
+    From the maintained counts (onlyfans/backlog.py): a few rows per account, whatever the
+    backlog."""
     accounts = OnlyFansAccount.objects.all()
     if user is not None:
         accounts = accounts.filter(onlyfans_id__in=accounts_of(user).values("onlyfans_id"))
     onlyfans_of = dict(accounts.values_list("pk", "onlyfans_id"))
     counts: dict[str, dict[str, int]] = {}
-    if not onlyfans_of:
-        return counts
-    for statuses in (READY, (MessageStatus.SENDING,)):
-        rows = (
-            OutboundMessage.objects.filter(account_id__in=list(onlyfans_of), status__in=statuses)
-            .order_by()
-            .values_list("account_id", "lane")
-            .annotate(n=Count("*"))
-        )
-        for account_id, lane, n in rows:
+    waiting = set(MessageStatus.waiting())
+    for (account_id, status, lane), n in backlog.counts(onlyfans_of).items():
+        if status in waiting and account_id in onlyfans_of:
             lanes = counts.setdefault(onlyfans_of[account_id], {})
             lanes[lane] = lanes.get(lane, 0) + n
     return counts

@@ -12,13 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from huntaze.core.errors import ServiceUnavailable
 from huntaze.core.formats import iso_z
-from onlyfans import limiter, pacing, selectors, sqs
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans import backlog, limiter, pacing, selectors, sqs
+from onlyfans.models import Lane, MessageStatus, OnlyFansAccount
 
 # SQS' numbers are approximate anyway: a status polled by many clients reads them once per
 # this many seconds per process, not two GetQueueAttributes calls per request.
@@ -84,7 +83,7 @@ def queue_status_get(*, user=None) -> QueueStatus:
             depth=attrs.depth + attrs.delayed,
             in_flight=attrs.in_flight,
             dlq_count=attrs.dlq_count,
-            pending=OutboundMessage.objects.filter(status=MessageStatus.PENDING).count(),
+            pending=backlog.by_status().get(MessageStatus.PENDING, 0),
         )
     else:
         counts = _counts_in_database(owner=owner)
@@ -119,15 +118,15 @@ def queue_status_get(*, user=None) -> QueueStatus:
 
 
 def _counts_in_database(*, owner) -> _Counts:
-    """One grouped query over the owner's messages: waiting, being delivered, dead-lettered."""
-    waiting = MessageStatus.ready()
-    row = OutboundMessage.objects.filter(account__owner=owner).aggregate(
-        depth=Count("pk", filter=Q(status__in=waiting)),
-        in_flight=Count("pk", filter=Q(status=MessageStatus.SENDING)),
-        dlq_count=Count("pk", filter=Q(status=MessageStatus.DEAD_LETTERED)),
-        pending=Count("pk", filter=Q(status=MessageStatus.PENDING)),
+    """The owner's messages waiting, being delivered and dead-lettered, from the maintained
+    counts (onlyfans/backlog.py): as fast at 100,000 waiting messages as at 1,000."""
+    by_status = backlog.by_status(selectors.accounts_of(owner).values_list("pk", flat=True))
+    return _Counts(
+        depth=sum(by_status.get(s, 0) for s in MessageStatus.ready()),
+        in_flight=by_status.get(MessageStatus.SENDING, 0),
+        dlq_count=by_status.get(MessageStatus.DEAD_LETTERED, 0),
+        pending=by_status.get(MessageStatus.PENDING, 0),
     )
-    return _Counts(**row)
 
 
 def _drain_seconds(*, owner) -> float:
