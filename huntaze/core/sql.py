@@ -10,6 +10,7 @@ Python, which for a 26,000-placeholder VALUES list costs more than the insert it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,3 +67,35 @@ def insert_values(
                 f"VALUES {', '.join([placeholder] * len(chunk))}{suffix}",
                 [value for row in chunk for value in row],
             )
+
+
+def rows_from(
+    alias: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list]:
+    """A FROM item `alias (column, …)` holding `rows`, for an INSERT … SELECT or an UPDATE that
+    reads thousands of values, with one parameter per column (PostgreSQL: an array each, unnested
+    by the server) or one in all (SQLite: a JSON array of rows, read by json_each): no statement
+    with thousands of placeholders for the driver to parse and bind. `columns` are (name,
+    PostgreSQL type) pairs; on SQLite each value keeps its JSON type (an integer or a text), so
+    pass values already prepared for the database (a UUID as its hex, a datetime as its text)."""
+    names = ", ".join(name for name, _ in columns)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        return (
+            f"unnest({arrays}) AS {alias} ({names})",
+            [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * len(columns),
+        )
+    extracted = ", ".join(
+        f"json_extract(value, '$[{n}]') AS {name}" for n, (name, _) in enumerate(columns)
+    )
+    return (
+        f"(SELECT {extracted} FROM json_each(%s)) AS {alias}",
+        [json.dumps([list(row) for row in rows])],
+    )
+
+
+def in_ids(column: str, ids: Sequence[int]) -> tuple[str, list]:
+    """`column IN ids` with one parameter: an array on PostgreSQL, a JSON array on SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [list(ids)]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
