@@ -22,6 +22,7 @@ from crm.models import (
     CampaignRecipient,
     CampaignState,
     Conversation,
+    Fan,
     Message,
     MessageDirection,
     SkipReason,
@@ -31,8 +32,9 @@ from crm.selectors import audience_members
 from huntaze.core.sql import in_ids, rows_from
 from onlyfans.models import OutboundMessage
 
-# Rows per batch: short transactions (well under a second each), within SQLite's statement
-# limits. Each message batch costs a fixed number of statements, so fewer, larger ones win.
+# Rows per batch: short transactions (well under a second each). Each batch costs a fixed number
+# of statements, so fewer, larger ones win. FREEZE_BATCH counts the fans examined (a window of
+# the account's fans), MESSAGE_BATCH the recipients given a message.
 FREEZE_BATCH = 5000
 MESSAGE_BATCH = 5000
 
@@ -68,6 +70,17 @@ def campaign_advance(campaign_id: int, *, budget_seconds: float = 20.0) -> Progr
 
 
 def _freeze_batch(campaign: Campaign) -> int:
+    """The audience's members among the account's next FREEZE_BATCH fans (by id, from the
+    cursor) become recipients. A window of fans, not the next FREEZE_BATCH members: bounded by
+    both ends, the audience's query reads only the window (asked for its first N members, the
+    database evaluated its subqueries over every fan left, in every batch)."""
+    cursor = campaign.freeze_cursor
+    last = (
+        Fan.objects.filter(account_id=campaign.account_id, pk__gt=cursor)
+        .order_by("pk")
+        .values_list("pk", flat=True)[FREEZE_BATCH - 1 : FREEZE_BATCH]
+        .first()
+    )
     audience = campaign.audience or {"rules": {}, "include": [], "exclude": []}
     fans = list(
         audience_members(
@@ -75,20 +88,18 @@ def _freeze_batch(campaign: Campaign) -> int:
             rules=audience["rules"],
             include=audience["include"],
             exclude=audience["exclude"],
-            after=campaign.freeze_cursor,
+            after=cursor,
+            until=last,  # None: the window runs to the last fan, and this batch is the last
         )
-        .filter(pk__gt=campaign.freeze_cursor)
         .order_by("pk")
-        .values_list("pk", "onlyfans_user_id")[:FREEZE_BATCH]
+        .values_list("pk", "onlyfans_user_id")
     )
     now = timezone.now()
     with transaction.atomic():
         _insert_recipients(campaign.pk, fans, now)
-        moved = {"freeze_cursor": fans[-1][0]} if fans else {"audience_frozen_at": now}
+        moved = {"freeze_cursor": last} if last is not None else {"audience_frozen_at": now}
         # Only from the cursor this batch started at: a concurrent run's batch counts once.
-        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=campaign.freeze_cursor).update(
-            **moved
-        )
+        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=cursor).update(**moved)
     return len(fans)
 
 
@@ -292,10 +303,8 @@ def _add_to_threads(campaign: Campaign, messages: list[tuple[int, uuid.UUID]]) -
     pairs, pair_params = rows_from(
         "v",
         [("fan_id", "bigint"), ("outbound_id", "uuid")],
-        # What UUIDField.get_db_prep_value gives, without its checks per row.
-        messages
-        if connection.features.has_native_uuid_field
-        else [(fan_id, message_id.hex) for fan_id, message_id in messages],
+        # Its hex: what SQLite's column holds, and PostgreSQL's uuid reads.
+        [(fan_id, message_id.hex) for fan_id, message_id in messages],
     )
     with connection.cursor() as cursor:
         cursor.execute(
