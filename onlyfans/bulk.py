@@ -110,13 +110,16 @@ def _insert_alike(shared: dict, ids: list[uuid.UUID], recipient_ids: list[str]) 
         selected.append(f"%s::{field.db_type(connection)}" if postgres else "%s")
         params.append(field.get_db_prep_save(shared[field.attname], connection))
     select = ", ".join(selected)
-    # What UUIDField.get_db_prep_value gives, without its checks per row.
-    prepared = ids if connection.features.has_native_uuid_field else [pk.hex for pk in ids]
-    rows = list(zip(prepared, recipient_ids, strict=True))
+    # Its hex: what SQLite's column holds, and PostgreSQL's uuid reads.
+    rows = list(zip([pk.hex for pk in ids], recipient_ids, strict=True))
     source, per_row = rows_from("v", [("id", "uuid"), ("recipient_id", "varchar")], rows)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {select} FROM {source}", [*params, *per_row]
+            f"INSERT INTO {table} ({columns}) SELECT {select} FROM {source} "
+            # A caller's id already there is that message, written before: not a second one.
+            # (WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.)
+            f"WHERE true ON CONFLICT (id) DO NOTHING",
+            [*params, *per_row],
         )
 
 
