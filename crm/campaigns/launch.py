@@ -35,7 +35,7 @@ from onlyfans.models import OutboundMessage
 # Rows per batch: short transactions (well under a second each). Each batch costs a fixed number
 # of statements, so fewer, larger ones win. FREEZE_BATCH counts the fans examined (a window of
 # the account's fans), MESSAGE_BATCH the recipients given a message.
-FREEZE_BATCH = 5000
+FREEZE_BATCH = 10000
 MESSAGE_BATCH = 5000
 
 
