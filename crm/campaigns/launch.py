@@ -235,7 +235,7 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         _add_to_threads(
             campaign,
             [
-                (fan_id, message_id)
+                (fan_id, message_id.hex)
                 for (_, fan_id, _), message_id in zip(claimed, message_ids, strict=True)
             ],
         )
@@ -283,8 +283,9 @@ def _link_messages(campaign_id: int, recipient_pks: list[int]) -> list[tuple[int
         return cursor.fetchall()
 
 
-def _add_to_threads(campaign: Campaign, messages: list[tuple[int, uuid.UUID]]) -> None:
-    """Each new campaign message, (fan id, message id), also goes into its fan's thread (the
+def _add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None:
+    """Each new campaign message, (fan id, message id's hex: what SQLite's column holds and
+    PostgreSQL's uuid reads), also goes into its fan's thread (the
     inbox marks it as the campaign's), as a message written from the composer does: a
     conversation for a fan who has none yet, then one outbound thread message per recipient,
     two INSERT … SELECT statements over the pairs (`rows_from`). Existing conversations keep
@@ -303,8 +304,7 @@ def _add_to_threads(campaign: Campaign, messages: list[tuple[int, uuid.UUID]]) -
     pairs, pair_params = rows_from(
         "v",
         [("fan_id", "bigint"), ("outbound_id", "uuid")],
-        # Its hex: what SQLite's column holds, and PostgreSQL's uuid reads.
-        [(fan_id, message_id.hex) for fan_id, message_id in messages],
+        messages,
     )
     with connection.cursor() as cursor:
         cursor.execute(

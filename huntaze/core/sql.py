@@ -79,7 +79,7 @@ def rows_from(
     render value by value in Python (its client-side cursor, Django's default, does). `columns`
     are (name, PostgreSQL type) pairs; on SQLite each value keeps its JSON type (an integer or a
     text), so pass values already prepared for the database (a UUID as its hex)."""
-    payload = json.dumps([list(row) for row in rows])
+    payload = json.dumps(rows if isinstance(rows, list | tuple) else list(rows))  # tuples too
     if connection.vendor == "postgresql":
         extracted = ", ".join(
             f"(value ->> {n})::{kind} AS {name}" for n, (name, kind) in enumerate(columns)
