@@ -298,15 +298,24 @@ def segment_members(segment: Segment) -> QuerySet[Fan]:
 
 
 def audience_members(
-    *, account_id: int, rules: dict[str, Any] | None, include, exclude, after: int = 0
+    *,
+    account_id: int,
+    rules: dict[str, Any] | None,
+    include,
+    exclude,
+    after: int = 0,
+    until: int | None = None,
 ) -> QuerySet[Fan]:
     """The fans of an audience: a segment now, or a campaign's audience as frozen at launch.
     `rules=None` matches no fan (only `include`); `include`/`exclude` are fan ids or subqueries.
-    `after`: only fans with a greater id — inside the subqueries too, so that a launch reading
-    the audience batch by batch never evaluates the whole of it again for each batch."""
+    `after` (and `until`): only fans with a greater id (and one no greater) — inside the
+    subqueries too, so that a launch reading the audience batch by batch never evaluates the
+    whole of it again for each batch."""
     scoped = Fan.objects.filter(account_id=account_id)
     if after:
         scoped = scoped.filter(pk__gt=after)
+    if until is not None:
+        scoped = scoped.filter(pk__lte=until)
     included = Q(pk__in=include)
     if rules is None:
         members = scoped.filter(included)

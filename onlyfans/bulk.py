@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from huntaze.core.sql import MAX_PARAMS, column_of
+from huntaze.core.sql import column_of, rows_from
 from onlyfans import limiter, metrics, pacing, scheduler, sqs
 from onlyfans.accepting import ensure_enabled
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
@@ -46,21 +46,28 @@ def messages_enqueue_bulk(
     lane: str = Lane.BULK,
     held: bool = False,
     arm: bool = True,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
     """One message per recipient, all alike but for the recipient, in one INSERT … SELECT, already
     `queued` (or held until `messages_release`); their ids, in the order of `recipient_ids`.
 
     Inside the caller's transaction, if any. The values every row shares are sent once; only the
-    ids and the recipients travel per row (two arrays on PostgreSQL, a VALUES list on SQLite): no
+    ids and the recipients travel per row (two arrays on PostgreSQL, a JSON array on SQLite): no
     Python object or field preparation per message. The account's wake-up is armed in the same
     transaction (`scheduler.wake_request`, usually nothing to do: one is live) and sent to SQS
     after commit; if that send fails or the process dies first, the wake-up stays overdue in the
-    database and the relay sends it again within `ONLYFANS_WAKE_GRACE_SECONDS` plus one period."""
+    database and the relay sends it again within `ONLYFANS_WAKE_GRACE_SECONDS` plus one period.
+
+    `ids`: the messages' ids, one per recipient, when the caller derives them (a campaign's from
+    its recipients, so that the link to each is known without reading the rows back); random
+    otherwise."""
     ensure_enabled()
     if not recipient_ids:
         return []
     now = timezone.now()
-    ids = [uuid.uuid4() for _ in recipient_ids]
+    message_ids = [uuid.uuid4() for _ in recipient_ids] if ids is None else list(ids)
+    if len(message_ids) != len(recipient_ids):
+        raise ValueError("one id per recipient")
     shared = {field.attname: field.get_default() for field in _FIELDS}
     shared.update(
         account_id=account.pk,
@@ -78,11 +85,11 @@ def messages_enqueue_bulk(
         updated_at=now,  # auto_now, as save() would set it
     )
     with transaction.atomic():
-        _insert_alike(shared, ids, list(recipient_ids))
+        _insert_alike(shared, message_ids, list(recipient_ids))
         if not held and arm:
-            arm_in_transaction(account, len(ids))
-    _metrics_after_commit(account, 0 if held else len(ids))
-    return ids
+            arm_in_transaction(account, len(message_ids))
+    _metrics_after_commit(account, 0 if held else len(message_ids))
+    return message_ids
 
 
 _FIELDS = [field for field in OutboundMessage._meta.concrete_fields]
@@ -103,37 +110,17 @@ def _insert_alike(shared: dict, ids: list[uuid.UUID], recipient_ids: list[str]) 
         selected.append(f"%s::{field.db_type(connection)}" if postgres else "%s")
         params.append(field.get_db_prep_save(shared[field.attname], connection))
     select = ", ".join(selected)
-    id_field = OutboundMessage._meta.pk
+    # Its hex: what SQLite's column holds, and PostgreSQL's uuid reads.
+    rows = list(zip([pk.hex for pk in ids], recipient_ids, strict=True))
+    source, per_row = rows_from("v", [("id", "uuid"), ("recipient_id", "varchar")], rows)
     with connection.cursor() as cursor:
-        if postgres:
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {select} "
-                f"FROM unnest(%s::uuid[], %s::varchar[]) AS v (id, recipient_id)",
-                [*params, ids, recipient_ids],
-            )
-            return
-        per_statement = max(1, (MAX_PARAMS - len(params)) // 2)
-        for start in range(0, len(ids), per_statement):
-            rows = list(
-                zip(
-                    ids[start : start + per_statement],
-                    recipient_ids[start : start + per_statement],
-                    strict=True,
-                )
-            )
-            values = ", ".join(["(%s, %s)"] * len(rows))
-            cursor.execute(
-                f"WITH v (id, recipient_id) AS (VALUES {values}) "
-                f"INSERT INTO {table} ({columns}) SELECT {select} FROM v",
-                [
-                    *(
-                        value
-                        for pk, to in rows
-                        for value in (id_field.get_db_prep_value(pk, connection), to)
-                    ),
-                    *params,
-                ],
-            )
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {select} FROM {source} "
+            # A caller's id already there is that message, written before: not a second one.
+            # (WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.)
+            f"WHERE true ON CONFLICT (id) DO NOTHING",
+            [*params, *per_row],
+        )
 
 
 def arm_in_transaction(account: OnlyFansAccount, count: int) -> None:

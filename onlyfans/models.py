@@ -35,6 +35,10 @@ class OnlyFansAccount(models.Model):
     # When a consumer last called the gateway for this account: the bucket's memory of last
     # resort when Redis has lost its data (restart, failover).
     last_gateway_call_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last delivery attempt of this row's own messages (not of another user sharing the
+    # OnlyFans account), kept by a database trigger on DeliveryAttempt (migration 0007): the
+    # status's lastProcessedAt, read without a join over the backlog.
+    last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The account's wake-up (onlyfans/scheduler.py): when a consumer next has to look at this
     # account (NULL: nothing waiting), and the token of the SQS wake-up armed for that moment.
     wake_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -67,7 +67,8 @@ def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]
 
 
 def last_processed_at(*, user=None) -> datetime | None:
-    attempts = DeliveryAttempt.objects.all()
+    """The last delivery attempt: of the user's own messages (kept on their account rows, so
+    no join over the backlog), or of anyone's (the attempts' index gives the maximum)."""
     if user is not None:
-        attempts = attempts.filter(message__account__owner=user)
-    return attempts.aggregate(last=Max("attempted_at"))["last"]
+        return accounts_of(user).aggregate(last=Max("last_attempt_at"))["last"]
+    return DeliveryAttempt.objects.aggregate(last=Max("attempted_at"))["last"]

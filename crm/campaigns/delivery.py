@@ -34,9 +34,11 @@ def create_bulk(
     media_urls: list[str],
     metadata: dict,
     held: bool,
+    ids: list,
 ) -> list:
-    """One bulk-lane message per recipient, in one INSERT; their ids, in order. The account is
-    not armed yet: the caller calls `arm` as its transaction's last statement."""
+    """One bulk-lane message per recipient, in one INSERT, with the given ids (one per
+    recipient, in order). The account is not armed yet: the caller calls `arm` as its
+    transaction's last statement."""
     return bulk.messages_enqueue_bulk(
         user=sender,
         account=account,
@@ -48,6 +50,7 @@ def create_bulk(
         lane=BULK,
         held=held,
         arm=False,
+        ids=ids,
     )
 
 

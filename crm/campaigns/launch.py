@@ -9,25 +9,25 @@ anywhere resumes where it stopped."""
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
-from crm.models import Conversation, Message, MessageDirection, SubscriptionStatus
+from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
 from crm.selectors import audience_members
-from huntaze.core.sql import concrete_field, insert_values
+from huntaze.core.sql import in_ids, rows_from
+from onlyfans.models import OutboundMessage
 
-# Rows per batch: short transactions (well under a second each), within SQLite's statement
-# limits. Each message batch costs a fixed number of statements, so fewer, larger ones win.
-FREEZE_BATCH = 5000
+# Rows per batch: short transactions (well under a second each). Each batch costs a fixed number
+# of statements, so fewer, larger ones win. FREEZE_BATCH counts the fans examined (a window of
+# the account's fans), MESSAGE_BATCH the recipients given a message.
+FREEZE_BATCH = 10000
 MESSAGE_BATCH = 5000
-# Pairs per UPDATE when linking recipients to their messages (2 parameters each).
-LINK_CHUNK = 1000
 
 
 @dataclass
@@ -61,6 +61,17 @@ def campaign_advance(campaign_id: int, *, budget_seconds: float = 20.0) -> Progr
 
 
 def _freeze_batch(campaign: Campaign) -> int:
+    """The audience's members among the account's next FREEZE_BATCH fans (by id, from the
+    cursor) become recipients. A window of fans, not the next FREEZE_BATCH members: bounded by
+    both ends, the audience's query reads only the window (asked for its first N members, the
+    database evaluated its subqueries over every fan left, in every batch)."""
+    cursor = campaign.freeze_cursor
+    last = (
+        Fan.objects.filter(account_id=campaign.account_id, pk__gt=cursor)
+        .order_by("pk")
+        .values_list("pk", flat=True)[FREEZE_BATCH - 1 : FREEZE_BATCH]
+        .first()
+    )
     audience = campaign.audience or {"rules": {}, "include": [], "exclude": []}
     fans = list(
         audience_members(
@@ -68,57 +79,97 @@ def _freeze_batch(campaign: Campaign) -> int:
             rules=audience["rules"],
             include=audience["include"],
             exclude=audience["exclude"],
-            after=campaign.freeze_cursor,
+            after=cursor,
+            until=last,  # None: the window runs to the last fan, and this batch is the last
         )
-        .filter(pk__gt=campaign.freeze_cursor)
         .order_by("pk")
-        .values_list("pk", "onlyfans_user_id")[:FREEZE_BATCH]
+        .values_list("pk", "onlyfans_user_id")
     )
     now = timezone.now()
     with transaction.atomic():
         _insert_recipients(campaign.pk, fans, now)
-        moved = {"freeze_cursor": fans[-1][0]} if fans else {"audience_frozen_at": now}
+        moved = {"freeze_cursor": last} if last is not None else {"audience_frozen_at": now}
         # Only from the cursor this batch started at: a concurrent run's batch counts once.
-        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=campaign.freeze_cursor).update(
-            **moved
-        )
+        Campaign.objects.filter(pk=campaign.pk, freeze_cursor=cursor).update(**moved)
     return len(fans)
 
 
-_RECIPIENT_COLUMNS = ("campaign", "fan", "recipient_id", "skip_reason", "cancelled", "created_at")
+def message_id_for(campaign_id: int, recipient_pk: int) -> uuid.UUID:
+    """The id of a recipient's campaign message, derived from (campaign, recipient): the campaign
+    in the first 48 bits, the recipient's id in the last 60, version 8 (RFC 9562's custom UUID:
+    never equal to a random, version 4 id) and the RFC variant. Known before the message exists,
+    so the recipient is linked to it in the same statement that claims the recipient, and the
+    same recipient can never get two messages (a second would have the same primary key).
+    `_MESSAGE_ID_SQL` computes the same value in SQL."""
+    if not 0 < campaign_id < 1 << 48 or not 0 < recipient_pk < 1 << 60:
+        raise ValueError("campaign or recipient id out of range for a message id")
+    return uuid.UUID(int=campaign_id << 80 | 0x8 << 76 | 0x8 << 60 | recipient_pk)
+
+
+# message_id_for in SQL, over the recipient's row `r`: as UUIDField stores it (SQLite: 32 hex
+# digits; PostgreSQL: a uuid). Its one parameter is the campaign's id.
+_MESSAGE_ID_SQL = {
+    "sqlite": "printf('%%012x80008%%015x', %s, r.id)",
+    "postgresql": (
+        "(lpad(to_hex(%s::bigint), 12, '0') || '80008' || lpad(to_hex(r.id), 15, '0'))::uuid"
+    ),
+}
 
 
 def _insert_recipients(campaign_id: int, fans: list[tuple[int, str]], now: datetime) -> None:
     """One recipient row per fan; a row already there (a crashed or concurrent batch) is left
-    alone by the unique (campaign, recipient) constraint. A plain multi-row INSERT: Django's
-    bulk_create prepares each field of each row in Python, which costs more than the database's
-    own work at 100,000 fans."""
+    alone by the unique (campaign, recipient) constraint. One INSERT … SELECT whose only
+    per-row values are the fan and its OnlyFans id (`rows_from`): Django's bulk_create prepares
+    each field of each row in Python, which costs more than the database's own work at 100,000
+    fans, and the values every row shares travel once."""
     if not fans:
         return
-    fields = [concrete_field(CampaignRecipient, name) for name in _RECIPIENT_COLUMNS]
-    created_at = fields[-1].get_db_prep_value(now, connection)
-    insert_values(
-        CampaignRecipient,
-        fields,
-        [(campaign_id, pk, user_id, "", False, created_at) for pk, user_id in fans],
-        ignore_conflicts=True,
-    )
+    quote = connection.ops.quote_name
+    table = quote(CampaignRecipient._meta.db_table)
+    created_at = CampaignRecipient._meta.get_field("created_at").get_db_prep_value(now, connection)
+    source, params = rows_from("v", [("fan_id", "bigint"), ("recipient_id", "varchar")], fans)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, fan_id, recipient_id, skip_reason, cancelled, "
+            f"created_at) SELECT %s, v.fan_id, v.recipient_id, '', %s, %s FROM {source} "
+            # WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.
+            f"WHERE true ON CONFLICT DO NOTHING",
+            [campaign_id, False, created_at, *params],
+        )
 
 
 def _recently_written_to(campaign: Campaign, fan_ids: list[int]) -> set[int]:
+    """The fans among these that were sent a message (not a mass one) within the campaign's
+    `skip_if_replied_within_minutes`. From the fans' conversations (their unique (account, fan)
+    index) to each one's thread (the (conversation, id) index), one probe per conversation: read
+    the other way round, from the recent outbound messages, it would scan the campaign's own
+    thread entries, thousands more each batch."""
     minutes = campaign.skip_if_replied_within_minutes
     if not minutes or not fan_ids:
         return set()
     since = timezone.now() - timedelta(minutes=minutes)
-    return set(
-        Message.objects.filter(
-            conversation__fan_id__in=fan_ids,
-            direction=MessageDirection.OUTBOUND,
-            sent_at__gte=since,
-        )
-        .exclude(outbound__lane=pipeline.BULK)
-        .values_list("conversation__fan_id", flat=True)
+    quote = connection.ops.quote_name
+    conversations, thread, outbound = (
+        quote(model._meta.db_table) for model in (Conversation, Message, OutboundMessage)
     )
+    fans, params = in_ids("c.fan_id", fan_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.fan_id FROM {conversations} c WHERE c.account_id = %s AND {fans} "
+            # A scalar subquery with a LIMIT: PostgreSQL keeps it a probe per conversation (an
+            # EXISTS could become a hash join over every thread message).
+            f"AND (SELECT m.id FROM {thread} m LEFT JOIN {outbound} o ON o.id = m.outbound_id "
+            f"WHERE m.conversation_id = c.id AND m.direction = %s AND m.sent_at >= %s "
+            f"AND (o.lane IS NULL OR o.lane <> %s) LIMIT 1) IS NOT NULL",
+            [
+                campaign.account_id,
+                *params,
+                MessageDirection.OUTBOUND,
+                Message._meta.get_field("sent_at").get_db_prep_value(since, connection),
+                pipeline.BULK,
+            ],
+        )
+        return {fan_id for (fan_id,) in cursor.fetchall()}
 
 
 def _create_batch(campaign: Campaign) -> tuple[int, int]:
@@ -126,17 +177,17 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
     todo = list(
         campaign.recipients.filter(message__isnull=True, skip_reason="", cancelled=False)
         .order_by("id")
-        .values_list("id", "fan_id", "recipient_id", "fan__subscription_status")[:MESSAGE_BATCH]
+        .values_list("id", "fan_id", "fan__subscription_status")[:MESSAGE_BATCH]
     )
     if not todo:
         Campaign.objects.filter(pk=campaign.pk, messages_created_at__isnull=True).update(
             messages_created_at=timezone.now()
         )
         return 0, 0
-    written_to = _recently_written_to(campaign, [fan_id for _, fan_id, _, _ in todo if fan_id])
+    written_to = _recently_written_to(campaign, [fan_id for _, fan_id, _ in todo if fan_id])
     skips: dict[str, list[int]] = {}
-    to_send: list[tuple[int, str]] = []
-    for pk, fan_id, recipient_id, subscription_status in todo:
+    to_send: list[int] = []
+    for pk, fan_id, subscription_status in todo:
         if fan_id is None:
             skips.setdefault(SkipReason.FAN_DELETED, []).append(pk)
         elif subscription_status != SubscriptionStatus.ACTIVE:
@@ -144,7 +195,7 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         elif fan_id in written_to:
             skips.setdefault(SkipReason.REPLIED_RECENTLY, []).append(pk)
         else:
-            to_send.append((pk, recipient_id))
+            to_send.append(pk)
     with transaction.atomic():
         # The campaign's row first: a pause or a resume (an UPDATE of that row) waits for this
         # batch, or this batch for it, so its messages are held exactly when the campaign is
@@ -156,66 +207,105 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             .get()
             == CampaignState.PAUSED
         )
-        # Locked and re-read: a concurrent run that created these messages first wins.
-        fresh = set(
-            CampaignRecipient.objects.select_for_update()
-            .filter(
-                pk__in=[pk for pk, *_ in todo],
-                message__isnull=True,
-                skip_reason="",
-                cancelled=False,
-            )
-            .values_list("pk", flat=True)
-        )
-        to_send = [(pk, recipient_id) for pk, recipient_id in to_send if pk in fresh]
-        for reason, ids in skips.items():
-            CampaignRecipient.objects.filter(pk__in=[pk for pk in ids if pk in fresh]).update(
-                skip_reason=reason
-            )
-        messages = pipeline.create_bulk(
+        skipped = sum(_skip(ids, reason) for reason, ids in skips.items())
+        # Claimed and linked in one UPDATE, only those still waiting: a concurrent run that
+        # created these messages first wins (its rows no longer match), and one that comes
+        # second waits on the rows' locks, then finds them taken.
+        claimed = sorted(_link_messages(campaign.pk, to_send))
+        message_ids = [message_id_for(campaign.pk, pk) for pk, _, _ in claimed]
+        pipeline.create_bulk(
             account=campaign.account,
             sender=campaign.created_by,
-            recipient_ids=[recipient_id for _, recipient_id in to_send],
+            recipient_ids=[recipient_id for _, _, recipient_id in claimed],
             content=campaign.content,
             media_urls=campaign.media_urls,
             metadata={"campaignId": campaign.pk},
             held=paused,
+            ids=message_ids,
         )
-        _link_messages(
-            [(pk, message_id) for (pk, _), message_id in zip(to_send, messages, strict=True)]
+        _add_to_threads(
+            campaign,
+            [
+                (fan_id, message_id.hex)
+                for (_, fan_id, _), message_id in zip(claimed, message_ids, strict=True)
+            ],
         )
-        _add_to_threads(campaign, [pk for pk, _ in to_send])
-        if messages and not paused:
-            pipeline.arm(campaign.account, len(messages))  # last: it locks the account's rows
-    return len(to_send), sum(len(ids) for ids in skips.values())
+        if claimed and not paused:
+            pipeline.arm(campaign.account, len(claimed))  # last: it locks the account's rows
+    return len(claimed), skipped
 
 
-def _add_to_threads(campaign: Campaign, recipient_pks: list[int]) -> None:
-    """Each new campaign message also goes into its fan's thread (the inbox marks it as the
-    campaign's), as a message written from the composer does: a conversation for a fan who has
-    none yet, then one outbound thread message per recipient, two INSERT … SELECT statements.
-    Existing conversations keep their place in the inbox: a mass send does not push thousands of
-    chats to the top. Idempotent: a thread message is unique per pipeline message."""
+# A recipient still waiting for its message (the launch's partial index says the same).
+_WAITING = "r.message_id IS NULL AND r.skip_reason = '' AND NOT r.cancelled"
+
+
+def _skip(recipient_pks: list[int], reason: str) -> int:
+    """Mark these recipients skipped, those still waiting; how many were."""
+    table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    ids, params = in_ids("r.id", recipient_pks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET skip_reason = %s WHERE {ids} AND {_WAITING}",
+            [reason, *params],
+        )
+        return cursor.rowcount
+
+
+def _link_messages(campaign_id: int, recipient_pks: list[int]) -> list[tuple[int, int, str]]:
+    """recipient.message = its message's id (`message_id_for`, computed by the database) for
+    each of these recipients still waiting, in one UPDATE with one parameter for the ids; (id,
+    fan id, OnlyFans id) of those it linked. The messages are written next, in the same
+    transaction (the foreign key is checked at the commit). Before the ids were derived, the
+    messages were written first and linked with a list of (recipient, message) pairs, after a
+    SELECT … FOR UPDATE that re-read the recipients: two statements more per batch."""
     if not recipient_pks:
+        return []
+    table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    ids, params = in_ids("r.id", recipient_pks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET message_id = {_MESSAGE_ID_SQL[connection.vendor]} "
+            # The bounds let the planner take the primary key's range even when the table's
+            # statistics predate this campaign's rows.
+            f"WHERE {ids} AND r.id BETWEEN %s AND %s AND {_WAITING} "
+            f"RETURNING id, fan_id, recipient_id",
+            [campaign_id, *params, min(recipient_pks), max(recipient_pks)],
+        )
+        return cursor.fetchall()
+
+
+def _add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None:
+    """Each new campaign message, (fan id, message id's hex: what SQLite's column holds and
+    PostgreSQL's uuid reads), also goes into its fan's thread (the
+    inbox marks it as the campaign's), as a message written from the composer does: a
+    conversation for a fan who has none yet, then one outbound thread message per recipient,
+    two INSERT … SELECT statements over the pairs (`rows_from`). Existing conversations keep
+    their place in the inbox: a mass send does not push thousands of chats to the top.
+    Idempotent: a thread message is unique per pipeline message."""
+    if not messages:
         return
     now = timezone.now()
     quote = connection.ops.quote_name
-    recipients, conversations, thread = (
-        quote(model._meta.db_table) for model in (CampaignRecipient, Conversation, Message)
-    )
+    conversations, thread = (quote(model._meta.db_table) for model in (Conversation, Message))
     when = Message._meta.get_field("sent_at").get_db_prep_value(now, connection)
     media = Message._meta.get_field("media_urls").get_db_prep_value(
         list(campaign.media_urls), connection
     )
-    ids = ", ".join(["%s"] * len(recipient_pks))
+    fans, fan_params = rows_from("v", [("fan_id", "bigint")], [(fan_id,) for fan_id, _ in messages])
+    pairs, pair_params = rows_from(
+        "v",
+        [("fan_id", "bigint"), ("outbound_id", "uuid")],
+        messages,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {conversations} (account_id, fan_id, last_message_preview, "
             f"last_message_direction, last_activity_at, unread_count, pinned, archived, "
             f"created_at, updated_at) "
-            f"SELECT %s, r.fan_id, '', '', %s, 0, %s, %s, %s, %s FROM {recipients} r "
-            f"WHERE r.id IN ({ids}) AND r.fan_id IS NOT NULL ON CONFLICT DO NOTHING",
-            [campaign.account_id, when, False, False, when, when, *recipient_pks],
+            f"SELECT %s, v.fan_id, '', '', %s, 0, %s, %s, %s, %s FROM {fans} "
+            # WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.
+            f"WHERE true ON CONFLICT DO NOTHING",
+            [campaign.account_id, when, False, False, when, when, *fan_params],
         )
         cursor.execute(
             f"INSERT INTO {thread} (conversation_id, direction, content, media_urls, sent_at, "
@@ -223,10 +313,10 @@ def _add_to_threads(campaign: Campaign, recipient_pks: list[int]) -> None:
             # A correlated lookup on the conversation's unique (account, fan) index: as a JOIN,
             # SQLite's planner scanned the conversations once per recipient.
             f"SELECT (SELECT c.id FROM {conversations} c "
-            f"WHERE c.account_id = %s AND c.fan_id = r.fan_id), "
-            f"%s, %s, %s, %s, r.message_id, %s FROM {recipients} r "
-            f"WHERE r.id IN ({ids}) AND r.message_id IS NOT NULL AND r.fan_id IS NOT NULL "
-            f"ON CONFLICT DO NOTHING",
+            f"WHERE c.account_id = %s AND c.fan_id = v.fan_id), "
+            f"%s, %s, %s, %s, v.outbound_id, %s FROM {pairs} "
+            # WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.
+            f"WHERE true ON CONFLICT DO NOTHING",
             [
                 campaign.account_id,
                 MessageDirection.OUTBOUND,
@@ -234,37 +324,6 @@ def _add_to_threads(campaign: Campaign, recipient_pks: list[int]) -> None:
                 media,
                 when,
                 when,
-                *recipient_pks,
+                *pair_params,
             ],
         )
-
-
-def _link_messages(pairs: list[tuple[int, Any]]) -> None:
-    """recipient.message = message for each (recipient id, message id) in one UPDATE … FROM a
-    list of pairs: Django's bulk_update builds a CASE of one WHEN per row, which costs more to
-    build than the rest of the batch. PostgreSQL gets two arrays (see huntaze.core.sql for why),
-    SQLite (>= 3.33) a VALUES list."""
-    if not pairs:
-        return
-    table = CampaignRecipient._meta.db_table
-    field = CampaignRecipient._meta.get_field("message").target_field
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"UPDATE {table} SET message_id = v.message_id "
-                f"FROM unnest(%s::bigint[], %s::uuid[]) AS v (id, message_id) "
-                f"WHERE {table}.id = v.id",
-                [[pk for pk, _ in pairs], [message_id for _, message_id in pairs]],
-            )
-            return
-        for start in range(0, len(pairs), LINK_CHUNK):
-            chunk = pairs[start : start + LINK_CHUNK]
-            params: list[Any] = []
-            for recipient_id, message_id in chunk:
-                params += [recipient_id, field.get_db_prep_value(message_id, connection)]
-            values = ", ".join(["(%s, %s)"] * len(chunk))
-            cursor.execute(
-                f"WITH v (id, message_id) AS (VALUES {values}) "
-                f"UPDATE {table} SET message_id = v.message_id FROM v WHERE {table}.id = v.id",
-                params,
-            )

@@ -10,6 +10,7 @@ Python, which for a 26,000-placeholder VALUES list costs more than the insert it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,3 +67,34 @@ def insert_values(
                 f"VALUES {', '.join([placeholder] * len(chunk))}{suffix}",
                 [value for row in chunk for value in row],
             )
+
+
+def rows_from(
+    alias: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list]:
+    """A FROM item `alias (column, …)` holding `rows`, for an INSERT … SELECT or an UPDATE that
+    reads thousands of values: one parameter, a JSON array of rows (json.dumps, in C), read by
+    the server (PostgreSQL's json_array_elements, SQLite's json_each). No statement with
+    thousands of placeholders for the driver to parse and bind, and no array for psycopg to
+    render value by value in Python (its client-side cursor, Django's default, does). `columns`
+    are (name, PostgreSQL type) pairs; on SQLite each value keeps its JSON type (an integer or a
+    text), so pass values already prepared for the database (a UUID as its hex)."""
+    payload = json.dumps(rows if isinstance(rows, list | tuple) else list(rows))  # tuples too
+    if connection.vendor == "postgresql":
+        extracted = ", ".join(
+            f"(value ->> {n})::{kind} AS {name}" for n, (name, kind) in enumerate(columns)
+        )
+        return f"(SELECT {extracted} FROM json_array_elements(%s::json)) AS {alias}", [payload]
+    extracted = ", ".join(
+        f"json_extract(value, '$[{n}]') AS {name}" for n, (name, _) in enumerate(columns)
+    )
+    return f"(SELECT {extracted} FROM json_each(%s)) AS {alias}", [payload]
+
+
+def in_ids(column: str, ids: Sequence[int]) -> tuple[str, list]:
+    """`column IN ids` with one parameter, for thousands of integer ids: an array literal on
+    PostgreSQL (built here: psycopg would render a list value by value), a JSON array on
+    SQLite."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", ["{" + ",".join(map(str, ids)) + "}"]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]

@@ -383,3 +383,40 @@ def test_a_launch_puts_each_campaign_message_in_its_fans_thread(api, account):
     assert Conversation.objects.filter(fan=new).count() == 1
     thread = api.get(f"/api/crm/conversations/{conversation.pk}/messages").json()
     assert [m["content"] for m in thread["results"]] == ["We miss you!", "hi!"]
+
+
+def test_a_recipient_never_gets_a_second_message_even_if_its_link_is_lost(api, account):
+    """Each campaign message's id is derived from (campaign, recipient): the database computes
+    the link itself, and a run that finds a recipient unlinked (its link lost, the launch
+    resumed) links it again to the message it already has instead of writing a second one."""
+    for _ in range(6):
+        make_fan(account)
+    campaign = create(api, {"filter": {}})
+    launch_fully(api, campaign["id"])
+    recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
+    for recipient in recipients:
+        assert recipient.message_id == launch.message_id_for(campaign["id"], recipient.pk)
+    lost = recipients.order_by("id")[2]
+    CampaignRecipient.objects.filter(pk=lost.pk).update(message=None)
+    Campaign.objects.filter(pk=campaign["id"]).update(messages_created_at=None)
+
+    assert launch.campaign_advance(campaign["id"]).done
+
+    lost.refresh_from_db()
+    assert lost.message_id == launch.message_id_for(campaign["id"], lost.pk)
+    messages = OutboundMessage.objects.filter(metadata__campaignId=campaign["id"])
+    assert messages.count() == 6
+    assert messages.filter(recipient_id=lost.recipient_id).count() == 1
+
+
+def test_the_freeze_reads_the_audience_window_by_window(api, account, monkeypatch):
+    """Batches of 3 fans examined, not of 3 members: a sparse audience is frozen whole, once."""
+    fans = [make_fan(account, tags=["vip"] if n % 4 == 0 else []) for n in range(11)]
+    monkeypatch.setattr(launch, "FREEZE_BATCH", 3)
+    campaign = create(api, {"filter": {"tagsAny": ["vip"]}})
+    launch_fully(api, campaign["id"])
+    recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
+    assert sorted(recipients.values_list("fan_id", flat=True)) == [
+        fan.pk for n, fan in enumerate(fans) if n % 4 == 0
+    ]
+    assert recipients.filter(message__isnull=True).count() == 0

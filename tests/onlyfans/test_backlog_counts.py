@@ -208,3 +208,28 @@ def test_the_migration_counts_the_messages_already_there(owner):
             (account.pk, "pending", "interactive"): 1,
         }
     )
+
+
+def test_an_attempt_moves_its_own_account_rows_last_attempt(owner):
+    """`last_attempt_at` (the status's lastProcessedAt), kept by a trigger on the attempts: the
+    message's own account row moves, to the latest attempt; a row sharing the OnlyFans account
+    does not."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from onlyfans.models import DeliveryAttempt, OnlyFansAccount
+    from tests.conftest import make_user
+
+    account = make_account(owner)
+    sharer = OnlyFansAccount.objects.create(
+        owner=make_user("sharer"), onlyfans_id=account.onlyfans_id, username="shared"
+    )
+    message = make(account, status="sent")
+    later, earlier = timezone.now(), timezone.now() - timedelta(minutes=5)
+    DeliveryAttempt.objects.create(message=message, number=1, outcome="sent", attempted_at=later)
+    DeliveryAttempt.objects.create(message=message, number=2, outcome="sent", attempted_at=earlier)
+
+    account.refresh_from_db()
+    sharer.refresh_from_db()
+    assert (account.last_attempt_at, sharer.last_attempt_at) == (later, None)

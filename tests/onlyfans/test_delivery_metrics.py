@@ -84,6 +84,24 @@ def test_status_reports_the_real_last_processed_time(owner, account, queues, gat
     assert status.last_processed_at == attempt_time
 
 
+def test_last_processed_is_the_users_own_on_a_shared_onlyfans_account(
+    owner, account, queues, gateway
+):
+    """Two users sharing one OnlyFans account share its slots, not what each other sent: one
+    user's delivery does not show as the other's lastProcessedAt."""
+    from onlyfans.models import OnlyFansAccount
+    from tests.conftest import make_user
+
+    other = make_user("sharer")
+    OnlyFansAccount.objects.create(owner=other, onlyfans_id=account.onlyfans_id, username="shared")
+    send(owner, account)
+    consume_messages.apply(kwargs={"seconds": 2})
+
+    attempt_time = OutboundMessage.objects.get().attempts.get().attempted_at
+    assert queue_status_get(user=owner).last_processed_at == attempt_time
+    assert queue_status_get(user=other).last_processed_at is None
+
+
 def test_the_beat_schedule_alone_delivers_a_message_left_pending(
     owner, account, queues, gateway, settings
 ):
