@@ -20,6 +20,7 @@ message again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -60,9 +61,18 @@ _local = threading.local()
 
 
 def _session() -> requests.Session:
+    """One keep-alive session per thread. The environment's proxy and CA-bundle settings are
+    read once, when the session is made, not on every call (requests' `trust_env` re-reads and
+    re-parses every environment variable per request: a measurable share of a delivery)."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = requests.Session()
+        session = requests.Session()
+        session.proxies.update(requests.utils.get_environ_proxies(settings.ONLYFANS_API_BASE_URL))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            session.verify = bundle
+        session.trust_env = False
+        _local.session = session
     return session
 
 

@@ -160,7 +160,19 @@ class Decision:
     next_interactive_at: datetime  # the earliest moment each lane can go, after this decision
     next_bulk_at: datetime
     pushed_until: datetime | None  # the gateway's Retry-After, while it runs
-    calls: tuple[Call, ...]  # the calls of the current window, oldest first (the ETA model's input)
+    # The script's members for the calls of the current window; parsed only when read (`calls`):
+    # the dispatcher's take and push never need them, the ETA model does.
+    members: tuple[str | bytes, ...] = ()
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        """The calls of the current window, oldest first (the ETA model's input)."""
+        calls = []
+        for member in self.members:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            at, tag, _ = text.split(":", 2)
+            calls.append(Call(at=_dt(at), lane=BULK if tag == "b" else INTERACTIVE))
+        return tuple(sorted(calls, key=lambda c: c.at))
 
     def next_at(self, lane: str) -> datetime:
         return self.next_bulk_at if lane == BULK else self.next_interactive_at
@@ -219,11 +231,6 @@ def run_script(
     except (RedisError, OSError) as exc:
         raise LimiterUnavailable(f"Redis is unreachable: {exc}") from exc
     granted, now, next_i, next_b, pushed, *members = raw
-    calls = []
-    for member in members:
-        text = member.decode() if isinstance(member, bytes) else str(member)
-        at, tag, _ = text.split(":", 2)
-        calls.append(Call(at=_dt(at), lane=BULK if tag == "b" else INTERACTIVE))
     server_now = _dt(now)
     pushed_at = _dt(pushed) if int(pushed) > int(now) else None
     return Decision(
@@ -232,7 +239,7 @@ def run_script(
         next_interactive_at=_dt(next_i),
         next_bulk_at=_dt(next_b),
         pushed_until=pushed_at,
-        calls=tuple(sorted(calls, key=lambda c: c.at)),
+        members=tuple(members),
     )
 
 

@@ -89,8 +89,9 @@ def _replay(
     decision: limiter.Decision, params: limiter.Params, lanes: Sequence[str]
 ) -> list[datetime]:
     """When each of these calls would be granted, in this order, by the limiter's rules."""
-    calls = [c.at for c in decision.calls]
-    bulk = [c.at for c in decision.calls if c.lane == BULK]
+    window_calls = decision.calls
+    calls = [c.at for c in window_calls]
+    bulk = [c.at for c in window_calls if c.lane == BULK]
     floor = max(decision.server_now, decision.pushed_until or decision.server_now)
     window, gap = timedelta(seconds=params.window), timedelta(seconds=params.gap)
     pace = timedelta(seconds=params.bulk_pace)

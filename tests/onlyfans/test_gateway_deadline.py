@@ -141,3 +141,32 @@ def test_a_complete_answer_keeps_its_connection_for_the_next_call(settings):
         server.server_close()
     assert first.ok and second.ok and first.upstream_id == "up-1"
     assert len(peers) == 1
+
+
+def test_the_session_reads_the_environments_proxy_once(monkeypatch, settings):
+    """requests re-reads every environment variable on each call unless told not to; the
+    gateway's session reads the proxy settings (and NO_PROXY) once, when it is made."""
+    import threading
+
+    from onlyfans import gateway as gateway_module
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    settings.ONLYFANS_API_BASE_URL = "https://gateway.example"
+    sessions = {}
+
+    def make(name: str) -> None:
+        sessions[name] = gateway_module._session()
+
+    thread = threading.Thread(target=make, args=("proxied",))
+    thread.start()
+    thread.join()
+    monkeypatch.setenv("NO_PROXY", "gateway.example")
+    thread = threading.Thread(target=make, args=("direct",))
+    thread.start()
+    thread.join()
+
+    assert sessions["proxied"].trust_env is False
+    assert sessions["proxied"].proxies.get("https") == "http://proxy.internal:3128"
+    assert "https" not in sessions["direct"].proxies
