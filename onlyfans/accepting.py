@@ -9,7 +9,7 @@ needs no SQS call at all. The message is then `queued`. When SQS cannot be reach
 A message sent with `scheduled_at` is not ready before then (`next_attempt_at`, waiting for
 "scheduled"). Due within SQS's longest delay (15 minutes), its account's wake-up is armed for
 that moment as usual; due later, the wake-up is only written to the database (*parked*,
-`scheduler.wake_park`) and the relay sends it to SQS shortly before the time: a message
+`wakeups.wake_park`) and the relay sends it to SQS shortly before the time: a message
 scheduled for next month has no copy on SQS meanwhile.
 """
 
@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from huntaze.core.errors import Conflict, ServiceUnavailable
-from onlyfans import metrics, pacing, scheduler, sqs
+from onlyfans import metrics, pacing, sqs, wakeups
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
 
 logger = logging.getLogger(__name__)
@@ -263,25 +263,25 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
     by_account: dict[str, list[OutboundMessage]] = {}
     for message in messages:
         by_account.setdefault(message.account.onlyfans_id, []).append(message)
-    wakeups = []
+    to_send = []
     parked: list[OutboundMessage] = []
     for onlyfans_id, group in list(by_account.items()):
         first = min((m.estimated_send_time or now) for m in group)
         due = min((m.next_attempt_at or now) for m in group)
-        if (due - now).total_seconds() > scheduler.PARK_BEYOND_SECONDS:
+        if (due - now).total_seconds() > wakeups.PARK_BEYOND_SECONDS:
             # Only scheduled messages, all due later than SQS can delay: the database holds the
             # wake-up until the relay sends it, shortly before they are due.
-            scheduler.wake_park(onlyfans_id, at=due)
+            wakeups.wake_park(onlyfans_id, at=due)
             parked.extend(by_account.pop(onlyfans_id))
             continue
-        wakeup = scheduler.wake_request(onlyfans_id, at=first)
+        wakeup = wakeups.wake_request(onlyfans_id, at=first)
         if wakeup is not None:
-            wakeups.append((onlyfans_id, wakeup.token, wakeup.delay_seconds()))
+            to_send.append((onlyfans_id, wakeup.token, wakeup.delay_seconds()))
     try:
-        results = sqs.send_wakeups(wakeups, timeout=settings.SQS_REQUEST_TIMEOUT)
+        results = sqs.send_wakeups(to_send, timeout=settings.SQS_REQUEST_TIMEOUT)
     except sqs.QueueUnavailable as exc:
-        for onlyfans_id, token, _ in wakeups:
-            scheduler.wake_forget(onlyfans_id, token)
+        for onlyfans_id, token, _ in to_send:
+            wakeups.wake_forget(onlyfans_id, token)
         sqs_circuit.trip()
         logger.warning(
             f"{LOG_PREFIX}: SQS unreachable, messages left pending for the relay",
@@ -289,10 +289,10 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
         )
         mark_queued(parked)
         return {str(m.id): UNREACHABLE for group in by_account.values() for m in group}
-    failed = {onlyfans_id for onlyfans_id, token, _ in wakeups if results.get(token) is not None}
-    for onlyfans_id, token, _ in wakeups:
+    failed = {onlyfans_id for onlyfans_id, token, _ in to_send if results.get(token) is not None}
+    for onlyfans_id, token, _ in to_send:
         if onlyfans_id in failed:
-            scheduler.wake_forget(onlyfans_id, token)
+            wakeups.wake_forget(onlyfans_id, token)
     mark_queued(
         [
             *parked,
@@ -305,7 +305,7 @@ def _arm(messages: Sequence[OutboundMessage]) -> dict[str, str]:
     )
     errors = {
         str(m.id): results.get(token) or "SQS refused the wake-up."
-        for onlyfans_id, token, _ in wakeups
+        for onlyfans_id, token, _ in to_send
         if onlyfans_id in failed
         for m in by_account[onlyfans_id]
     }

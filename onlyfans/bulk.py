@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from huntaze.core.sql import column_of, rows_from
-from onlyfans import limiter, metrics, pacing, scheduler, sqs
+from onlyfans import limiter, metrics, pacing, sqs, wakeups
 from onlyfans.accepting import ensure_enabled
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
 
@@ -54,7 +54,7 @@ def messages_enqueue_bulk(
     Inside the caller's transaction, if any. The values every row shares are sent once; only the
     ids and the recipients travel per row (two arrays on PostgreSQL, a JSON array on SQLite): no
     Python object or field preparation per message. The account's wake-up is armed in the same
-    transaction (`scheduler.wake_request`, usually nothing to do: one is live) and sent to SQS
+    transaction (`wakeups.wake_request`, usually nothing to do: one is live) and sent to SQS
     after commit; if that send fails or the process dies first, the wake-up stays overdue in the
     database and the relay sends it again within `ONLYFANS_WAKE_GRACE_SECONDS` plus one period.
 
@@ -130,7 +130,7 @@ def arm_in_transaction(account: OnlyFansAccount, count: int) -> None:
     account waits meanwhile): a caller that writes more in the same transaction passes
     `arm=False` to `messages_enqueue_bulk` and calls this last."""
     onlyfans_id = account.onlyfans_id
-    wakeup = scheduler.wake_request(onlyfans_id)
+    wakeup = wakeups.wake_request(onlyfans_id)
     if wakeup is None:
         return  # a live wake-up covers the account: it sees these rows when it fires
 
@@ -188,7 +188,7 @@ def messages_release(messages: QuerySet[OutboundMessage], *, account: OnlyFansAc
 def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
     def arm() -> None:
         onlyfans_id = account.onlyfans_id
-        wakeup = scheduler.wake_request(onlyfans_id)
+        wakeup = wakeups.wake_request(onlyfans_id)
         if wakeup is not None:
             token = wakeup.token
             try:
@@ -197,14 +197,14 @@ def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
                     timeout=settings.SQS_REQUEST_TIMEOUT,
                 )
             except sqs.QueueUnavailable as exc:
-                scheduler.wake_forget(onlyfans_id, token)  # the relay sends it on its next run
+                wakeups.wake_forget(onlyfans_id, token)  # the relay sends it on its next run
                 logger.warning(
                     f"{LOG_PREFIX}: SQS unreachable, the relay arms the released messages",
                     extra={"accountId": account.pk, "count": len(message_ids), "error": str(exc)},
                 )
                 return
             if results.get(token) is not None:
-                scheduler.wake_forget(onlyfans_id, token)
+                wakeups.wake_forget(onlyfans_id, token)
                 return
         # Bulk rows are written queued (messages_enqueue_bulk): released, they are queued again.
         metrics.emit(metrics.QUEUED, len(message_ids), AccountId=str(account.pk))

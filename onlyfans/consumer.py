@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
-from onlyfans import faults, scheduler, sqs
+from onlyfans import faults, sqs, wakeups
 from onlyfans.dispatcher import ConsumeReport, Dispatcher
 from onlyfans.models import OutboundMessage
 from onlyfans.receiver import Receiver
@@ -289,9 +289,9 @@ class Consumer(Dispatcher):
             )
 
     def _resend(self, wake: Wake, delay: float) -> None:
-        if delay > scheduler.PARK_BEYOND_SECONDS:
+        if delay > wakeups.PARK_BEYOND_SECONDS:
             # Later than SQS can delay: the database keeps the wake-up, the relay sends it.
-            scheduler.wake_park_token(wake.onlyfans_id, wake.token)
+            wakeups.wake_park_token(wake.onlyfans_id, wake.token)
             sqs.delete(wake.receipt_handle)
             return
         token = wake.token or uuid.uuid4()
@@ -333,7 +333,7 @@ class Consumer(Dispatcher):
     def _rearm_all(self) -> None:
         """Start-up: every account that needs a consumer gets its wake-up back (SQS may have lost
         its contents while nothing ran)."""
-        entries = scheduler.wakeups_rearm_all()
+        entries = wakeups.wakeups_rearm_all()
         try:
             sqs.send_wakeups(entries)
         except sqs.QueueUnavailable as exc:

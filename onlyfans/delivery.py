@@ -132,7 +132,7 @@ def record_attempt(
     claim_: Claim, result: GatewayResult, *, record_call: bool = True, report: bool = True
 ) -> Recorded:
     """Write the attempt and the message's new state in one short transaction (or in the
-    caller's: `scheduler.delivery_settle` also settles the wake-up, and then records the
+    caller's: `wakeups.delivery_settle` also settles the wake-up, and then records the
     account's last call and reports the outcome itself)."""
     message = claim_.message
     now = timezone.now()

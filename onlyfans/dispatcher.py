@@ -3,7 +3,7 @@
 Claim the account's best ready message (`scheduler.claim_next`), take the limiter's slot for its
 lane or give the message back, call the gateway within the grant's send budget and the claim's
 deadline, then record the attempt and settle the account's wake-up in one transaction
-(`scheduler.delivery_settle`; `scheduler.wake_settle` when nothing was sent). Returns when the
+(`wakeups.delivery_settle`; `wakeups.wake_settle` when nothing was sent). Returns when the
 wake-up in hand should look at the account again.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs
+from onlyfans import delivery, gateway, limiter, metrics, pacing, scheduler, sqs, wakeups
 from onlyfans.models import AttemptOutcome, Lane, OutboundMessage, WaitReason
 
 logger = logging.getLogger("onlyfans.consumer")
@@ -115,13 +115,13 @@ class Dispatcher:
             if pick.claim is not None:
                 scheduler.release(pick.claim, reason=WaitReason.REDIS_UNAVAILABLE)
                 self._count("deferred")
-        return scheduler.wake_settle(onlyfans_id, token=token, slots=slots)
+        return wakeups.wake_settle(onlyfans_id, token=token, slots=slots)
 
     def _deliver(
         self, claim: delivery.Claim, pace: pacing.AccountPace, token: uuid.UUID | None
     ) -> datetime | None:
         """One delivery: the limiter's decision, the gateway call, then the attempt and the
-        wake-up settled together (`scheduler.delivery_settle`, one transaction)."""
+        wake-up settled together (`wakeups.delivery_settle`, one transaction)."""
         message = claim.message
         onlyfans_id = message.account.onlyfans_id
         asked = time.monotonic()
@@ -135,7 +135,7 @@ class Dispatcher:
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
             metrics.emit(metrics.DEFERRED, AccountId=str(message.account_id))
-            return scheduler.wake_settle(onlyfans_id, token=token, slots=lane_slots(decision))
+            return wakeups.wake_settle(onlyfans_id, token=token, slots=lane_slots(decision))
         # The send budget: the limiter's guard covers this much delay between the grant and the
         # call reaching the gateway, and no more. A grant older than that (a stall: a slow Redis
         # answer, a paused process) is not used — the slot stays taken, the message waits for the
@@ -159,7 +159,7 @@ class Dispatcher:
             )
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")
-            return scheduler.wake_settle(
+            return wakeups.wake_settle(
                 onlyfans_id,
                 token=token,
                 slots=lane_slots(limiter.peek(onlyfans_id, limit=pace.limit)),
@@ -179,7 +179,7 @@ class Dispatcher:
         # Redis gone mid-call: the call happened, so record it; nothing more is sent meanwhile.
         with contextlib.suppress(limiter.LimiterUnavailable):
             decision = limiter.push_back(onlyfans_id, limit=pace.limit, seconds=pause)
-        recorded, next_at = scheduler.delivery_settle(
+        recorded, next_at = wakeups.delivery_settle(
             claim, result, token=token, slots=lane_slots(decision)
         )
         self._settle_outcome(message, recorded)

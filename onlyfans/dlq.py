@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from huntaze.core.ids import parse_uuid
-from onlyfans import scheduler, sqs
+from onlyfans import sqs, wakeups
 from onlyfans.models import MessageStatus, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _requeue_row(row: OutboundMessage) -> bool:
 
 def arm(onlyfans_id: str) -> None:
     """The account needs a consumer now: a wake-up, unless one is already armed."""
-    wakeup = scheduler.wake_request(onlyfans_id)
+    wakeup = wakeups.wake_request(onlyfans_id)
     if wakeup is not None:
         sqs.send_wakeups([(onlyfans_id, wakeup.token, wakeup.delay_seconds())])
 

@@ -8,7 +8,7 @@
 One relay is active at a time (a Redis lock, `RELAY_LOCK_KEY`): overlapping runs (beat on two
 hosts, a run slower than its period) would each arm a new wake-up for the same accounts. Their
 copies would be harmless — a copy whose token is no longer the account's is dropped by the
-consumer (`scheduler.wake_settle`) — but every one is an SQS send and a receive for nothing.
+consumer (`wakeups.wake_settle`) — but every one is an SQS send and a receive for nothing.
 Redis unreachable: the run goes ahead unlocked (the tokens still drop the spares).
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from onlyfans import accepting, backlog, scheduler, sqs
+from onlyfans import accepting, backlog, sqs, wakeups
 from onlyfans.models import MessageStatus, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -112,20 +112,20 @@ def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
     by_account: dict[str, list[OutboundMessage]] = {}
     for row in rows:
         by_account.setdefault(row.account.onlyfans_id, []).append(row)
-    wakeups: list[tuple[str, uuid.UUID, float]] = []
+    to_send: list[tuple[str, uuid.UUID, float]] = []
     armed: list[OutboundMessage] = []
     for onlyfans_id in by_account:
         # Pending: the wake-up armed when they were accepted never reached SQS.
-        wakeups.append((onlyfans_id, scheduler.wake_rearm(onlyfans_id), 0.0))
-    overdue = scheduler.wakeups_overdue()
-    wakeups.extend((onlyfans_id, token, 0.0) for onlyfans_id, token in overdue)
-    results = _send_with_retries(wakeups, retry_delays=retry_delays, sleep=sleep)
+        to_send.append((onlyfans_id, wakeups.wake_rearm(onlyfans_id), 0.0))
+    overdue = wakeups.wakeups_overdue()
+    to_send.extend((onlyfans_id, token, 0.0) for onlyfans_id, token in overdue)
+    results = _send_with_retries(to_send, retry_delays=retry_delays, sleep=sleep)
     if results is None:
         report.unreachable = True
         report.failed = len(rows) - len(armed)
         report.errors.append("SQS is unreachable; every remaining message stays pending.")
     else:
-        for onlyfans_id, token, _ in wakeups:
+        for onlyfans_id, token, _ in to_send:
             group = by_account.get(onlyfans_id, [])
             if results.get(token) is None:
                 armed.extend(group)

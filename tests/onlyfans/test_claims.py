@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from onlyfans import delivery, scheduler
+from onlyfans import delivery, scheduler, wakeups
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account
 
@@ -79,7 +79,7 @@ def test_it_picks_interactive_before_bulk_then_priority_then_acceptance_order(ow
     assert order == [first_high.pk, second_high.pk, old_low.pk, bulk_high.pk]
     # Not due yet (back-off): not picked, and the account says when it needs a consumer.
     assert scheduler.claim_next(account.onlyfans_id).claim is None
-    assert scheduler.next_need(account.onlyfans_id, slots=None) == backing_off.next_attempt_at
+    assert wakeups.next_need(account.onlyfans_id, slots=None) == backing_off.next_attempt_at
 
 
 def test_it_frees_a_claim_whose_lease_ran_out(owner):
@@ -272,8 +272,8 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
     own = {
         "pick": (pick.raw_query, pick.params, ["outbound_pick_idx", "outbound_sending_idx"]),
         "need": (
-            scheduler._need_sql(),
-            scheduler._need_params(account.onlyfans_id, now),
+            wakeups._need_sql(),
+            wakeups._need_params(account.onlyfans_id, now),
             ["outbound_pick_idx"],
         ),
     }

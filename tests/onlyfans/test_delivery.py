@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import pytest
 from django.utils import timezone
 
-from onlyfans import limiter, pacing, scheduler, sqs
+from onlyfans import limiter, pacing, scheduler, sqs, wakeups
 from onlyfans.consumer import Consumer
 from onlyfans.models import AttemptOutcome, MessageStatus, OutboundMessage
 from onlyfans.services import MessageInput, message_send, messages_publish_pending
@@ -283,7 +283,7 @@ def test_it_sends_each_message_once_when_wake_ups_are_duplicated(
 ):
     messages = [send(owner, fast_account, content=f"m{i}") for i in range(3)]
     sqs.send_wakeups(
-        [(fast_account.onlyfans_id, scheduler.wake_rearm(fast_account.onlyfans_id), 0)] * 2
+        [(fast_account.onlyfans_id, wakeups.wake_rearm(fast_account.onlyfans_id), 0)] * 2
     )
 
     drain(

@@ -254,7 +254,7 @@ def test_it_rearms_an_account_whose_wake_up_went_missing(owner, account, queues,
         wake_at=now - grace * 3
     )
     # Armed (its token) and on time; a wake-up without a token would be parked
-    # (scheduler.wake_park).
+    # (wakeups.wake_park).
     type(account).objects.filter(pk=on_time.pk).update(wake_at=now, wake_token=uuid.uuid4())
 
     report = services.messages_publish_pending(sleep=lambda _: None)

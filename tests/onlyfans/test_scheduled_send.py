@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from onlyfans import scheduler, sqs
+from onlyfans import sqs, wakeups
 from onlyfans.consumer import Consumer
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
 from onlyfans.services import MessageInput, message_send, messages_publish_pending
@@ -281,5 +281,5 @@ def test_after_a_delivery_a_far_future_wake_up_is_parked_not_resent(
 def test_a_consumer_start_up_leaves_parked_wake_ups_alone(owner, fast_account, queues):
     send(owner, fast_account, scheduled_at=timezone.now() + timedelta(days=3))
 
-    assert scheduler.wakeups_rearm_all() == []
+    assert wakeups.wakeups_rearm_all() == []
     assert on_queue() == 0
