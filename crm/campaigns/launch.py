@@ -35,8 +35,10 @@ from onlyfans.models import OutboundMessage
 
 # Rows per batch: short transactions (well under a second each). Each batch costs a fixed number
 # of statements, so fewer, larger ones win. FREEZE_BATCH counts the fans examined (a window of
-# the account's fans), MESSAGE_BATCH the recipients given a message.
-FREEZE_BATCH = 10000
+# the account's fans), each batch writing their recipients, messages and thread entries: about
+# 0.5 s per transaction on PostgreSQL at 5,000 (10,000: over 1 s, and no faster overall).
+# MESSAGE_BATCH: the recipients `_create_batch` links, those the freeze left without a message.
+FREEZE_BATCH = 5000
 MESSAGE_BATCH = 5000
 
 
