@@ -389,6 +389,9 @@ def _add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None
         [("fan_id", "bigint"), ("outbound_id", "uuid")],
         messages,
     )
+    if connection.vendor == "postgresql":
+        _add_to_threads_at_once(campaign, pairs, pair_params, when, media)
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {conversations} (account_id, fan_id, last_message_preview, "
@@ -417,5 +420,45 @@ def _add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None
                 when,
                 when,
                 *pair_params,
+            ],
+        )
+
+
+def _add_to_threads_at_once(campaign: Campaign, pairs: str, pair_params: list, when, media) -> None:
+    """`_add_to_threads` on PostgreSQL, in one statement: the conversations written (a CTE's
+    RETURNING) give the new ones' ids, and only a fan that had a conversation already is looked
+    up, with one read of the pairs. If a conversation written concurrently (after this
+    statement's snapshot) is neither returned nor seen, its thread message has no conversation:
+    the batch fails on the NOT NULL column and is retried."""
+    quote = connection.ops.quote_name
+    conversations, thread = (quote(model._meta.db_table) for model in (Conversation, Message))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v AS MATERIALIZED (SELECT * FROM {pairs}), "
+            f"new AS (INSERT INTO {conversations} (account_id, fan_id, last_message_preview, "
+            f"last_message_direction, last_activity_at, unread_count, pinned, archived, "
+            f"created_at, updated_at) "
+            f"SELECT %s, v.fan_id, '', '', %s, 0, %s, %s, %s, %s FROM v "
+            f"ON CONFLICT DO NOTHING RETURNING id, fan_id) "
+            f"INSERT INTO {thread} (conversation_id, direction, content, media_urls, sent_at, "
+            f"outbound_id, created_at) "
+            f"SELECT COALESCE(new.id, (SELECT c.id FROM {conversations} c "
+            f"WHERE c.account_id = %s AND c.fan_id = v.fan_id)), "
+            f"%s, %s, %s, %s, v.outbound_id, %s FROM v LEFT JOIN new ON new.fan_id = v.fan_id "
+            f"ON CONFLICT DO NOTHING",
+            [
+                *pair_params,
+                campaign.account_id,
+                when,
+                False,
+                False,
+                when,
+                when,
+                campaign.account_id,
+                MessageDirection.OUTBOUND,
+                campaign.content,
+                media,
+                when,
+                when,
             ],
         )
