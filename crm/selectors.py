@@ -319,6 +319,11 @@ def audience_members(
     included = Q(pk__in=include)
     if rules is None:
         members = scoped.filter(included)
+    elif isinstance(include, list | tuple) and not include:
+        # No fan added by hand (a campaign's own rules): the rules' fans themselves, without
+        # joining the fans to themselves. That self-join, planned from statistics older than a
+        # batch of new fans, became a nested loop over the whole window per fan on PostgreSQL.
+        members = filter_fans(scoped, scoped=scoped, rules=rules)
     else:
         matching = filter_fans(scoped, scoped=scoped, rules=rules)
         members = scoped.filter(Q(pk__in=matching.values("pk")) | included)

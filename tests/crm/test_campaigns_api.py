@@ -91,11 +91,10 @@ def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkey
     for _ in range(25):
         make_fan(account)
     monkeypatch.setattr(launch, "FREEZE_BATCH", 10)
-    monkeypatch.setattr(launch, "MESSAGE_BATCH", 7)
     campaign = create(api, {"filter": {}})
     act(api, campaign["id"], "launch")
     calls = {"n": 0}
-    real = launch._create_batch
+    real = launch._freeze_batch
 
     def crash_on_second(c):
         calls["n"] += 1
@@ -103,21 +102,72 @@ def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkey
             raise RuntimeError("worker killed")
         return real(c)
 
-    monkeypatch.setattr(launch, "_create_batch", crash_on_second)
+    monkeypatch.setattr(launch, "_freeze_batch", crash_on_second)
     with pytest.raises(RuntimeError):
         launch.campaign_advance(campaign["id"])
-    monkeypatch.setattr(launch, "_create_batch", real)
+    monkeypatch.setattr(launch, "_freeze_batch", real)
+    recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
+    assert recipients.count() == 10  # the first batch, whole: its recipients and their messages
+    assert recipients.filter(message__isnull=True).count() == 0
     # A second launch call is a 409, and the tick (twice, as two workers would) finishes the job.
     error_of(api.post(f"{CAMPAIGNS}/{campaign['id']}/launch"), 409, "campaign_state_conflict")
     launch.campaign_advance(campaign["id"])
     launch.campaign_advance(campaign["id"])
-    recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
     assert recipients.count() == 25
     assert recipients.filter(message__isnull=True).count() == 0
     assert (
         OutboundMessage.objects.filter(campaign_recipient__campaign_id=campaign["id"]).count() == 25
     )
+    assert OutboundMessage.objects.filter(metadata__campaignId=campaign["id"]).count() == 25
     assert len(set(recipients.values_list("recipient_id", flat=True))) == 25
+
+
+def test_a_crash_inside_a_batch_leaves_none_of_it(api, account, monkeypatch):
+    """A batch writes its recipients, their messages and thread entries in one transaction: a
+    crash after the recipients are written, before their thread entries, leaves no recipient
+    without its message, and the resumed launch writes each message once."""
+    from crm.models import Message
+
+    for _ in range(25):
+        make_fan(account)
+    monkeypatch.setattr(launch, "FREEZE_BATCH", 10)
+    campaign = create(api, {"filter": {}})
+    act(api, campaign["id"], "launch")
+    calls = {"n": 0}
+    real = launch._add_to_threads
+
+    def crash_on_second(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real(*args)
+
+    monkeypatch.setattr(launch, "_add_to_threads", crash_on_second)
+    with pytest.raises(RuntimeError):
+        launch.campaign_advance(campaign["id"])
+    recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
+    assert recipients.count() == 10
+    assert recipients.filter(message__isnull=True).count() == 0
+    assert OutboundMessage.objects.filter(metadata__campaignId=campaign["id"]).count() == 10
+    assert launch.campaign_advance(campaign["id"]).done
+    assert recipients.count() == 25
+    assert recipients.filter(message__isnull=True).count() == 0
+    assert OutboundMessage.objects.filter(metadata__campaignId=campaign["id"]).count() == 25
+    assert Message.objects.filter(outbound__metadata__campaignId=campaign["id"]).count() == 25
+
+
+def test_a_batch_run_twice_does_nothing_the_second_time(api, account):
+    """Two runs of the same batch (two workers, the second reading the campaign before the first
+    committed): the second finds the cursor moved under the campaign's lock and writes nothing."""
+    for _ in range(4):
+        make_fan(account)
+    campaign = create(api, {"filter": {}})
+    act(api, campaign["id"], "launch")
+    stale = Campaign.objects.select_related("account").get(pk=campaign["id"])
+    assert launch._freeze_batch(stale) == (4, 4, 0)
+    assert launch._freeze_batch(stale) == (0, 0, 0)
+    assert CampaignRecipient.objects.filter(campaign_id=campaign["id"]).count() == 4
+    assert OutboundMessage.objects.filter(metadata__campaignId=campaign["id"]).count() == 4
 
 
 def test_it_skips_fans_written_to_recently_and_unsubscribed_ones(api, account, owner):
@@ -386,7 +436,7 @@ def test_a_launch_puts_each_campaign_message_in_its_fans_thread(api, account):
 
 
 def test_a_recipient_never_gets_a_second_message_even_if_its_link_is_lost(api, account):
-    """Each campaign message's id is derived from (campaign, recipient): the database computes
+    """Each campaign message's id is derived from (campaign, fan): the database computes
     the link itself, and a run that finds a recipient unlinked (its link lost, the launch
     resumed) links it again to the message it already has instead of writing a second one."""
     for _ in range(6):
@@ -395,7 +445,7 @@ def test_a_recipient_never_gets_a_second_message_even_if_its_link_is_lost(api, a
     launch_fully(api, campaign["id"])
     recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
     for recipient in recipients:
-        assert recipient.message_id == launch.message_id_for(campaign["id"], recipient.pk)
+        assert recipient.message_id == launch.message_id_for(campaign["id"], recipient.fan_id)
     lost = recipients.order_by("id")[2]
     CampaignRecipient.objects.filter(pk=lost.pk).update(message=None)
     Campaign.objects.filter(pk=campaign["id"]).update(messages_created_at=None)
@@ -403,7 +453,7 @@ def test_a_recipient_never_gets_a_second_message_even_if_its_link_is_lost(api, a
     assert launch.campaign_advance(campaign["id"]).done
 
     lost.refresh_from_db()
-    assert lost.message_id == launch.message_id_for(campaign["id"], lost.pk)
+    assert lost.message_id == launch.message_id_for(campaign["id"], lost.fan_id)
     messages = OutboundMessage.objects.filter(metadata__campaignId=campaign["id"])
     assert messages.count() == 6
     assert messages.filter(recipient_id=lost.recipient_id).count() == 1
