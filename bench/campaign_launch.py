@@ -133,7 +133,7 @@ class Timer:
 def run(fans: int) -> dict:
     from django.db import connection
 
-    from crm.campaigns import delivery, launch, services
+    from crm.campaigns import delivery, launch, services, threads
     from crm.campaigns.models import Campaign, CampaignRecipient
     from onlyfans.models import OutboundMessage
 
@@ -155,7 +155,7 @@ def run(fans: int) -> dict:
     parts = {
         "recipients": Timer(launch, "_insert_recipients"),
         "messages": Timer(delivery, "create_bulk"),
-        "threads": Timer(launch, "_add_to_threads"),
+        "threads": Timer(threads, "add_to_threads"),
     }
     queries = {"n": 0}
 

@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from crm.campaigns import delivery, launch, services
+from crm.campaigns import delivery, launch, services, threads
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
 from crm.models import MessageDirection, Segment
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
@@ -134,7 +134,7 @@ def test_a_crash_inside_a_batch_leaves_none_of_it(api, account, monkeypatch):
     campaign = create(api, {"filter": {}})
     act(api, campaign["id"], "launch")
     calls = {"n": 0}
-    real = launch._add_to_threads
+    real = threads.add_to_threads
 
     def crash_on_second(*args):
         calls["n"] += 1
@@ -142,7 +142,7 @@ def test_a_crash_inside_a_batch_leaves_none_of_it(api, account, monkeypatch):
             raise RuntimeError("worker killed")
         return real(*args)
 
-    monkeypatch.setattr(launch, "_add_to_threads", crash_on_second)
+    monkeypatch.setattr(threads, "add_to_threads", crash_on_second)
     with pytest.raises(RuntimeError):
         launch.campaign_advance(campaign["id"])
     recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
