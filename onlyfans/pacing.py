@@ -167,7 +167,8 @@ def account_schedule(onlyfans_id: str, *, limit: int, interactive_waiting: int) 
     return AccountSchedule(decision, limiter.params_for(limit), interactive_waiting)
 
 
-def _ready(now: datetime) -> Q:
+def ready_now(now: datetime) -> Q:
+    """Ready and due at `now`: no back-off, Retry-After or scheduled moment still ahead."""
     return Q(status__in=READY) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
@@ -177,7 +178,7 @@ def interactive_waiting(
     now = now or timezone.now()
     rows = (
         OutboundMessage.objects.filter(
-            _ready(now), account__onlyfans_id__in=set(onlyfans_ids), lane=Lane.INTERACTIVE
+            ready_now(now), account__onlyfans_id__in=set(onlyfans_ids), lane=Lane.INTERACTIVE
         )
         .order_by()
         .values("account__onlyfans_id")
@@ -195,7 +196,7 @@ def estimate_new(*, account: OnlyFansAccount, items: Sequence[tuple[str, int]]) 
     onlyfans_id = account.onlyfans_id
     limit = account_pace(onlyfans_id).limit
     rows = (
-        OutboundMessage.objects.filter(_ready(now), account__onlyfans_id=onlyfans_id)
+        OutboundMessage.objects.filter(ready_now(now), account__onlyfans_id=onlyfans_id)
         .order_by()
         .values_list("lane", "priority")
         .annotate(n=Count("pk"))
@@ -252,7 +253,7 @@ def message_schedules(messages: Sequence[OutboundMessage]) -> dict:
     if not waiting:
         return result
     ahead = OutboundMessage.objects.filter(
-        _ready(now),
+        ready_now(now),
         account__onlyfans_id=OuterRef("account__onlyfans_id"),
         lane=OuterRef("lane"),
     ).filter(

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from onlyfans.delivery import LOST_CLAIM_ERROR, Claim
@@ -33,11 +32,7 @@ from onlyfans.models import (
     OnlyFansAccount,
     OutboundMessage,
 )
-from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
-
-
-def _ready(now: datetime) -> Q:
-    return Q(status__in=READY) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of, ready_now
 
 
 def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
@@ -135,7 +130,7 @@ def claim_next(onlyfans_id: str) -> Pick:
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
             # And on readiness: a hold (a paused campaign) or a back-off that committed since the
             # pick wins too.
-            if mine.filter(_ready(now), pk=message.pk).update(
+            if mine.filter(ready_now(now), pk=message.pk).update(
                 status=MessageStatus.SENDING,
                 claim_token=token,
                 claimed_until=lease_until,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from onlyfans import delivery, scheduler, wakeups
 from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.pacing import ready_now
 from tests.conftest import make_account
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
@@ -255,7 +256,7 @@ def test_the_pick_and_the_relay_use_their_indexes_on_postgresql(owner):
         cursor.execute("ANALYZE onlyfans_onlyfansaccount")
     queries = {
         "outbound_pick_idx": OutboundMessage.objects.filter(
-            scheduler._ready(now), account_id__in=[account.pk], lane="interactive"
+            ready_now(now), account_id__in=[account.pk], lane="interactive"
         )
         .order_by("-priority", "queued_at", "id")
         .values("pk")[:1],
