@@ -143,24 +143,7 @@ def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:
         to_send = sorted(
             (fan_id, recipient_id) for fan_id, recipient_id, skip in inserted if not skip
         )
-        message_ids = [message_id_for(campaign.pk, fan_id) for fan_id, _ in to_send]
-        pipeline.create_bulk(
-            account=campaign.account,
-            sender=campaign.created_by,
-            recipient_ids=[recipient_id for _, recipient_id in to_send],
-            content=campaign.content,
-            media_urls=campaign.media_urls,
-            metadata={"campaignId": campaign.pk},
-            held=paused,
-            ids=message_ids,
-        )
-        threads.add_to_threads(
-            campaign,
-            [
-                (fan_id, message_id.hex)
-                for (fan_id, _), message_id in zip(to_send, message_ids, strict=True)
-            ],
-        )
+        _write_messages(campaign, to_send, held=paused)
         moved = {"freeze_cursor": last} if last is not None else {"audience_frozen_at": now}
         Campaign.objects.filter(pk=campaign.pk).update(**moved)
         if to_send and not paused:
@@ -296,24 +279,7 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         # created these messages first wins (its rows no longer match), and one that comes
         # second waits on the rows' locks, then finds them taken.
         claimed = sorted(_link_messages(campaign.pk, to_send))
-        message_ids = [message_id_for(campaign.pk, fan_id) for _, fan_id, _ in claimed]
-        pipeline.create_bulk(
-            account=campaign.account,
-            sender=campaign.created_by,
-            recipient_ids=[recipient_id for _, _, recipient_id in claimed],
-            content=campaign.content,
-            media_urls=campaign.media_urls,
-            metadata={"campaignId": campaign.pk},
-            held=paused,
-            ids=message_ids,
-        )
-        threads.add_to_threads(
-            campaign,
-            [
-                (fan_id, message_id.hex)
-                for (_, fan_id, _), message_id in zip(claimed, message_ids, strict=True)
-            ],
-        )
+        _write_messages(campaign, [(fan_id, rid) for _, fan_id, rid in claimed], held=paused)
         if claimed and not paused:
             pipeline.arm(campaign.account, len(claimed))  # last: it locks the account's rows
     return len(claimed), skipped
@@ -356,3 +322,21 @@ def _link_messages(campaign_id: int, recipient_pks: list[int]) -> list[tuple[int
             [campaign_id, *params, min(recipient_pks), max(recipient_pks)],
         )
         return cursor.fetchall()
+
+
+def _write_messages(campaign: Campaign, fans: list[tuple[int, str]], *, held: bool) -> None:
+    """The bulk-lane messages of these (fan, recipient id) pairs, under ids derived from the
+    campaign and the fan (`message_id_for`), and their entries in the fans' threads."""
+    message_ids = [message_id_for(campaign.pk, fan_id) for fan_id, _ in fans]
+    pipeline.create_bulk(
+        account=campaign.account,
+        sender=campaign.created_by,
+        recipient_ids=[recipient_id for _, recipient_id in fans],
+        content=campaign.content,
+        media_urls=campaign.media_urls,
+        metadata={"campaignId": campaign.pk},
+        held=held,
+        ids=message_ids,
+    )
+    pairs = zip((fan_id for fan_id, _ in fans), message_ids, strict=True)
+    threads.add_to_threads(campaign, [(fan_id, message_id.hex) for fan_id, message_id in pairs])
