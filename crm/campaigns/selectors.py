@@ -26,15 +26,20 @@ from huntaze.core.errors import InvalidInput
 from onlyfans.models import MessageStatus, OnlyFansAccount
 from onlyfans.selectors import account_for_user
 
-# The states a recipient is counted in (its message's status, or the CRM's own).
-RECIPIENT_STATES = (
-    "waiting",  # launched, its message not created yet
+# The message states a recipient can be counted in, but cancelled (which the CRM's own flag
+# reaches too: cancelled before its message was created).
+_MESSAGE_STATES = (
     MessageStatus.PENDING,
     MessageStatus.QUEUED,
     MessageStatus.SENDING,
     MessageStatus.SENT,
     MessageStatus.FAILED,
     MessageStatus.DEAD_LETTERED,
+)
+# The states a recipient is counted in (its message's status, or the CRM's own).
+RECIPIENT_STATES = (
+    "waiting",  # launched, its message not created yet
+    *_MESSAGE_STATES,
     MessageStatus.CANCELLED,
     "skipped",
 )
@@ -67,17 +72,7 @@ def _state_filters() -> dict[str, Q]:
     not_skipped = Q(skip_reason="")
     return {
         "waiting": Q(message__isnull=True, cancelled=False) & not_skipped,
-        **{
-            status: Q(message__status=status) & not_skipped
-            for status in (
-                MessageStatus.PENDING,
-                MessageStatus.QUEUED,
-                MessageStatus.SENDING,
-                MessageStatus.SENT,
-                MessageStatus.FAILED,
-                MessageStatus.DEAD_LETTERED,
-            )
-        },
+        **{status: Q(message__status=status) & not_skipped for status in _MESSAGE_STATES},
         MessageStatus.CANCELLED: (
             Q(message__status=MessageStatus.CANCELLED) | Q(message__isnull=True, cancelled=True)
         )

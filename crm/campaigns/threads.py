@@ -57,15 +57,7 @@ def add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None:
             f"%s, %s, %s, %s, v.outbound_id, %s FROM {pairs} "
             # WHERE: without it SQLite reads the ON of ON CONFLICT as a join's.
             f"WHERE true ON CONFLICT DO NOTHING",
-            [
-                campaign.account_id,
-                MessageDirection.OUTBOUND,
-                campaign.content,
-                media,
-                when,
-                when,
-                *pair_params,
-            ],
+            [*_message_params(campaign, media, when), *pair_params],
         )
 
 
@@ -99,11 +91,12 @@ def _add_at_once(campaign: Campaign, pairs: str, pair_params: list, when, media)
                 False,
                 when,
                 when,
-                campaign.account_id,
-                MessageDirection.OUTBOUND,
-                campaign.content,
-                media,
-                when,
-                when,
+                *_message_params(campaign, media, when),
             ],
         )
+
+
+def _message_params(campaign: Campaign, media, when) -> list:
+    """The parameters of a thread message's shared columns, after its conversation's lookup by
+    account: the account, the direction, the content, the media, sent_at and created_at."""
+    return [campaign.account_id, MessageDirection.OUTBOUND, campaign.content, media, when, when]
