@@ -59,7 +59,10 @@ def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]
     onlyfans_of = dict(accounts.values_list("pk", "onlyfans_id"))
     counts: dict[str, dict[str, int]] = {}
     waiting = set(MessageStatus.waiting())
-    for (account_id, status, lane), n in backlog.counts(onlyfans_of).items():
+    # Every account's counts for operators (no IN list of every account); the membership test
+    # drops the rows a deleted account left.
+    scope = None if user is None else onlyfans_of
+    for (account_id, status, lane), n in backlog.counts(scope).items():
         if status in waiting and account_id in onlyfans_of:
             lanes = counts.setdefault(onlyfans_of[account_id], {})
             lanes[lane] = lanes.get(lane, 0) + n
