@@ -106,10 +106,13 @@ def test_it_holds_the_limit_across_three_consumer_processes(
         assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= GAP
         order = [lanes[uuid.UUID(c.idempotency_key)] for c in calls]
         assert order == ["interactive"] * (PER_ACCOUNT // 2) + ["bulk"] * (PER_ACCOUNT // 2)
-    # One attempt each, and every process did some of the work (each prints its summary).
+    # One attempt each, and the work was shared: each process prints its summary, and they add
+    # up. Which process takes which account is SQS's choice (a fast process can be handed every
+    # wake-up a slower one would have taken), so no share is asked of any one of them.
     assert OutboundMessage.objects.filter(attempt_count=1).count() == total
     sent_per_process = [int(n) for n in re.findall(r"Consumed: received \d+, sent (\d+)", logs)]
-    assert len(sent_per_process) == 3 and all(sent_per_process), logs
+    assert len(sent_per_process) == 3 and sum(sent_per_process) == total, logs
+    assert sum(1 for sent in sent_per_process if sent) >= 2, logs
 
 
 def test_it_loses_nothing_when_a_consumer_is_stopped_mid_batch(
