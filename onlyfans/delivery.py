@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from huntaze.core.errors import Conflict
-from onlyfans import metrics
+from onlyfans import metrics, statements
 from onlyfans.gateway import GatewayResult
 from onlyfans.models import (
     AttemptOutcome,
@@ -152,18 +152,24 @@ def record_attempt(
 def _record_sent(claim_: Claim, result: GatewayResult, now: datetime) -> Recorded | None:
     """The common case in two statements: the call succeeded and the claim is still ours (one
     conditional UPDATE says both), then the attempt's INSERT. None: the slow path decides."""
-    updated = OutboundMessage.objects.filter(
-        pk=claim_.message.pk, claim_token=claim_.token, status=MessageStatus.SENDING
-    ).update(
-        status=MessageStatus.SENT,
-        sent_at=now,
-        upstream_id=result.upstream_id,
-        last_error="",
-        wait_reason="",
-        attempt_count=F("attempt_count") + 1,
-        claim_token=None,
-        claimed_until=None,
-        rate_limited_since=None,
+    values = {
+        "status": MessageStatus.SENT,
+        "sent_at": now,
+        "upstream_id": result.upstream_id,
+        "last_error": "",
+        "wait_reason": "",
+        "attempt_count": statements.Sql("attempt_count + 1"),
+        "claim_token": None,
+        "claimed_until": None,
+        "rate_limited_since": None,
+    }
+    mine = [
+        statements.prep(OutboundMessage, "id", claim_.message.pk),
+        statements.prep(OutboundMessage, "claim_token", claim_.token),
+        MessageStatus.SENDING,
+    ]
+    updated = statements.update(
+        OutboundMessage, values, "id = %s AND claim_token = %s AND status = %s", mine
     )
     if not updated:
         return None

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from onlyfans import statements
 from onlyfans.delivery import LOST_CLAIM_ERROR, Claim
 from onlyfans.models import (
     AttemptOutcome,
@@ -32,14 +33,14 @@ from onlyfans.models import (
     OnlyFansAccount,
     OutboundMessage,
 )
-from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of, ready_now
+from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
+from onlyfans.statements import for_update, prep
 
 
 def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
     """The account's rows (one per user sharing it), locked until the transaction ends."""
-    return list(
-        OnlyFansAccount.objects.select_for_update().filter(onlyfans_id=onlyfans_id).order_by("pk")
-    )
+    sql = f"SELECT * FROM {ACCOUNTS_TABLE} WHERE onlyfans_id = %s ORDER BY id{for_update()}"
+    return list(OnlyFansAccount.objects.raw(sql, [onlyfans_id]))
 
 
 _PICK_TRIES = 5
@@ -104,7 +105,6 @@ def claim_next(onlyfans_id: str) -> Pick:
         account_ids = list(accounts)
         if not account_ids:
             return Pick(pace=pace)
-        mine = OutboundMessage.objects.filter(account_id__in=account_ids)
         for _ in range(_PICK_TRIES):
             rows = list(candidates(account_ids, now))
             leases = [
@@ -117,6 +117,7 @@ def claim_next(onlyfans_id: str) -> Pick:
                 # Each lost claim is an attempt (a crash loop ends visibly): ready again, or
                 # dead-lettered after ONLYFANS_MAX_LOST_CLAIMS. Its call may have reached the
                 # gateway unrecorded: it counts as the account's last call at its lease's end.
+                mine = OutboundMessage.objects.filter(account_id__in=account_ids)
                 _count_lost_claims(mine, expired, now)
                 pace = _lost_call_recorded(account_ids, pace, leases, now)
                 continue  # the expired claims compete again, in lane order
@@ -130,12 +131,7 @@ def claim_next(onlyfans_id: str) -> Pick:
             # Conditional on the status: a cancel that committed meanwhile wins over this claim.
             # And on readiness: a hold (a paused campaign) or a back-off that committed since the
             # pick wins too.
-            if mine.filter(ready_now(now), pk=message.pk).update(
-                status=MessageStatus.SENDING,
-                claim_token=token,
-                claimed_until=lease_until,
-                wait_reason="",
-            ):
+            if _claim(message.pk, account_ids, token, lease_until, now):
                 break
         else:
             return Pick(pace=pace)
@@ -147,6 +143,21 @@ def claim_next(onlyfans_id: str) -> Pick:
         "",
     )
     return Pick(claim=Claim(message, token), pace=pace)
+
+
+def _claim(
+    pk: uuid.UUID, account_ids: list[int], token: uuid.UUID, until: datetime, now: datetime
+) -> bool:
+    ids = ", ".join(["%s"] * len(account_ids))
+    values = {
+        "status": MessageStatus.SENDING,
+        "claim_token": token,
+        "claimed_until": until,
+        "wait_reason": "",
+    }
+    where = f"id = %s AND account_id IN ({ids}) AND {READY_SQL}"
+    params = [prep(OutboundMessage, "id", pk), *account_ids, *ready_params(now)]
+    return statements.update(OutboundMessage, values, where, params) == 1
 
 
 def _count_lost_claims(mine, expired: list, now: datetime) -> None:

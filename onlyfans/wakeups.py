@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from onlyfans import delivery
+from onlyfans import delivery, statements
 from onlyfans.delivery import Claim, Recorded
 from onlyfans.gateway import GatewayResult
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
@@ -49,18 +49,17 @@ def _grace() -> timedelta:
 
 def _current_wake(onlyfans_id: str) -> tuple[datetime | None, uuid.UUID | None]:
     """The account's wake-up, its rows locked until the transaction ends."""
-    row = (
-        OnlyFansAccount.objects.select_for_update()
-        .filter(onlyfans_id=onlyfans_id)
-        .order_by("pk")
-        .values_list("wake_at", "wake_token")
-        .first()
-    )
-    return row if row is not None else (None, None)
+    where = f"onlyfans_id = %s ORDER BY id LIMIT 1{statements.for_update()}"
+    row = statements.select_one(OnlyFansAccount, ["wake_at", "wake_token"], where, [onlyfans_id])
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def _set_wake(onlyfans_id: str, at: datetime | None, token: uuid.UUID | None) -> None:
-    OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).update(wake_at=at, wake_token=token)
+    _update_account(onlyfans_id, {"wake_at": at, "wake_token": token})
+
+
+def _update_account(onlyfans_id: str, values: dict) -> None:
+    statements.update(OnlyFansAccount, values, "onlyfans_id = %s", [onlyfans_id])
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ def _settle_locked(
     if not another_live:
         update.update(wake_at=need, wake_token=token if need is not None else None)
     if update:
-        OnlyFansAccount.objects.filter(onlyfans_id=onlyfans_id).update(**update)
+        _update_account(onlyfans_id, update)
     return None if another_live else need
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from onlyfans import limiter
-from onlyfans.consumer import Consumer
+from onlyfans.consumer import Consumer, Wake
 from onlyfans.models import AttemptOutcome, DeliveryAttempt, Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
 
@@ -94,3 +94,22 @@ def test_a_denied_slot_sends_nothing_and_records_nothing(owner, gateway, setting
     assert gateway.calls == []
     assert not DeliveryAttempt.objects.exists()
     assert set(OutboundMessage.objects.values_list("status", flat=True)) == {MessageStatus.QUEUED}
+
+
+def test_the_consumer_keeps_its_database_connection_from_one_delivery_to_the_next(
+    owner, gateway, fast
+):
+    # Each step closes what is stale (`close_old_connections`): with no connection age that was
+    # every connection, and each delivery opened a new one (on SQLite, its PRAGMAs run again).
+    account = make_account(owner, rate_limit_per_minute=600)
+    queue(account, 1)
+    queue(account, 1, lane=Lane.INTERACTIVE)  # first: bulk calls are paced 0.1 s apart
+    consumer = Consumer()
+    wake = Wake(account.onlyfans_id, None, "handle", invisible_until=0.0)
+
+    consumer._step(wake)
+    first = connection.connection
+    consumer._step(wake)
+
+    assert first is not None and connection.connection is first
+    assert OutboundMessage.objects.filter(status=MessageStatus.SENT).count() == 2
