@@ -152,6 +152,8 @@ def record_attempt(
 def _record_sent(claim_: Claim, result: GatewayResult, now: datetime) -> Recorded | None:
     """The common case in two statements: the call succeeded and the claim is still ours (one
     conditional UPDATE says both), then the attempt's INSERT. None: the slow path decides."""
+    if claim_.token is None:
+        return None  # `claim_token = NULL` would match nothing: the slow path decides
     values = {
         "status": MessageStatus.SENT,
         "sent_at": now,

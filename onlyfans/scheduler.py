@@ -34,12 +34,12 @@ from onlyfans.models import (
     OutboundMessage,
 )
 from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
-from onlyfans.statements import for_update, prep
 
 
 def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
     """The account's rows (one per user sharing it), locked until the transaction ends."""
-    sql = f"SELECT * FROM {ACCOUNTS_TABLE} WHERE onlyfans_id = %s ORDER BY id{for_update()}"
+    lock = statements.for_update()
+    sql = f"SELECT * FROM {ACCOUNTS_TABLE} WHERE onlyfans_id = %s ORDER BY id{lock}"
     return list(OnlyFansAccount.objects.raw(sql, [onlyfans_id]))
 
 
@@ -128,9 +128,6 @@ def claim_next(onlyfans_id: str) -> Pick:
             message = next((ready[lane] for lane in LANE_ORDER if lane in ready), None)
             if message is None:
                 return Pick(pace=pace)
-            # Conditional on the status: a cancel that committed meanwhile wins over this claim.
-            # And on readiness: a hold (a paused campaign) or a back-off that committed since the
-            # pick wins too.
             if _claim(message.pk, account_ids, token, lease_until, now):
                 break
         else:
@@ -148,6 +145,8 @@ def claim_next(onlyfans_id: str) -> Pick:
 def _claim(
     pk: uuid.UUID, account_ids: list[int], token: uuid.UUID, until: datetime, now: datetime
 ) -> bool:
+    """The claim: conditional on the message being the account's and still ready, so that a
+    cancel, a hold (a paused campaign) or a back-off that committed since the pick wins."""
     ids = ", ".join(["%s"] * len(account_ids))
     values = {
         "status": MessageStatus.SENDING,
@@ -156,7 +155,7 @@ def _claim(
         "wait_reason": "",
     }
     where = f"id = %s AND account_id IN ({ids}) AND {READY_SQL}"
-    params = [prep(OutboundMessage, "id", pk), *account_ids, *ready_params(now)]
+    params = [statements.prep(OutboundMessage, "id", pk), *account_ids, *ready_params(now)]
     return statements.update(OutboundMessage, values, where, params) == 1
 
 

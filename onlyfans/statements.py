@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models.expressions import Col
+from django.db.transaction import TransactionManagementError, mark_for_rollback_on_error
 
 
 class Sql(str):
@@ -39,7 +40,10 @@ def prep(model: type[models.Model], name: str, value: Any) -> Any:
 
 def for_update() -> str:
     """The row-lock clause, where the database has one (SQLite's IMMEDIATE transactions already
-    serialise writers)."""
+    serialise writers). Like the ORM's `select_for_update`, only inside a transaction: outside
+    one the lock would end with the statement."""
+    if connection.get_autocommit():
+        raise TransactionManagementError("A row lock is only held inside a transaction.")
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
@@ -56,21 +60,23 @@ def update(
             assignments.append(f"{column} = %s")
             set_params.append(prep(model, name, value))
     sql = f"UPDATE {model._meta.db_table} SET {', '.join(assignments)} WHERE {where}"
-    with connection.cursor() as cursor:
+    # As the ORM's update: an error inside a transaction marks it for rollback.
+    with mark_for_rollback_on_error(), connection.cursor() as cursor:
         cursor.execute(sql, [*set_params, *params])
         return cursor.rowcount
 
 
 def select_one(
-    model: type[models.Model], names: Iterable[str], where: str, params: Sequence[Any]
+    model: type[models.Model], names: Iterable[str], rest: str, params: Sequence[Any]
 ) -> tuple | None:
-    """The first row of `SELECT <names> … WHERE <where>` (the clause may carry ORDER BY, LIMIT
-    and a lock), each value converted as the ORM converts it (SQLite hands back text)."""
+    """The first row of `SELECT <names> FROM <table> WHERE <rest>` (`rest` may go on with ORDER
+    BY, LIMIT and a lock), each value converted as the ORM converts it (SQLite hands back
+    text)."""
     names = list(names)
     fields = [_field(model, name) for name in names]
     columns = ", ".join(_column(model, name) for name in names)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {model._meta.db_table} WHERE {where}", params)
+        cursor.execute(f"SELECT {columns} FROM {model._meta.db_table} WHERE {rest}", params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -48,7 +48,8 @@ def _grace() -> timedelta:
 
 
 def _current_wake(onlyfans_id: str) -> tuple[datetime | None, uuid.UUID | None]:
-    """The account's wake-up, its rows locked until the transaction ends."""
+    """The account's wake-up, its first row locked until the transaction ends: every claim and
+    settle of the account takes that row first, so it serialises them (in the same order)."""
     where = f"onlyfans_id = %s ORDER BY id LIMIT 1{statements.for_update()}"
     row = statements.select_one(OnlyFansAccount, ["wake_at", "wake_token"], where, [onlyfans_id])
     return (row[0], row[1]) if row is not None else (None, None)
@@ -208,10 +209,10 @@ def delivery_settle(
     claim: Claim, result: GatewayResult, *, token: uuid.UUID | None, slots: dict[str, datetime]
 ) -> tuple[Recorded, datetime | None]:
     """After a gateway call: record the attempt (`delivery.record_attempt`) and settle the wake-up
-    in hand (`wake_settle`) in one transaction, five statements: lock the account's rows (first,
-    in `scheduler.claim_next`'s order: no deadlock with another consumer's claim), the message's
-    UPDATE, the attempt's INSERT, the next-need query, one UPDATE of the account (its last call
-    and its wake-up)."""
+    in hand (`wake_settle`) in one transaction, five statements: lock the account's first row
+    (first, as `scheduler.claim_next` does: no deadlock with another consumer's claim), the
+    message's UPDATE, the attempt's INSERT, the next-need query, one UPDATE of the account (its
+    last call and its wake-up)."""
     onlyfans_id = claim.message.account.onlyfans_id
     with transaction.atomic():
         wake = _current_wake(onlyfans_id)
