@@ -13,12 +13,15 @@ of Redis-server timestamps, each tagged with its lane) and decides, on the Redis
 
 The answer says when each lane can go next, so the caller sleeps on a timer instead of polling.
 Redis errors raise `LimiterUnavailable`: the caller must then deliver nothing (fail closed).
-If Redis lost its data (FLUSHALL, a restart without persistence, an eviction), the account's
-empty call log is the loss marker and the database's record of its last call stands in
-(`db_last_call_age`): the account waits out one window from that call. That record holds every
-call that can have reached the gateway: a call is recorded when it completes (one call at a time
-per account: nothing else is claimed while it is in flight), and a claim lost by a killed
-consumer counts as a call at its lease's end (`scheduler._lost_call_recorded`).
+If Redis lost its data (FLUSHALL, a restart without persistence), the database's record of the
+account's last call stands in (`db_last_call_age`): the account waits out one window from that
+call. That record holds every call that can have reached the gateway: a call is recorded when it
+completes (one call at a time per account: nothing else is claimed while it is in flight), and a
+claim lost by a killed consumer counts as a call at its lease's end
+(`scheduler._lost_call_recorded`). The loss marker is a third key, set by every `take` and kept
+a day: while it exists, an empty call log is only a quiet account whose calls aged out, and
+nothing waits for the database's record — a lost claim's call has been in the log since its
+grant, and counting it again from the lease's end would hold the account a whole window more.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ from redis.exceptions import RedisError
 INTERACTIVE, BULK = "interactive", "bulk"
 
 # KEYS[1]: the account's calls (ZSET, score = µs, member = "<µs>:<i|b>:<id>");
-# KEYS[2]: µs until which the gateway asked us to wait (Retry-After).
+# KEYS[2]: µs until which the gateway asked us to wait (Retry-After);
+# KEYS[3]: "Redis knows this account" (set by every take, kept KNOWN_TTL_MS): its absence with an
+# empty call log means Redis lost its data.
 # ARGV: mode (take | peek | push), lane (i | b), limit, bulk cap, window µs, gap µs, member id,
 # push µs, age of the database's last recorded call in µs (-1: none), and an optional clock in
 # µs that only the property tests pass (production always reads the server's TIME).
 SCRIPT = """
+local KNOWN_TTL_MS = 86400000  -- a day: an account idle longer is checked against the database
 local now
 if ARGV[10] ~= nil and ARGV[10] ~= '' then
   now = tonumber(ARGV[10])
@@ -75,10 +81,12 @@ for i = 1, #entries, 2 do
   end
 end
 local db_age = tonumber(ARGV[9])
-if #all == 0 and db_age >= 0 and db_age < window then
-  -- Redis knows no call in the window but the database recorded one: Redis lost its data.
+if #all == 0 and db_age >= 0 and db_age < window and redis.call('EXISTS', KEYS[3]) == 0 then
+  -- Redis knows neither a call in the window nor the account, but the database recorded a
+  -- call: Redis lost its data.
   push_until(now - db_age + window)
 end
+if mode == 'take' then redis.call('SET', KEYS[3], '1', 'PX', KNOWN_TTL_MS) end
 
 local function next_at(for_lane)
   local t = math.max(now, pushed)
@@ -182,9 +190,9 @@ class Decision:
 
 
 def _keys(onlyfans_account_id: str) -> list[str]:
-    # One hash tag: both keys live on one Redis Cluster slot, as a script's keys must.
+    # One hash tag: the keys live on one Redis Cluster slot, as a script's keys must.
     base = f"{settings.TOKEN_BUCKET_KEY_PREFIX}:{{{onlyfans_account_id}}}"
-    return [f"{base}:calls", f"{base}:pushed"]
+    return [f"{base}:calls", f"{base}:pushed", f"{base}:known"]
 
 
 def _dt(micros: str | bytes | int) -> datetime:

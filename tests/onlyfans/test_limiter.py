@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django_redis import get_redis_connection
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -139,6 +140,41 @@ def test_it_waits_out_a_window_when_redis_lost_what_the_database_remembers():
     assert decision.wait_seconds(INTERACTIVE) == pytest.approx(40.0)
 
 
+def test_a_quiet_account_whose_calls_aged_out_has_not_lost_its_data():
+    """The database counts a lost claim's call at the lease's end, a moment after the call log's
+    last entry (the grant): while Redis knows the account, an empty log means only that the calls
+    aged out, and nothing waits a window for the database's record (after a consumer died, its
+    accounts would wait its lease and then a whole window more)."""
+    params = Params(limit=10, reserve=2, window=60.0, gap=3.0)
+    account = fresh_account()
+    first = limiter.run_script(
+        mode="take", onlyfans_account_id=account, params=params, now_us=START_US
+    )
+    assert first.granted
+    later = START_US + 70_000_000  # the grant is out of the window; the lease ended just now
+
+    decision = limiter.run_script(
+        mode="take",
+        onlyfans_account_id=account,
+        params=params,
+        db_last_call_age=0.5,
+        now_us=later,
+    )
+
+    assert decision.granted and decision.pushed_until is None
+    # The same account once Redis lost its data: the database's record stands in.
+    get_redis_connection("default").flushdb()
+    lost = limiter.run_script(
+        mode="take",
+        onlyfans_account_id=account,
+        params=params,
+        db_last_call_age=0.5,
+        now_us=later + 1,
+    )
+    assert not lost.granted
+    assert lost.wait_seconds(INTERACTIVE) == pytest.approx(59.5, abs=0.01)
+
+
 def test_it_keeps_accounts_independent():
     a, b = fresh_account(), fresh_account()
     assert limiter.take(a, limit=1, lane=INTERACTIVE).granted
@@ -163,7 +199,7 @@ def test_it_expires_every_key():
     limiter.push_back(account, limit=10, seconds=30)
     redis = get_redis_connection("default")
     keys = redis.keys(f"*{account}*")
-    assert len(keys) == 2
+    assert len(keys) == 3  # the calls, the push, and that Redis knows the account
     assert all(redis.pttl(key) > 0 for key in keys)
 
 
