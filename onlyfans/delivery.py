@@ -109,10 +109,8 @@ _INSERT_ATTEMPT = (
 
 
 def _record(message_pk, now: datetime, result: GatewayResult, outcome: str) -> None:
-    message_id = DeliveryAttempt._meta.get_field("message").get_db_prep_value(
-        message_pk, connection
-    )
-    attempted_at = connection.ops.adapt_datetimefield_value(now)
+    message_id = statements.prep(DeliveryAttempt, "message", message_pk)
+    attempted_at = statements.prep(DeliveryAttempt, "attempted_at", now)
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_ATTEMPT,

@@ -21,13 +21,22 @@ def fresh_account() -> str:
     return f"acct-{uuid.uuid4().hex}"
 
 
-def ask(account: str, params: Params, now_us: int, lane: str, mode: str = "take", push: float = 0):
+def ask(
+    account: str,
+    params: Params,
+    now_us: int,
+    lane: str,
+    mode: str = "take",
+    push: float = 0,
+    db_age: float | None = None,
+):
     return limiter.run_script(
         mode=mode,
         onlyfans_account_id=account,
         params=params,
         lane=lane,
         push_seconds=push,
+        db_last_call_age=db_age,
         now_us=now_us,
     )
 
@@ -129,13 +138,7 @@ def test_bulk_gets_every_slot_while_replies_are_idle():
 def test_it_waits_out_a_window_when_redis_lost_what_the_database_remembers():
     params = Params(limit=10, reserve=2, window=60.0, gap=3.0)
     account = fresh_account()
-    decision = limiter.run_script(
-        mode="take",
-        onlyfans_account_id=account,
-        params=params,
-        db_last_call_age=20.0,
-        now_us=START_US,
-    )
+    decision = ask(account, params, START_US, INTERACTIVE, db_age=20.0)
     assert not decision.granted
     assert decision.wait_seconds(INTERACTIVE) == pytest.approx(40.0)
 
@@ -147,30 +150,15 @@ def test_a_quiet_account_whose_calls_aged_out_has_not_lost_its_data():
     accounts would wait its lease and then a whole window more)."""
     params = Params(limit=10, reserve=2, window=60.0, gap=3.0)
     account = fresh_account()
-    first = limiter.run_script(
-        mode="take", onlyfans_account_id=account, params=params, now_us=START_US
-    )
-    assert first.granted
+    assert ask(account, params, START_US, INTERACTIVE).granted
     later = START_US + 70_000_000  # the grant is out of the window; the lease ended just now
 
-    decision = limiter.run_script(
-        mode="take",
-        onlyfans_account_id=account,
-        params=params,
-        db_last_call_age=0.5,
-        now_us=later,
-    )
+    decision = ask(account, params, later, INTERACTIVE, db_age=0.5)
 
     assert decision.granted and decision.pushed_until is None
     # The same account once Redis lost its data: the database's record stands in.
     get_redis_connection("default").flushdb()
-    lost = limiter.run_script(
-        mode="take",
-        onlyfans_account_id=account,
-        params=params,
-        db_last_call_age=0.5,
-        now_us=later + 1,
-    )
+    lost = ask(account, params, later + 1, INTERACTIVE, db_age=0.5)
     assert not lost.granted
     assert lost.wait_seconds(INTERACTIVE) == pytest.approx(59.5, abs=0.01)
 
