@@ -49,6 +49,9 @@ from tests.chaos.stack import (
 
 FINAL = ("sent", "failed", "dead_lettered", "cancelled")
 PASSWORD = "chaos-password-not-a-secret"
+# The API's SQS call bound (moto on a loaded 2-core machine needs room): during a black hole a
+# send answers 202 within it plus 100 ms (p99).
+SQS_REQUEST_TIMEOUT = 2.0
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "chaos-fake",
     "AWS_SECRET_ACCESS_KEY": "chaos-fake-secret",
@@ -68,8 +71,8 @@ class Config:
     window: float = 6.0
     # None: the app's ONLYFANS_MIN_GAP_SECONDS if it has that setting (the scheduler), else 0.
     min_gap: float | None = None
-    # Sent as each message's `lane` only when set (main's API rejects unknown fields).
-    lanes: tuple[str, ...] = ()
+    # Each message's `lane`, in turn: every scenario loads both lanes (an empty tuple sends none).
+    lanes: tuple[str, ...] = ("interactive", "bulk")
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every app process
 
 
@@ -91,6 +94,9 @@ class ChaosStack:
         self.relays: list[Proc] = []
         self.accepted: list[str] = []
         self.api_calls: list[ApiCall] = []
+        # (start, end) of a PostgreSQL stop / an SQS black hole, for the API's rules during each.
+        self.down_window: tuple[float, float] | None = None
+        self.sqs_window: tuple[float, float] | None = None
         self.faults: list[checker.Fault] = []
         self.actions: list[dict] = []
         self.account_ids: list[int] = []
@@ -205,7 +211,7 @@ class ChaosStack:
             ONLYFANS_MAX_ATTEMPTS="12",
             SEND_RATE_LIMIT="100000/m",
             LOGIN_RATE_LIMIT="1000/m",
-            SQS_REQUEST_TIMEOUT="2",  # moto on a loaded 2-core machine; a black hole still costs it
+            SQS_REQUEST_TIMEOUT=f"{SQS_REQUEST_TIMEOUT:g}",
             # The lease and the visibility timeout in compressed time too (production: 60 s and
             # 90 s), with the gateway's timeouts below the lease as in production (3 + 10 < 60).
             ONLYFANS_CLAIM_LEASE_SECONDS="10",
@@ -406,14 +412,6 @@ class ChaosStack:
         self.pg.restart_fast()
         self.act("pg_ctl restart -m fast")
         self.fault("postgres restart", at)
-
-    def pg_outage(self, seconds: float) -> None:
-        at = time.time()
-        self.pg.stop_server()
-        self.act("postgres stop", seconds=seconds)
-        time.sleep(seconds)
-        self.pg.start_server()
-        self.fault(f"postgres stop {seconds:g}s", at)
 
     def kill_stack(self) -> None:
         """SIGKILL every process of the local stack (web, relays, consumers, Redis, the in-memory

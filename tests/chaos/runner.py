@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.chaos.checker import Verdict
-from tests.chaos.harness import ChaosStack
+from tests.chaos.harness import SQS_REQUEST_TIMEOUT, ApiCall, ChaosStack
 from tests.chaos.scenarios import SCENARIOS, Scale, config_for, injected
 
 
@@ -35,12 +36,13 @@ class Outcome:
             "dlqDepth": self.dlq_depth,
             "api": self.api,
             "apiFindings": api_findings(self.name, self.api),
+            "timingFindings": timing_findings(self.name, self.api),
             "findings": self.verdict.explain(),
         }
 
 
 def api_findings(name: str, api: dict[str, Any]) -> str:
-    """Issue 11's rules for the API during a fault; empty when they hold."""
+    """Issue 11's rules for the API's answers during a fault; empty when they hold."""
     if name == "pg_outage" and api.get("whileDatabaseDown") != ["503"]:
         return (
             f"while the database was down the API answered {api.get('whileDatabaseDown')},"
@@ -51,22 +53,48 @@ def api_findings(name: str, api: dict[str, Any]) -> str:
     return ""
 
 
+def timing_findings(name: str, api: dict[str, Any]) -> str:
+    """Issue 11's timing rule: while SQS is black-holed, 202 within SQS_REQUEST_TIMEOUT + 100 ms
+    (p99). A measurement, so bench/chaos.py's verdict only: no test asserts a timing."""
+    bound = SQS_REQUEST_TIMEOUT + 0.1
+    p99 = (api.get("whileSqsDown") or {}).get("p99Seconds202")
+    if name == "sqs_blackhole" and (p99 is None or p99 > bound):
+        return f"while SQS was black-holed the API's p99 to a 202 was {p99} s, over {bound:g} s"
+    return ""
+
+
+def _p99(seconds: list[float]) -> float | None:
+    if not seconds:
+        return None
+    ordered = sorted(seconds)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3)
+
+
+def _statuses(calls: list[ApiCall]) -> dict[str, int]:
+    return dict(Counter(str(call.status) for call in calls))
+
+
 def api_summary(stack: ChaosStack) -> dict[str, Any]:
     calls = stack.api_calls
-    latencies = sorted(c.seconds for c in calls if c.status == 202)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
-    statuses: dict[str, int] = {}
-    for call in calls:
-        statuses[str(call.status)] = statuses.get(str(call.status), 0) + 1
     summary: dict[str, Any] = {
         "calls": len(calls),
-        "statuses": statuses,
-        "p99Seconds202": None if p99 is None else round(p99, 3),
+        "statuses": _statuses(calls),
+        "p99Seconds202": _p99([c.seconds for c in calls if c.status == 202]),
     }
-    window = getattr(stack, "down_window", None)
-    if window is not None:
-        during = [c for c in calls if c.at - c.seconds >= window[0] and c.at <= window[1]]
-        summary["whileDatabaseDown"] = sorted({str(c.status) for c in during})
+    # `at` is a call's end: a call was made while the database was down when it began and ended
+    # inside the stop; it met the black hole when it began inside it.
+    if stack.down_window is not None:
+        start, end = stack.down_window
+        summary["whileDatabaseDown"] = sorted(
+            {str(c.status) for c in calls if c.at - c.seconds >= start and c.at <= end}
+        )
+    if stack.sqs_window is not None:
+        start, end = stack.sqs_window
+        sqs_down = [c for c in calls if start <= c.at - c.seconds <= end]
+        summary["whileSqsDown"] = {
+            "statuses": _statuses(sqs_down),
+            "p99Seconds202": _p99([c.seconds for c in sqs_down if c.status == 202]),
+        }
     return summary
 
 

@@ -4,7 +4,8 @@ through the API, injects its faults while delivery runs, and lets the stack drai
 is the checker's.
 
 `Scale` says how long and how much: the short one keeps each scenario around 30–60 s here; the
-full one is issue 11's (50 messages per account, 30-s and 60-s outages).
+full one is issue 11's (50 messages per account in both lanes; a 30-s Redis outage, a 60-s SQS
+black hole and a 60-s PostgreSQL stop).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from tests.chaos.harness import ChaosStack, Config
 class Scale:
     name: str
     per_account: int
-    outage: float  # seconds of a Redis / PostgreSQL / SQS outage
+    outage: float  # seconds of the Redis outage
+    long_outage: float  # seconds of the SQS black hole and of the PostgreSQL stop
     kills: int  # consumer kills in the kill -9 scenarios
     drain_timeout: float  # how long the stack may take to finish after the faults
 
 
-SHORT = Scale("short", per_account=12, outage=10, kills=4, drain_timeout=90)
-FULL = Scale("full", per_account=50, outage=30, kills=15, drain_timeout=240)
+SHORT = Scale("short", per_account=12, outage=10, long_outage=10, kills=4, drain_timeout=90)
+FULL = Scale("full", per_account=50, outage=30, long_outage=60, kills=15, drain_timeout=240)
 
 
 @dataclass(frozen=True)
@@ -227,10 +229,11 @@ def sqs_blackhole(stack: ChaosStack, scale: Scale) -> None:
         kwargs={"batch": 2, "pause": 0.1},
     )
     sender.start()
-    time.sleep(scale.outage)
+    time.sleep(scale.long_outage)
     stack.sqs_blackhole(False)
+    stack.sqs_window = (started, time.time())
     sender.join(timeout=120)
-    stack.fault(f"sqs black hole {scale.outage:g}s", started)
+    stack.fault(f"sqs black hole {scale.long_outage:g}s", started)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -256,13 +259,13 @@ def pg_outage(stack: ChaosStack, scale: Scale) -> None:
     sender.start()
     stack.pg.stop_server()
     started = time.time()
-    stack.act("postgres stop", seconds=scale.outage)
+    stack.act("postgres stop", seconds=scale.long_outage)
     down.set()
-    time.sleep(scale.outage)
+    time.sleep(scale.long_outage)
     down.clear()
     sender.join(timeout=60)
     stack.pg.start_server()
-    stack.fault(f"postgres stop {scale.outage:g}s", started)
+    stack.fault(f"postgres stop {scale.long_outage:g}s", started)
     stack.down_window = (started, time.time())
 
 

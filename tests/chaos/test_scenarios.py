@@ -24,7 +24,7 @@ def _params():
         yield pytest.param(name, marks=marks, id=name)
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", list(_params()))
 def test_scenario(name, tmp_path):
     outcome = runner.run(name, SHORT, tmp_path)
     detail = f"{outcome.row()}\n{outcome.diagnostics[-4000:]}"
