@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,14 @@ class HasElement(Lookup):
 class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     EXPIRED = "expired", "Expired"
+
+
+def unreachable_fans(now: datetime) -> Q:
+    """Fans OnlyFans no longer delivers to: not subscribed, or past an expiry that does not
+    renew (the webhook saying so may not have come yet)."""
+    return ~Q(subscription_status=SubscriptionStatus.ACTIVE) | Q(
+        expires_at__lt=now, auto_renew=False
+    )
 
 
 # Filter columns carried by the fans list's ordering indexes (see Fan.Meta.indexes).
@@ -135,6 +144,11 @@ class Fan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username or self.onlyfans_user_id} on {self.account_id}"
+
+    def is_reachable(self, now: datetime) -> bool:
+        """The opposite of `unreachable_fans`, for a fan in hand."""
+        lapsed = self.expires_at is not None and self.expires_at < now and not self.auto_renew
+        return self.subscription_status == SubscriptionStatus.ACTIVE and not lapsed
 
 
 class Conversation(models.Model):

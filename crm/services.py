@@ -16,8 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.campaigns import services as campaigns
-from crm.campaigns.models import SkipReason
-from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
+from crm.campaigns.models import CampaignState, SkipReason
+from crm.models import Conversation, Fan, Message, MessageDirection, Segment
 from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
 from onlyfans.models import OnlyFansAccount
@@ -56,16 +56,27 @@ def fan_update(*, fan: Fan, data: dict[str, Any]) -> Fan:
             # Only these columns: a concurrent update of other fields (tags and notes edited
             # at once in the inbox) is not overwritten with this request's stale copy.
             fan.save(update_fields=[*data, "updated_at"])
+            _skip_campaigns_if_unreachable(fan)
     except IntegrityError:
         raise _fan_exists() from None
     logger.info("CRM fan updated", extra={"fanId": fan.pk, "fields": sorted(data)})
     return fan
 
 
+def _skip_campaigns_if_unreachable(fan: Fan) -> None:
+    """A fan who is no longer a subscriber (an edit, an import, a webhook) gets no campaign
+    message still unsent."""
+    if not fan.is_reachable(timezone.now()):
+        campaigns.recipients_skip_for_fan(fan=fan, reason=SkipReason.UNSUBSCRIBED)
+
+
 def fan_delete(*, fan: Fan) -> None:
-    """The fan and their conversation go; messages already handed to the pipeline stay there."""
+    """The fan and their conversation go; messages already handed to the pipeline stay there,
+    except the fan's unsent campaign messages: those are cancelled, their recipients skipped."""
     fan_id = fan.pk
-    fan.delete()
+    with transaction.atomic():
+        campaigns.recipients_skip_for_fan(fan=fan, reason=SkipReason.FAN_DELETED)
+        fan.delete()
     logger.info("CRM fan deleted", extra={"fanId": fan_id})
 
 
@@ -142,20 +153,14 @@ class ThreadSendOutcome:
 def ensure_can_message(conversation: Conversation) -> None:
     """OnlyFans only lets an account message its current subscribers, from an active account."""
     fan = conversation.fan
-    lapsed = fan.expires_at is not None and fan.expires_at < timezone.now() and not fan.auto_renew
-    if fan.subscription_status == SubscriptionStatus.EXPIRED or lapsed:
+    if not fan.is_reachable(timezone.now()):
         when = f" on {fan.expires_at:%Y-%m-%d}" if fan.expires_at else ""
         raise Conflict(
             f"@{fan.username or fan.onlyfans_user_id}'s subscription expired{when}; "
             "OnlyFans only delivers messages to active subscribers.",
             code="fan_subscription_expired",
         )
-    account = conversation.account
-    if not account.is_active:
-        raise Conflict(
-            f"The OnlyFans account @{account.username} is inactive; it cannot send messages.",
-            code="account_inactive",
-        )
+    pipeline.ensure_account_active(conversation.account)
 
 
 def conversation_message_send(
@@ -309,7 +314,24 @@ def segment_update(*, segment: Segment, data: dict[str, Any]) -> Segment:
     return segment
 
 
+class SegmentInUse(Conflict):
+    code = "segment_in_use"
+
+
 def segment_delete(*, segment: Segment) -> None:
+    """A segment a campaign not launched yet still names stays (its audience would be gone);
+    launched campaigns keep the audience they froze."""
+    waiting = list(
+        segment.campaigns.filter(
+            state__in=[CampaignState.DRAFT, CampaignState.SCHEDULED]
+        ).values_list("pk", flat=True)[:20]
+    )
+    if waiting:
+        raise SegmentInUse(
+            "Campaigns not launched yet use this segment: cancel them or give them another "
+            "audience first.",
+            details={"campaignIds": waiting},
+        )
     segment_id = segment.pk
     segment.delete()
     logger.info("CRM segment deleted", extra={"segmentId": segment_id})

@@ -136,7 +136,7 @@ def message_send(
 ) -> SendOutcome:
     """Accept one message: write it, then make sure its account has a wake-up."""
     ensure_enabled()
-    _ensure_account_active(account)
+    ensure_account_active(account)
     if idempotency_key:
         existing = _existing_for_key(
             user=user, account=account, idempotency_key=idempotency_key, data=data
@@ -175,7 +175,7 @@ def messages_send_batch(
 ) -> list[SendOutcome]:
     """Accept up to ten messages at once; at most one SQS call arms their account."""
     ensure_enabled()
-    _ensure_account_active(account)
+    ensure_account_active(account)
     estimates = pacing.estimate_new(
         account=account, items=[(item.lane, item.priority) for item in items]
     )
@@ -196,7 +196,8 @@ def messages_send_batch(
     return [SendOutcome(m, publish_error=errors.get(str(m.id))) for m in messages]
 
 
-def _ensure_account_active(account: OnlyFansAccount) -> None:
+def ensure_account_active(account: OnlyFansAccount) -> None:
+    """OnlyFans sends nothing from an inactive account: a 409 `account_inactive`."""
     if not account.is_active:
         raise Conflict(
             f"The OnlyFans account @{account.username} is inactive; it cannot send messages.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from onlyfans.accepting import (
     MessageInput,
     SendOutcome,
+    ensure_account_active,
     ensure_enabled,
     generate_message_id,
     message_send,
@@ -26,6 +27,7 @@ __all__ = [
     "MessageInput",
     "PublishReport",
     "SendOutcome",
+    "ensure_account_active",
     "ensure_enabled",
     "generate_message_id",
     "message_cancel",

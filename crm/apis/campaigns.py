@@ -147,8 +147,16 @@ class CampaignRetrieveApi(APIView):
         return Response(CampaignDetailOutputSerializer(campaign).data)
 
 
+# What launching or resuming can meet besides a state conflict: the refusals of a send.
+SENDING_REFUSED = {
+    "e409": f"{CONFLICT} Or the OnlyFans account is inactive (`account_inactive`).",
+    "e503": "The rate limiter is disabled (`rate_limiter_disabled`): nothing can be sent.",
+}
+
+
 def _action_api(action: str, summary: str) -> type[APIView]:
     service = getattr(services, f"campaign_{action}")
+    refusals = SENDING_REFUSED if action in ("launch", "resume") else {"e409": CONFLICT}
 
     @extend_schema(
         operation_id=f"crm_campaigns_{action}",
@@ -156,7 +164,7 @@ def _action_api(action: str, summary: str) -> type[APIView]:
         tags=TAG,
         request=None,
         parameters=[CAMPAIGN_ID],
-        responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND, e409=CONFLICT)},
+        responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND, **refusals)},
     )
     def post(self, request, *args, **kwargs):
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])

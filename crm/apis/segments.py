@@ -176,7 +176,14 @@ class SegmentDeleteApi(APIView):
         summary="Delete a segment (campaigns already launched keep their frozen audience)",
         tags=TAG,
         parameters=[SEGMENT_ID],
-        responses={204: None, **errors(e404=NOT_FOUND)},
+        responses={
+            204: None,
+            **errors(
+                e404=NOT_FOUND,
+                e409="A campaign not launched yet uses it (code `segment_in_use`, its ids in "
+                "`details.campaignIds`).",
+            ),
+        },
     )
     def delete(self, request, *args, **kwargs):
         segment = selectors.segment_get(user=request.user, segment_id=kwargs["id"])

@@ -20,7 +20,7 @@ from django.utils import timezone
 from crm.campaigns import delivery as pipeline
 from crm.campaigns import threads
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
-from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
+from crm.models import Conversation, Fan, Message, MessageDirection, unreachable_fans
 from crm.selectors import audience_members
 from huntaze.core.sql import in_ids, rows_from
 from onlyfans.models import OutboundMessage
@@ -32,6 +32,8 @@ from onlyfans.models import OutboundMessage
 # MESSAGE_BATCH: the recipients `_create_batch` links, those the freeze left without a message.
 FREEZE_BATCH = 5000
 MESSAGE_BATCH = 5000
+# The states in which a launch goes on (a paused campaign's new messages are held).
+_LAUNCHING = (CampaignState.RUNNING, CampaignState.PAUSED)
 
 
 @dataclass
@@ -49,7 +51,7 @@ def campaign_advance(campaign_id: int, *, budget_seconds: float = 20.0) -> Progr
     deadline = time.monotonic() + budget_seconds
     while time.monotonic() < deadline:
         campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
-        if campaign is None or campaign.state not in (CampaignState.RUNNING, CampaignState.PAUSED):
+        if campaign is None or campaign.state not in _LAUNCHING:
             progress.done = True
             break
         if campaign.audience_frozen_at is None:
@@ -110,9 +112,7 @@ def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:
     window = Fan.objects.filter(account_id=campaign.account_id, pk__gt=cursor)
     if last is not None:
         window = window.filter(pk__lte=last)
-    lapsed = set(
-        window.exclude(subscription_status=SubscriptionStatus.ACTIVE).values_list("pk", flat=True)
-    )
+    lapsed = set(window.filter(unreachable_fans(timezone.now())).values_list("pk", flat=True))
     written_to = _recently_written_to(campaign, [pk for pk, _ in fans if pk not in lapsed])
     rows = [
         (
@@ -136,8 +136,10 @@ def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:
             .values_list("state", "freeze_cursor", "audience_frozen_at")
             .get()
         )
-        if current != cursor or frozen_at is not None:
-            return 0, 0, 0  # a concurrent run did this batch
+        if current != cursor or frozen_at is not None or state not in _LAUNCHING:
+            # A concurrent run did this batch, or a cancel committed while this one was reading
+            # its window: it writes nothing (a cancelled campaign gets no new message).
+            return 0, 0, 0
         paused = state == CampaignState.PAUSED
         inserted = _insert_recipients(campaign.pk, rows, now)
         to_send = sorted(
@@ -244,20 +246,25 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
     todo = list(
         campaign.recipients.filter(message__isnull=True, skip_reason="", cancelled=False)
         .order_by("id")
-        .values_list("id", "fan_id", "fan__subscription_status")[:MESSAGE_BATCH]
+        .values_list("id", "fan_id")[:MESSAGE_BATCH]
     )
     if not todo:
         Campaign.objects.filter(pk=campaign.pk, messages_created_at__isnull=True).update(
             messages_created_at=timezone.now()
         )
         return 0, 0
-    written_to = _recently_written_to(campaign, [fan_id for _, fan_id, _ in todo if fan_id])
+    written_to = _recently_written_to(campaign, [fan_id for _, fan_id in todo if fan_id])
     skips: dict[str, list[int]] = {}
     to_send: list[int] = []
-    for pk, fan_id, subscription_status in todo:
+    lapsed = set(
+        Fan.objects.filter(
+            unreachable_fans(timezone.now()), pk__in=[f for _, f in todo if f]
+        ).values_list("pk", flat=True)
+    )
+    for pk, fan_id in todo:
         if fan_id is None:
             skips.setdefault(SkipReason.FAN_DELETED, []).append(pk)
-        elif subscription_status != SubscriptionStatus.ACTIVE:
+        elif fan_id in lapsed:
             skips.setdefault(SkipReason.UNSUBSCRIBED, []).append(pk)
         elif fan_id in written_to:
             skips.setdefault(SkipReason.REPLIED_RECENTLY, []).append(pk)
@@ -267,13 +274,15 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
         # The campaign's row first: a pause or a resume (an UPDATE of that row) waits for this
         # batch, or this batch for it, so its messages are held exactly when the campaign is
         # paused at its commit and a pause or a release that follows sees them all.
-        paused = (
+        state = (
             Campaign.objects.select_for_update()
             .filter(pk=campaign.pk)
             .values_list("state", flat=True)
             .get()
-            == CampaignState.PAUSED
         )
+        if state not in _LAUNCHING:
+            return 0, 0  # cancelled meanwhile: no new message
+        paused = state == CampaignState.PAUSED
         skipped = sum(_skip(ids, reason) for reason, ids in skips.items())
         # Claimed and linked in one UPDATE, only those still waiting: a concurrent run that
         # created these messages first wins (its rows no longer match), and one that comes

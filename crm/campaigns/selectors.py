@@ -168,9 +168,9 @@ def audience_size(campaign: Campaign) -> int:
     """How many fans the campaign would reach if launched now."""
     segment = campaign.segment  # no query when there is none
     if segment is None:
-        rules = campaign.rules if campaign.rules is not None else {}
+        # rules None: its segment was deleted, and it reaches no one.
         return audience_members(
-            account_id=campaign.account_id, rules=rules, include=[], exclude=[]
+            account_id=campaign.account_id, rules=campaign.rules, include=[], exclude=[]
         ).count()
     return audience_members(
         account_id=campaign.account_id,

@@ -4,17 +4,19 @@ create page) and a campaign's progress (the API's `progress`, `manage.py campaig
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.utils import timezone
 from rest_framework import serializers
 
 from crm.campaigns.models import SkipReason
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
-from crm.fields import IdField, IsoDateTimeField, StrictDateTimeField
+from crm.fields import IdField, IsoDateTimeField
 from crm.serializers import RulesSerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
-from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
+from onlyfans.serializers import (
+    CONTENT_MAX_LENGTH,
+    MEDIA_URLS_MAX,
+    HttpsUrlField,
+    ScheduledAtField,
+)
 
 
 class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -35,7 +37,8 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
     filter = RulesSerializer(
         required=False, source="rules", help_text="The audience as inline rules ({}: every fan)."
     )
-    scheduledAt = StrictDateTimeField(required=False, allow_null=True, source="scheduled_at")
+    # A single send's rule: a timezone, at most 60 s in the past and 365 days ahead.
+    scheduledAt = ScheduledAtField(required=False, allow_null=True, source="scheduled_at")
     skipIfRepliedWithinMinutes = StrictIntegerField(
         required=False, min_value=0, max_value=7 * 24 * 60, source="skip_if_replied_within_minutes",
         help_text=("Skip fans a chatter wrote to within this many minutes "
@@ -47,9 +50,6 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
             raise serializers.ValidationError(
                 {"segmentId": ["Give either segmentId or filter (the audience)."]}
             )
-        when = attrs.get("scheduled_at")
-        if when is not None and when < timezone.now() - timedelta(minutes=1):
-            raise serializers.ValidationError({"scheduledAt": ["Must not be in the past."]})
         return attrs
 
 

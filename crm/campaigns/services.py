@@ -22,6 +22,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, Ski
 from crm.campaigns.selectors import resolve_audience
 from crm.models import Fan, Segment
 from huntaze.core.errors import Conflict
+from onlyfans import services as onlyfans_services
 from onlyfans.models import OnlyFansAccount
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ _ALLOWED_FROM = {
         CampaignState.RUNNING,
         CampaignState.PAUSED,
     ),
-    "finish": (CampaignState.RUNNING,),
+    # Paused with every recipient final (paused after its last send): nothing is left to hold.
+    "finish": (CampaignState.RUNNING, CampaignState.PAUSED),
 }
 _VERBS = {
     "launch": "launched",
@@ -104,9 +107,17 @@ def campaign_create_from_input(*, user, data: dict[str, Any]) -> Campaign:
     return campaign_create(account=account, user=user, data=fields)
 
 
+def _ensure_can_send(campaign: Campaign) -> None:
+    """Refused as a send is: the limiter disabled (503), the account inactive (409); launched
+    anyway, its messages would wait with no word of why."""
+    onlyfans_services.ensure_enabled()
+    onlyfans_services.ensure_account_active(campaign.account)
+
+
 def campaign_launch(*, campaign: Campaign) -> Campaign:
     """Launch now, or schedule it when `scheduled_at` is still ahead (`campaigns_tick` starts
     it)."""
+    _ensure_can_send(campaign)
     if campaign.scheduled_at is not None and campaign.scheduled_at > timezone.now():
         return _transition(campaign, action="launch", to=CampaignState.SCHEDULED)
     return _start(campaign)
@@ -115,11 +126,9 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
 def _audience_snapshot(campaign: Campaign) -> dict[str, Any]:
     segment = campaign.segment  # no query when there is none
     if segment is None:
-        return {
-            "rules": campaign.rules if campaign.rules is not None else {},
-            "include": [],
-            "exclude": [],
-        }
+        # No rules and no segment: its segment was deleted, and it reaches no one (never "every
+        # fan", which its own empty filter {} means).
+        return {"rules": campaign.rules, "include": [], "exclude": []}
     return {
         "rules": segment.rules,
         "include": sorted(segment.included_fans.values_list("pk", flat=True)),
@@ -139,6 +148,10 @@ def _start(campaign: Campaign) -> Campaign:
     return campaign
 
 
+# Pause, resume and cancel change the state and its messages in one transaction: a crash in
+# between cannot leave a paused campaign sending or a cancelled one with messages queued. The
+# campaign's row is locked first (the state's UPDATE), as a launch batch does.
+@transaction.atomic
 def campaign_pause(*, campaign: Campaign) -> Campaign:
     campaign = _transition(
         campaign, action="pause", to=CampaignState.PAUSED, paused_at=timezone.now()
@@ -148,13 +161,16 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
+@transaction.atomic
 def campaign_resume(*, campaign: Campaign) -> Campaign:
+    _ensure_can_send(campaign)
     campaign = _transition(campaign, action="resume", to=CampaignState.RUNNING, paused_at=None)
     pipeline.release(_unsent_messages(campaign), account=campaign.account)
     pipeline.advance_soon(campaign.pk)
     return campaign
 
 
+@transaction.atomic
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
     campaign = _transition(
         campaign, action="cancel", to=CampaignState.CANCELLED, cancelled_at=timezone.now()
@@ -213,7 +229,7 @@ def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
         pipeline.advance_soon(campaign_id)
     finished = 0
     for campaign in Campaign.objects.filter(
-        state=CampaignState.RUNNING, messages_created_at__isnull=False
+        state__in=_ALLOWED_FROM["finish"], messages_created_at__isnull=False
     ):
         if not open_recipients(campaign).exists():
             try:

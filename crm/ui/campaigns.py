@@ -220,9 +220,9 @@ def campaign_action(request: HtmxHttpRequest, campaign_id: int, action: str) -> 
     error, status = "", 200
     try:
         campaign = ACTIONS[action](campaign=campaign)
-    except services.CampaignStateConflict as exc:
+    except ApplicationError as exc:  # a state conflict, an inactive account, the limiter off
         campaign.refresh_from_db()
-        error, status = f"{exc.message} Nothing was changed.", 409
+        error, status = f"{exc.message} Nothing was changed.", exc.status_code
     context = {**progress_context(campaign), "action_error": error}
     if request.htmx:
         return render(request, f"{DETAIL_TEMPLATE}#progress", context, status=status)

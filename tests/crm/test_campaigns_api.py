@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -14,44 +13,16 @@ from crm.models import MessageDirection, Segment
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
+from tests.support.campaigns import (  # noqa: F401 - a fixture
+    CAMPAIGNS,
+    act,
+    create,
+    detail,
+    launch_fully,
+    no_background_launch,
+)
 
-CAMPAIGNS = "/api/crm/campaigns"
-
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_background_launch():
-    """The API enqueues the launch on Celery; the tests push it on themselves, step by step."""
-    with mock.patch.object(delivery, "advance_soon"):
-        yield
-
-
-def create(api, body: dict, status: int = 201) -> dict:
-    response = send_json(
-        api, "post", CAMPAIGNS, {"name": "Win-back", "content": "We miss you!", **body}
-    )
-    assert response.status_code == status, response.content
-    return response.json()
-
-
-def act(api, campaign_id: int, action: str, status: int = 200) -> dict:
-    response = api.post(f"{CAMPAIGNS}/{campaign_id}/{action}")
-    assert response.status_code == status, response.content
-    return response.json()
-
-
-def detail(api, campaign_id: int) -> dict:
-    response = api.get(f"{CAMPAIGNS}/{campaign_id}")
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def launch_fully(api, campaign_id: int) -> dict:
-    act(api, campaign_id, "launch")
-    progress = launch.campaign_advance(campaign_id)
-    assert progress.done
-    return detail(api, campaign_id)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_background_launch")]
 
 
 def test_a_draft_previews_its_audience_and_forecast(api, account):
@@ -266,6 +237,9 @@ def test_a_scheduled_campaign_starts_at_its_time(api, account):
         ({"filter": {"minSpnt": 1}}, "filter.minSpnt"),
         ({"filter": {}, "mediaUrls": ["http://x"]}, "mediaUrls[0]"),
         ({"filter": {}, "scheduledAt": "tomorrow"}, "scheduledAt"),
+        # No timezone, and too far ahead (the year 9999 overflowed the projected finish).
+        ({"filter": {}, "scheduledAt": "2031-01-01T00:00:00"}, "scheduledAt"),
+        ({"filter": {}, "scheduledAt": "9999-12-31T23:59:59Z"}, "scheduledAt"),
         ({"filter": {}, "skipIfRepliedWithinMinutes": -1}, "skipIfRepliedWithinMinutes"),
         ({"filter": {}, "colour": "red"}, "colour"),
     ],
