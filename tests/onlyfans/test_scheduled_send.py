@@ -224,6 +224,10 @@ def test_it_is_not_sent_before_its_time_and_sent_in_the_first_slot_after(
     message.refresh_from_db()
     assert message.status == MessageStatus.QUEUED
     assert gateway.calls == []
+    # Within one slot of its time: the account's wake-up is re-armed for that very moment (not a
+    # poll later), and from then on the message is due like any other.
+    fast_account.refresh_from_db()
+    assert fast_account.wake_at == at
     deadline = time.monotonic() + 30
     while message.status != MessageStatus.SENT:
         assert time.monotonic() < deadline, "gave up waiting"
