@@ -1,11 +1,15 @@
 """A campaign delivered for real: consumer processes, the bulk lane, replies in the interactive
-lane meanwhile, pause, resume and cancel — judged by the gateway's own arrival order.
+lane meanwhile, a launch worker SIGKILLed between two batches while delivery runs, pause, resume
+and cancel — judged by the gateway's own arrival order.
 
 Time is compressed (a 1-second window) so that a 2,000-fan campaign takes seconds.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -19,7 +23,7 @@ from onlyfans.accepting import MessageInput, message_send
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.support.gateway import max_calls_in_window
-from tests.support.processes import start_consumer, stop
+from tests.support.processes import ROOT, start_consumer, stop, subprocess_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.concurrency]
 
@@ -44,7 +48,8 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def launch(owner, account, fans: int) -> Campaign:
+def started(owner, account, fans: int) -> Campaign:
+    """A campaign to `fans` new fans, launched: running, its audience not frozen yet."""
     Fan.objects.bulk_create(
         [
             Fan(account=account, onlyfans_user_id=f"camp_{n}", username=f"camp{n}")
@@ -55,9 +60,31 @@ def launch(owner, account, fans: int) -> Campaign:
     campaign = services.campaign_create(
         account=account, user=owner, data={"name": "Mass", "content": "Hi all", "rules": {}}
     )
-    services.campaign_launch(campaign=campaign)
+    return services.campaign_launch(campaign=campaign)
+
+
+def launch(owner, account, fans: int) -> Campaign:
+    campaign = started(owner, account, fans)
     assert campaign_launch.campaign_advance(campaign.pk, budget_seconds=120).done
     return campaign
+
+
+# A launch worker SIGKILLed right after its `batches`-th freeze batch committed: between two
+# batches, as a crash or a deploy would stop it.
+LAUNCH_THEN_DIE = """
+import os, signal, django
+django.setup()
+from crm.campaigns import launch
+launch.FREEZE_BATCH = {batch}
+real, done = launch._freeze_batch, []
+def batch_then_die(campaign):
+    done.append(real(campaign))
+    if len(done) == {batches}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return done[-1]
+launch._freeze_batch = batch_then_die
+launch.campaign_advance({campaign_id}, budget_seconds=120)
+"""
 
 
 def bulk_arrivals(gateway, account) -> list:
@@ -69,13 +96,27 @@ def bulk_arrivals(gateway, account) -> list:
 
 
 def test_a_2000_fan_campaign_never_delays_a_reply_and_reaches_each_fan_once(
-    owner, queues, gateway, compressed_time, tmp_path
+    owner, queues, gateway, compressed_time, tmp_path, monkeypatch
 ):
     account = make_account(owner, rate_limit_per_minute=LIMIT)
-    campaign = launch(owner, account, FANS)
+    campaign = started(owner, account, FANS)
     consumers = [start_consumer(tmp_path / f"consumer-{i}.log") for i in range(2)]
     replies: list[tuple[float, str]] = []
     try:
+        # The launch runs while the consumers deliver, and its first worker is killed between
+        # two batches; the next run (beat's tick would start it) resumes without a duplicate.
+        batch = 250
+        died = subprocess.run(
+            [sys.executable, "-c", LAUNCH_THEN_DIE.format(
+                batch=batch, batches=3, campaign_id=campaign.pk)],
+            cwd=ROOT, env=subprocess_env(), capture_output=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
+        campaign.refresh_from_db()
+        assert campaign.audience_frozen_at is None
+        assert CampaignRecipient.objects.filter(campaign=campaign).count() == 3 * batch
+        monkeypatch.setattr(campaign_launch, "FREEZE_BATCH", batch)
+        assert campaign_launch.campaign_advance(campaign.pk, budget_seconds=120).done
         # Replies arrive at moments spread over the campaign, each in the interactive lane.
         for n in range(5):
             wait_for(
