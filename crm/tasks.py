@@ -19,7 +19,9 @@ def run_import_job(job_id: str) -> dict | None:
 def campaign_advance(campaign_id: int) -> dict:
     from crm.campaigns import launch
 
-    progress = launch.campaign_advance(campaign_id)
+    progress = launch.campaign_advance_exclusive(campaign_id)
+    if progress is None:
+        return {"campaignId": campaign_id, "skipped": "another worker advances this campaign"}
     return {
         "campaignId": campaign_id,
         "frozen": progress.frozen,

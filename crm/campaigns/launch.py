@@ -9,13 +9,17 @@ harmless: a crash anywhere resumes where it stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
 
 from crm.campaigns import delivery as pipeline
 from crm.campaigns import threads
@@ -70,6 +74,27 @@ def campaign_advance(campaign_id: int, *, budget_seconds: float = 20.0) -> Progr
             progress.done = True
             break
     return progress
+
+
+def campaign_advance_exclusive(
+    campaign_id: int, *, budget_seconds: float = 20.0
+) -> Progress | None:
+    """`campaign_advance`, unless another worker already runs it for this campaign (a Redis lease
+    for the budget): beat's tick queues the launch every couple of seconds until it is done, and
+    each run would repeat the window's reads only to wait on the campaign's row. None: skipped.
+    Without Redis it runs anyway; two runs at once are safe, the lease only spares work."""
+    key = f"{settings.TOKEN_BUCKET_KEY_PREFIX}:campaign-advance:{campaign_id}"
+    try:
+        redis = get_redis_connection("default")
+        if not redis.set(key, "1", nx=True, px=int((budget_seconds + 10) * 1000)):
+            return None
+    except RedisError:
+        return campaign_advance(campaign_id, budget_seconds=budget_seconds)
+    try:
+        return campaign_advance(campaign_id, budget_seconds=budget_seconds)
+    finally:
+        with contextlib.suppress(RedisError):  # the lease expires by itself
+            redis.delete(key)
 
 
 def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from crm import tasks
 from crm.campaigns import delivery, launch, services
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
 from crm.models import Segment, SubscriptionStatus
@@ -213,3 +214,26 @@ def test_a_paused_campaign_with_recipients_left_stays_paused(api, account):
     act(api, campaign["id"], "pause")
     services.campaigns_tick()
     assert detail(api, campaign["id"])["state"] == "paused"
+
+
+# --- One launch worker at a time ------------------------------------------------------------
+def test_a_second_launch_worker_for_the_same_campaign_steps_aside(api, account):
+    make_fan(account)
+    campaign = create(api, {"filter": {}})
+    act(api, campaign["id"], "launch")
+    real = launch.campaign_advance
+    seen = []
+
+    def while_running(campaign_id, **kwargs):
+        # A second task queued by the tick meanwhile: it finds the lease taken.
+        seen.append(tasks.campaign_advance(campaign_id))
+        return real(campaign_id, **kwargs)
+
+    with mock.patch.object(launch, "campaign_advance", side_effect=while_running):
+        first = tasks.campaign_advance(campaign["id"])
+    assert seen == [
+        {"campaignId": campaign["id"], "skipped": "another worker advances this campaign"}
+    ]
+    assert first["done"] and first["frozen"] == 1
+    # The lease went with the run: the next tick's run proceeds (nothing left to do).
+    assert tasks.campaign_advance(campaign["id"])["done"]
