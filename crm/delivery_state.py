@@ -32,6 +32,7 @@ WAITING_WORDS = {
     WaitReason.GATEWAY_RATE_LIMITED: "OnlyFans asked to wait (rate limited)",
     WaitReason.REDIS_UNAVAILABLE: "delivery paused (Redis unreachable)",
     WaitReason.SCHEDULED: "scheduled",
+    WaitReason.HELD: "held while its campaign is paused",
 }
 # The poll's fingerprint sees an ETA to this many seconds: a live ETA that only drifts does not
 # make every poll a change.

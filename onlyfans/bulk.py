@@ -81,7 +81,7 @@ def messages_enqueue_bulk(
         queued_at=now,
         published_at=now,
         next_attempt_at=HOLD_UNTIL if held else None,
-        wait_reason=WaitReason.SCHEDULED if held else "",
+        wait_reason=WaitReason.HELD if held else "",
         updated_at=now,  # auto_now, as save() would set it
     )
     with transaction.atomic():
@@ -169,7 +169,7 @@ def _metrics_after_commit(account: OnlyFansAccount, count: int) -> None:
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:
     """Not ready until released (only messages not yet picked: one being sent finishes)."""
     return messages.filter(status__in=READY).update(
-        next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.SCHEDULED
+        next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.HELD
     )
 
 

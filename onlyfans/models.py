@@ -121,6 +121,7 @@ class WaitReason(models.TextChoices):
     GATEWAY_RATE_LIMITED = "gateway_rate_limited", "The gateway's Retry-After"
     REDIS_UNAVAILABLE = "redis_unavailable", "Redis unreachable: delivery paused"
     SCHEDULED = "scheduled", "Scheduled for later"
+    HELD = "held", "Held: its campaign is paused"
 
 
 class OutboundMessage(models.Model):

@@ -287,6 +287,10 @@ def message_schedules(messages: Sequence[OutboundMessage]) -> dict:
         for key in limits
     }
     for message in waiting:
+        if message.wait_reason == WaitReason.HELD:
+            # Held until its campaign resumes: no moment to promise.
+            result[message.pk] = MessageSchedule(None, WaitReason.HELD, None)
+            continue
         schedule = schedules[onlyfans_of[message.account_id]]
         eta = schedule.eta(message.lane, ranks.get(message.pk, 0))
         not_before = (

@@ -237,3 +237,16 @@ def test_a_second_launch_worker_for_the_same_campaign_steps_aside(api, account):
     assert first["done"] and first["frozen"] == 1
     # The lease went with the run: the next tick's run proceeds (nothing left to do).
     assert tasks.campaign_advance(campaign["id"])["done"]
+
+
+def test_a_paused_campaigns_message_says_it_is_held_with_no_eta(api, account):
+    make_fan(account)
+    campaign = launch_fully(api, create(api, {"filter": {}})["id"])
+    message = messages_of(campaign["id"]).get()
+    act(api, campaign["id"], "pause")
+    held = api.get(f"/api/onlyfans/messages/{message.pk}").json()
+    assert (held["waitingFor"], held["estimatedSendTime"]) == ("held", None)
+    act(api, campaign["id"], "resume")
+    released = api.get(f"/api/onlyfans/messages/{message.pk}").json()
+    assert released["waitingFor"] == "rate_limit"
+    assert released["estimatedSendTime"] is not None
