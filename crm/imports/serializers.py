@@ -11,8 +11,56 @@ from crm.models import ImportJob, ImportStatus
 from huntaze.core.fields import IsoDateTimeField
 
 
+class ProgressSerializer(serializers.Serializer):
+    rowsProcessed = serializers.IntegerField()
+    rowsTotal = serializers.IntegerField(allow_null=True, help_text="Null until the file is read.")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class MappedColumnSerializer(serializers.Serializer):
+    column = serializers.CharField(help_text="The CSV header as written.")
+    field = serializers.CharField(help_text="The fan field it fills (the API's name).")
+
+
+class IgnoredColumnSerializer(serializers.Serializer):
+    column = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class FormatSerializer(serializers.Serializer):
+    encoding = serializers.ChoiceField(choices=["utf-8", "utf-16"])
+    bom = serializers.BooleanField()
+    delimiter = serializers.CharField()
+    dateOrder = serializers.ChoiceField(
+        choices=["day-first", "month-first"],
+        allow_null=True,
+        help_text="How slash dates were read, when the file had any.",
+    )
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="The record's number, the header not counted.")
+    line = serializers.IntegerField(allow_null=True, help_text="Its first line in the file.")
+    column = serializers.CharField(allow_null=True, allow_blank=True)
+    field = serializers.CharField(allow_null=True, allow_blank=True)
+    value = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class DuplicateRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    onlyfansUserId = serializers.CharField()
+    supersededByRow = serializers.IntegerField()
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class ImportJobOutputSerializer(serializers.Serializer):
-    """An import's report, from the values `job_payload` reads off the ImportJob and its report."""
+    """An import's report, from the values `job_payload` reads off the ImportJob and its report
+    (typed all the way down: the schema says what each list holds)."""
 
     jobId = serializers.UUIDField()
     url = serializers.CharField()
@@ -20,7 +68,7 @@ class ImportJobOutputSerializer(serializers.Serializer):
     filename = serializers.CharField()
     status = serializers.ChoiceField(choices=ImportStatus.choices)
     dryRun = serializers.BooleanField()
-    progress = serializers.DictField(help_text="{rowsProcessed, rowsTotal, percent}")
+    progress = ProgressSerializer()
     rowsRead = serializers.IntegerField(help_text="created + updated + unchanged + failed")
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
@@ -29,21 +77,20 @@ class ImportJobOutputSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(
         help_text="Rows superseded by a later row with the same fan id (counted as unchanged)."
     )
-    columns = serializers.ListField(child=serializers.DictField())
+    columns = MappedColumnSerializer(many=True)
     unknownColumns = serializers.ListField(child=serializers.CharField())
-    ignoredColumns = serializers.ListField(child=serializers.DictField())
-    format = serializers.DictField(allow_null=True)
-    # The response's key; this serializer only documents the body (DRF's metaclass moves declared
-    # fields off the class, so Serializer.errors is not shadowed at run time).
-    errors = serializers.ListField(  # type: ignore[assignment]
-        child=serializers.DictField(),
-        help_text="{row, line, column, field, value, message}, first 1,000.",
+    ignoredColumns = IgnoredColumnSerializer(many=True)
+    format = FormatSerializer(allow_null=True)
+    # The response's key (DRF's metaclass moves declared fields off the class, so
+    # Serializer.errors is not shadowed at run time).
+    errors = RowErrorSerializer(  # type: ignore[assignment]
+        many=True, help_text="The rows refused and why, the first 1,000."
     )
     errorsTruncated = serializers.BooleanField()
-    duplicateRows = serializers.ListField(child=serializers.DictField())
+    duplicateRows = DuplicateRowSerializer(many=True)
     duplicateRowsTruncated = serializers.BooleanField()
     failedRowsUrl = serializers.CharField(allow_null=True)
-    error = serializers.DictField(allow_null=True)
+    error = JobErrorSerializer(allow_null=True, help_text="Why a failed import stopped.")
     createdAt = IsoDateTimeField()
     startedAt = IsoDateTimeField(allow_null=True)
     finishedAt = IsoDateTimeField(allow_null=True)
