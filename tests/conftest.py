@@ -99,6 +99,22 @@ def outsider_api(outsider):
 
 
 @pytest.fixture
+def staff_api(db):
+    """An operator (staff, not a superuser) on the JSON API."""
+    return client_for(make_user("operator", is_staff=True))
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Redis unreachable: the cache points at a port nothing listens on."""
+    from tests.support.servers import free_port
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
+
+
+@pytest.fixture
 def gateway(httpserver, settings):
     """The fake OnlyFans gateway on a real local HTTP server; the delivery client points at it."""
     from tests.support.gateway import FakeGateway

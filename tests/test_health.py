@@ -7,15 +7,6 @@ from unittest import mock
 import pytest
 from django.db.utils import OperationalError
 
-from tests.support.servers import free_port
-
-
-@pytest.fixture
-def redis_down(settings):
-    settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
-    }
-
 
 @pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
 def test_liveness_answers_whatever_the_host_and_without_https(client, settings, path):

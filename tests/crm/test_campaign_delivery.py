@@ -24,6 +24,7 @@ from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
 from tests.support.gateway import max_calls_in_window
 from tests.support.processes import ROOT, start_consumer, stop, subprocess_env
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.concurrency]
 
@@ -38,14 +39,6 @@ def compressed_time(settings):
     settings.ONLYFANS_RATE_WINDOW_SECONDS = WINDOW
     settings.ONLYFANS_RATE_GUARD = 0.25
     settings.ONLYFANS_MIN_GAP_SECONDS = GAP
-
-
-def wait_for(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 def started(owner, account, fans: int) -> Campaign:
@@ -85,6 +78,27 @@ def batch_then_die(campaign):
 launch._freeze_batch = batch_then_die
 launch.campaign_advance({campaign_id}, budget_seconds=120)
 """
+
+
+def probe(owner, account, name: str) -> str:
+    """A bulk message of the account's own, accepted now behind every campaign message in lane
+    order (the lowest priority, accepted last). Once the gateway has it, the consumer has given
+    out a bulk slot since this moment, and a campaign message still ready would have had it
+    first: a check that needs no sleep."""
+    outcome = message_send(
+        user=owner,
+        account=account,
+        data=MessageInput(recipient_id=name, content=name, lane=Lane.BULK, priority=1),
+    )
+    return str(outcome.message.id)
+
+
+def delivered(gateway, key: str) -> bool:
+    return any(c.idempotency_key == key for c in gateway.calls)
+
+
+def calls_since(gateway, moment: float, *, besides: set[str]) -> list:
+    return [c for c in gateway.calls if c.at > moment and c.idempotency_key not in besides]
 
 
 def bulk_arrivals(gateway, account) -> list:
@@ -176,9 +190,19 @@ def test_pause_stops_within_one_slot_resume_continues_cancel_leaves_nothing(
         wait_for(lambda: len(gateway.calls) >= 40, timeout=60, what="the campaign to start sending")
         services.campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk))
         paused_at = time.time()
-        time.sleep(1.5)  # several bulk slots: none of them may be used
-        after_pause = [c for c in gateway.calls if c.at > paused_at]
-        assert len(after_pause) <= 1  # the call already under way, at most
+        after_pause = probe(owner, account, "probe_after_pause")
+        probes = {after_pause}
+        wait_for(
+            lambda: (
+                delivered(gateway, after_pause)
+                or len(calls_since(gateway, paused_at, besides=probes)) > 1
+            ),
+            timeout=60,
+            what="a bulk slot to be given out after the pause",
+        )
+        assert delivered(gateway, after_pause)
+        # The call already under way, at most.
+        assert len(calls_since(gateway, paused_at, besides=probes)) <= 1
         held = OutboundMessage.objects.filter(
             campaign_recipient__campaign=campaign, status=MessageStatus.QUEUED
         ).count()
@@ -191,12 +215,23 @@ def test_pause_stops_within_one_slot_resume_continues_cancel_leaves_nothing(
         )
         services.campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
         cancelled_at = time.time()
-        time.sleep(0.5)
+        after_cancel = probe(owner, account, "probe_after_cancel")
+        probes.add(after_cancel)
+        wait_for(
+            lambda: (
+                delivered(gateway, after_cancel)
+                or len(calls_since(gateway, cancelled_at, besides=probes)) > 1
+            ),
+            timeout=60,
+            what="a bulk slot to be given out after the cancel",
+        )
     finally:
         assert stop(consumer) == 0
-    assert len([c for c in gateway.calls if c.at > cancelled_at]) <= 1
+    assert delivered(gateway, after_cancel)
+    assert len(calls_since(gateway, cancelled_at, besides=probes)) <= 1
     mine = OutboundMessage.objects.filter(campaign_recipient__campaign=campaign)
     assert not mine.filter(status__in=[MessageStatus.PENDING, MessageStatus.QUEUED]).exists()
     sent = mine.filter(status=MessageStatus.SENT).count()
     assert sent + mine.filter(status=MessageStatus.CANCELLED).count() == 300
-    assert len({c.idempotency_key for c in gateway.calls}) == len(gateway.calls) == sent
+    campaign_calls = [c for c in gateway.calls if c.idempotency_key not in probes]
+    assert len({c.idempotency_key for c in campaign_calls}) == len(campaign_calls) == sent

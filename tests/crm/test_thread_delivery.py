@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from onlyfans.consumer import Consumer
 from tests.crm.factories import make_conversation, make_fan, send_json
+from tests.support.delivery import consume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,17 +29,13 @@ def thread_item(api, conversation) -> dict:
     return item
 
 
-def consume_once():
-    return Consumer().run(once=True, wait_seconds=1)
-
-
 def test_it_shows_the_message_sent_after_the_consumer_delivers_it(
     api, account, conversation, queues, gateway
 ):
     accepted = post_message(api, conversation)
     assert thread_item(api, conversation)["status"] == "queued"
 
-    report = consume_once()
+    report = consume()
 
     assert report.sent == 1
     item = thread_item(api, conversation)
@@ -64,7 +60,7 @@ def test_it_shows_the_message_failed_with_the_reason_on_a_permanent_gateway_erro
     gateway.respond_next(400)
     post_message(api, conversation)
 
-    consume_once()
+    consume()
 
     item = thread_item(api, conversation)
     assert item["status"] == "failed"

@@ -86,7 +86,18 @@ def test_it_shows_a_message_with_its_attempts_read_only(staff_client, account, q
 
     assert response.status_code == 200
     html = response.content.decode()
+    # The inline's heading is there with or without attempts: its row is what shows one.
     assert "Delivery attempts" in html
+    row = {
+        field: re.findall(rf'<td class="field-{field}">\s*<p>(.*?)</p>', html)
+        for field in ("number", "outcome", "http_status", "latency_ms")
+    }
+    assert row == {
+        "number": ["1"],
+        "outcome": ["Sent"],
+        "http_status": ["200"],
+        "latency_ms": ["12"],
+    }
     assert 'name="content"' not in html  # read-only: no input
     assert 'name="status"' not in html
 

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from tests.support.api import SEED_BODY, SEND, assert_error, post_json
+from tests.support.api import SEED_BODY, SEND, STATUS, assert_error, post_json
 
 LOGIN = "/api/auth/token/"
 REFRESH = "/api/auth/token/refresh/"
-STATUS = "/api/onlyfans/messages/status"
 PROTECTED = [
     ("post", SEND),
     ("get", STATUS),
     ("get", "/api/onlyfans/messages/00000000-0000-0000-0000-000000000000"),
     ("post", "/api/onlyfans/messages/batch"),
 ]
-
-
-@pytest.fixture
-def frozen_rate_window():
-    clock = mock.Mock()
-    clock.time.return_value = 1_800_000_000.0
-    with mock.patch("django_ratelimit.core.time", clock):
-        yield
 
 
 def call(client, method, path):

@@ -13,44 +13,12 @@ from django.utils import timezone
 from onlyfans import limiter, pacing, scheduler, sqs, wakeups
 from onlyfans.consumer import Consumer
 from onlyfans.models import AttemptOutcome, MessageStatus, OutboundMessage
-from onlyfans.services import MessageInput, message_send, messages_publish_pending
+from onlyfans.services import messages_publish_pending
 from tests.conftest import make_account
+from tests.support.clock import Span, assert_within, measured
+from tests.support.delivery import consume, drain, on_queue, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def send(owner, account, content="Hello! Thanks for subscribing", **kwargs) -> OutboundMessage:
-    outcome = message_send(
-        user=owner,
-        account=account,
-        data=MessageInput(recipient_id="fan_123", content=content, **kwargs),
-    )
-    return OutboundMessage.objects.get(pk=outcome.message.pk)
-
-
-def consume(**kwargs):
-    kwargs.setdefault("once", True)
-    kwargs.setdefault("wait_seconds", 1)
-    return Consumer().run(**kwargs)
-
-
-def drain(condition, *, timeout: float = 30, **kwargs) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        Consumer(**kwargs).run(seconds=2, wait_seconds=1)
-
-
-def on_queue() -> int:
-    attrs = sqs.attributes()
-    return attrs.depth + attrs.in_flight + attrs.delayed
-
-
-@pytest.fixture
-def fast_account(owner, settings):
-    """600 messages a minute and a 50 ms minimum gap: slots a tenth of a second apart."""
-    settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
-    return make_account(owner, rate_limit_per_minute=600)
 
 
 def test_it_delivers_a_queued_message_once_with_its_idempotency_key(
@@ -135,22 +103,27 @@ def test_a_429_is_waiting_not_failing(owner, account, queues, gateway, header):
     message: a visible attempt `rate_limited` that does not count towards the attempts."""
     from datetime import timedelta
 
-    value = (
-        "30"
-        if header == "seconds"
-        else format_datetime(timezone.now() + timedelta(seconds=31), usegmt=True)
-    )
+    # An HTTP date has whole seconds.
+    retry_at = (timezone.now() + timedelta(seconds=31)).replace(microsecond=0)
+    value = "30" if header == "seconds" else format_datetime(retry_at, usegmt=True)
     gateway.respond_next(429, {"Retry-After": value})
     message = send(owner, account)
 
-    report = consume()
+    with measured() as consuming:
+        report = consume()
 
     message.refresh_from_db()
     assert (report.deferred, report.retried, report.failed) == (1, 0, 0)
     assert (message.status, message.attempt_count) == (MessageStatus.QUEUED, 0)
     attempt = message.attempts.get()
     assert (attempt.outcome, attempt.http_status) == (AttemptOutcome.RATE_LIMITED, 429)
-    assert 28 <= (message.next_attempt_at - attempt.attempted_at).total_seconds() <= 32
+    # When the gateway said: 30 s after it answered, or its date (read as seconds from the moment
+    # it was read, added to the moment the attempt was recorded: later by at most the pass).
+    if header == "seconds":
+        assert_within(message.next_attempt_at, consuming, plus=30)
+    else:
+        pass_took = consuming.end - consuming.start
+        assert_within(message.next_attempt_at, Span(retry_at, retry_at + pass_took))
     schedule = pacing.message_schedule(message)
     assert schedule.waiting_for == "gateway_rate_limited"
     assert schedule.next_attempt_at == message.next_attempt_at

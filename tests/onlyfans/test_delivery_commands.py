@@ -7,16 +7,9 @@ from django.core.management import CommandError, call_command
 
 from onlyfans import sqs
 from onlyfans.models import MessageStatus, OutboundMessage
-from onlyfans.services import MessageInput, message_send
+from tests.support.delivery import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def send(owner, account) -> OutboundMessage:
-    outcome = message_send(
-        user=owner, account=account, data=MessageInput(recipient_id="fan_9", content="hey")
-    )
-    return OutboundMessage.objects.get(pk=outcome.message.pk)
 
 
 def settle_wake() -> None:

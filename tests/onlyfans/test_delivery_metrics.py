@@ -7,9 +7,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from onlyfans.models import MessageStatus, OutboundMessage
-from onlyfans.services import MessageInput, message_send
 from onlyfans.status import queue_status_get
 from onlyfans.tasks import consume_messages
+from tests.support.delivery import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,20 +19,6 @@ def metric_names(namespace: str) -> set[str]:
         "cloudwatch", endpoint_url=django_settings.CLOUDWATCH_ENDPOINT_URL, region_name="us-east-1"
     )
     return {m["MetricName"] for m in client.list_metrics(Namespace=namespace)["Metrics"]}
-
-
-@pytest.fixture
-def namespace(settings):
-    import uuid
-
-    settings.CLOUDWATCH_NAMESPACE = f"Huntaze/Test-{uuid.uuid4().hex[:8]}"
-    return settings.CLOUDWATCH_NAMESPACE
-
-
-def send(owner, account, content="hi"):
-    return message_send(
-        user=owner, account=account, data=MessageInput(recipient_id="fan_1", content=content)
-    ).message
 
 
 def test_the_celery_task_delivers_and_reports(owner, account, queues, gateway, namespace):

@@ -4,7 +4,6 @@ a send."""
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import timedelta
 from unittest import mock
 
@@ -19,13 +18,6 @@ from tests.support.api import SEED_BODY, SEND, post_json
 from tests.support.servers import free_port
 
 BATCH = "/api/onlyfans/messages/batch"
-
-
-@pytest.fixture
-def namespace(settings):
-    """A namespace of this test's own on the shared moto server."""
-    settings.CLOUDWATCH_NAMESPACE = f"Huntaze/Test-{uuid.uuid4().hex[:8]}"
-    return settings.CLOUDWATCH_NAMESPACE
 
 
 def cloudwatch():

@@ -18,6 +18,7 @@ from onlyfans.services import MessageInput, messages_send_batch
 from tests.conftest import make_account
 from tests.support.gateway import max_calls_in_window
 from tests.support.processes import start_consumer, stop
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.concurrency]
 
@@ -26,14 +27,6 @@ PER_ACCOUNT = 24
 LIMIT = 10
 WINDOW = 1.0
 GAP = 0.2
-
-
-def wait_for(condition, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from onlyfans import sqs
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
 from tests.settings import MOTO
+from tests.support.delivery import bodies_on, pending_row
 from tests.support.servers import free_port
 
 
@@ -35,22 +36,6 @@ def sqs_client():
 def names() -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:10]
     return f"q-cmd-{suffix}", f"dlq-cmd-{suffix}"
-
-
-def pending_row(account, **kwargs) -> OutboundMessage:
-    fields = {"recipient_id": "fan_1", "content": "hi", "status": MessageStatus.PENDING, **kwargs}
-    return OutboundMessage.objects.create(account=account, sender=account.owner, **fields)
-
-
-def bodies_on(url: str) -> list[dict]:
-    found = []
-    while True:
-        messages = (
-            sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        )
-        if not messages:
-            return found
-        found.extend(json.loads(m["Body"]) for m in messages)
 
 
 @pytest.mark.parametrize(

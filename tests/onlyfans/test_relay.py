@@ -3,12 +3,10 @@ relay (`messages_publish_pending`) publishes the pending rows once SQS answers a
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 from unittest import mock
 
-import boto3
 import pytest
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from onlyfans.models import MessageStatus, OutboundMessage
 from onlyfans.serializers import PENDING_TEXT
 from tests.settings import MOTO
 from tests.support.api import SEED_BODY, SEND, post_json
+from tests.support.delivery import bodies_on, pending_row
 
 BATCH = "/api/onlyfans/messages/batch"
 
@@ -46,21 +45,6 @@ def sqs_requests(settings):
 def sqs_back(settings):
     settings.SQS_ENDPOINT_URL = MOTO.url
     sqs.clear_caches()
-
-
-def bodies_on(url: str) -> list[dict]:
-    client = boto3.client("sqs", endpoint_url=MOTO.url, region_name="us-east-1")
-    found = []
-    while True:
-        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return found
-        found.extend(json.loads(m["Body"]) for m in messages)
-
-
-def pending_row(account, **kwargs) -> OutboundMessage:
-    fields = {"recipient_id": "fan_1", "content": "hi", "status": MessageStatus.PENDING, **kwargs}
-    return OutboundMessage.objects.create(account=account, sender=account.owner, **fields)
 
 
 # --- The API during an outage -------------------------------------------------------------------

@@ -6,17 +6,16 @@ HTTP gateway."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from onlyfans import sqs, wakeups
+from onlyfans import wakeups
 from onlyfans.consumer import Consumer
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
-from onlyfans.services import MessageInput, message_send, messages_publish_pending
-from tests.conftest import make_account
+from onlyfans.services import messages_publish_pending
+from tests.support.delivery import consume, drain, on_queue, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,24 +36,6 @@ def parse(value: str):
 
 def post(client, body, **extra):
     return client.post(SEND, data=json.dumps(body), content_type="application/json", **extra)
-
-
-def on_queue() -> int:
-    attrs = sqs.attributes()
-    return attrs.depth + attrs.in_flight + attrs.delayed
-
-
-def consume(**kwargs):
-    kwargs.setdefault("once", True)
-    kwargs.setdefault("wait_seconds", 1)
-    return Consumer().run(**kwargs)
-
-
-@pytest.fixture
-def fast_account(owner, settings):
-    """600 messages a minute and a 50 ms minimum gap: slots a tenth of a second apart."""
-    settings.ONLYFANS_MIN_GAP_SECONDS = 0.05
-    return make_account(owner, rate_limit_per_minute=600)
 
 
 # --- The API ------------------------------------------------------------------------------------
@@ -206,13 +187,6 @@ def test_another_users_scheduled_message_is_not_found(api, outsider_api, account
 
 
 # --- Delivery -----------------------------------------------------------------------------------
-def send(owner, account, *, scheduled_at=None, content="See you tonight") -> OutboundMessage:
-    data = MessageInput(recipient_id="fan_123", content=content, scheduled_at=scheduled_at)
-    return OutboundMessage.objects.get(
-        pk=message_send(user=owner, account=account, data=data).message.pk
-    )
-
-
 def test_it_is_not_sent_before_its_time_and_sent_in_the_first_slot_after(
     owner, fast_account, queues, gateway
 ):
@@ -228,11 +202,8 @@ def test_it_is_not_sent_before_its_time_and_sent_in_the_first_slot_after(
     # poll later), and from then on the message is due like any other.
     fast_account.refresh_from_db()
     assert fast_account.wake_at == at
-    deadline = time.monotonic() + 30
-    while message.status != MessageStatus.SENT:
-        assert time.monotonic() < deadline, "gave up waiting"
-        Consumer().run(seconds=2, wait_seconds=1)
-        message.refresh_from_db()
+    drain(lambda: OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT)
+    message.refresh_from_db()
     assert message.sent_at >= at
     assert len(gateway.calls) == 1
     assert on_queue() == 0

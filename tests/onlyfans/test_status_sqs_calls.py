@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from onlyfans import sqs, status
-from tests.onlyfans.test_status_api import STATUS, staff_api  # noqa: F401 - the fixture
+from tests.support.api import STATUS
 
 pytestmark = pytest.mark.django_db
 
 
 def test_staff_polling_status_reads_sqs_once_per_few_seconds(
-    staff_api,  # noqa: F811 - the fixture imported above
+    staff_api,
     queues,
     settings,
     monkeypatch,

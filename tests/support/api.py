@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 SEND = "/api/onlyfans/messages/send"
+STATUS = "/api/onlyfans/messages/status"
 SEED_BODY = {"recipientId": "fan_123", "content": "Hello! Thanks for subscribing", "priority": 5}
 SEED_FULL_BODY = {
     "recipientId": "fan_123",

@@ -18,8 +18,8 @@ from crm.models import Segment
 from onlyfans.models import MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
 from tests.crm.factories import make_fan
+from tests.support.accessibility import serious_violations
 from tests.ui.conftest import log_in, screenshot
-from tests.ui.test_inbox_browser import serious_violations
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

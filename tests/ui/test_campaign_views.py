@@ -200,11 +200,18 @@ def test_a_future_schedule_makes_a_scheduled_campaign(chatter, account):
         ({"name": ""}, "Name:"),
         ({"content": ""}, "Message:"),
         ({"media_urls": "http://plain.example/a.jpg"}, "Media URLs:"),
-        ({"min_spent": "-3"}, "Spent from"),
-        ({"expiring_within_days": "soon"}, "Expiring within"),
+        ({"min_spent": "-3"}, "Audience rules: Spent from: A valid number is required."),
+        (
+            {"expiring_within_days": "soon"},
+            "Audience rules: Expiring within (days): Must be an integer.",
+        ),
         ({"scheduled_at": "2020-01-01T10:00"}, "Scheduled at: Must not be in the past"),
         ({"scheduled_at": "tomorrow"}, "Scheduled at:"),
-        ({"skip_if_replied_within_minutes": "-1"}, "Skip fans"),
+        (
+            {"skip_if_replied_within_minutes": "-1"},
+            "Skip fans a chatter wrote to within (minutes): "
+            "Ensure this value is greater than or equal to 0.",
+        ),
         ({"audience": "segment", "segment": ""}, "Segment:"),
         ({"audience": "segment", "segment": "424242"}, "Segment not found"),
         ({"account": "424242"}, "not found"),
@@ -214,7 +221,9 @@ def test_bad_input_is_explained_and_the_typed_values_kept(chatter, account, fiel
     response = chatter.post(f"{CAMPAIGNS}/new", form(**fields))
     html = response.content.decode()
     assert response.status_code in (400, 404), html
-    assert says in html
+    # In the error list, not anywhere on the page: the form's labels hold most of these words.
+    alert = re.search(r'<div id="form-errors".*?</ul>', html, re.DOTALL)
+    assert alert and says in alert.group(), html
     assert 'role="alert"' in html and "We miss you!" in html or fields.get("content") == ""
     assert not Campaign.objects.exists()
 

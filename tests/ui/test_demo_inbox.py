@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from crm.campaigns.models import Campaign
 from crm.management.commands.seed_demo import seed_demo
 from crm.models import Conversation
+from tests.support.accessibility import serious_violations
 from tests.ui.conftest import log_in, screenshot
-from tests.ui.test_inbox_browser import serious_violations
 
 
 @pytest.fixture

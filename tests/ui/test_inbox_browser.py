@@ -9,26 +9,17 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from onlyfans.sandbox.models import SandboxFault
 from tests.conftest import make_user
 from tests.crm.factories import sign
+from tests.support.accessibility import serious_violations
 from tests.ui.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WEBHOOK_SECRET = "test-webhook-secret"  # tests/settings.py
-
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def open_conversation(page, name: str):
