@@ -1,4 +1,4 @@
-"""The full version of every chaos scenario (issue 11): 5 accounts × 50 messages, 30-s outages,
+"""The full version of every chaos scenario: 5 accounts × 50 messages, 30- and 60-s outages,
 15 consumer kills, on real components (tests/chaos/harness.py). Writes bench/reports/chaos.json
 and prints the README's table.
 

@@ -5,7 +5,7 @@ The gateway's log is the witness: it is written at arrival, by the gateway's clo
 (replays, refusals and calls whose answer never came back included), so the database cannot hide
 a call it never recorded.
 
-Rules (issue 11, "Each scenario passes only with"):
+Rules (a scenario passes only when none is broken):
 
 - **lost**: an accepted message missing from the database, not final, `sent` in the database with
   no delivery in the log, or `failed`/`dead_lettered` without an injected permanent fault whose

@@ -42,7 +42,7 @@ class Outcome:
 
 
 def api_findings(name: str, api: dict[str, Any]) -> str:
-    """Issue 11's rules for the API's answers during a fault; empty when they hold."""
+    """The rules for the API's answers during a fault; empty when they hold."""
     if name == "pg_outage" and api.get("whileDatabaseDown") != ["503"]:
         return (
             f"while the database was down the API answered {api.get('whileDatabaseDown')},"
@@ -54,7 +54,7 @@ def api_findings(name: str, api: dict[str, Any]) -> str:
 
 
 def timing_findings(name: str, api: dict[str, Any]) -> str:
-    """Issue 11's timing rule: while SQS is black-holed, 202 within SQS_REQUEST_TIMEOUT + 100 ms
+    """The timing rule: while SQS is black-holed, 202 within SQS_REQUEST_TIMEOUT + 100 ms
     (p99). A measurement, so bench/chaos.py's verdict only: no test asserts a timing."""
     bound = SQS_REQUEST_TIMEOUT + 0.1
     p99 = (api.get("whileSqsDown") or {}).get("p99Seconds202")

@@ -1,11 +1,11 @@
-"""The chaos scenarios of issue 11, shared by the short pytest versions
+"""The chaos scenarios, shared by the short pytest versions
 (tests/chaos/test_scenarios.py) and the full ones (bench/chaos.py). A scenario loads the stack
 through the API, injects its faults while delivery runs, and lets the stack drain; the verdict
 is the checker's.
 
 `Scale` says how long and how much: the short one keeps each scenario around 30–60 s here; the
-full one is issue 11's (50 messages per account in both lanes; a 30-s Redis outage, a 60-s SQS
-black hole and a 60-s PostgreSQL stop).
+full one: 50 messages per account in both lanes, a 30-s Redis outage, a 60-s SQS black hole and
+a 60-s PostgreSQL stop.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def consumer_kill9_after_requeue(stack: ChaosStack, scale: Scale) -> None:
 def consumer_stall(stack: ChaosStack, scale: Scale) -> None:
     """A random consumer SIGSTOPped for 2.5 s (longer than the 1.8-s guard) and continued, again
     and again: a stop that lands between a slot grant and the call makes that call late, and the
-    account's next call, on time, comes less than a slot after it (issue 11's guard bullet)."""
+    account's next call, on time, comes less than a slot after it: what the rate guard absorbs."""
     stack.load(scale.per_account)
     for _ in range(scale.kills):
         stack.stall_random_consumer(2.5)

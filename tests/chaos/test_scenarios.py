@@ -30,5 +30,5 @@ def test_scenario(name, tmp_path):
     detail = f"{outcome.row()}\n{outcome.diagnostics[-4000:]}"
     assert outcome.completed, f"not every message reached a final state\n{detail}"
     assert outcome.verdict.ok, f"{outcome.verdict.explain()}\n{detail}"
-    # Issue 11: 503 (never 202) while the database is down; 202 while SQS is.
+    # The API: 503 (never 202) while the database is down; 202 while SQS is.
     assert runner.api_findings(name, outcome.api) == "", detail

@@ -1,4 +1,4 @@
-"""Every gateway call has a hard wall-clock deadline below the claim lease (issue 11): requests'
+"""Every gateway call has a hard wall-clock deadline below the claim lease: requests'
 read timeout bounds each socket read, so an answer dripping one byte at a time never times out
 by itself and would outlive the lease, letting a second consumer call with the same key."""
 
