@@ -134,7 +134,7 @@ def test_the_live_count_follows_the_rules(chatter, account):
     response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", "min_spent": "lots"})
     assert response.status_code == 400 and "Spent from" in response.content.decode()
     assert count(min_spent="9", max_spent="1")[0] == 400
-    for account_id in ("abc", "99999999999999999999999", "424242"):
+    for account_id in ("abc", "99999999999999999999999", "424242", "²", "١٢"):
         response = chatter.get(
             f"{CAMPAIGNS}/new/audience", {"audience": "rules", "account": account_id}
         )
@@ -202,12 +202,17 @@ def test_a_future_schedule_makes_a_scheduled_campaign(chatter, account):
         ({"media_urls": "http://plain.example/a.jpg"}, "Media URLs:"),
         ({"min_spent": "-3"}, "Spent from"),
         ({"expiring_within_days": "soon"}, "Expiring within"),
+        # Not ASCII digits: "²" passes str.isdigit() but int() refuses it; "١٢" int() reads as 12.
+        ({"expiring_within_days": "²"}, "Expiring within"),
+        ({"expiring_within_days": "١٢"}, "Expiring within"),
         ({"scheduled_at": "2020-01-01T10:00"}, "Scheduled at: Must not be in the past"),
         ({"scheduled_at": "tomorrow"}, "Scheduled at:"),
         ({"skip_if_replied_within_minutes": "-1"}, "Skip fans"),
         ({"audience": "segment", "segment": ""}, "Segment:"),
         ({"audience": "segment", "segment": "424242"}, "Segment not found"),
+        ({"audience": "segment", "segment": "²"}, "Segment:"),
         ({"account": "424242"}, "not found"),
+        ({"account": "²"}, "not found"),
     ],
 )
 def test_bad_input_is_explained_and_the_typed_values_kept(chatter, account, fields, says):
