@@ -5,10 +5,10 @@ and Retry. Those reads and actions go through the three functions below and nowh
 that the pipeline's pacing module (the live ETA and why a message waits) and its cancel API can
 take over by changing this file alone.
 
-The ETA and why a message waits come from the pipeline's pacing module
-(`onlyfans.pacing.message_schedules`: live, computed when read, a constant number of queries for
-the whole page); cancel is `onlyfans.delivery.messages_cancel` and retry is
-`onlyfans.delivery.messages_redrive` followed by the pipeline's publish.
+The ETA and why a message waits come from the pipeline's pacing model
+(`onlyfans.selectors.message_schedules`: live, computed when read, a constant number of queries
+for the whole page); cancel is `onlyfans.services.messages_cancel` and retry is
+`onlyfans.services.messages_redrive` followed by the pipeline's publish.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from onlyfans import delivery, pacing
+from onlyfans import selectors
 from onlyfans import services as pipeline
 from onlyfans.models import DeliveryAttempt, MessageStatus, OutboundMessage, WaitReason
 
@@ -38,17 +38,9 @@ WAITING_WORDS = {
 # make every poll a change.
 ETA_GRAIN_SECONDS = 5
 
-# States in which the message still moves: the page polls quickly while one is on screen.
-IN_FLIGHT = frozenset({MessageStatus.PENDING, MessageStatus.QUEUED, MessageStatus.SENDING})
-# States with a marker in the conversation list.
-MARKED = (
-    MessageStatus.PENDING,
-    MessageStatus.QUEUED,
-    MessageStatus.SENDING,
-    MessageStatus.FAILED,
-    MessageStatus.DEAD_LETTERED,
-)
-FAILED = frozenset({MessageStatus.FAILED, MessageStatus.DEAD_LETTERED})
+# States with a marker in the conversation list: still moving (the page polls quickly while one
+# is on screen), or failed.
+MARKED = (*MessageStatus.waiting(), *MessageStatus.failures())
 
 
 @dataclass(frozen=True)
@@ -62,15 +54,15 @@ class DeliveryState:
 
     @property
     def in_flight(self) -> bool:
-        return self.status in IN_FLIGHT
+        return self.status in MessageStatus.waiting()
 
     @property
     def can_cancel(self) -> bool:
-        return self.status in delivery.CANCELLABLE
+        return self.status in MessageStatus.ready()  # what the pipeline's cancel takes
 
     @property
     def can_retry(self) -> bool:
-        return self.status in delivery.REDRIVABLE
+        return self.status in MessageStatus.failures()  # what the pipeline's redrive takes
 
     def eta_seconds(self, now: datetime | None = None) -> int | None:
         if self.eta is None or not self.in_flight:
@@ -94,14 +86,16 @@ def delivery_states(outbound: Iterable[OutboundMessage | None]) -> dict[uuid.UUI
         .annotate(n=Count("pk"))
         .values_list("message_id", "n")
     )
-    schedules = pacing.message_schedules(rows)
+    schedules = selectors.message_schedules(rows)
     states = {}
     for message in rows:
         schedule = schedules.get(message.pk)
+        waiting = message.status in MessageStatus.waiting()
+        failed = message.status in MessageStatus.failures()
         states[message.pk] = DeliveryState(
             status=message.status,
-            eta=schedule.estimated_send_time if schedule and message.status in IN_FLIGHT else None,
-            error=(message.last_error or "Delivery failed.") if message.status in FAILED else "",
+            eta=schedule.estimated_send_time if schedule and waiting else None,
+            error=(message.last_error or "Delivery failed.") if failed else "",
             attempts=attempts.get(message.pk, 0),
             delivered_at=message.sent_at if message.status == MessageStatus.SENT else None,
             waiting_for=WAITING_WORDS.get(schedule.waiting_for, "")
@@ -113,14 +107,14 @@ def delivery_states(outbound: Iterable[OutboundMessage | None]) -> dict[uuid.UUI
 
 def message_cancel(outbound: OutboundMessage) -> bool:
     """Cancel a pending or queued message. False when it has moved on (sending, sent…)."""
-    return delivery.messages_cancel(OutboundMessage.objects.filter(pk=outbound.pk)) == 1
+    return pipeline.messages_cancel(OutboundMessage.objects.filter(pk=outbound.pk)) == 1
 
 
 def message_retry(outbound: OutboundMessage) -> bool:
     """A failed or dead-lettered message gets a fresh delivery: back to `pending`, published at
     once (the relay publishes it if SQS is down). Its earlier attempts stay on record, so the
     new one is a visible extra attempt. False when the message is not failed."""
-    if delivery.messages_redrive(OutboundMessage.objects.filter(pk=outbound.pk)) != 1:
+    if pipeline.messages_redrive(OutboundMessage.objects.filter(pk=outbound.pk)) != 1:
         return False
     pipeline.publish_after_commit([OutboundMessage.objects.get(pk=outbound.pk)])
     return True

@@ -9,20 +9,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from huntaze.core.fields import StrictCharField, StrictIntegerField
-from huntaze.core.formats import iso_z
+from huntaze.core.fields import IsoDateTimeField, StrictCharField, StrictIntegerField
+from huntaze.core.ids import MAX_ID
 
-# Ids are 64-bit: a larger number in a URL or a body is not found / invalid, never an overflow.
-MAX_ID = 2**63 - 1
 TAG_MAX_LENGTH = 64
 TAGS_MAX = 50
-
-
-class IsoDateTimeField(serializers.DateTimeField):
-    """Out as the pipeline writes times: `2025-11-01T12:00:06.000Z`."""
-
-    def to_representation(self, value):
-        return iso_z(value)
 
 
 class StrictDateTimeField(IsoDateTimeField):

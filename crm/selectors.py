@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from crm.fields import MAX_ID
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment, SubscriptionStatus
 from huntaze.core.errors import NotFound
+from huntaze.core.ids import parse_id
 from onlyfans.selectors import accounts_of
 
 _Row = TypeVar("_Row", bound=Model)
@@ -42,14 +42,6 @@ class Page:
     @property
     def total_pages(self) -> int:
         return math.ceil(self.total / self.page_size) if self.total else 0
-
-
-def parse_id(value: Any) -> int | None:
-    """An id from a URL: anything but a positive 64-bit integer is not found."""
-    text = str(value)
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
-        return None
-    return int(text)
 
 
 def owned_or_404(queryset: QuerySet[_Row], *, user, pk: Any, what: str) -> _Row:

@@ -15,7 +15,6 @@ from crm.fields import (
     MAX_ID,
     TAG_MAX_LENGTH,
     IdField,
-    IsoDateTimeField,
     MoneyField,
     QueryBooleanField,
     QueryMoneyField,
@@ -24,6 +23,7 @@ from crm.fields import (
 )
 from crm.models import SubscriptionStatus
 from huntaze.core.fields import (
+    IsoDateTimeField,
     RejectUnknownFieldsMixin,
     SerializerMixinBase,
     StrictBooleanField,

@@ -1,15 +1,16 @@
 """A conversation's thread as the API shows it: the message a chatter sends (the pipeline's
-payload) and the thread's messages with their live delivery schedule (onlyfans.pacing)."""
+payload) and the thread's messages with their live delivery schedule (the pipeline's pacing
+model, through onlyfans.selectors)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.fields import IsoDateTimeField
+from huntaze.core.fields import IsoDateTimeField
 from huntaze.core.formats import iso_z
 from onlyfans.models import MessageStatus
-from onlyfans.pacing import message_schedule, message_schedules
+from onlyfans.selectors import message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
 
@@ -88,7 +89,7 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
 
 def thread_context(messages) -> dict:
     """Serializer context for a page of a thread: every outbound message's live schedule, in a
-    constant number of queries (onlyfans.pacing.message_schedules)."""
+    constant number of queries (onlyfans.selectors.message_schedules)."""
     return {
         "schedules": message_schedules([m.outbound for m in messages if m.outbound is not None])
     }

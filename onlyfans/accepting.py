@@ -31,7 +31,14 @@ from django.utils import timezone
 
 from huntaze.core.errors import Conflict, ServiceUnavailable
 from onlyfans import metrics, pacing, sqs, wakeups
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
+from onlyfans.models import (
+    DEFAULT_PRIORITY,
+    Lane,
+    MessageStatus,
+    OnlyFansAccount,
+    OutboundMessage,
+    WaitReason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +51,7 @@ class MessageInput:
     recipient_id: str
     content: str
     media_urls: list[str] = field(default_factory=list)
-    priority: int = 5
+    priority: int = DEFAULT_PRIORITY
     metadata: dict[str, Any] = field(default_factory=dict)
     lane: str = Lane.INTERACTIVE
     scheduled_at: datetime | None = None  # not before this moment (timezone-aware)

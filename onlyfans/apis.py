@@ -12,7 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from huntaze.core.idempotency import IDEMPOTENCY_HEADER, idempotency_key
-from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER, error_response
+from huntaze.core.openapi import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    SERVER_ERROR,
+    UNAUTHENTICATED,
+    error_response,
+)
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
 from onlyfans import selectors, services
@@ -39,7 +44,7 @@ COMMON_ERRORS = {
         "Invalid request: the body is not JSON, or a field is missing, blank, too long or of "
         "the wrong type."
     ),
-    401: error_response("No token, or an expired or invalid one."),
+    401: UNAUTHENTICATED,
     404: error_response("The OnlyFans account (accountId) is not one of yours."),
     409: error_response(
         "The account is inactive, or the Idempotency-Key was used for another message."
@@ -49,8 +54,15 @@ COMMON_ERRORS = {
     ),
     429: error_response("More than 60 requests a minute from this user; see Retry-After."),
     503: error_response("The rate limiter is disabled (RATE_LIMITER_ENABLED=false)."),
-    500: error_response("Unexpected error."),
+    500: SERVER_ERROR,
 }
+
+MESSAGE_ID = OpenApiParameter(
+    "messageId",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The messageId that send or batch returned.",
+)
 
 
 class LoggedApi(APIView):
@@ -199,9 +211,9 @@ class QueueStatusApi(LoggedApi):
         ),
         responses={
             200: QueueStatusOutputSerializer,
-            401: COMMON_ERRORS[401],
+            401: UNAUTHENTICATED,
             503: error_response("The queue cannot be reached."),
-            500: COMMON_ERRORS[500],
+            500: SERVER_ERROR,
         },
     )
     def get(self, request, *args, **kwargs):
@@ -223,17 +235,10 @@ class MessageDetailApi(APIView):
     @extend_schema(
         operation_id="onlyfans_messages_retrieve",
         summary="One message: its status and every delivery attempt",
-        parameters=[
-            OpenApiParameter(
-                "messageId",
-                OpenApiTypes.UUID,
-                OpenApiParameter.PATH,
-                description="The messageId that send or batch returned.",
-            )
-        ],
+        parameters=[MESSAGE_ID],
         responses={
             200: MessageDetailOutputSerializer,
-            401: COMMON_ERRORS[401],
+            401: UNAUTHENTICATED,
             404: error_response("Not one of your messages."),
         },
     )
@@ -253,17 +258,10 @@ class MessageCancelApi(LoggedApi):
             "final (`sent`, `failed`, `dead_lettered`, `cancelled`) answers 409 `not_cancellable`."
         ),
         request=None,
-        parameters=[
-            OpenApiParameter(
-                "messageId",
-                OpenApiTypes.UUID,
-                OpenApiParameter.PATH,
-                description="The message to cancel.",
-            )
-        ],
+        parameters=[MESSAGE_ID],
         responses={
             200: MessageDetailOutputSerializer,
-            401: COMMON_ERRORS[401],
+            401: UNAUTHENTICATED,
             404: error_response("Not one of your messages."),
             409: error_response(
                 "The message is being sent or already final (code `not_cancellable`)."

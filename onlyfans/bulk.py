@@ -1,5 +1,6 @@
 """Bulk-lane sending for mass messages (campaigns): many rows in one INSERT, one wake-up for
-their account, holds while a sender pauses, and the bulk pace for forecasts.
+their account, and holds while a sender pauses (the bulk pace for forecasts is a read:
+`selectors.bulk_rate_per_minute`).
 
 Accepting one message (`accepting.message_send`) writes a row and arms its account; a campaign
 of 100,000 fans would pay that per message. Here a batch of rows costs one INSERT … SELECT (the
@@ -21,9 +22,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from huntaze.core.sql import column_of, rows_from
-from onlyfans import limiter, metrics, pacing, sqs, wakeups
+from onlyfans import metrics, sqs, wakeups
 from onlyfans.accepting import ensure_enabled
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage, WaitReason
+from onlyfans.models import (
+    DEFAULT_PRIORITY,
+    Lane,
+    MessageStatus,
+    OnlyFansAccount,
+    OutboundMessage,
+    WaitReason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +49,7 @@ def messages_enqueue_bulk(
     recipient_ids: Sequence[str],
     content: str,
     media_urls: Sequence[str] = (),
-    priority: int = 5,
+    priority: int = DEFAULT_PRIORITY,
     metadata: dict | None = None,
     lane: str = Lane.BULK,
     held: bool = False,
@@ -214,10 +222,3 @@ def _arm_after_commit(account: OnlyFansAccount, message_ids: list) -> None:
         )
 
     transaction.on_commit(arm, robust=True)
-
-
-def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
-    """Bulk deliveries per minute the account's limiter allows while replies leave room: one per
-    bulk pace (window / (limit − reserve))."""
-    limit = pacing.effective_limits([account.onlyfans_id])[account.onlyfans_id]
-    return 60.0 / limiter.params_for(limit).bulk_pace

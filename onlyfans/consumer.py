@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
+from huntaze.core.ids import parse_uuid
 from onlyfans import faults, sqs, wakeups
 from onlyfans.dispatcher import ConsumeReport, Dispatcher
 from onlyfans.models import OutboundMessage
@@ -65,14 +66,14 @@ class Wake:
 
 def _wake_from(received: sqs.QueuedMessage) -> Wake | None:
     onlyfans_id = received.onlyfans_id
-    if not onlyfans_id and received.message_id:
+    message_pk = parse_uuid(received.message_id) if not onlyfans_id else None
+    if message_pk is not None:
         # A first-version copy: wake the message's account.
-        with contextlib.suppress(ValueError):
-            onlyfans_id = (
-                OutboundMessage.objects.filter(pk=uuid.UUID(received.message_id))
-                .values_list("account__onlyfans_id", flat=True)
-                .first()
-            ) or ""
+        onlyfans_id = (
+            OutboundMessage.objects.filter(pk=message_pk)
+            .values_list("account__onlyfans_id", flat=True)
+            .first()
+        ) or ""
     if not onlyfans_id:
         return None
     return Wake(

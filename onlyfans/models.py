@@ -124,6 +124,11 @@ class WaitReason(models.TextChoices):
     HELD = "held", "Held: its campaign is paused"
 
 
+# A message's priority when its sender names none (1 lowest … 10 highest): every way in (the
+# API, the CRM's thread and pages, campaigns) uses this one.
+DEFAULT_PRIORITY = 5
+
+
 class OutboundMessage(models.Model):
     """One message to one fan. The row is the record; SQS only carries its id."""
 
@@ -145,7 +150,7 @@ class OutboundMessage(models.Model):
     content = models.TextField()
     media_urls = models.JSONField(default=list, blank=True)
     priority = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
+        default=DEFAULT_PRIORITY, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
     lane = models.CharField(max_length=16, choices=Lane.choices, default=Lane.INTERACTIVE)
     metadata = models.JSONField(default=dict, blank=True)

@@ -1,4 +1,6 @@
-"""Reads, always scoped to the requesting user's OnlyFans accounts."""
+"""Reads, scoped to the requesting user's OnlyFans accounts (the two counts below are
+unscoped with `user=None`, for operators); and the live pace of messages and accounts, for the
+CRM (`onlyfans/pacing.py`'s model)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,21 @@ from django.db.models import Max, QuerySet
 
 from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_uuid
-from onlyfans import backlog
+from onlyfans import backlog, limiter, pacing
 from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.pacing import MessageSchedule, message_schedule, message_schedules
+
+__all__ = [
+    "MessageSchedule",
+    "account_for_user",
+    "accounts_of",
+    "bulk_rate_per_minute",
+    "last_processed_at",
+    "message_for_user",
+    "message_schedule",
+    "message_schedules",
+    "waiting_counts_by_onlyfans_account",
+]
 
 
 def accounts_of(user) -> QuerySet[OnlyFansAccount]:
@@ -75,3 +90,10 @@ def last_processed_at(*, user=None) -> datetime | None:
     if user is not None:
         return accounts_of(user).aggregate(last=Max("last_attempt_at"))["last"]
     return DeliveryAttempt.objects.aggregate(last=Max("attempted_at"))["last"]
+
+
+def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
+    """Bulk deliveries per minute the account's limiter allows while replies leave room: one per
+    bulk pace (window / (limit − reserve))."""
+    limit = pacing.effective_limits([account.onlyfans_id])[account.onlyfans_id]
+    return 60.0 / limiter.params_for(limit).bulk_pace

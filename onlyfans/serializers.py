@@ -18,9 +18,9 @@ from huntaze.core.fields import (
     StrictCharField,
     StrictIntegerField,
 )
-from huntaze.core.text import is_storable_text
+from huntaze.core.text import json_text_problem
 from onlyfans.accepting import MessageInput
-from onlyfans.models import Lane, MessageStatus, OutboundMessage, WaitReason
+from onlyfans.models import DEFAULT_PRIORITY, Lane, MessageStatus, OutboundMessage, WaitReason
 from onlyfans.pacing import message_schedule
 
 RECIPIENT_ID_MAX_LENGTH = 128
@@ -60,25 +60,6 @@ class HttpsUrlField(StrictCharField):
         return value
 
 
-def _json_problem(data) -> str | None:
-    """Why a parsed JSON document cannot be stored as metadata, or None. Walked without
-    recursion: depth is what is being checked."""
-    stack = [(data, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > METADATA_MAX_DEPTH:
-            return "too_deep"
-        if isinstance(item, str):
-            if not is_storable_text(item):
-                return "unstorable"
-        elif isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            stack.extend((value, depth + 1) for value in item.values())
-        elif isinstance(item, list):
-            stack.extend((value, depth + 1) for value in item)
-    return None
-
-
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class MetadataField(serializers.JSONField):
     default_error_messages = {
@@ -91,7 +72,7 @@ class MetadataField(serializers.JSONField):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("not_object")
-        problem = _json_problem(data)
+        problem = json_text_problem(data, max_depth=METADATA_MAX_DEPTH)
         if problem:
             self.fail(problem)
         # UTF-8 bytes: ASCII escapes would count an emoji as 12 bytes instead of 4.
@@ -123,7 +104,7 @@ class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         min_value=1,
         max_value=10,
         required=False,
-        default=5,
+        default=DEFAULT_PRIORITY,
         help_text="1 (lowest) to 10 (highest): an account's next free slot goes to its "
         "highest-priority waiting message.",
     )
@@ -154,7 +135,7 @@ def message_input(data) -> MessageInput:
         recipient_id=data["recipientId"],
         content=data["content"],
         media_urls=data.get("mediaUrls", []),
-        priority=data.get("priority", 5),
+        priority=data.get("priority", DEFAULT_PRIORITY),
         metadata=data.get("metadata", {}),
         lane=data.get("lane", Lane.INTERACTIVE),
         scheduled_at=data.get("scheduledAt"),

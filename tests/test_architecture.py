@@ -1,6 +1,6 @@
 """The layout's rules, read from the source (every import statement, at any depth of a module):
-the CRM uses the pipeline's services, selectors and serializers, never its API layer; the
-pipeline never imports the CRM."""
+the CRM uses only the pipeline's public surface (its services, selectors, serializers and
+models), never its API layer or its internals; the pipeline never imports the CRM."""
 
 from __future__ import annotations
 
@@ -70,15 +70,28 @@ def imports_of(module: str) -> set[str]:
     return found  # type: ignore[return-value]
 
 
-def test_the_crm_never_imports_the_pipelines_api_layer():
+# The pipeline's public surface: what the CRM may import of it. Its API layer, and its
+# internals (pacing, delivery, bulk, the scheduler…), are reached through these only.
+PIPELINE_SURFACE = frozenset(
+    {"onlyfans.services", "onlyfans.selectors", "onlyfans.serializers", "onlyfans.models"}
+)
+
+
+def _pipeline_imports(module: str) -> set[str]:
+    return {target for target in imports_of(module) if target.split(".")[0] == "onlyfans"}
+
+
+def test_the_crm_imports_only_the_pipelines_public_surface():
+    crm_modules = [module for module in MODULES if module.startswith("crm")]
     offenders = {
-        module: sorted(
-            target for target in imports_of(module) if target.startswith("onlyfans.apis")
-        )
-        for module in MODULES
-        if module.startswith("crm")
+        module: sorted(_pipeline_imports(module) - PIPELINE_SURFACE) for module in crm_modules
     }
     assert {module: targets for module, targets in offenders.items() if targets} == {}
+    # The scan sees the CRM's imports of the pipeline (the rule is not passing on an empty set),
+    # those inside a function included: crm.admin imports the pipeline's models in a method.
+    used = set().union(*(_pipeline_imports(module) for module in crm_modules))
+    assert used == PIPELINE_SURFACE
+    assert "onlyfans.models" in _pipeline_imports("crm.admin")
 
 
 def test_the_pipeline_never_imports_the_crm():

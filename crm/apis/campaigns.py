@@ -12,8 +12,8 @@ from crm.campaigns import selectors, services
 from crm.campaigns.models import CampaignState
 from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.campaigns.serializers import CampaignCreateInputSerializer, ProgressOutputSerializer
-from crm.fields import IsoDateTimeField
 from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
+from huntaze.core.fields import IsoDateTimeField
 from huntaze.core.parsers import AnyContentTypeJSONParser
 
 TAG = ["CRM campaigns"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from huntaze.core.openapi import SERVER_ERROR, UNAUTHENTICATED
 from huntaze.core.openapi import error_response as error
-
-UNAUTHENTICATED = error("No token, or an expired or invalid one.")
-SERVER_ERROR = error("Unexpected error.")
 
 
 def errors(**by_status: str) -> dict[int, OpenApiResponse]:

@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm import selectors, services
-from crm.apis.common import errors, path_id
+from crm.apis.common import errors
+from crm.apis.conversations import CONVERSATION_ID, NOT_FOUND
 from crm.serializers import MessageListQuerySerializer
 from crm.thread_serializers import (
     MessagePageOutputSerializer,
@@ -22,12 +23,11 @@ from huntaze.core.idempotency import idempotency_key
 from huntaze.core.openapi import IDEMPOTENCY_KEY_PARAMETER
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from huntaze.core.throttles import UserSendThrottle
+from onlyfans.models import DEFAULT_PRIORITY
 
 logger = logging.getLogger(__name__)
 
 TAG = ["CRM messages"]
-CONVERSATION_ID = path_id("id", "conversation")
-NOT_FOUND = "No such conversation among your accounts' (another user's is not found either)."
 
 
 class ConversationMessageListApi(APIView):
@@ -114,7 +114,7 @@ class ConversationMessageSendApi(APIView):
             conversation=conversation,
             content=data["content"],
             media_urls=data.get("mediaUrls", []),
-            priority=data.get("priority", 5),
+            priority=data.get("priority", DEFAULT_PRIORITY),
             metadata=data.get("metadata", {}),
             idempotency_key=key,
         )

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from crm import selectors, services
 from crm.apis.common import errors, path_id
-from crm.fields import IdField, IsoDateTimeField
+from crm.fields import IdField
 from crm.models import Segment
 from crm.serializers import (
     FanOutputSerializer,
@@ -18,7 +18,7 @@ from crm.serializers import (
     PageQuerySerializer,
     RulesSerializer,
 )
-from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField
+from huntaze.core.fields import IsoDateTimeField, RejectUnknownFieldsMixin, StrictCharField
 from huntaze.core.parsers import AnyContentTypeJSONParser
 from onlyfans.selectors import account_for_user
 

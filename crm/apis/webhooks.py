@@ -11,10 +11,11 @@ from rest_framework.views import APIView
 
 from crm import webhooks
 from crm.apis.common import error
-from crm.selectors import parse_id
 from crm.webhooks import services as webhook_services
 from crm.webhooks import signatures
 from huntaze.core.errors import ApplicationError
+from huntaze.core.ids import parse_id
+from huntaze.core.openapi import SERVER_ERROR
 from onlyfans.models import OnlyFansAccount
 
 
@@ -71,7 +72,7 @@ class WebhookReceiveApi(APIView):
             404: error("No such account."),
             413: error("The body is too large."),
             503: error("No webhook secret is configured for this account."),
-            500: error("Unexpected error."),
+            500: SERVER_ERROR,
         },
     )
     def post(self, request, *args, **kwargs):

@@ -1,7 +1,7 @@
 """What campaigns ask of the delivery pipeline, in one place: bulk-lane messages created in
 batches, held while a campaign is paused, released, cancelled, and the bulk pace for forecasts.
 
-The CRM calls the pipeline; the pipeline never imports the CRM.
+The CRM calls the pipeline (its services and selectors); the pipeline never imports the CRM.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from huntaze.core.tasks import task_enqueue
-from onlyfans import bulk
-from onlyfans.delivery import messages_cancel
-from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans import selectors
+from onlyfans import services as pipeline
+from onlyfans.models import DEFAULT_PRIORITY, Lane, MessageStatus, OnlyFansAccount, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
 BULK = Lane.BULK
-CAMPAIGN_PRIORITY = 5
+CAMPAIGN_PRIORITY = DEFAULT_PRIORITY
 NOT_FINAL = MessageStatus.waiting()
-HOLD_UNTIL = bulk.HOLD_UNTIL
+HOLD_UNTIL = pipeline.HOLD_UNTIL
 
 
 def create_bulk(
@@ -39,7 +39,7 @@ def create_bulk(
     """One bulk-lane message per recipient, in one INSERT, with the given ids (one per
     recipient, in order). The account is not armed yet: the caller calls `arm` as its
     transaction's last statement."""
-    return bulk.messages_enqueue_bulk(
+    return pipeline.messages_enqueue_bulk(
         user=sender,
         account=account,
         recipient_ids=recipient_ids,
@@ -57,7 +57,7 @@ def create_bulk(
 def arm(account: OnlyFansAccount, count: int) -> None:
     """The account's wake-up for `count` new messages, recorded in the caller's transaction (its
     last statement: it locks the account until the commit) and sent to SQS after the commit."""
-    bulk.arm_in_transaction(account, count)
+    pipeline.arm_in_transaction(account, count)
 
 
 def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
@@ -65,21 +65,21 @@ def unsent(message_ids: Iterable) -> QuerySet[OutboundMessage]:
 
 
 def hold(messages: QuerySet[OutboundMessage]) -> int:
-    return bulk.messages_hold(messages)
+    return pipeline.messages_hold(messages)
 
 
 def release(messages: QuerySet[OutboundMessage], *, account: OnlyFansAccount) -> int:
-    return bulk.messages_release(messages, account=account)
+    return pipeline.messages_release(messages, account=account)
 
 
 def cancel(messages: QuerySet[OutboundMessage]) -> int:
-    return messages_cancel(messages)
+    return pipeline.messages_cancel(messages)
 
 
 def cancelled_ids(messages: QuerySet[OutboundMessage]) -> set:
     """Cancel these messages; the ids of those that were cancelled (not already on their way)."""
     ids = list(messages.values_list("pk", flat=True))
-    messages_cancel(OutboundMessage.objects.filter(pk__in=ids))
+    pipeline.messages_cancel(OutboundMessage.objects.filter(pk__in=ids))
     return set(
         OutboundMessage.objects.filter(pk__in=ids, status=MessageStatus.CANCELLED).values_list(
             "pk", flat=True
@@ -88,7 +88,7 @@ def cancelled_ids(messages: QuerySet[OutboundMessage]) -> set:
 
 
 def bulk_rate_per_minute(account: OnlyFansAccount) -> float:
-    return bulk.bulk_rate_per_minute(account)
+    return selectors.bulk_rate_per_minute(account)
 
 
 def advance_soon(campaign_id: int) -> None:

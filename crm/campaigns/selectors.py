@@ -43,7 +43,7 @@ RECIPIENT_STATES = (
     MessageStatus.CANCELLED,
     "skipped",
 )
-FINAL_STATES = ("sent", "failed", "dead_lettered", "cancelled", "skipped")
+FINAL_STATES = (*MessageStatus.final(), "skipped")
 LAUNCHED = (CampaignState.RUNNING, CampaignState.PAUSED)
 # How far back the effective rate looks.
 RATE_WINDOW = timedelta(minutes=10)

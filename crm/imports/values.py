@@ -16,6 +16,8 @@ from typing import Any
 
 from crm.fields import TAG_MAX_LENGTH, TAGS_MAX
 from crm.imports.columns import Column
+from huntaze.core.ids import parse_int
+from huntaze.core.text import is_storable_text
 
 ZERO = Decimal("0.00")
 MONEY_LIMIT = Decimal("10000000000")  # max_digits=12, decimal_places=2
@@ -182,8 +184,9 @@ def parse_datetime(raw: str, *, day_first: bool) -> datetime | None:
             return _checked(datetime.fromisoformat(text))
         except ValueError:
             pass
-    if text.isdigit() and len(text) in (10, 13):
-        seconds = int(text) / (1000 if len(text) == 13 else 1)
+    stamp = parse_int(text) if len(text) in (10, 13) else None
+    if stamp is not None:
+        seconds = stamp / (1000 if len(text) == 13 else 1)
         return _checked(_EPOCH + timedelta(seconds=seconds))
     match = _NUMERIC_DATE.fullmatch(text)
     if match:
@@ -284,8 +287,10 @@ def parse_tags(raw: str) -> list[str]:
 
 
 def _no_nul(value: str) -> str:
-    # PostgreSQL refuses NUL in text and jsonb: one such cell would fail its whole batch.
-    if "\x00" in value:
+    # PostgreSQL refuses NUL in text and jsonb: one such cell would fail its whole batch. (The
+    # file is decoded strictly, so a cell never holds the other unstorable text, a lone
+    # surrogate.)
+    if not is_storable_text(value):
         raise ValueError("contains a NUL character")
     return value
 

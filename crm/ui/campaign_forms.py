@@ -9,6 +9,7 @@ from typing import Any
 from django.http import QueryDict
 
 from crm.models import SubscriptionStatus
+from huntaze.core.ids import parse_int
 
 # Form field → the rules' camelCase key, and how the text is read.
 RULE_FIELDS = (
@@ -50,7 +51,8 @@ STATUS_CHOICES = [("", "Any"), *SubscriptionStatus.choices]
 def _number(text: str) -> Any:
     """An integer when the text is one, else the text itself (the serializer says what is wrong)."""
     text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() and len(text) < 19 else text
+    number = parse_int(text, signed=True)
+    return text if number is None else number
 
 
 def _tags(text: str) -> list[str]:

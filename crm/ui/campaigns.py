@@ -7,7 +7,6 @@ is scoped to the user's accounts, so another user's campaign is a 404.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -22,14 +21,15 @@ from crm.campaigns.models import Campaign, CampaignState, SkipReason
 from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text, resolve_audience
 from crm.campaigns.serializers import CampaignCreateInputSerializer
 from crm.models import Segment
-from crm.selectors import parse_id, scope_to_accounts
+from crm.selectors import scope_to_accounts
 from crm.serializers import RulesSerializer
 from crm.ui import campaign_forms as forms
 from crm.ui.charts import sends_chart
-from crm.ui.http import HtmxHttpRequest
+from crm.ui.http import HtmxHttpRequest, state_version
 from crm.ui.selectors import user_accounts
 from crm.ui.views import page_view
 from huntaze.core.errors import ApplicationError, InvalidInput
+from huntaze.core.ids import parse_id
 
 LIST_TEMPLATE = "campaigns/list.html"
 FORM_TEMPLATE = "campaigns/new.html"
@@ -188,7 +188,7 @@ def progress_version(campaign: Campaign, progress: selectors.CampaignProgress) -
     state = (campaign.state, progress.total, sorted(progress.by_state.items()),
              sorted(progress.skip_reasons.items()), progress.waiting_for,
              progress.rate_per_minute)  # fmt: skip
-    return hashlib.sha1(repr(state).encode(), usedforsecurity=False).hexdigest()[:16]
+    return state_version(state)
 
 
 @page_view

@@ -21,10 +21,11 @@ from django.utils.dateparse import parse_datetime
 
 from crm import selectors
 from crm.campaigns.models import Campaign, CampaignRecipient
-from crm.delivery_state import FAILED, MARKED, DeliveryState, delivery_states
+from crm.delivery_state import MARKED, DeliveryState, delivery_states
 from crm.models import Conversation, Message, SubscriptionStatus
 from huntaze.core.errors import InvalidInput, NotFound
-from onlyfans.models import OnlyFansAccount, OutboundMessage
+from huntaze.core.ids import parse_id
+from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of
 
 LIST_PAGE_SIZE = 30
@@ -62,7 +63,7 @@ def parse_account(value: Any, accounts: list[OnlyFansAccount]) -> int | None:
     """The switcher's account: none (all of them) or one of the user's; another is a 404."""
     if value in (None, ""):
         return None
-    pk = selectors.parse_id(value)
+    pk = parse_id(value)
     if pk is None or pk not in {a.pk for a in accounts}:
         raise NotFound("OnlyFans account not found.")
     return pk
@@ -78,7 +79,7 @@ def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
     try:
         pinned, stamp, pk = cursor.split("_")
         when = parse_datetime(stamp)
-        key = selectors.parse_id(pk)
+        key = parse_id(pk)
         if pinned not in ("0", "1") or when is None or key is None:
             raise ValueError(cursor)
     except ValueError:
@@ -183,7 +184,7 @@ def conversation_markers(conversation_ids: list[int], account_ids: set[int]) -> 
         pairs = cursor.fetchall()
     markers: dict[int, str] = {}
     for conversation_id, status in pairs:
-        if status in FAILED:
+        if status in MessageStatus.failures():
             markers[conversation_id] = "failed"
         else:
             markers.setdefault(conversation_id, "queued")
@@ -240,7 +241,7 @@ def mark_campaign_messages(messages: list[Message]) -> None:
             named[row.pk] = recipient.campaign.name
             continue
         metadata = row.metadata if isinstance(row.metadata, dict) else {}
-        campaign_id = selectors.parse_id(metadata.get("campaignId"))
+        campaign_id = parse_id(metadata.get("campaignId"))
         if campaign_id is not None:
             by_metadata[row.pk] = (campaign_id, row.account_id)
     if unloaded:
@@ -286,7 +287,7 @@ def thread_messages(*, user, message_ids: list[int]) -> list[Message]:
 
 
 def thread_message(*, user, message_id: Any) -> Message:
-    pk = selectors.parse_id(message_id)
+    pk = parse_id(message_id)
     found = thread_messages(user=user, message_ids=[pk]) if pk else []
     if not found or found[0].outbound is None:
         raise NotFound("Message not found.")

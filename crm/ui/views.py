@@ -7,7 +7,6 @@ delivery adapter in crm.delivery_state) and renders the page or one of its named
 
 from __future__ import annotations
 
-import hashlib
 import math
 import uuid
 from collections.abc import Callable
@@ -26,14 +25,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from crm import delivery_state, services
-from crm.selectors import parse_id
 from crm.serializers import FanInputSerializer
 from crm.thread_serializers import ThreadMessageInputSerializer
 from crm.ui import selectors
-from crm.ui.http import HtmxHttpRequest
+from crm.ui.http import HtmxHttpRequest, state_version
 from crm.ui.selectors import ListQuery
 from huntaze.core.errors import ApplicationError, InvalidInput, NotFound
+from huntaze.core.ids import parse_id, parse_int
 from huntaze.core.throttles import UserSendThrottle
+from onlyfans.models import DEFAULT_PRIORITY
 
 TEMPLATE = "inbox/inbox.html"
 FILTER_CHOICES = [
@@ -210,7 +210,8 @@ def send(request: HttpRequest, conversation_id: int) -> HttpResponse:
         )  # fmt: skip
     data: dict[str, Any] = {"content": content, "mediaUrls": media.split()}
     if priority:
-        data["priority"] = int(priority) if priority.isdigit() else priority
+        number = parse_int(priority, signed=True)
+        data["priority"] = priority if number is None else number
     serializer = ThreadMessageInputSerializer(data=data)
     if not serializer.is_valid():
         return composer_response(
@@ -228,7 +229,7 @@ def send(request: HttpRequest, conversation_id: int) -> HttpResponse:
             conversation=conversation,
             content=valid["content"],
             media_urls=valid.get("mediaUrls", []),
-            priority=valid.get("priority", 5),
+            priority=valid.get("priority", DEFAULT_PRIORITY),
             metadata={},
             idempotency_key=key,
         )
@@ -312,7 +313,7 @@ def poll_version(list_rows: list[tuple], new_messages: list, watched: list) -> s
         [m.pk for m in new_messages],
         [(m.pk, m.delivery.fingerprint() if m.delivery else None) for m in watched],
     )
-    return hashlib.sha1(repr(state).encode(), usedforsecurity=False).hexdigest()[:16]
+    return state_version(state)
 
 
 def _ids(value: str) -> list[int]:

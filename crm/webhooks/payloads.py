@@ -13,7 +13,7 @@ from rest_framework import serializers
 from crm.fields import MoneyField, StrictDateTimeField
 from huntaze.core.errors import ApplicationError
 from huntaze.core.fields import StrictBooleanField, StrictCharField
-from huntaze.core.text import is_storable_text
+from huntaze.core.text import json_text_problem
 from onlyfans.serializers import CONTENT_MAX_LENGTH, MEDIA_URLS_MAX, HttpsUrlField
 
 MESSAGE_RECEIVED = "message.received"
@@ -86,21 +86,6 @@ class Event:
     payload: dict[str, Any]
 
 
-def _storable(payload: Any) -> bool:
-    """No NUL and no lone surrogate in any key or string (iterative: nesting is unbounded)."""
-    stack = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str) and not is_storable_text(value):
-            return False
-    return True
-
-
 def parse_event(body: bytes) -> Event | None:
     """The validated event, or None for a type this endpoint does not handle."""
     try:
@@ -117,7 +102,7 @@ def parse_event(body: bytes) -> Event | None:
         raise serializers.ValidationError({"nonFieldErrors": ["The event must be a JSON object."]})
     # The raw payload is stored (WebhookEvent.payload), unknown fields included: PostgreSQL's
     # jsonb refuses NUL and lone surrogates, which JSON's \u escapes can carry.
-    if not _storable(payload):
+    if json_text_problem(payload) is not None:
         raise serializers.ValidationError(
             {
                 "nonFieldErrors": [

@@ -10,6 +10,7 @@ from django.conf import settings
 from rest_framework import status
 
 from huntaze.core.errors import ApplicationError, ServiceUnavailable
+from huntaze.core.ids import parse_int
 from onlyfans.models import OnlyFansAccount
 
 TIMESTAMP_HEADER = "X-Huntaze-Timestamp"
@@ -45,9 +46,10 @@ def verify_signature(
             f"The {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers are required."
         )
     timestamp = timestamp.strip()
-    # isdigit() alone takes "²" (which int() refuses); more than 20 digits is no clock reading
-    # and would overflow the float arithmetic below.
-    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 20:
+    # ASCII digits only (isdigit() alone takes "²", which int() refuses), within 64 bits: a
+    # larger number is no clock reading and would overflow the float arithmetic below.
+    seconds = parse_int(timestamp)
+    if seconds is None:
         raise InvalidSignature(f"{TIMESTAMP_HEADER} must be Unix seconds.")
     expected = signature(secret, timestamp, body)
     given = [value.strip() for value in signatures.split(",")]
@@ -56,7 +58,7 @@ def verify_signature(
     if not any(value.isascii() and hmac.compare_digest(expected, value) for value in given):
         raise InvalidSignature("The signature does not match the body.")
     # Checked after the signature so that only a genuine sender learns about its clock.
-    skew = abs(time.time() - int(timestamp))
+    skew = abs(time.time() - seconds)
     if skew > settings.ONLYFANS_WEBHOOK_TOLERANCE_SECONDS:
         raise InvalidSignature(
             f"The timestamp is {int(skew)} seconds away from now; at most "

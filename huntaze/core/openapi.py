@@ -145,6 +145,11 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
+# What any authenticated route can answer, documented alike in both apps.
+UNAUTHENTICATED = error_response("No token, or an expired or invalid one.")
+SERVER_ERROR = error_response("Unexpected error.")
+
+
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     {

@@ -1,11 +1,8 @@
-"""Multi-row INSERT for the few hot paths that write thousands of rows at once (a campaign's
-launch). Django's bulk_create prepares every field of every row in Python, which costs more
-than the database's own work at that size; these take values already prepared.
-
-SQLite: one multi-row VALUES statement per chunk, its parameters under SQLite's limit (32,766).
-PostgreSQL: one parameter per column, an array, unnested by the server
-(`INSERT … SELECT * FROM unnest(%s::uuid[], …)`): psycopg parses a statement's placeholders in
-Python, which for a 26,000-placeholder VALUES list costs more than the insert itself.
+"""Hand-written SQL for the few hot paths that read or write thousands of rows at once (a
+campaign's launch, the CSV import). Django's bulk_create prepares every field of every row in
+Python, which costs more than the database's own work at that size; these take values already
+prepared, in one parameter: psycopg parses a statement's placeholders in Python, which for a
+26,000-placeholder VALUES list costs more than the statement itself.
 """
 
 from __future__ import annotations
@@ -16,8 +13,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
-
-MAX_PARAMS = 30_000
 
 
 def column_of(field: Field) -> str:
@@ -33,40 +28,6 @@ def concrete_field(model: type[Model], name: str) -> Field:
     if not isinstance(field, Field) or field.column is None:
         raise TypeError(f"{model.__name__}.{name} is not a concrete field")
     return field
-
-
-def insert_values(
-    model: type[Model],
-    fields: Sequence[Field],
-    rows: Sequence[Sequence[Any]],
-    *,
-    ignore_conflicts: bool = False,
-) -> None:
-    """Rows of values already prepared for the database (`field.get_db_prep_save`), in `fields`
-    order. `ignore_conflicts`: a row that breaks a unique constraint is left out, silently."""
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(column_of(field)) for field in fields)
-    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}){suffix}",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
-        placeholder = f"({', '.join(['%s'] * len(fields))})"
-        per_statement = max(1, MAX_PARAMS // len(fields))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) "
-                f"VALUES {', '.join([placeholder] * len(chunk))}{suffix}",
-                [value for row in chunk for value in row],
-            )
 
 
 def rows_from(

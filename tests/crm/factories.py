@@ -8,10 +8,33 @@ import itertools
 import json
 import time
 from decimal import Decimal
+from urllib.parse import quote
+
+import pytest
 
 from crm.models import Conversation, Fan, Message, MessageDirection
 
 _counter = itertools.count(1)
+
+# Ids in a URL that name no row: each route answers 404, never 500. "²" passes str.isdigit()
+# but int() refuses it; "١٢" (Arabic-Indic digits) is 12 to int(); the next two overflow 64 bits
+# and 5,000 digits are more than int() reads.
+MALFORMED_IDS = [
+    "abc",
+    "0",
+    "-1",
+    "1.5",
+    "²",
+    "١٢",
+    "99999999999999999999999",
+    "9223372036854775808",
+    pytest.param("1" * 5000, id="5000-digits"),
+]
+
+
+def url_id(value: str) -> str:
+    """An id as a client puts it in a path: percent-encoded UTF-8 ("²" is %C2%B2)."""
+    return quote(value, safe="")
 
 
 def make_fan(account, **kwargs) -> Fan:

@@ -12,7 +12,15 @@ from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
 from crm.models import MessageDirection, Segment
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account
-from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
+from tests.crm.factories import (
+    MALFORMED_IDS,
+    error_of,
+    make_conversation,
+    make_fan,
+    make_message,
+    send_json,
+    url_id,
+)
 from tests.support.campaigns import (  # noqa: F401 - a fixture
     CAMPAIGNS,
     act,
@@ -444,3 +452,23 @@ def test_the_freeze_reads_the_audience_window_by_window(api, account, monkeypatc
         fan.pk for n, fan in enumerate(fans) if n % 4 == 0
     ]
     assert recipients.filter(message__isnull=True).count() == 0
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("get", ""),
+        ("get", "/recipients"),
+        ("post", "/launch"),
+        ("post", "/pause"),
+        ("post", "/resume"),
+        ("post", "/cancel"),
+    ],
+)
+def test_it_answers_404_for_a_malformed_or_unknown_campaign_id(
+    api, account, bad_id, method, suffix
+):
+    create(api, {"filter": {}})
+    error_of(getattr(api, method)(f"{CAMPAIGNS}/{url_id(bad_id)}{suffix}"), 404, "not_found")
+    assert Campaign.objects.get().state == CampaignState.DRAFT

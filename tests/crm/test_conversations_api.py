@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from crm.models import Conversation
 from tests.conftest import make_account
-from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
+from tests.crm.factories import (
+    MALFORMED_IDS,
+    error_of,
+    make_conversation,
+    make_fan,
+    make_message,
+    send_json,
+    url_id,
+)
 
 CONVERSATIONS = "/api/crm/conversations"
 
@@ -233,3 +241,23 @@ def test_it_uses_the_inbox_index(account):
             plan = " | ".join(row[-1] for row in cursor.fetchall())
         assert f"USING INDEX {index}" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("get", "", None),
+        ("patch", "", {"pinned": True}),
+        ("post", "/read", None),
+        ("get", "/messages", None),
+        ("post", "/messages", {"content": "hello"}),
+    ],
+)
+def test_it_answers_404_for_a_malformed_or_unknown_conversation_id(
+    api, account, bad_id, method, suffix, body
+):
+    make_conversation(make_fan(account))
+    url = f"{CONVERSATIONS}/{url_id(bad_id)}{suffix}"
+    response = getattr(api, method)(url) if body is None else send_json(api, method, url, body)
+    error_of(response, 404, "not_found")

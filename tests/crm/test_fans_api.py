@@ -6,7 +6,15 @@ import pytest
 
 from crm.models import Conversation, Fan, Message
 from tests.conftest import make_account, make_user
-from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
+from tests.crm.factories import (
+    MALFORMED_IDS,
+    error_of,
+    make_conversation,
+    make_fan,
+    make_message,
+    send_json,
+    url_id,
+)
 
 FANS = "/api/crm/fans"
 
@@ -156,13 +164,11 @@ def test_it_does_not_create_a_fan_on_another_users_account(api, account):
     assert not Fan.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "bad_id", ["abc", "0", "-1", "1.5", "99999999999999999999999", "9223372036854775808"]
-)
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
 @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
 def test_it_answers_404_for_a_malformed_or_unknown_fan_id(api, account, bad_id, method):
     make_fan(account)
-    url = f"{FANS}/{bad_id}"
+    url = f"{FANS}/{url_id(bad_id)}"
     response = api.get(url) if method == "get" else send_json(api, method, url, {"username": "x"})
     error_of(response, 404, "not_found")
 

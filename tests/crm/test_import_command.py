@@ -83,8 +83,10 @@ def test_it_stops_on_a_file_without_an_id_column(account, tmp_path):
 
 
 def test_it_stops_on_an_unknown_or_ambiguous_account(owner):
-    with pytest.raises(CommandError, match="No OnlyFans account"):
-        command(str(SAMPLE), "--account", "999999")
+    # "²" passes str.isdigit() but int() refuses it; 23 digits overflow a 64-bit id.
+    for unknown in ("999999", "²", "99999999999999999999999"):
+        with pytest.raises(CommandError, match="No OnlyFans account"):
+            command(str(SAMPLE), "--account", unknown)
     make_account(owner, username="twin")
     make_account(owner, username="twin")
     with pytest.raises(CommandError, match="several accounts"):

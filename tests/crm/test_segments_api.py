@@ -9,7 +9,15 @@ from django.utils import timezone
 
 from crm.models import MessageDirection, Segment
 from tests.conftest import make_account
-from tests.crm.factories import error_of, make_conversation, make_fan, make_message, send_json
+from tests.crm.factories import (
+    MALFORMED_IDS,
+    error_of,
+    make_conversation,
+    make_fan,
+    make_message,
+    send_json,
+    url_id,
+)
 
 SEGMENTS = "/api/crm/segments"
 
@@ -205,3 +213,19 @@ def test_the_preview_runs_a_constant_number_of_queries(api, account, django_asse
         make_conversation(make_fan(account, tags=["a" if n % 2 else "b"]))
     with django_assert_max_num_queries(6):
         assert api.get(f"{SEGMENTS}/{segment['id']}/preview").json()["count"] == 30
+
+
+@pytest.mark.parametrize("bad_id", MALFORMED_IDS)
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("get", ""), ("patch", ""), ("delete", ""), ("get", "/preview")]
+)
+def test_it_answers_404_for_a_malformed_or_unknown_segment_id(api, account, bad_id, method, suffix):
+    Segment.objects.create(account=account, name="mine")
+    url = f"{SEGMENTS}/{url_id(bad_id)}{suffix}"
+    response = (
+        send_json(api, method, url, {"name": "renamed"})
+        if method == "patch"
+        else getattr(api, method)(url)
+    )
+    error_of(response, 404, "not_found")
+    assert Segment.objects.get().name == "mine"

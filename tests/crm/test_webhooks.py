@@ -12,7 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from crm.models import Conversation, Fan, Message, WebhookEvent
-from tests.crm.factories import error_of, make_conversation, make_fan, sign
+from tests.crm.factories import MALFORMED_IDS, error_of, make_conversation, make_fan, sign, url_id
 
 SECRET = "test-webhook-secret"  # tests/settings.py sets ONLYFANS_WEBHOOK_SECRET to this
 
@@ -167,7 +167,7 @@ def test_it_rejects_a_signature_header_with_non_ascii_bytes(account, signature):
 
 # Even correctly signed, a timestamp that is not plain Unix seconds is refused, not a crash:
 # "²" passes str.isdigit() but not int(); 400 digits overflow a float; 5000 exceed int()'s limit.
-@pytest.mark.parametrize("timestamp", ["\xb2", "9" * 400, "1" * 5000])
+@pytest.mark.parametrize("timestamp", ["\xb2", "\u0661\u0662", "9" * 400, "1" * 5000])
 def test_it_rejects_a_signed_timestamp_that_is_not_unix_seconds(account, timestamp):
     body = json.dumps(fan_event("fan.renewed")).encode()
     mac = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -199,11 +199,11 @@ def test_it_answers_503_when_no_secret_is_configured(account, settings):
     assert nothing_written()
 
 
-@pytest.mark.parametrize("account_id", ["999999", "abc"])
+@pytest.mark.parametrize("account_id", ["999999", *MALFORMED_IDS])
 def test_it_answers_404_for_an_unknown_account(db, account_id):
     body = json.dumps(message_event()).encode()
     response = APIClient().post(
-        f"/api/onlyfans/webhooks/{account_id}",
+        f"/api/onlyfans/webhooks/{url_id(account_id)}",
         data=body,
         content_type="application/json",
         **sign(SECRET, body),

@@ -422,6 +422,20 @@ def test_a_consumer_rearms_every_waiting_account_when_it_starts(
     assert message.status == MessageStatus.SENT
 
 
+def test_a_first_version_copy_wakes_its_messages_account(owner, account, queues, gateway):
+    """A body from before wake-ups (`{"messageId", "accountId"}`) wakes the message's account; one
+    whose messageId is no UUID wakes nothing and is not an error."""
+    message = send(owner, account)
+    sqs.sqs().purge_queue(QueueUrl=queues.main)
+    for body in (sqs.encode_body("not-a-uuid", account.pk), sqs.encode_body(str(message.pk), 0)):
+        sqs.sqs().send_message(QueueUrl=queues.main, MessageBody=body)
+
+    drain(
+        lambda: OutboundMessage.objects.get(pk=message.pk).status == MessageStatus.SENT, timeout=15
+    )
+    assert len(gateway.calls) == 1
+
+
 def test_a_reply_accepted_behind_500_bulk_messages_is_the_next_delivery(
     owner, fast_account, queues, gateway
 ):

@@ -134,7 +134,7 @@ def test_the_live_count_follows_the_rules(chatter, account):
     response = chatter.get(f"{CAMPAIGNS}/new/audience", {"audience": "rules", "min_spent": "lots"})
     assert response.status_code == 400 and "Spent from" in response.content.decode()
     assert count(min_spent="9", max_spent="1")[0] == 400
-    for account_id in ("abc", "99999999999999999999999", "424242"):
+    for account_id in ("abc", "99999999999999999999999", "424242", "²", "١٢"):
         response = chatter.get(
             f"{CAMPAIGNS}/new/audience", {"audience": "rules", "account": account_id}
         )
@@ -205,6 +205,9 @@ def test_a_future_schedule_makes_a_scheduled_campaign(chatter, account):
             {"expiring_within_days": "soon"},
             "Audience rules: Expiring within (days): Must be an integer.",
         ),
+        # Not ASCII digits: "²" passes str.isdigit() but int() refuses it; "١٢" int() reads as 12.
+        ({"expiring_within_days": "²"}, "Audience rules: Expiring within (days):"),
+        ({"expiring_within_days": "١٢"}, "Audience rules: Expiring within (days):"),
         ({"scheduled_at": "2020-01-01T10:00"}, "Scheduled at: Must not be in the past"),
         ({"scheduled_at": "tomorrow"}, "Scheduled at:"),
         (
@@ -214,7 +217,9 @@ def test_a_future_schedule_makes_a_scheduled_campaign(chatter, account):
         ),
         ({"audience": "segment", "segment": ""}, "Segment:"),
         ({"audience": "segment", "segment": "424242"}, "Segment not found"),
+        ({"audience": "segment", "segment": "²"}, "Segment:"),
         ({"account": "424242"}, "not found"),
+        ({"account": "²"}, "Account: Must be an integer."),
     ],
 )
 def test_bad_input_is_explained_and_the_typed_values_kept(chatter, account, fields, says):

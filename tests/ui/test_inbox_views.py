@@ -352,6 +352,30 @@ def test_an_invalid_message_is_a_400_shown_inline_with_the_text_kept(chatter, ac
     assert not OutboundMessage.objects.exists()
 
 
+# "²" passes str.isdigit() but int() refuses it; "١٢" is 12 to int(): neither is a priority.
+@pytest.mark.parametrize("priority", ["²", "١٢", "-1", "99999999999999999999999"])
+def test_a_priority_that_is_not_plain_digits_is_a_400_shown_inline(chatter, account, priority):
+    conversation = make_conversation(make_fan(account))
+    response = chatter.post(
+        f"{INBOX}/{conversation.pk}/send", {"content": "Hello!", "priority": priority}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'role="alert"' in html and "Priority:" in html and ">Hello!</textarea>" in html
+    assert not OutboundMessage.objects.exists()
+
+
+@pytest.mark.parametrize("bad_id", ["²", "١٢", "0", "99999999999999999999999"])
+def test_a_malformed_id_in_a_pages_query_is_a_404_a_400_or_ignored(chatter, account, bad_id):
+    conversation = make_conversation(make_fan(account))
+    assert chatter.get(f"{INBOX}/poll", {"conversation": bad_id}).status_code == 404
+    assert chatter.get(INBOX, {"account": bad_id}).status_code == 404
+    older = chatter.get(f"{INBOX}/{conversation.pk}/older", {"before": bad_id})
+    assert older.status_code == 400
+    watched = chatter.get(f"{INBOX}/poll", {"watch": f"{bad_id},x", "after": bad_id})
+    assert watched.status_code == 200
+
+
 def test_too_many_sends_is_a_429_with_retry_after_shown_inline(chatter, account, queues, settings):
     settings.SEND_RATE_LIMIT = "2/m"
     conversation = make_conversation(make_fan(account))

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from crm import imports
 from crm.imports.serializers import job_payload
 from crm.models import ImportJob
+from huntaze.core.ids import parse_int
 from onlyfans.models import OnlyFansAccount
 
 SHOWN_ERRORS = 20
@@ -85,8 +86,9 @@ class Command(BaseCommand):
         return ""
 
     def _account(self, value: str) -> OnlyFansAccount:
-        if value.isdigit():
-            found = list(OnlyFansAccount.objects.filter(pk=int(value)))
+        pk = parse_int(value)
+        if pk is not None:
+            found = list(OnlyFansAccount.objects.filter(pk=pk))
         else:
             name = value.lstrip("@")
             found = list(OnlyFansAccount.objects.filter(username=name)) or list(
