@@ -18,7 +18,7 @@ from onlyfans.accepting import (
     sqs_circuit,
 )
 from onlyfans.delivery import message_cancel, messages_cancel, messages_redrive
-from onlyfans.pacing import message_schedules
+from onlyfans.pacing import appended_eta, message_schedules
 from onlyfans.relay import PUBLISH_RETRY_DELAYS, PublishReport, messages_publish_pending
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "MessageInput",
     "PublishReport",
     "SendOutcome",
+    "appended_eta",
     "ensure_enabled",
     "generate_message_id",
     "message_cancel",
