@@ -12,12 +12,13 @@ from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_uuid
 from onlyfans import backlog, limiter, pacing
 from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
-from onlyfans.pacing import MessageSchedule, message_schedule, message_schedules
+from onlyfans.pacing import MessageSchedule, appended_eta, message_schedule, message_schedules
 
 __all__ = [
     "MessageSchedule",
     "account_for_user",
     "accounts_of",
+    "appended_eta",
     "bulk_rate_per_minute",
     "last_processed_at",
     "message_for_user",

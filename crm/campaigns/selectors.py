@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
@@ -23,8 +23,8 @@ from crm.selectors import (
     segment_get,
 )
 from huntaze.core.errors import InvalidInput
-from onlyfans.models import MessageStatus, OnlyFansAccount
-from onlyfans.selectors import account_for_user
+from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
+from onlyfans.selectors import account_for_user, appended_eta, message_schedules
 
 # The message states a recipient can be counted in, but cancelled (which the CRM's own flag
 # reaches too: cancelled before its message was created).
@@ -45,6 +45,7 @@ RECIPIENT_STATES = (
 )
 FINAL_STATES = (*MessageStatus.final(), "skipped")
 LAUNCHED = (CampaignState.RUNNING, CampaignState.PAUSED)
+NOT_LAUNCHED = (CampaignState.DRAFT, CampaignState.SCHEDULED)
 # How far back the effective rate looks.
 RATE_WINDOW = timedelta(minutes=10)
 
@@ -92,6 +93,7 @@ class CampaignProgress:
     projected_finish_at: datetime | None
     waiting_for: str | None
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    forecast: str = ""  # in words, the backlog ahead included (`forecast_text`)
 
 
 def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> CampaignProgress:
@@ -113,10 +115,7 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
         .annotate(n=Count("pk"))
     )
     total = counts["total"]
-    if campaign.audience_frozen_at is None and campaign.state in (
-        CampaignState.DRAFT,
-        CampaignState.SCHEDULED,
-    ):
+    if campaign.audience_frozen_at is None and campaign.state in NOT_LAUNCHED:
         # Not launched yet: what it would be, evaluated now.
         total = audience_size(campaign)
     elif campaign.audience_frozen_at is None and campaign.audience and campaign.state in LAUNCHED:
@@ -128,17 +127,20 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
         ).count())  # fmt: skip
     remaining = total - sum(by_state[state] for state in FINAL_STATES)
     bulk_rate = pipeline.bulk_rate_per_minute(campaign.account)
-    live = campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED, CampaignState.DRAFT)
-    projected = None
-    if live and remaining > 0 and bulk_rate > 0:
-        start = (
-            max(now, campaign.scheduled_at or now)
-            if campaign.state != CampaignState.RUNNING
-            else now
-        )
-        projected = start + timedelta(minutes=remaining / bulk_rate)
-    elif campaign.state == CampaignState.FINISHED:
+    projected, backlog_minutes = None, 0.0
+    if campaign.state == CampaignState.FINISHED:
         projected = campaign.finished_at
+    elif remaining > 0 and bulk_rate > 0 and campaign.state == CampaignState.RUNNING:
+        # Recipients without a message yet: the launch is still writing them.
+        unmessaged = by_state["waiting"] + max(total - counts["total"], 0)
+        projected = _running_finish(campaign, unmessaged=unmessaged, now=now)
+        backlog_minutes = _minutes_beyond(projected, now, remaining / bulk_rate)
+    elif remaining > 0 and bulk_rate > 0 and campaign.state in NOT_LAUNCHED:
+        start = max(now, campaign.scheduled_at or now)
+        projected = _not_launched_finish(
+            campaign.account, remaining, rate=bulk_rate, start=start, now=now
+        )
+        backlog_minutes = _minutes_beyond(projected, start, remaining / bulk_rate)
     return CampaignProgress(
         total=total,
         by_state=by_state,
@@ -149,7 +151,64 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
         projected_finish_at=projected,
         waiting_for=_waiting_for(campaign, remaining),
         skip_reasons=skip_reasons,
+        forecast=forecast_text(remaining, round(bulk_rate, 2), backlog_minutes=backlog_minutes),
     )
+
+
+def _minutes_beyond(finish: datetime, start: datetime, own_minutes: float) -> float:
+    """What the backlog adds to a campaign's own length at the bulk pace."""
+    return max((finish - start).total_seconds() / 60 - own_minutes, 0.0)
+
+
+def _not_launched_finish(
+    account: OnlyFansAccount, count: int, *, rate: float, start: datetime, now: datetime
+) -> datetime:
+    """Launched now, its messages queue behind the account's backlog; scheduled later, it cannot
+    finish before its start plus its own length at the bulk pace either."""
+    finish = _appended_finish(account, count)
+    if start > now:
+        finish = max(finish, start + timedelta(minutes=count / rate))
+    return finish
+
+
+def _appended_finish(account: OnlyFansAccount, count: int) -> datetime:
+    """When the last of `count` campaign messages written now would go out, behind the
+    account's ready backlog (the pipeline's own ETA model)."""
+    return appended_eta(
+        account, lane=pipeline.BULK, priority=pipeline.CAMPAIGN_PRIORITY, count=count
+    )
+
+
+def _running_finish(campaign: Campaign, *, unmessaged: int, now: datetime) -> datetime:
+    """The ETA of the campaign's message that goes out last: the last of its due messages in
+    lane order, or one whose retry waits longer (a held one has none), or, while the launch
+    still writes messages, the last of those appended behind the backlog. One query, plus
+    `message_schedules`' and `appended_eta`'s, whatever the campaign's size."""
+    ready = OutboundMessage.objects.filter(
+        campaign_recipient__campaign=campaign, status__in=MessageStatus.ready()
+    )
+    last_due = (
+        ready.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("priority", "-queued_at", "-id")
+        .values("pk")[:1]
+    )
+    last_retry = (
+        ready.filter(next_attempt_at__gt=now)
+        .exclude(next_attempt_at=pipeline.HOLD_UNTIL)
+        .order_by("-next_attempt_at", "-id")
+        .values("pk")[:1]
+    )
+    candidates = list(
+        OutboundMessage.objects.filter(Q(pk=Subquery(last_due)) | Q(pk=Subquery(last_retry)))
+    )
+    etas = [
+        schedule.estimated_send_time
+        for schedule in message_schedules(candidates).values()
+        if schedule.estimated_send_time is not None
+    ]
+    if unmessaged > 0:
+        etas.append(_appended_finish(campaign.account, unmessaged))
+    return max(etas, default=now)
 
 
 def _waiting_for(campaign: Campaign, remaining: int) -> str | None:
@@ -252,14 +311,19 @@ def campaigns_progress_summary(
     return summary
 
 
-def forecast_text(remaining: int, rate_per_minute: float) -> str:
-    """The forecast in words: "2000 fans at 8/min ≈ 4 h 10 min" ("" when nothing is left)."""
+def forecast_text(remaining: int, rate_per_minute: float, *, backlog_minutes: float = 0) -> str:
+    """The forecast in words: "2000 fans at 8/min ≈ 4 h 10 min" ("" when nothing is left), and
+    the time the account's backlog adds when it goes first (the messages already waiting, a
+    gateway's Retry-After): "…, plus 40 min behind the account's backlog"."""
     if remaining <= 0 or rate_per_minute <= 0:
         return ""
-    return (
+    text = (
         f"{remaining} fans at {rate_per_minute:g}/min"
         f" ≈ {format_duration(remaining / rate_per_minute)}"
     )
+    if backlog_minutes >= 1:
+        text += f", plus {format_duration(backlog_minutes)} behind the account's backlog"
+    return text
 
 
 @dataclass(frozen=True)
@@ -290,10 +354,14 @@ def audience_preview(
         members = audience_members(account_id=account.pk, rules=rules or {}, include=[], exclude=[])
     count = members.count()
     rate = round(pipeline.bulk_rate_per_minute(account), 2)
-    start = max(timezone.now(), starts_at) if starts_at else timezone.now()
-    projected = start + timedelta(minutes=count / rate) if count and rate > 0 else None
+    projected, backlog_minutes = None, 0.0
+    if count and rate > 0:
+        now = timezone.now()
+        start = max(now, starts_at) if starts_at else now
+        projected = _not_launched_finish(account, count, rate=rate, start=start, now=now)
+        backlog_minutes = _minutes_beyond(projected, start, count / rate)
     return AudiencePreview(count=count, bulk_rate_per_minute=rate,
-                           forecast=forecast_text(count, rate),
+                           forecast=forecast_text(count, rate, backlog_minutes=backlog_minutes),
                            projected_finish_at=projected)  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from crm.campaigns.models import SkipReason
-from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text
+from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.fields import IdField, IsoDateTimeField
 from crm.serializers import RulesSerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
@@ -86,4 +86,4 @@ class ProgressOutputSerializer(serializers.Serializer):
     )
 
     def get_forecast(self, progress) -> str:
-        return forecast_text(progress.remaining, progress.bulk_rate_per_minute)
+        return progress.forecast

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from crm.campaigns import selectors, services
 from crm.campaigns.models import Campaign, CampaignState, SkipReason
-from crm.campaigns.selectors import RECIPIENT_STATES, forecast_text, resolve_audience
+from crm.campaigns.selectors import RECIPIENT_STATES, resolve_audience
 from crm.campaigns.serializers import CampaignCreateInputSerializer
 from crm.models import Segment
 from crm.selectors import scope_to_accounts
@@ -175,7 +175,7 @@ def progress_context(
         "skip_reasons": [
             (SkipReason(reason).label, n) for reason, n in sorted(progress.skip_reasons.items())
         ],
-        "forecast": forecast_text(progress.remaining, progress.bulk_rate_per_minute),
+        "forecast": progress.forecast,
         "waiting_text": WAITING_LABELS.get(progress.waiting_for or "", ""),
         "chart": sends_chart(selectors.sends_over_time(campaign)),
         "live": campaign.state in LIVE,

@@ -128,3 +128,42 @@ def test_a_long_backlog_repeats_the_windows_pattern(owner, settings):
     for index in (9, 10, 64, 99):
         offset = (result[messages[index].pk].estimated_send_time - first).total_seconds()
         assert offset == pytest.approx((index // 10) * window + (index % 10) * gap, abs=0.05), index
+
+
+def test_a_batch_appended_now_ends_where_the_same_model_puts_its_last_message(owner, settings):
+    """`appended_eta` is `estimate_new`'s last estimate for a whole batch, without listing it: it
+    goes behind every ready reply and every ready bulk message of an equal or higher priority,
+    and once written, the batch's last message is given that same moment."""
+    account = make_account(owner)
+    other = make_account(owner)
+    # The account's next slot pinned an hour ahead: every ETA below is that moment plus slots.
+    pushed = limiter.push_back(account.onlyfans_id, limit=10, seconds=3600).pushed_until
+    assert pushed is not None
+    waiting(account, 3, lane="bulk", priority=5)
+    waiting(account, 2, lane="bulk", priority=9)
+    waiting(account, 4, lane="bulk", priority=1)  # behind the batch: not counted
+    waiting(account, 2)  # replies: all of them before any bulk message
+    waiting(other, 6, lane="bulk", priority=5)  # another account's queue
+
+    eta = pacing.appended_eta(account, lane="bulk", priority=5, count=4)
+
+    assert eta == pacing.estimate_new(account=account, items=[("bulk", 5)] * 4)[-1]
+    guard = 1 + settings.ONLYFANS_RATE_GUARD
+    gap, pace = settings.ONLYFANS_MIN_GAP_SECONDS * guard, 60 / 8 * guard
+    # Two replies a gap apart, a gap, then the 5 bulk messages ahead and 3 of the batch's own.
+    expected = pushed + timedelta(seconds=2 * gap + (5 + 4 - 1) * pace)
+    assert abs((eta - expected).total_seconds()) < 0.001
+    now = timezone.now()
+    batch = [
+        OutboundMessage.objects.create(
+            account=account,
+            recipient_id=f"fan_{i}",
+            content="x",
+            lane="bulk",
+            priority=5,
+            status=MessageStatus.QUEUED,
+            queued_at=now,
+        )
+        for i in range(4)
+    ]
+    assert max(s.estimated_send_time for s in schedules(batch).values()) == eta
