@@ -3,15 +3,20 @@ forecast, its recipients page by page."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
+from crm.campaigns.forecast import (
+    forecast_text,
+    minutes_beyond,
+    not_launched_finish,
+    running_finish,
+)
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
 from crm.models import Segment
 from crm.selectors import (
@@ -23,8 +28,8 @@ from crm.selectors import (
     segment_get,
 )
 from huntaze.core.errors import InvalidInput
-from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
-from onlyfans.selectors import account_for_user, appended_eta, message_schedules
+from onlyfans.models import MessageStatus, OnlyFansAccount
+from onlyfans.selectors import account_for_user
 
 # The message states a recipient can be counted in, but cancelled (which the CRM's own flag
 # reaches too: cancelled before its message was created).
@@ -133,14 +138,14 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
     elif remaining > 0 and bulk_rate > 0 and campaign.state == CampaignState.RUNNING:
         # Recipients without a message yet: the launch is still writing them.
         unmessaged = by_state["waiting"] + max(total - counts["total"], 0)
-        projected = _running_finish(campaign, unmessaged=unmessaged, now=now)
-        backlog_minutes = _minutes_beyond(projected, now, remaining / bulk_rate)
+        projected = running_finish(campaign, unmessaged=unmessaged, now=now)
+        backlog_minutes = minutes_beyond(projected, now, remaining / bulk_rate)
     elif remaining > 0 and bulk_rate > 0 and campaign.state in NOT_LAUNCHED:
         start = max(now, campaign.scheduled_at or now)
-        projected = _not_launched_finish(
+        projected = not_launched_finish(
             campaign.account, remaining, rate=bulk_rate, start=start, now=now
         )
-        backlog_minutes = _minutes_beyond(projected, start, remaining / bulk_rate)
+        backlog_minutes = minutes_beyond(projected, start, remaining / bulk_rate)
     return CampaignProgress(
         total=total,
         by_state=by_state,
@@ -153,62 +158,6 @@ def campaign_progress(campaign: Campaign, *, now: datetime | None = None) -> Cam
         skip_reasons=skip_reasons,
         forecast=forecast_text(remaining, round(bulk_rate, 2), backlog_minutes=backlog_minutes),
     )
-
-
-def _minutes_beyond(finish: datetime, start: datetime, own_minutes: float) -> float:
-    """What the backlog adds to a campaign's own length at the bulk pace."""
-    return max((finish - start).total_seconds() / 60 - own_minutes, 0.0)
-
-
-def _not_launched_finish(
-    account: OnlyFansAccount, count: int, *, rate: float, start: datetime, now: datetime
-) -> datetime:
-    """Launched now, its messages queue behind the account's backlog; scheduled later, it cannot
-    finish before its start plus its own length at the bulk pace either."""
-    finish = _appended_finish(account, count)
-    if start > now:
-        finish = max(finish, start + timedelta(minutes=count / rate))
-    return finish
-
-
-def _appended_finish(account: OnlyFansAccount, count: int) -> datetime:
-    """When the last of `count` campaign messages written now would go out, behind the
-    account's ready backlog (the pipeline's own ETA model)."""
-    return appended_eta(
-        account, lane=pipeline.BULK, priority=pipeline.CAMPAIGN_PRIORITY, count=count
-    )
-
-
-def _running_finish(campaign: Campaign, *, unmessaged: int, now: datetime) -> datetime:
-    """The ETA of the campaign's message that goes out last: the last of its due messages in
-    lane order, or one whose retry waits longer (a held one has none), or, while the launch
-    still writes messages, the last of those appended behind the backlog. One query, plus
-    `message_schedules`' and `appended_eta`'s, whatever the campaign's size."""
-    ready = OutboundMessage.objects.filter(
-        campaign_recipient__campaign=campaign, status__in=MessageStatus.ready()
-    )
-    last_due = (
-        ready.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("priority", "-queued_at", "-id")
-        .values("pk")[:1]
-    )
-    last_retry = (
-        ready.filter(next_attempt_at__gt=now)
-        .exclude(next_attempt_at=pipeline.HOLD_UNTIL)
-        .order_by("-next_attempt_at", "-id")
-        .values("pk")[:1]
-    )
-    candidates = list(
-        OutboundMessage.objects.filter(Q(pk=Subquery(last_due)) | Q(pk=Subquery(last_retry)))
-    )
-    etas = [
-        schedule.estimated_send_time
-        for schedule in message_schedules(candidates).values()
-        if schedule.estimated_send_time is not None
-    ]
-    if unmessaged > 0:
-        etas.append(_appended_finish(campaign.account, unmessaged))
-    return max(etas, default=now)
 
 
 def _waiting_for(campaign: Campaign, remaining: int) -> str | None:
@@ -311,21 +260,6 @@ def campaigns_progress_summary(
     return summary
 
 
-def forecast_text(remaining: int, rate_per_minute: float, *, backlog_minutes: float = 0) -> str:
-    """The forecast in words: "2000 fans at 8/min ≈ 4 h 10 min" ("" when nothing is left), and
-    the time the account's backlog adds when it goes first (the messages already waiting, a
-    gateway's Retry-After): "…, plus 40 min behind the account's backlog"."""
-    if remaining <= 0 or rate_per_minute <= 0:
-        return ""
-    text = (
-        f"{remaining} fans at {rate_per_minute:g}/min"
-        f" ≈ {format_duration(remaining / rate_per_minute)}"
-    )
-    if backlog_minutes >= 1:
-        text += f", plus {format_duration(backlog_minutes)} behind the account's backlog"
-    return text
-
-
 @dataclass(frozen=True)
 class AudiencePreview:
     count: int
@@ -358,8 +292,8 @@ def audience_preview(
     if count and rate > 0:
         now = timezone.now()
         start = max(now, starts_at) if starts_at else now
-        projected = _not_launched_finish(account, count, rate=rate, start=start, now=now)
-        backlog_minutes = _minutes_beyond(projected, start, count / rate)
+        projected = not_launched_finish(account, count, rate=rate, start=start, now=now)
+        backlog_minutes = minutes_beyond(projected, start, count / rate)
     return AudiencePreview(count=count, bulk_rate_per_minute=rate,
                            forecast=forecast_text(count, rate, backlog_minutes=backlog_minutes),
                            projected_finish_at=projected)  # fmt: skip
@@ -400,14 +334,6 @@ def sends_over_time(
     cumulative = [totals[f"e{i}"] for i in range(buckets)]
     counts = [b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True)]
     return SendsOverTime(starts_at=start, ends_at=end, counts=counts)
-
-
-def format_duration(minutes: float) -> str:
-    """'4 h 10 min', '12 min', 'under a minute'."""
-    if minutes < 1:
-        return "under a minute"
-    hours, rest = divmod(math.ceil(minutes), 60)
-    return f"{hours} h {rest} min" if hours else f"{rest} min"
 
 
 def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from html import unescape
-from unittest import mock
 
 import pytest
 from django.db import connection
@@ -16,59 +15,34 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.campaigns import delivery, launch, services
+from crm.campaigns.forecast import forecast_text, format_duration
 from crm.campaigns.models import Campaign, CampaignRecipient
-from crm.campaigns.selectors import campaign_progress, forecast_text, format_duration
+from crm.campaigns.selectors import campaign_progress
 from crm.models import Fan
 from onlyfans import limiter
 from onlyfans.models import Lane, MessageStatus, OutboundMessage
 from tests.conftest import make_account, make_user
-from tests.crm.factories import make_fan, send_json
+from tests.crm.factories import make_fan
 from tests.support.api import assert_error, parse_iso
+from tests.support.campaigns import (  # noqa: F401 - a fixture
+    CAMPAIGNS,
+    act,
+    create,
+    detail,
+    launch_fully,
+    no_background_launch,
+)
 
-CAMPAIGNS = "/api/crm/campaigns"
 # With no guard on the window, the default limit (10 a minute, 2 kept for replies) gives the bulk
 # lane 8 calls a minute: one every 7.5 s.
 PACE = 7.5
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_background_launch():
-    """The API enqueues the launch on Celery; the tests push it on themselves."""
-    with mock.patch.object(delivery, "advance_soon"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_background_launch")]
 
 
 @pytest.fixture(autouse=True)
 def eight_a_minute(settings):
     settings.ONLYFANS_RATE_GUARD = 0
-
-
-def create(api, body: dict) -> dict:
-    response = send_json(
-        api, "post", CAMPAIGNS, {"name": "Win-back", "content": "We miss you!", **body}
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def act(api, campaign_id: int, action: str) -> dict:
-    response = api.post(f"{CAMPAIGNS}/{campaign_id}/{action}")
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def detail(api, campaign_id: int) -> dict:
-    response = api.get(f"{CAMPAIGNS}/{campaign_id}")
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def launch_fully(api, campaign_id: int) -> dict:
-    act(api, campaign_id, "launch")
-    assert launch.campaign_advance(campaign_id).done
-    return detail(api, campaign_id)
 
 
 def pin_next_slot(account, seconds: float = 3600) -> datetime:
