@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -71,7 +73,7 @@ class LoggedApi(APIView):
 
     log_event = ""
 
-    def handle_exception(self, exc):
+    def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
         if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
@@ -106,7 +108,7 @@ class MessageSendApi(LoggedApi):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={202: SendOutputSerializer, **COMMON_ERRORS},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.ensure_enabled()
         key = idempotency_key(request)
         serializer = SendInputSerializer(data=request.data)
@@ -154,7 +156,7 @@ class MessageBatchApi(LoggedApi):
         request=BatchInputSerializer,
         responses={202: BatchOutputSerializer, **COMMON_ERRORS},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.ensure_enabled()
         if IDEMPOTENCY_HEADER in request.headers:
             # Silently ignoring it would let a client believe its retries are safe.
@@ -216,7 +218,7 @@ class QueueStatusApi(LoggedApi):
             500: SERVER_ERROR,
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queue_status = pipeline_status.queue_status_get(user=request.user)
         logger.info(
             "OnlyFans queue status: fetched",
@@ -242,7 +244,13 @@ class MessageDetailApi(APIView):
             404: error_response("Not one of your messages."),
         },
     )
-    def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+    def get(
+        self,
+        request: Request,
+        messageId: str,  # noqa: N803 - the seed's path parameter
+        *args: Any,
+        **kwargs: Any,
+    ) -> Response:
         message = selectors.message_for_user(user=request.user, message_id=messageId)
         return Response(message_detail(message))
 
@@ -268,6 +276,12 @@ class MessageCancelApi(LoggedApi):
             ),
         },
     )
-    def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+    def post(
+        self,
+        request: Request,
+        messageId: str,  # noqa: N803 - the seed's path parameter
+        *args: Any,
+        **kwargs: Any,
+    ) -> Response:
         message = services.message_cancel(user=request.user, message_id=messageId)
         return Response(message_detail(message))

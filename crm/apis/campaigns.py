@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.apis.common import errors, path_id
 from crm.campaigns import selectors, services
-from crm.campaigns.models import CampaignState
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
 from crm.campaigns.selectors import RECIPIENT_STATES
 from crm.campaigns.serializers import CampaignCreateInputSerializer, ProgressOutputSerializer
 from crm.serializers import PageOutputSerializer, PageQuerySerializer, PagingQuerySerializer
@@ -46,7 +49,7 @@ class CampaignDetailOutputSerializer(CampaignOutputSerializer):
     progress = serializers.SerializerMethodField()
 
     @extend_schema_field(ProgressOutputSerializer)
-    def get_progress(self, campaign) -> dict:
+    def get_progress(self, campaign: Campaign) -> dict:
         return ProgressOutputSerializer(selectors.campaign_progress(campaign)).data
 
 
@@ -73,13 +76,13 @@ class RecipientOutputSerializer(serializers.Serializer):
     state = serializers.SerializerMethodField(help_text=f"One of {', '.join(RECIPIENT_STATES)}.")
     skipReason = serializers.CharField(source="skip_reason", allow_blank=True)
 
-    def get_username(self, recipient) -> str:
+    def get_username(self, recipient: CampaignRecipient) -> str:
         return recipient.fan.username if recipient.fan else ""
 
-    def get_displayName(self, recipient) -> str:  # noqa: N802 - the API's camelCase field
+    def get_displayName(self, recipient: CampaignRecipient) -> str:  # noqa: N802 - the API's camelCase field
         return recipient.fan.display_name if recipient.fan else ""
 
-    def get_state(self, recipient) -> str:
+    def get_state(self, recipient: CampaignRecipient) -> str:
         return selectors.recipient_state(recipient)
 
 
@@ -98,7 +101,7 @@ class CampaignListApi(APIView):
             **errors(e400="A bad query parameter.", e404="accountId is not yours."),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         filters = CampaignListQuerySerializer.parse(request)
         return Response(
             CampaignPageOutputSerializer(
@@ -123,7 +126,7 @@ class CampaignCreateApi(APIView):
             ),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = CampaignCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         campaign = services.campaign_create_from_input(
@@ -142,7 +145,7 @@ class CampaignRetrieveApi(APIView):
         parameters=[CAMPAIGN_ID],
         responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
         return Response(CampaignDetailOutputSerializer(campaign).data)
 
@@ -166,7 +169,7 @@ def _action_api(action: str, summary: str) -> type[APIView]:
         parameters=[CAMPAIGN_ID],
         responses={200: CampaignDetailOutputSerializer, **errors(e404=NOT_FOUND, **refusals)},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self: APIView, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
         return Response(CampaignDetailOutputSerializer(service(campaign=campaign)).data)
 
@@ -194,7 +197,7 @@ class CampaignRecipientsApi(APIView):
             **errors(e400="A bad query parameter.", e404=NOT_FOUND),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         campaign = selectors.campaign_get(user=request.user, campaign_id=kwargs["id"])
         filters = RecipientListQuerySerializer.parse(request)
         return Response(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -44,7 +47,7 @@ class ConversationListApi(APIView):
             ),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         filters = ConversationListQuerySerializer.parse(request)
         page = selectors.conversations_list(user=request.user, filters=filters)
         return Response(ConversationPageOutputSerializer(page).data)
@@ -64,7 +67,7 @@ class ConversationOpenApi(APIView):
             **errors(e400="fanId is missing or not an integer.", e404="No such fan among yours."),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = ConversationOpenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fan = selectors.fan_get(user=request.user, fan_id=serializer.validated_data["fan_id"])
@@ -83,7 +86,7 @@ class ConversationRetrieveApi(APIView):
         parameters=[CONVERSATION_ID],
         responses={200: ConversationOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         return Response(ConversationOutputSerializer(conversation).data)
 
@@ -105,7 +108,7 @@ class ConversationUpdateApi(APIView):
             ),
         },
     )
-    def patch(self, request, *args, **kwargs):
+    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         serializer = ConversationUpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -124,7 +127,7 @@ class ConversationReadApi(APIView):
         request=None,
         responses={200: ConversationOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         conversation = services.conversation_mark_read(conversation=conversation)
         return Response(ConversationOutputSerializer(conversation).data)

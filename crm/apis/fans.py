@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -46,7 +49,7 @@ class FanListApi(APIView):
             ),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         filters = FanListQuerySerializer.parse(request)
         page = selectors.fans_list(user=request.user, filters=filters)
         return Response(FanPageOutputSerializer(page).data)
@@ -69,7 +72,7 @@ class FanCreateApi(APIView):
             ),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = FanCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -87,7 +90,7 @@ class FanRetrieveApi(APIView):
         parameters=[FAN_ID],
         responses={200: FanOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
         return Response(FanOutputSerializer(fan).data)
 
@@ -106,7 +109,7 @@ class FanReplaceApi(APIView):
             **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN),
         },
     )
-    def put(self, request, *args, **kwargs):
+    def put(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
         serializer = FanInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -128,7 +131,7 @@ class FanUpdateApi(APIView):
             **errors(e400=INVALID_BODY, e404=NOT_FOUND, e409=TAKEN),
         },
     )
-    def patch(self, request, *args, **kwargs):
+    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
         serializer = FanInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -145,7 +148,7 @@ class FanDeleteApi(APIView):
         parameters=[FAN_ID],
         responses={204: None, **errors(e404=NOT_FOUND)},
     )
-    def delete(self, request, *args, **kwargs):
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fan = selectors.fan_get(user=request.user, fan_id=kwargs["id"])
         services.fan_delete(fan=fan)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,12 +3,15 @@ validate → call crm.imports → serialize."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,7 +28,7 @@ from onlyfans.selectors import account_for_user
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def _refuse_oversized_body(request) -> None:
+def _refuse_oversized_body(request: Request) -> None:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -75,7 +78,7 @@ class FansImportCsvApi(APIView):
             503: error("A large file could not be queued."),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         _refuse_oversized_body(request)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -114,7 +117,13 @@ class FansImportJobApi(APIView):
             404: error("No such import among your accounts' imports."),
         },
     )
-    def get(self, request, jobId: str, *args, **kwargs):  # noqa: N803 - the route's {jobId}
+    def get(
+        self,
+        request: Request,
+        jobId: str,  # noqa: N803 - the route's {jobId}
+        *args: Any,
+        **kwargs: Any,
+    ) -> Response:
         job = imports.import_job_for_user(user=request.user, job_id=jobId)
         return Response(job_payload(job))
 
@@ -131,7 +140,13 @@ class FansImportFailedRowsApi(APIView):
             404: error("No such import among yours, or it has no failed rows."),
         },
     )
-    def get(self, request, jobId: str, *args, **kwargs):  # noqa: N803 - the route's {jobId}
+    def get(
+        self,
+        request: Request,
+        jobId: str,  # noqa: N803 - the route's {jobId}
+        *args: Any,
+        **kwargs: Any,
+    ) -> FileResponse:
         job = imports.import_job_for_user(user=request.user, job_id=jobId)
         if not job.failed_rows_file:
             raise NotFound("This import has no failed rows.")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,7 +51,7 @@ class ConversationMessageListApi(APIView):
             ),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         query = MessageListQuerySerializer.parse(request)
         page = selectors.messages_page(
@@ -103,7 +105,7 @@ class ConversationMessageSendApi(APIView):
             ),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=kwargs["id"])
         key = idempotency_key(request)
         serializer = ThreadMessageInputSerializer(data=request.data)

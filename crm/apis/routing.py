@@ -6,7 +6,11 @@ hands each request to the operation's own class (its own serializers, throttles,
 
 from __future__ import annotations
 
-from django.http import HttpResponse, JsonResponse
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, re_path
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
@@ -14,14 +18,14 @@ from rest_framework.views import APIView
 from huntaze.core.errors import error_body
 
 
-def route(name: str, **operations: type[APIView]):
+def route(name: str, **operations: type[APIView]) -> Callable[..., HttpResponseBase]:
     views = {method.upper(): cls.as_view() for method, cls in operations.items()}
     if "GET" in views:
         views.setdefault("HEAD", views["GET"])
     allow = ", ".join(sorted(views))
 
-    def view(request, *args, **kwargs):
-        handler = views.get(request.method)
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        handler = views.get(request.method or "")
         if handler is not None:
             return handler(request, *args, **kwargs)
         if request.method == "OPTIONS":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -34,10 +37,10 @@ PREVIEW_SIZE = 20
 
 
 class FanIdsField(serializers.ListField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(child=IdField(), max_length=FAN_IDS_MAX, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> list[Any]:
         return list(dict.fromkeys(super().to_internal_value(data)))
 
 
@@ -72,10 +75,10 @@ class SegmentOutputSerializer(serializers.Serializer):
     createdAt = IsoDateTimeField(source="created_at")
     updatedAt = IsoDateTimeField(source="updated_at")
 
-    def get_includeFanIds(self, segment) -> list[int]:  # noqa: N802 - the API's camelCase field
+    def get_includeFanIds(self, segment: Segment) -> list[int]:  # noqa: N802 - the API's camelCase field
         return sorted(fan.pk for fan in segment.included_fans.all())
 
-    def get_excludeFanIds(self, segment) -> list[int]:  # noqa: N802 - the API's camelCase field
+    def get_excludeFanIds(self, segment: Segment) -> list[int]:  # noqa: N802 - the API's camelCase field
         return sorted(fan.pk for fan in segment.excluded_fans.all())
 
 
@@ -107,7 +110,7 @@ class SegmentListApi(APIView):
             **errors(e400="A bad query parameter.", e404="accountId is not yours."),
         },
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         filters = PageQuerySerializer.parse(request)
         page = selectors.segments_list(user=request.user, filters=filters)
         prefetch_related_objects(page.results, "included_fans", "excluded_fans")
@@ -127,7 +130,7 @@ class SegmentCreateApi(APIView):
             **errors(e400=INVALID_BODY, e404="accountId is not yours."),
         },
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = SegmentCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -146,7 +149,7 @@ class SegmentRetrieveApi(APIView):
         parameters=[SEGMENT_ID],
         responses={200: SegmentOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         segment = selectors.segment_get(user=request.user, segment_id=kwargs["id"])
         return Response(SegmentOutputSerializer(_with_fans(segment)).data)
 
@@ -162,7 +165,7 @@ class SegmentUpdateApi(APIView):
         request=SegmentInputSerializer(partial=True),
         responses={200: SegmentOutputSerializer, **errors(e400=INVALID_BODY, e404=NOT_FOUND)},
     )
-    def patch(self, request, *args, **kwargs):
+    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         segment = selectors.segment_get(user=request.user, segment_id=kwargs["id"])
         serializer = SegmentInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -185,7 +188,7 @@ class SegmentDeleteApi(APIView):
             ),
         },
     )
-    def delete(self, request, *args, **kwargs):
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         segment = selectors.segment_get(user=request.user, segment_id=kwargs["id"])
         services.segment_delete(segment=segment)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -199,7 +202,7 @@ class SegmentPreviewApi(APIView):
         parameters=[SEGMENT_ID],
         responses={200: SegmentPreviewOutputSerializer, **errors(e404=NOT_FOUND)},
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         segment = selectors.segment_get(user=request.user, segment_id=kwargs["id"])
         preview = selectors.segment_preview(segment=segment, limit=PREVIEW_SIZE)
         return Response(SegmentPreviewOutputSerializer(preview).data)

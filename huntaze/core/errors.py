@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -224,8 +225,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def json_error_view(status_code: int, code: str, message: str):
-    def view(request, exception=None):
+def json_error_view(status_code: int, code: str, message: str) -> Callable[..., JsonResponse]:
+    def view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
         return JsonResponse(error_body(code, message), status=status_code)
 
     return view
@@ -244,13 +245,13 @@ _PAGE_DATABASE_UNAVAILABLE = (
 )
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get(
         "Accept", ""
     )
 
 
-def handler500(request, exception=None):
+def handler500(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
     """Django's last resort (an exception outside DRF: a page, a middleware). When the cause is
     the database being unreachable, a 503 that says so — JSON for the API, a page otherwise."""
     cause = exception or sys.exc_info()[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -13,7 +14,7 @@ _OWS = " \t"
 IDEMPOTENCY_KEY_PATTERN = r"[^ \t]"
 
 
-def idempotency_key(request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     """The request's key, stripped; None without the header. A blank or too long one is a 400,
     exactly as the schema declares it (IDEMPOTENCY_KEY_PARAMETER: the length is the header's)."""
     key = request.headers.get(IDEMPOTENCY_HEADER)

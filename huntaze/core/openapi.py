@@ -3,6 +3,8 @@ views document alike: the one error body and the Idempotency-Key header."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema as _AutoSchema
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -44,7 +46,9 @@ NOT_BLANK_TEXT_PATTERN = f"^[^{_NUL}]*{_NOT_BLANK}[^{_NUL}]*$"
 _KEEP_TRAILING_SLASH = ("/api/auth/",)
 
 
-def document_seed_paths(endpoints, **kwargs):
+def document_seed_paths(
+    endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
+) -> list[tuple[str, str, str, Any]]:
     """A route served with and without its trailing slash (`…/?$`) is documented once, in the
     seed's form without it: `/api/onlyfans/messages/send`, not `/api/onlyfans/messages/send/`."""
     documented = []
@@ -66,7 +70,9 @@ class AutoSchema(_AutoSchema):
     serializers enforce: a body whose serializer refuses unknown fields says so
     (`additionalProperties: false`), and a nested list its item counts."""
 
-    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+    def _map_serializer(
+        self, serializer: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         instance = force_instance(serializer)
         if direction == "request":
@@ -77,7 +83,9 @@ class AutoSchema(_AutoSchema):
             schema.update(getattr(instance, "openapi_request_schema", {}))
         return schema
 
-    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         override = getattr(field, "openapi_request_schema", None)
         if direction == "request" and override is not None and "$ref" not in schema:
@@ -117,7 +125,7 @@ class AutoSchema(_AutoSchema):
                 schema.setdefault("maxItems", max_length)
         return schema
 
-    def map_parsers(self):
+    def map_parsers(self) -> list[str]:
         return list(
             dict.fromkeys(
                 "application/json" if media == "*/*" else media for media in super().map_parsers()

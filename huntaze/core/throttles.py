@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.http import HttpRequest
 from django_ratelimit.core import get_usage
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
 
 from huntaze.core.errors import ServiceUnavailable
 
@@ -19,10 +22,10 @@ class RatelimitThrottle(BaseThrottle):
     # What a request gets when the counters (Redis) cannot be reached: let through, or a 503.
     fail_open: bool = False
 
-    def key(self, group, request) -> str:
+    def key(self, group: str, request: HttpRequest | Request) -> str:
         raise NotImplementedError
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: HttpRequest | Request, view: APIView | None) -> bool:
         self._wait: float | None = None
         try:
             usage = get_usage(
@@ -69,7 +72,7 @@ class UserSendThrottle(RatelimitThrottle):
     rate_setting = "SEND_RATE_LIMIT"
     fail_open = True
 
-    def key(self, group, request) -> str:
+    def key(self, group: str, request: HttpRequest | Request) -> str:
         return f"user:{request.user.pk}"
 
 
@@ -80,7 +83,7 @@ class LoginThrottle(RatelimitThrottle):
     group = "auth-login"
     rate_setting = "LOGIN_RATE_LIMIT"
 
-    def key(self, group, request) -> str:
+    def key(self, group: str, request: Request) -> str:  # type: ignore[override]  # DRF only
         # DRF's get_ident honours NUM_PROXIES: behind a load balancer REMOTE_ADDR is the
         # balancer's, and one limit for everyone would lock every user out.
         return f"ip:{self.get_ident(request) or 'unknown'}"
