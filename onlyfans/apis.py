@@ -1,4 +1,5 @@
-"""The seed's routes: validate → call a service → serialize. No business logic here."""
+"""The pipeline's routes (send, batch, status, detail, cancel): validate → call a service →
+serialize. No business logic here."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ MESSAGE_ID = OpenApiParameter(
 
 
 class LoggedApi(APIView):
-    """Refusals and failures are logged under the route's event name too (the seed greps
+    """Refusals and failures are logged under the route's event name too (operators grep
     `OnlyFans send message` and `OnlyFans queue status`), with the status and error code."""
 
     log_event = ""
@@ -242,7 +243,7 @@ class MessageDetailApi(APIView):
             404: error_response("Not one of your messages."),
         },
     )
-    def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+    def get(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the documented path parameter
         message = selectors.message_for_user(user=request.user, message_id=messageId)
         return Response(message_detail(message))
 
@@ -268,6 +269,6 @@ class MessageCancelApi(LoggedApi):
             ),
         },
     )
-    def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the seed's path parameter
+    def post(self, request, messageId: str, *args, **kwargs):  # noqa: N803 - the documented path parameter
         message = services.message_cancel(user=request.user, message_id=messageId)
         return Response(message_detail(message))
