@@ -67,7 +67,7 @@ def main() -> int:
         waiting = OutboundMessage.objects.filter(account=floor_account, status=MessageStatus.QUEUED)
         floor_started = time.perf_counter()
         for _ in range(total):
-            limiter.run_script(mode="take", onlyfans_account_id="floor", params=params)
+            limiter.run_script(mode="take", onlyfans_id="floor", params=params)
             # A delivery must find its message: the account's next one in lane order.
             pk = (
                 waiting.filter(lane="interactive")

@@ -2,7 +2,8 @@
 serves under the pipeline's prefix, the fans CSV import (/api/onlyfans/import/…) and the signed
 inbound events (/api/onlyfans/webhooks/{accountId}).
 
-Paths are written as the seed writes them (no trailing slash) and answer with one too.
+Paths are written without a trailing slash, as the OpenAPI schema documents them, and answer
+with one too.
 """
 
 from django.urls import include, path, re_path

@@ -69,7 +69,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "huntaze.urls"
 WSGI_APPLICATION = "huntaze.wsgi.application"
-# The seed's paths have no trailing slash; the URL patterns accept both, so no redirect is needed.
+# The API's paths have no trailing slash; the URL patterns accept both, so no redirect is needed.
 APPEND_SLASH = False
 
 TEMPLATES = [
@@ -201,7 +201,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "PREPROCESSING_HOOKS": ["huntaze.core.openapi.document_seed_paths"],
+    "PREPROCESSING_HOOKS": ["huntaze.core.openapi.document_paths_without_trailing_slash"],
 }
 
 # Per-user limit on the send endpoints, and per-IP limit on login attempts (django-ratelimit).

@@ -1,4 +1,4 @@
-"""The accepting half of the pipeline (the seed's OnlyFansRateLimiterService, in Python).
+"""The accepting half of the pipeline: what send and batch do with a message before delivery.
 
 A message is written to the database first (`pending`): the record. Once committed, its
 OnlyFans account needs a consumer; if no wake-up is armed for that moment yet, one is sent to SQS

@@ -1,4 +1,5 @@
-"""The seed's routes: validate → call a service → serialize. No business logic here."""
+"""The pipeline's routes (send, batch, status, detail, cancel): validate → call a service →
+serialize. No business logic here."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ MESSAGE_ID = OpenApiParameter(
 
 
 class LoggedApi(APIView):
-    """Refusals and failures are logged under the route's event name too (the seed greps
+    """Refusals and failures are logged under the route's event name too (operators grep
     `OnlyFans send message` and `OnlyFans queue status`), with the status and error code."""
 
     log_event = ""
@@ -247,7 +248,7 @@ class MessageDetailApi(APIView):
     def get(
         self,
         request: Request,
-        messageId: str,  # noqa: N803 - the seed's path parameter
+        messageId: str,  # noqa: N803 - the documented path parameter
         *args: Any,
         **kwargs: Any,
     ) -> Response:
@@ -279,7 +280,7 @@ class MessageCancelApi(LoggedApi):
     def post(
         self,
         request: Request,
-        messageId: str,  # noqa: N803 - the seed's path parameter
+        messageId: str,  # noqa: N803 - the documented path parameter
         *args: Any,
         **kwargs: Any,
     ) -> Response:

@@ -252,14 +252,14 @@ class Consumer(Dispatcher):
         except DATABASE_ERRORS as exc:
             logger.warning(
                 "OnlyFans consumer: the database is unreachable, pausing",
-                extra={"accountId": wake.onlyfans_id, "error": str(exc)},
+                extra={"onlyfansId": wake.onlyfans_id, "error": str(exc)},
             )
             raise
         except Exception:
             # One account's failure must not stop the others; its copy reappears after the
             # visibility timeout (and SQS's redrive policy moves it if it keeps failing).
             logger.exception(
-                "OnlyFans consumer: unexpected error", extra={"accountId": wake.onlyfans_id}
+                "OnlyFans consumer: unexpected error", extra={"onlyfansId": wake.onlyfans_id}
             )
             raise
         finally:
@@ -286,7 +286,7 @@ class Consumer(Dispatcher):
             # The database still says when the account needs a consumer: the relay re-arms it.
             logger.warning(
                 "OnlyFans consumer: SQS call failed",
-                extra={"accountId": wake.onlyfans_id, "error": str(exc)},
+                extra={"onlyfansId": wake.onlyfans_id, "error": str(exc)},
             )
 
     def _resend(self, wake: Wake, delay: float) -> None:

@@ -109,7 +109,7 @@ class Dispatcher:
         except limiter.LimiterUnavailable as exc:
             logger.warning(
                 "OnlyFans consumer: Redis unreachable, delivering nothing",
-                extra={"accountId": onlyfans_id, "error": str(exc)},
+                extra={"onlyfansId": onlyfans_id, "error": str(exc)},
             )
             self.dependency_down()
             if pick.claim is not None:
@@ -155,7 +155,7 @@ class Dispatcher:
         if result.not_made:
             logger.warning(
                 "OnlyFans consumer: the slot's grant is too old to use; waiting for the next one",
-                extra={"accountId": onlyfans_id, "messageId": str(message.pk)},
+                extra={"onlyfansId": onlyfans_id, "messageId": str(message.pk)},
             )
             scheduler.release(claim, reason=WaitReason.RATE_LIMIT)
             self._count("deferred")

@@ -189,9 +189,9 @@ class Decision:
         return max((self.next_at(lane) - self.server_now).total_seconds(), 0.0)
 
 
-def _keys(onlyfans_account_id: str) -> list[str]:
+def _keys(onlyfans_id: str) -> list[str]:
     # One hash tag: the keys live on one Redis Cluster slot, as a script's keys must.
-    base = f"{settings.TOKEN_BUCKET_KEY_PREFIX}:{{{onlyfans_account_id}}}"
+    base = f"{settings.TOKEN_BUCKET_KEY_PREFIX}:{{{onlyfans_id}}}"
     return [f"{base}:calls", f"{base}:pushed", f"{base}:known"]
 
 
@@ -209,7 +209,7 @@ _registered: dict[int, Script] = {}
 def run_script(
     *,
     mode: str,
-    onlyfans_account_id: str,
+    onlyfans_id: str,
     params: Params,
     lane: str = INTERACTIVE,
     push_seconds: float = 0,
@@ -222,7 +222,7 @@ def run_script(
         if script is None:
             script = _registered[id(client)] = client.register_script(SCRIPT)
         raw = script(
-            keys=_keys(onlyfans_account_id),
+            keys=_keys(onlyfans_id),
             args=[
                 mode,
                 "b" if lane == BULK else "i",
@@ -252,30 +252,28 @@ def run_script(
 
 
 def take(
-    onlyfans_account_id: str, *, limit: int, lane: str, db_last_call_age: float | None = None
+    onlyfans_id: str, *, limit: int, lane: str, db_last_call_age: float | None = None
 ) -> Decision:
     """Take the account's slot for this lane if it is free now; otherwise say when it will be."""
     return run_script(
         mode="take",
-        onlyfans_account_id=onlyfans_account_id,
+        onlyfans_id=onlyfans_id,
         params=params_for(limit),
         lane=lane,
         db_last_call_age=db_last_call_age,
     )
 
 
-def peek(onlyfans_account_id: str, *, limit: int) -> Decision:
+def peek(onlyfans_id: str, *, limit: int) -> Decision:
     """The account's state and next free moments, taking nothing."""
-    return run_script(
-        mode="peek", onlyfans_account_id=onlyfans_account_id, params=params_for(limit)
-    )
+    return run_script(mode="peek", onlyfans_id=onlyfans_id, params=params_for(limit))
 
 
-def push_back(onlyfans_account_id: str, *, limit: int, seconds: float) -> Decision:
+def push_back(onlyfans_id: str, *, limit: int, seconds: float) -> Decision:
     """No call for this account for the next `seconds` (the gateway said 429 Retry-After)."""
     return run_script(
         mode="push",
-        onlyfans_account_id=onlyfans_account_id,
+        onlyfans_id=onlyfans_id,
         params=params_for(limit),
         push_seconds=seconds,
     )

@@ -1,7 +1,7 @@
 """The relay (outbox): Celery beat runs it every few seconds, and `manage.py publish_pending`.
 
 - Accepted messages still `pending` (SQS was down when they were accepted): their accounts get
-  a wake-up, with the seed's retries (1 s, 2 s, 4 s), and the rows become `queued`.
+  a wake-up, with retries after 1 s, 2 s and 4 s, and the rows become `queued`.
 - Accounts whose wake-up is overdue by more than `ONLYFANS_WAKE_GRACE_SECONDS` (lost with SQS's
   contents: a purged queue, the local SQS restarted) get a new one.
 
@@ -29,7 +29,7 @@ from onlyfans.models import MessageStatus, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
-# The seed's publishing retries: after a failure, wait 1 s, 2 s, then 4 s before trying again.
+# Publishing retries: after a failure, wait 1 s, 2 s, then 4 s before trying again.
 PUBLISH_RETRY_DELAYS: tuple[float, ...] = (1, 2, 4)
 
 
@@ -96,7 +96,7 @@ def messages_publish_pending(
     progress: Callable[[int, int], None] | None = None,
 ) -> PublishReport:
     """Arm the accounts of pending messages and replace lost wake-ups, retrying a failing SQS
-    with the seed's backoff; nothing when another relay run is under way."""
+    with that backoff (`PUBLISH_RETRY_DELAYS`); nothing when another relay run is under way."""
     with relay_lock() as active:
         if not active:
             logger.info(f"{accepting.LOG_PREFIX}: another relay run is under way; skipped")

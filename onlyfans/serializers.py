@@ -177,7 +177,7 @@ class ScheduledAtField(serializers.Field):
 
 
 class SendInputSerializer(MessageInputSerializer):
-    """The seed's send body: one message to one fan, from one of your OnlyFans accounts."""
+    """The send body: one message to one fan, from one of your OnlyFans accounts."""
 
     accountId = StrictIntegerField(
         required=False, min_value=1, help_text="Required when you run several OnlyFans accounts."
@@ -231,7 +231,7 @@ class SendOutputSerializer(serializers.Serializer):
 
     def to_representation(self, message: OutboundMessage) -> dict:
         data = super().to_representation(message)
-        # Only when asked for: the seed's shape is unchanged for every other client.
+        # Only when asked for: the documented response shape is unchanged for every other client.
         if data.get("scheduledAt") is None:
             data.pop("scheduledAt", None)
         return data

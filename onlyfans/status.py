@@ -66,14 +66,15 @@ class _Counts:
 def queue_status_get(*, user=None) -> QueueStatus:
     """The status as `user` may see it; `user=None` (operators) or a staff user sees everything.
 
-    Raises ServiceUnavailable when SQS cannot be reached, for every caller: the seed's 503.
+    Raises ServiceUnavailable when SQS cannot be reached, for every caller: the API's 503.
     """
     try:
         attrs = sqs.attributes_recent(
             max_age=SQS_ATTRIBUTES_MAX_AGE_SECONDS, timeout=settings.SQS_REQUEST_TIMEOUT * 4
         )
     except sqs.QueueUnavailable as exc:
-        # Logged by the caller: the API under the seed's event, a command as its one-line error.
+        # Logged by the caller: the API under its `OnlyFans queue status` event, a command as its
+        # one-line error.
         raise ServiceUnavailable(
             "The message queue cannot be reached.", code="queue_unavailable"
         ) from exc

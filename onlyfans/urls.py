@@ -2,7 +2,7 @@ from django.urls import re_path
 
 from onlyfans import apis
 
-# The seed's paths have no trailing slash; both forms are served.
+# The API's documented paths have no trailing slash; both forms are served.
 urlpatterns = [
     re_path(r"^messages/send/?$", apis.MessageSendApi.as_view(), name="onlyfans-send"),
     re_path(r"^messages/batch/?$", apis.MessageBatchApi.as_view(), name="onlyfans-batch"),

@@ -105,7 +105,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def redis_url_from_endpoint(endpoint: str) -> str:
-    """The seed's REDIS_ENDPOINT is `host:port`; accept a full URL too."""
+    """REDIS_ENDPOINT as deployments set it, `host:port`; accept a full URL too."""
     if "://" in endpoint:
         return endpoint
     return f"redis://{endpoint}/0"

@@ -9,7 +9,7 @@ def iso_z(value: datetime) -> str: ...
 @overload
 def iso_z(value: datetime | None) -> str | None: ...
 def iso_z(value: datetime | None) -> str | None:
-    """An aware datetime as the seed writes it: `2025-11-01T12:00:06Z` (milliseconds kept)."""
+    """An aware datetime as the API writes it: `2025-11-01T12:00:06Z` (milliseconds kept)."""
     if value is None:
         return None
     text = value.astimezone(UTC).isoformat(timespec="milliseconds")

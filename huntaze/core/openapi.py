@@ -1,4 +1,4 @@
-"""drf-spectacular hooks (routes as the seed writes them, bodies as JSON) and what every app's
+"""drf-spectacular hooks (routes without their trailing slash, bodies as JSON) and what every app's
 views document alike: the one error body and the Idempotency-Key header."""
 
 from __future__ import annotations
@@ -42,15 +42,15 @@ _NOT_BLANK = (
 TEXT_PATTERN = f"^[^{_NUL}]*$"
 NOT_BLANK_TEXT_PATTERN = f"^[^{_NUL}]*{_NOT_BLANK}[^{_NUL}]*$"
 
-# simplejwt's conventional paths keep their slash (the seed's token routes end with one).
+# simplejwt's conventional paths keep their slash (the token routes clients call end with one).
 _KEEP_TRAILING_SLASH = ("/api/auth/",)
 
 
-def document_seed_paths(
+def document_paths_without_trailing_slash(
     endpoints: list[tuple[str, str, str, Any]], **kwargs: Any
 ) -> list[tuple[str, str, str, Any]]:
     """A route served with and without its trailing slash (`…/?$`) is documented once, in the
-    seed's form without it: `/api/onlyfans/messages/send`, not `/api/onlyfans/messages/send/`."""
+    form clients call, without it: `/api/onlyfans/messages/send`, not `…/messages/send/`."""
     documented = []
     for path, path_regex, method, callback in endpoints:
         if (

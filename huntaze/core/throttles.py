@@ -62,7 +62,7 @@ class RatelimitThrottle(BaseThrottle):
 
 
 class UserSendThrottle(RatelimitThrottle):
-    """The seed's 60 requests per minute per user on the send endpoints.
+    """60 requests per minute per user on the send endpoints (`SEND_RATE_LIMIT`).
 
     Fails open: with Redis down, accepting a message still only writes it to the database (the
     record); its delivery waits for the limiter, which fails closed, so OnlyFans stays protected.

@@ -82,6 +82,28 @@ def test_it_stops_on_a_file_without_an_id_column(account, tmp_path):
     assert Fan.objects.count() == 0 and ImportJob.objects.count() == 0
 
 
+def test_an_all_digit_onlyfans_id_is_named_with_onlyfans_id_not_read_as_a_huntaze_id(owner):
+    first = make_account(owner)
+    # Its OnlyFans id spells the first account's Huntaze id.
+    second = make_account(owner, onlyfans_id=str(first.pk))
+
+    command(str(SAMPLE), "--onlyfans-id", str(first.pk), "--no-progress")
+    assert Fan.objects.filter(account=second).exists()
+    assert not Fan.objects.filter(account=first).exists()
+
+    command(str(SAMPLE), "--account", str(first.pk), "--no-progress")
+    assert Fan.objects.filter(account=first).exists()
+
+
+def test_it_points_an_onlyfans_id_given_as_account_to_onlyfans_id(owner):
+    make_account(owner, onlyfans_id="of-creator")
+    with pytest.raises(CommandError, match="'of-creator' is an OnlyFans id: pass --onlyfans-id"):
+        command(str(SAMPLE), "--account", "of-creator")
+    with pytest.raises(CommandError, match="No OnlyFans account with OnlyFans id 'nope'"):
+        command(str(SAMPLE), "--onlyfans-id", "nope")
+    assert ImportJob.objects.count() == 0
+
+
 def test_it_stops_on_an_unknown_or_ambiguous_account(owner):
     # "²" passes str.isdigit() but int() refuses it; 23 digits overflow a 64-bit id.
     for unknown in ("999999", "²", "99999999999999999999999"):

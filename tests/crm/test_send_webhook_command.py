@@ -65,6 +65,25 @@ def test_it_needs_a_secret_and_a_known_account(owner, settings):
     settings.ONLYFANS_WEBHOOK_SECRET = None
     make_account(owner, onlyfans_id="acct-1")
     with pytest.raises(CommandError, match="has no webhook secret"):
-        send_webhook("--account", "acct-1")
-    with pytest.raises(CommandError, match="No OnlyFans account with id 'nope'"):
-        send_webhook("--account", "nope")
+        send_webhook("--onlyfans-id", "acct-1")
+    with pytest.raises(CommandError, match="No OnlyFans account with OnlyFans id 'nope'"):
+        send_webhook("--onlyfans-id", "nope")
+
+
+@pytest.mark.django_db
+def test_it_names_the_account_by_huntaze_id_or_username_or_onlyfans_id(owner):
+    mine = make_account(owner, webhook_secret="s3cret", username="mine")
+    # Another account whose OnlyFans id is all digits, and spells the first one's Huntaze id.
+    other = make_account(owner, webhook_secret="s3cret", onlyfans_id=str(mine.pk))
+
+    def url(*args: str) -> str:
+        return shlex.split(send_webhook("--curl", *args))[3]
+
+    assert url("--account", str(mine.pk)).endswith(f"/webhooks/{mine.pk}")
+    assert url("--account", "@mine").endswith(f"/webhooks/{mine.pk}")
+    assert url("--onlyfans-id", str(mine.pk)).endswith(f"/webhooks/{other.pk}")
+    make_account(owner, onlyfans_id="acct-2")
+    with pytest.raises(CommandError, match="'acct-2' is an OnlyFans id: pass --onlyfans-id"):
+        send_webhook("--curl", "--account", "acct-2")
+    with pytest.raises(CommandError):
+        send_webhook("--account", "@mine", "--onlyfans-id", "acct-2")

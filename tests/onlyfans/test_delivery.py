@@ -325,7 +325,7 @@ def test_it_skips_a_cancelled_message(owner, account, queues, gateway):
     assert on_queue() == 0
 
 
-def test_it_delivers_nothing_while_redis_is_down(owner, account, queues, gateway, settings):
+def test_it_delivers_nothing_while_redis_is_down(owner, account, queues, gateway, settings, caplog):
     from tests.support.servers import free_port
 
     message = send(owner, account)
@@ -333,13 +333,18 @@ def test_it_delivers_nothing_while_redis_is_down(owner, account, queues, gateway
         "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
     }
 
-    report = consume()
+    with caplog.at_level("WARNING", logger="onlyfans"):
+        report = consume()
 
     message.refresh_from_db()
     assert report.deferred == 1
     assert gateway.calls == []
     assert (message.status, message.attempt_count) == (MessageStatus.QUEUED, 0)
     assert message.wait_reason == "redis_unavailable"
+    # The log names the account by its OnlyFans id under onlyfansId; accountId is always the pk.
+    [record] = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert record.onlyfansId == account.onlyfans_id
+    assert not hasattr(record, "accountId")
 
 
 def test_it_finishes_in_flight_work_and_hands_the_account_back_when_stopped(

@@ -32,7 +32,7 @@ def ask(
 ):
     return limiter.run_script(
         mode=mode,
-        onlyfans_account_id=account,
+        onlyfans_id=account,
         params=params,
         lane=lane,
         push_seconds=push,

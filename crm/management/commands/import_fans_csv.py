@@ -1,4 +1,7 @@
-"""`manage.py import_fans_csv PATH --account ID [--dry-run]`: the API's import, from a shell."""
+"""`manage.py import_fans_csv PATH --account ID [--dry-run]`: the API's import, from a shell.
+
+The account is `--account` (its id in Huntaze, or `@username`) or `--onlyfans-id`.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,8 @@ from tqdm import tqdm
 
 from crm import imports
 from crm.imports.serializers import job_payload
+from crm.management.commands._account_options import account_from_options, add_account_options
 from crm.models import ImportJob
-from huntaze.core.ids import parse_int
-from onlyfans.models import OnlyFansAccount
 
 SHOWN_ERRORS = 20
 
@@ -27,11 +29,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="The CSV file.")
-        parser.add_argument(
-            "--account",
-            required=True,
-            help="The OnlyFans account: its id in Huntaze, or its OnlyFans username or id.",
-        )
+        add_account_options(parser, required=True)
         parser.add_argument(
             "--dry-run", action="store_true", help="Check and report; change no fan."
         )
@@ -46,7 +44,9 @@ class Command(BaseCommand):
         path = Path(options["path"])
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
-        account = self._account(options["account"])
+        account = account_from_options(options)
+        if account is None:
+            raise CommandError("Name the account with --account or --onlyfans-id.")
         bar: tqdm | None = None
 
         def on_progress(job: ImportJob) -> None:
@@ -84,22 +84,6 @@ class Command(BaseCommand):
         else:
             self._summary(job, copy)
         return ""
-
-    def _account(self, value: str) -> OnlyFansAccount:
-        pk = parse_int(value)
-        if pk is not None:
-            found = list(OnlyFansAccount.objects.filter(pk=pk))
-        else:
-            name = value.lstrip("@")
-            found = list(OnlyFansAccount.objects.filter(username=name)) or list(
-                OnlyFansAccount.objects.filter(onlyfans_id=value)
-            )
-        if not found:
-            raise CommandError(f"No OnlyFans account {value!r}.")
-        if len(found) > 1:
-            ids = ", ".join(str(account.pk) for account in found)
-            raise CommandError(f"{value!r} names several accounts ({ids}); pass the id.")
-        return found[0]
 
     def _summary(self, job: ImportJob, copy: str | None) -> None:
         write = self.stdout.write

@@ -51,7 +51,7 @@ class SampleFan:
     status: str = SubscriptionStatus.ACTIVE
 
 
-# fan_123 is the recipient of the seed's curl example.
+# fan_123 is the recipient of the README's curl example.
 FANS = [
     SampleFan("fan_123", "alex_b", "Alex B.", "412.50", "120.00", 210, 12, ("vip", "top-spender")),
     SampleFan("fan_124", "sam.k", "Sam K.", "89.99", "15.00", 45, 3, ("expiring-soon",)),

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.management.commands._account_options import account_from_options, add_account_options
 from crm.webhooks import payloads, signatures
 from huntaze.core.formats import iso_z
 from onlyfans.models import OnlyFansAccount
@@ -32,10 +33,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--account",
-            default=None,
-            help="The account's OnlyFans id (default: the only one, or demo-creator).",
+        add_account_options(
+            parser, required=False, default_help=" Default: the only one, or demo-creator."
         )
         parser.add_argument(
             "--fan", default="fan_123", help="The fan's OnlyFans user id (default fan_123)."
@@ -54,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        account = _account(options["account"])
+        account = account_from_options(options) or _default_account()
         secret = signatures.secret_for(account)
         if not secret:
             raise CommandError(
@@ -105,17 +104,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{response.status_code} {response.text}"))
 
 
-def _account(onlyfans_id: str | None) -> OnlyFansAccount:
+def _default_account() -> OnlyFansAccount:
     accounts = OnlyFansAccount.objects.order_by("pk")
-    if onlyfans_id:
-        account = accounts.filter(onlyfans_id=onlyfans_id).first()
-        if account is None:
-            raise CommandError(f"No OnlyFans account with id {onlyfans_id!r}.")
-        return account
     candidates = list(accounts[:2])
     if len(candidates) == 1:
         return candidates[0]
     demo = accounts.filter(onlyfans_id="demo-creator").first()
     if demo is None:
-        raise CommandError("Name the account with --account (its OnlyFans id).")
+        raise CommandError("Name the account with --account or --onlyfans-id.")
     return demo
