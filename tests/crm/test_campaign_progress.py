@@ -30,6 +30,7 @@ from tests.support.campaigns import (  # noqa: F401 - a fixture
     create,
     detail,
     launch_fully,
+    launch_killed_after_one_batch,
     no_background_launch,
 )
 
@@ -139,17 +140,7 @@ def test_a_campaign_still_launching_counts_the_messages_not_written_yet(api, acc
     monkeypatch.setattr(launch, "FREEZE_BATCH", 2)
     campaign = create(api, {"filter": {}})
     act(api, campaign["id"], "launch")
-    real, calls = launch._freeze_batch, {"n": 0}
-
-    def stop_after_the_first(c):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return real(c)
-
-    monkeypatch.setattr(launch, "_freeze_batch", stop_after_the_first)
-    with pytest.raises(RuntimeError):
-        launch.campaign_advance(campaign["id"])
+    launch_killed_after_one_batch(monkeypatch, campaign["id"])
     start = pin_next_slot(account)
 
     progress = detail(api, campaign["id"])["progress"]

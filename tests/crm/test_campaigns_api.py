@@ -27,6 +27,7 @@ from tests.support.campaigns import (  # noqa: F401 - a fixture
     create,
     detail,
     launch_fully,
+    launch_killed_after_one_batch,
     no_background_launch,
 )
 
@@ -72,19 +73,7 @@ def test_a_crash_between_batches_resumes_without_duplicates(api, account, monkey
     monkeypatch.setattr(launch, "FREEZE_BATCH", 10)
     campaign = create(api, {"filter": {}})
     act(api, campaign["id"], "launch")
-    calls = {"n": 0}
-    real = launch._freeze_batch
-
-    def crash_on_second(c):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return real(c)
-
-    monkeypatch.setattr(launch, "_freeze_batch", crash_on_second)
-    with pytest.raises(RuntimeError):
-        launch.campaign_advance(campaign["id"])
-    monkeypatch.setattr(launch, "_freeze_batch", real)
+    launch_killed_after_one_batch(monkeypatch, campaign["id"])
     recipients = CampaignRecipient.objects.filter(campaign_id=campaign["id"])
     assert recipients.count() == 10  # the first batch, whole: its recipients and their messages
     assert recipients.filter(message__isnull=True).count() == 0

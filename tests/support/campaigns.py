@@ -46,3 +46,20 @@ def no_background_launch():
     A test module imports this and marks itself `usefixtures("no_background_launch")`."""
     with mock.patch.object(delivery, "advance_soon"):
         yield
+
+
+def launch_killed_after_one_batch(monkeypatch, campaign_id: int) -> None:
+    """Run the launch as a worker killed after its first freeze batch committed (the second
+    raises), then put the real batch back for the run that resumes it."""
+    real, calls = launch._freeze_batch, {"n": 0}
+
+    def dies_on_the_second(campaign):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return real(campaign)
+
+    monkeypatch.setattr(launch, "_freeze_batch", dies_on_the_second)
+    with pytest.raises(RuntimeError):
+        launch.campaign_advance(campaign_id)
+    monkeypatch.setattr(launch, "_freeze_batch", real)
