@@ -64,8 +64,8 @@ def fan_update(*, fan: Fan, data: dict[str, Any]) -> Fan:
 
 
 def _skip_campaigns_if_unreachable(fan: Fan) -> None:
-    """A fan who is no longer a subscriber (an edit, an import, a webhook) gets no campaign
-    message still unsent."""
+    """A fan an edit makes no longer a subscriber gets no campaign message still unsent (the
+    `fan.expired` webhook does the same; a launch skips lapsed fans)."""
     if not fan.is_reachable(timezone.now()):
         campaigns.recipients_skip_for_fan(fan=fan, reason=SkipReason.UNSUBSCRIBED)
 

@@ -175,9 +175,13 @@ def _metrics_after_commit(account: OnlyFansAccount, count: int) -> None:
 
 
 def messages_hold(messages: QuerySet[OutboundMessage]) -> int:
-    """Not ready until released (only messages not yet picked: one being sent finishes)."""
-    return messages.filter(status__in=READY).update(
-        next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.HELD
+    """Not ready until released (only messages not yet picked: one being sent finishes, and one
+    handed back meanwhile — no slot, a retry — is held by the next call). Rows already held are
+    left alone, so calling it again costs no write."""
+    return (
+        messages.filter(status__in=READY)
+        .exclude(next_attempt_at=HOLD_UNTIL)
+        .update(next_attempt_at=HOLD_UNTIL, wait_reason=WaitReason.HELD)
     )
 
 

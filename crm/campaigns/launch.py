@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from crm.campaigns import delivery as pipeline
 from crm.campaigns import threads
@@ -84,17 +84,19 @@ def campaign_advance_exclusive(
     each run would repeat the window's reads only to wait on the campaign's row. None: skipped.
     Without Redis it runs anyway; two runs at once are safe, the lease only spares work."""
     key = f"{settings.TOKEN_BUCKET_KEY_PREFIX}:campaign-advance:{campaign_id}"
+    # Its own token, released only by its owner: a run that outlived its lease does not free the
+    # next run's. The lease covers the budget and one slow batch past it.
+    lease = get_redis_connection("default").lock(key, timeout=budget_seconds + 60)
     try:
-        redis = get_redis_connection("default")
-        if not redis.set(key, "1", nx=True, px=int((budget_seconds + 10) * 1000)):
+        if not lease.acquire(blocking=False):
             return None
     except RedisError:
         return campaign_advance(campaign_id, budget_seconds=budget_seconds)
     try:
         return campaign_advance(campaign_id, budget_seconds=budget_seconds)
     finally:
-        with contextlib.suppress(RedisError):  # the lease expires by itself
-            redis.delete(key)
+        with contextlib.suppress(RedisError, LockError):  # expired: it is no longer ours
+            lease.release()
 
 
 def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:

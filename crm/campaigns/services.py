@@ -30,7 +30,7 @@ from crm.campaigns import delivery as pipeline
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
 from crm.campaigns.selectors import resolve_audience
 from crm.models import Fan, Segment
-from huntaze.core.errors import Conflict
+from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as onlyfans_services
 from onlyfans.models import OnlyFansAccount
 
@@ -117,7 +117,8 @@ def _ensure_can_send(campaign: Campaign) -> None:
 def campaign_launch(*, campaign: Campaign) -> Campaign:
     """Launch now, or schedule it when `scheduled_at` is still ahead (`campaigns_tick` starts
     it)."""
-    _ensure_can_send(campaign)
+    if campaign.state in _ALLOWED_FROM["launch"]:  # else the state's 409 says more
+        _ensure_can_send(campaign)
     if campaign.scheduled_at is not None and campaign.scheduled_at > timezone.now():
         return _transition(campaign, action="launch", to=CampaignState.SCHEDULED)
     return _start(campaign)
@@ -163,7 +164,8 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
 
 @transaction.atomic
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    _ensure_can_send(campaign)
+    if campaign.state in _ALLOWED_FROM["resume"]:
+        _ensure_can_send(campaign)
     campaign = _transition(campaign, action="resume", to=CampaignState.RUNNING, paused_at=None)
     pipeline.release(_unsent_messages(campaign), account=campaign.account)
     pipeline.advance_soon(campaign.pk)
@@ -215,12 +217,35 @@ def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
     campaigns whose every recipient is final. Run every couple of seconds by beat."""
     now = now or timezone.now()
     started = 0
-    for campaign in Campaign.objects.filter(state=CampaignState.SCHEDULED, scheduled_at__lte=now):
+    due = Campaign.objects.select_related("account").filter(
+        state=CampaignState.SCHEDULED, scheduled_at__lte=now
+    )
+    for campaign in due:
+        try:
+            # An inactive account, the limiter off: it stays scheduled, and starts once it can.
+            _ensure_can_send(campaign)
+        except ApplicationError:
+            continue
         try:
             _start(campaign)
             started += 1
         except CampaignStateConflict:
             pass  # cancelled or started by someone else meanwhile
+    # A message being sent when its campaign was paused and handed back since (no slot, a
+    # retry) is ready again: held once more here, within a tick.
+    for campaign_id in Campaign.objects.filter(state=CampaignState.PAUSED).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            # Under the campaign's row lock, as pause and resume: a resume that commits first
+            # finds nothing held behind it.
+            paused = (
+                Campaign.objects.select_for_update()
+                .filter(pk=campaign_id, state=CampaignState.PAUSED)
+                .first()
+            )
+            if paused is not None:
+                pipeline.hold(_unsent_messages(paused))
     launching = Campaign.objects.filter(
         Q(audience_frozen_at__isnull=True) | Q(messages_created_at__isnull=True),
         state__in=[CampaignState.RUNNING, CampaignState.PAUSED],

@@ -185,9 +185,12 @@ def progress_context(
 
 def progress_version(campaign: Campaign, progress: selectors.CampaignProgress) -> str:
     """What the progress fragment shows that can change, in 16 hex digits (the poll's 204)."""
+    finish = progress.projected_finish_at
     state = (campaign.state, progress.total, sorted(progress.by_state.items()),
              sorted(progress.skip_reasons.items()), progress.waiting_for,
-             progress.rate_per_minute)  # fmt: skip
+             progress.rate_per_minute, progress.forecast,
+             # To the minute: a live finish that only drifts does not make every poll a change.
+             finish.replace(second=0, microsecond=0) if finish else None)  # fmt: skip
     return state_version(state)
 
 

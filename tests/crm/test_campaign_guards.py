@@ -250,3 +250,46 @@ def test_a_paused_campaigns_message_says_it_is_held_with_no_eta(api, account):
     released = api.get(f"/api/onlyfans/messages/{message.pk}").json()
     assert released["waitingFor"] == "rate_limit"
     assert released["estimatedSendTime"] is not None
+
+
+def test_a_message_handed_back_after_the_pause_is_held_again_by_the_tick(api, account):
+    make_fan(account)
+    campaign = launch_fully(api, create(api, {"filter": {}})["id"])
+    act(api, campaign["id"], "pause")
+    # Being sent at the pause, then given back (no slot, a retry): ready again.
+    messages_of(campaign["id"]).update(next_attempt_at=None, wait_reason="")
+    services.campaigns_tick()
+    assert set(messages_of(campaign["id"]).values_list("next_attempt_at", flat=True)) == {
+        delivery.HOLD_UNTIL
+    }
+    # Resumed, nothing holds it again.
+    act(api, campaign["id"], "resume")
+    services.campaigns_tick()
+    assert delivery.HOLD_UNTIL not in set(
+        messages_of(campaign["id"]).values_list("next_attempt_at", flat=True)
+    )
+
+
+def test_a_scheduled_campaign_of_an_inactive_account_waits_to_start(api, account):
+    make_fan(account)
+    at = timezone.now() + timedelta(minutes=5)
+    campaign = create(api, {"filter": {}, "scheduledAt": at.isoformat()})
+    act(api, campaign["id"], "launch")
+    account.is_active = False
+    account.save()
+    services.campaigns_tick(now=at + timedelta(seconds=1))
+    assert detail(api, campaign["id"])["state"] == "scheduled"
+    account.is_active = True
+    account.save()
+    services.campaigns_tick(now=at + timedelta(seconds=2))
+    assert detail(api, campaign["id"])["state"] == "running"
+
+
+def test_launching_a_running_campaign_is_a_state_conflict_even_from_an_inactive_account(
+    api, account
+):
+    make_fan(account)
+    campaign = launch_fully(api, create(api, {"filter": {}})["id"])
+    account.is_active = False
+    account.save()
+    error_of(api.post(f"{CAMPAIGNS}/{campaign['id']}/launch"), 409, "campaign_state_conflict")
