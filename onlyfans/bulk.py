@@ -35,7 +35,7 @@ from onlyfans.models import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ READY = MessageStatus.ready()
 
 def messages_enqueue_bulk(
     *,
-    user: User | AnonymousUser,
+    user: User | None,
     account: OnlyFansAccount,
     recipient_ids: Sequence[str],
     content: str,
