@@ -13,8 +13,7 @@ from crm.models import Message
 from huntaze.core.fields import IsoDateTimeField
 from huntaze.core.formats import iso_z
 from onlyfans.models import MessageStatus, OutboundMessage
-from onlyfans.pacing import MessageSchedule
-from onlyfans.selectors import message_schedule, message_schedules
+from onlyfans.selectors import MessageSchedule, message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
 
