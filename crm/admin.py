@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
@@ -24,7 +25,7 @@ class MessageInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def get_queryset(self, request) -> QuerySet[Message]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         return super().get_queryset(request).select_related("outbound")
 
     @admin.display(description="Delivery")
@@ -91,12 +92,12 @@ class DeliveryStatusFilter(admin.SimpleListFilter):
     title = "delivery status"
     parameter_name = "delivery"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         from onlyfans.models import MessageStatus
 
         return [("received", "Received (inbound)"), *MessageStatus.choices]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
         if self.value() == "received":
             return queryset.filter(direction="inbound")
         if self.value():
@@ -149,10 +150,10 @@ class WebhookEventAdmin(admin.ModelAdmin):
     readonly_fields = ("account", "event_id", "event_type", "payload", "received_at")
     ordering = ("-received_at",)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -179,12 +180,14 @@ class CampaignRecipientInline(admin.TabularInline):
     show_change_link = False
     can_delete = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignRecipient]:
         # A campaign may hold 100,000 recipients: the page shows the first 200 (the API pages them
         # all).
-        ids = CampaignRecipient.objects.filter(
-            campaign_id=request.resolver_match.kwargs.get("object_id")
-        ).order_by("id")[:200]
+        match = request.resolver_match
+        campaign_id = match.kwargs.get("object_id") if match is not None else None
+        if campaign_id is None:  # the add page: no campaign, so no recipients
+            return super().get_queryset(request).none()
+        ids = CampaignRecipient.objects.filter(campaign_id=campaign_id).order_by("id")[:200]
         return (
             super()
             .get_queryset(request)
@@ -211,7 +214,7 @@ class CampaignAdmin(admin.ModelAdmin):
         progress = campaign_progress(campaign)
         return f"{progress.sent} / {progress.total}"
 
-    def _act(self, request, queryset, action: str) -> None:
+    def _act(self, request: HttpRequest, queryset: QuerySet[Campaign], action: str) -> None:
         done, refused = 0, 0
         for campaign in queryset:
             try:
@@ -224,13 +227,13 @@ class CampaignAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} campaign(s) {past}{refusal}")
 
     @admin.action(description="Pause the selected campaigns")
-    def pause(self, request, queryset):
+    def pause(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._act(request, queryset, "pause")
 
     @admin.action(description="Resume the selected campaigns")
-    def resume(self, request, queryset):
+    def resume(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._act(request, queryset, "resume")
 
     @admin.action(description="Cancel the selected campaigns (unsent messages are cancelled)")
-    def cancel(self, request, queryset):
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._act(request, queryset, "cancel")

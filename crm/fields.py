@@ -4,6 +4,7 @@ tags and query-string booleans. The limits here are the ones the CSV import chec
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ TAGS_MAX = 50
 class StrictDateTimeField(IsoDateTimeField):
     default_error_messages = {"invalid": "Must be an ISO 8601 date-time string."}
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: Any) -> datetime:
         if not isinstance(value, str):
             self.fail("invalid")
         return super().to_internal_value(value)
@@ -41,16 +42,16 @@ class MoneyField(serializers.DecimalField):
         ]
     }
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", Decimal("0"))
         super().__init__(max_digits=12, decimal_places=2, **kwargs)
 
-    def validate_empty_values(self, data):
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
         # DRF's DecimalField reads a blank string as null when null is allowed; "" is not an
         # amount (null is "any"), as the schema says.
         return serializers.Field.validate_empty_values(self, data)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool) or not isinstance(data, str | int | float):
             self.fail("invalid")
         if isinstance(data, str) and not re.fullmatch(MONEY_PATTERN, data):
@@ -65,17 +66,17 @@ class QueryMoneyField(MoneyField):
 
 
 class IdField(StrictIntegerField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class TagsField(serializers.ListField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             child=StrictCharField(max_length=TAG_MAX_LENGTH), max_length=TAGS_MAX, **kwargs
         )
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> list[str]:
         tags = super().to_internal_value(data)
         return list(dict.fromkeys(tag for tag in tags if tag))  # drop blanks and repeats
 
@@ -83,7 +84,7 @@ class TagsField(serializers.ListField):
 class QueryBooleanField(serializers.BooleanField):
     default_error_messages = {"invalid": "Must be true or false."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> bool:
         value = str(data).strip().lower()
         if value in {"true", "1"}:
             return True

@@ -19,6 +19,9 @@ from crm.campaigns import models as campaign_models  # noqa: F401
 from onlyfans.models import OnlyFansAccount, OutboundMessage
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
+
     from crm.delivery_state import DeliveryState
 
 
@@ -38,7 +41,9 @@ class HasElement(Lookup):
     lookup_name = "has_element"
     prepare_rhs = False
 
-    def as_sql(self, compiler, connection):
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[str | int, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         value = str(self.rhs)
         exact = f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)"
@@ -48,7 +53,9 @@ class HasElement(Lookup):
         # skips most rows before the (twice as costly) json_each.
         return f"instr({lhs}, %s) > 0 AND {exact}", (*lhs_params, f'"{value}"', *lhs_params, value)
 
-    def as_postgresql(self, compiler, connection):
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[str | int, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return f"{lhs} @> %s::jsonb", (*lhs_params, json.dumps([str(self.rhs)]))
 
@@ -170,6 +177,9 @@ class Conversation(models.Model):
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a column: set on the inbox page's rows by crm.ui.selectors ("queued" / "failed").
+    marker: str
 
     class Meta:
         constraints = [

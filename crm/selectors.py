@@ -7,9 +7,10 @@ revealed. Each list query is backed by an index named in crm/models.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -18,6 +19,9 @@ from crm.models import Conversation, Fan, Message, MessageDirection, Segment, Su
 from huntaze.core.errors import NotFound
 from huntaze.core.ids import parse_id
 from onlyfans.selectors import accounts_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 _Row = TypeVar("_Row", bound=Model)
 
@@ -44,7 +48,9 @@ class Page:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
 
-def owned_or_404(queryset: QuerySet[_Row], *, user, pk: Any, what: str) -> _Row:
+def owned_or_404(
+    queryset: QuerySet[_Row], *, user: User | AnonymousUser, pk: Any, what: str
+) -> _Row:
     """The row `pk` names among the user's accounts' rows. Another user's row, a malformed id
     and no row at all are the same 404: an outsider learns nothing."""
     key = parse_id(pk)
@@ -54,7 +60,9 @@ def owned_or_404(queryset: QuerySet[_Row], *, user, pk: Any, what: str) -> _Row:
     return row
 
 
-def scope_to_accounts(queryset: QuerySet, *, user, account_pk: int | None = None) -> QuerySet:
+def scope_to_accounts(
+    queryset: QuerySet, *, user: User | AnonymousUser, account_pk: int | None = None
+) -> QuerySet:
     """Rows of the user's accounts (or of one of them). Another user's account is a 404."""
     account_ids = list(accounts_of(user).values_list("pk", flat=True))
     if account_pk is not None:
@@ -75,7 +83,7 @@ def paginate(queryset: QuerySet, *, page: int, page_size: int) -> Page:
 
 
 # --- Fans ----------------------------------------------------------------------------------------
-def fans_query(*, user, filters: dict[str, Any]) -> QuerySet[Fan]:
+def fans_query(*, user: User | AnonymousUser, filters: dict[str, Any]) -> QuerySet[Fan]:
     """The fans list: filters from FanListQuerySerializer, ordered, not yet paginated."""
     scoped = scope_to_accounts(Fan.objects.all(), user=user, account_pk=filters.get("accountId"))
     fans = scoped
@@ -154,7 +162,7 @@ def fan_ordering(ordering: str) -> list:
     return [key, F("id").asc()]
 
 
-def fans_list(*, user, filters: dict[str, Any]) -> Page:
+def fans_list(*, user: User | AnonymousUser, filters: dict[str, Any]) -> Page:
     page = paginate(
         fans_query(user=user, filters=filters), page=filters["page"], page_size=filters["pageSize"]
     )
@@ -172,13 +180,15 @@ def with_conversation_ids(fans: list[Fan]) -> list[Fan]:
     return fans
 
 
-def fan_get(*, user, fan_id: Any) -> Fan:
+def fan_get(*, user: User | AnonymousUser, fan_id: Any) -> Fan:
     fan = owned_or_404(Fan.objects.all(), user=user, pk=fan_id, what="Fan")
     return with_conversation_ids([fan])[0]
 
 
 # --- Conversations -------------------------------------------------------------------------------
-def conversations_query(*, user, filters: dict[str, Any]) -> QuerySet[Conversation]:
+def conversations_query(
+    *, user: User | AnonymousUser, filters: dict[str, Any]
+) -> QuerySet[Conversation]:
     """The inbox: pinned first, then newest activity first."""
     conversations = scope_to_accounts(
         Conversation.objects.select_related("fan"), user=user, account_pk=filters.get("accountId")
@@ -199,7 +209,7 @@ def conversations_query(*, user, filters: dict[str, Any]) -> QuerySet[Conversati
     return conversations.order_by("-pinned", "-last_activity_at", "-id")
 
 
-def conversations_list(*, user, filters: dict[str, Any]) -> Page:
+def conversations_list(*, user: User | AnonymousUser, filters: dict[str, Any]) -> Page:
     return paginate(
         conversations_query(user=user, filters=filters),
         page=filters["page"],
@@ -207,7 +217,7 @@ def conversations_list(*, user, filters: dict[str, Any]) -> Page:
     )
 
 
-def conversation_get(*, user, conversation_id: Any) -> Conversation:
+def conversation_get(*, user: User | AnonymousUser, conversation_id: Any) -> Conversation:
     return owned_or_404(
         Conversation.objects.select_related("fan", "account"),
         user=user,
@@ -263,7 +273,7 @@ def messages_page(
 
 
 # --- Segments ------------------------------------------------------------------------------------
-def segments_list(*, user, filters: dict[str, Any]) -> Page:
+def segments_list(*, user: User | AnonymousUser, filters: dict[str, Any]) -> Page:
     segments = scope_to_accounts(
         Segment.objects.all(), user=user, account_pk=filters.get("accountId")
     )
@@ -272,7 +282,7 @@ def segments_list(*, user, filters: dict[str, Any]) -> Page:
     )
 
 
-def segment_get(*, user, segment_id: Any) -> Segment:
+def segment_get(*, user: User | AnonymousUser, segment_id: Any) -> Segment:
     return owned_or_404(
         Segment.objects.select_related("account"), user=user, pk=segment_id, what="Segment"
     )
@@ -293,8 +303,8 @@ def audience_members(
     *,
     account_id: int,
     rules: dict[str, Any] | None,
-    include,
-    exclude,
+    include: Sequence[int] | QuerySet[Any, Any],
+    exclude: Sequence[int] | QuerySet[Any, Any],
     after: int = 0,
     until: int | None = None,
 ) -> QuerySet[Fan]:

@@ -8,8 +8,10 @@ crm/thread_serializers.py.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from crm.fields import (
     MAX_ID,
@@ -47,7 +49,7 @@ class QuerySerializer(serializers.Serializer):
     """Query parameters validated like a body: unknown or repeated ones are a 400 naming them."""
 
     @classmethod
-    def parse(cls, request) -> dict:
+    def parse(cls, request: Request) -> dict:
         params = request.query_params
         errors = {}
         for name in params:
@@ -115,7 +117,7 @@ class FanListQuerySerializer(PageQuerySerializer):
         help_text="A field, `-` for descending. Fans without the date sort as the smallest value.",
     )  # fmt: skip
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return validate_ranges(attrs)
 
 
@@ -130,7 +132,7 @@ def validate_ranges(attrs: dict) -> dict:
 
 # --- Audience rules (segments, campaigns) ------------------------------------------------
 class DaysField(StrictIntegerField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_value=0, max_value=3650, required=False, allow_null=True, **kwargs)
 
 
@@ -151,7 +153,7 @@ class RulesSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     subscribedWithinDays = DaysField(help_text="Fans who subscribed within the last N days.")
     lastInboundWithinDays = DaysField(help_text="Fans who sent a message within the last N days.")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         rules = validate_ranges(attrs)
         # Stored as JSON: amounts as decimal strings, no "any" rule kept.
         return {
@@ -206,7 +208,7 @@ class ReadOnlyFieldsMixin(SerializerMixinBase):
 
     read_only_names: frozenset[str] = frozenset()
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             given = sorted(set(data) & self.read_only_names)
             if given:
@@ -347,7 +349,7 @@ class ConversationUpdateInputSerializer(RejectUnknownFieldsMixin, serializers.Se
     pinned = StrictBooleanField(required=False)
     archived = StrictBooleanField(required=False)
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:
             raise serializers.ValidationError("Give pinned, archived or both.")
         return attrs

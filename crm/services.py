@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -22,6 +22,9 @@ from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
 from onlyfans.models import OnlyFansAccount
 from onlyfans.services import MessageInput, SendOutcome
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +168,7 @@ def ensure_can_message(conversation: Conversation) -> None:
 
 def conversation_message_send(
     *,
-    user,
+    user: User | AnonymousUser,
     conversation: Conversation,
     content: str,
     media_urls: list[str],
@@ -275,7 +278,9 @@ def _fans_of_account(*, account: OnlyFansAccount, fan_ids: list[int], field: str
 
 
 @transaction.atomic
-def segment_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> Segment:
+def segment_create(
+    *, account: OnlyFansAccount, user: User | AnonymousUser, data: dict[str, Any]
+) -> Segment:
     include = _fans_of_account(
         account=account, fan_ids=data.get("include", []), field="includeFanIds"
     )
@@ -283,7 +288,11 @@ def segment_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> S
         account=account, fan_ids=data.get("exclude", []), field="excludeFanIds"
     )
     segment = Segment.objects.create(
-        account=account, created_by=user, name=data["name"], rules=data.get("rules", {})
+        account=account,
+        # Signed in (the views say so); request.user's type still includes AnonymousUser.
+        created_by=user,  # type: ignore[misc]
+        name=data["name"],
+        rules=data.get("rules", {}),
     )
     segment.included_fans.set(include)
     segment.excluded_fans.set(exclude)

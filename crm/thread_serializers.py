@@ -4,13 +4,16 @@ model, through onlyfans.selectors)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.models import Message
 from huntaze.core.fields import IsoDateTimeField
 from huntaze.core.formats import iso_z
-from onlyfans.models import MessageStatus
-from onlyfans.selectors import message_schedule, message_schedules
+from onlyfans.models import MessageStatus, OutboundMessage
+from onlyfans.selectors import MessageSchedule, message_schedule, message_schedules
 from onlyfans.serializers import MessageInputSerializer, SendOutputSerializer
 
 
@@ -50,7 +53,7 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
     deliveredAt = IsoDateTimeField(source="outbound.sent_at", allow_null=True, default=None)
     error = serializers.SerializerMethodField()
 
-    def _schedule(self, message):
+    def _schedule(self, message: Message) -> MessageSchedule | None:
         """The pipeline's live schedule of this message: from the view's context (one batch for
         the page, `thread_context`), else computed for this one message."""
         if message.outbound is None:
@@ -61,25 +64,25 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
         return schedules[message.outbound_id]
 
     @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
-    def get_estimatedSendTime(self, message) -> str | None:  # noqa: N802 - the API's field name
+    def get_estimatedSendTime(self, message: Message) -> str | None:  # noqa: N802 - the API's field name
         schedule = self._schedule(message)
         return iso_z(schedule.estimated_send_time) if schedule else None
 
     @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
-    def get_nextAttemptAt(self, message) -> str | None:  # noqa: N802 - the API's field name
+    def get_nextAttemptAt(self, message: Message) -> str | None:  # noqa: N802 - the API's field name
         schedule = self._schedule(message)
         return iso_z(schedule.next_attempt_at) if schedule else None
 
-    def get_waitingFor(self, message) -> str | None:  # noqa: N802 - the API's field name
+    def get_waitingFor(self, message: Message) -> str | None:  # noqa: N802 - the API's field name
         schedule = self._schedule(message)
         return schedule.waiting_for if schedule else None
 
-    def get_status(self, message) -> str | None:
+    def get_status(self, message: Message) -> str | None:
         if message.direction == "inbound":
             return "received"
         return message.outbound.status if message.outbound else None
 
-    def get_error(self, message) -> str | None:
+    def get_error(self, message: Message) -> str | None:
         """Why delivery failed; a transient error that a retry got past is not shown."""
         outbound = message.outbound
         if outbound is None or outbound.status not in MessageStatus.failures():
@@ -87,7 +90,7 @@ class ThreadMessageOutputSerializer(serializers.Serializer):
         return outbound.last_error or None
 
 
-def thread_context(messages) -> dict:
+def thread_context(messages: Iterable[Message]) -> dict:
     """Serializer context for a page of a thread: every outbound message's live schedule, in a
     constant number of queries (onlyfans.selectors.message_schedules)."""
     return {
@@ -116,8 +119,8 @@ class ThreadSendOutputSerializer(SendOutputSerializer):
     conversationId = serializers.SerializerMethodField()
     threadMessageId = serializers.SerializerMethodField(help_text="The message's id in the thread.")
 
-    def get_conversationId(self, message) -> int:  # noqa: N802 - the API's field name
+    def get_conversationId(self, message: OutboundMessage) -> int:  # noqa: N802 - the API's field name
         return self.context["conversation_id"]
 
-    def get_threadMessageId(self, message) -> int:  # noqa: N802 - the API's field name
+    def get_threadMessageId(self, message: OutboundMessage) -> int:  # noqa: N802 - the API's field name
         return self.context["thread_message_id"]

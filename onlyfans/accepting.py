@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -39,6 +39,9 @@ from onlyfans.models import (
     OutboundMessage,
     WaitReason,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +103,15 @@ sqs_circuit = _Circuit()
 
 # --- Accepting messages ------------------------------------------------------------------------
 def _existing_for_key(
-    *, user, account: OnlyFansAccount, idempotency_key: str, data: MessageInput
+    *,
+    user: User | AnonymousUser,
+    account: OnlyFansAccount,
+    idempotency_key: str,
+    data: MessageInput,
 ) -> OutboundMessage | None:
-    existing = OutboundMessage.objects.filter(sender=user, idempotency_key=idempotency_key).first()
+    # The views admit only signed-in users; request.user's type still includes AnonymousUser.
+    mine = OutboundMessage.objects.filter(sender=user)  # type: ignore[misc]
+    existing = mine.filter(idempotency_key=idempotency_key).first()
     if existing is None:
         return None
     # A replay must be the same request: any difference is a client bug, not a retry.
@@ -136,7 +145,7 @@ def _existing_for_key(
 
 def message_send(
     *,
-    user,
+    user: User | AnonymousUser,
     account: OnlyFansAccount,
     data: MessageInput,
     idempotency_key: str | None = None,
@@ -178,7 +187,7 @@ def message_send(
 
 
 def messages_send_batch(
-    *, user, account: OnlyFansAccount, items: Sequence[MessageInput]
+    *, user: User | AnonymousUser, account: OnlyFansAccount, items: Sequence[MessageInput]
 ) -> list[SendOutcome]:
     """Accept up to ten messages at once; at most one SQS call arms their account."""
     ensure_enabled()
@@ -213,7 +222,12 @@ def ensure_account_active(account: OnlyFansAccount) -> None:
 
 
 def _create(
-    *, user, account, data: MessageInput, estimate: datetime, key: str | None
+    *,
+    user: User | AnonymousUser,
+    account: OnlyFansAccount,
+    data: MessageInput,
+    estimate: datetime,
+    key: str | None,
 ) -> OutboundMessage:
     queued_at = timezone.now()
     # Up to a minute in the past (the serializer's tolerance) is due now: nothing to wait for.
@@ -224,7 +238,7 @@ def _create(
         id=generate_message_id(),
         queued_at=queued_at,
         account=account,
-        sender=user,
+        sender=user,  # type: ignore[misc]  # signed in: see _existing_for_key
         recipient_id=data.recipient_id,
         content=data.content,
         media_urls=list(data.media_urls),

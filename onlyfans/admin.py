@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, Model, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from huntaze.core.formats import iso_z
 from onlyfans import delivery, pacing, sqs
@@ -37,7 +39,7 @@ class OnlyFansAccountAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     raw_id_fields = ["owner"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OnlyFansAccount]:
         return (
             super()
             .get_queryset(request)
@@ -89,7 +91,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     )
     ordering = ["number"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -142,10 +144,12 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     ]
     change_list_template = "admin/onlyfans/outboundmessage/change_list.html"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         try:
             attrs = sqs.attributes(timeout=2)
@@ -159,7 +163,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description="Retry / redrive selected failed or dead-lettered messages")
-    def redrive_selected(self, request, queryset):
+    def redrive_selected(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
         selected = queryset.count()
         redriven = delivery.messages_redrive(queryset)
         _kick_relay()
@@ -172,7 +176,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Cancel selected pending or queued messages")
-    def cancel_selected(self, request, queryset):
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
         selected = queryset.count()
         cancelled = delivery.messages_cancel(queryset)
         self.message_user(
@@ -200,7 +204,7 @@ class SandboxDeliveryAdmin(admin.ModelAdmin):
     search_fields = ["upstream_id", "recipient_id", "idempotency_key", "text"]
     readonly_fields = [f.name for f in SandboxDelivery._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,6 +34,9 @@ from onlyfans.models import (
     WaitReason,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 LOG_PREFIX = "OnlyFansRateLimiterService"
@@ -44,7 +48,7 @@ READY = MessageStatus.ready()
 
 def messages_enqueue_bulk(
     *,
-    user,
+    user: User | None,
     account: OnlyFansAccount,
     recipient_ids: Sequence[str],
     content: str,

@@ -27,6 +27,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -203,7 +204,13 @@ class Consumer(Dispatcher):
                 sqs.set_visibility(handle, 0)
         self._count("released", len(handles))
 
-    def _start(self, wake: Wake, running: dict[Future, Wake], pool, events: queue.Queue) -> None:
+    def _start(
+        self,
+        wake: Wake,
+        running: dict[Future, Wake],
+        pool: ThreadPoolExecutor | None,
+        events: queue.Queue,
+    ) -> None:
         if pool is None:
             future: Future = Future()
             try:
@@ -345,5 +352,5 @@ class Consumer(Dispatcher):
             logger.info("OnlyFans consumer: wake-ups re-armed", extra={"count": len(entries)})
 
 
-def consume(**kwargs) -> ConsumeReport:
+def consume(**kwargs: Any) -> ConsumeReport:
     return Consumer().run(**kwargs)

@@ -11,6 +11,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,6 +29,9 @@ from onlyfans.models import (
     OutboundMessage,
     WaitReason,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ _INSERT_ATTEMPT = (
 )
 
 
-def _record(message_pk, now: datetime, result: GatewayResult, outcome: str) -> None:
+def _record(message_pk: uuid.UUID, now: datetime, result: GatewayResult, outcome: str) -> None:
     message_id = statements.prep(DeliveryAttempt, "message", message_pk)
     attempted_at = statements.prep(DeliveryAttempt, "attempted_at", now)
     with connection.cursor() as cursor:
@@ -304,7 +308,7 @@ CANCELLABLE = MessageStatus.ready()
 REDRIVABLE = MessageStatus.failures()
 
 
-def message_cancel(*, user, message_id: str) -> OutboundMessage:
+def message_cancel(*, user: User | AnonymousUser, message_id: str) -> OutboundMessage:
     """Cancel one of the user's messages while it waits (pending or queued).
 
     Another user's message is a 404 (`NotFound`); one being sent or already final is a 409

@@ -8,6 +8,7 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -86,7 +87,7 @@ def _run() -> None:
 
 
 @lru_cache(maxsize=4)
-def _cached_client(endpoint: str | None, region: str):
+def _cached_client(endpoint: str | None, region: str) -> Any:
     # A session per client: creating clients from the shared default session is not thread-safe.
     return boto3.session.Session().client(
         "cloudwatch",
@@ -100,7 +101,7 @@ def _cached_client(endpoint: str | None, region: str):
     )
 
 
-def _client():
+def _client() -> Any:
     """One client per endpoint and region, reused: building a client costs more than a put."""
     with _client_lock:
         return _cached_client(settings.CLOUDWATCH_ENDPOINT_URL, settings.AWS_REGION)

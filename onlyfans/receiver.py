@@ -8,8 +8,12 @@ import logging
 import queue
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from onlyfans import sqs
+
+if TYPE_CHECKING:
+    from onlyfans.consumer import Consumer
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +26,14 @@ class Receiver(threading.Thread):
 
     def __init__(
         self,
-        consumer,
+        consumer: Consumer,
         events: queue.Queue,
         *,
         once: bool,
         max_messages: int | None,
         wait_seconds: int,
         deadline: float | None,
-    ):
+    ) -> None:
         super().__init__(name="consumer-receiver", daemon=True)
         self.consumer, self.events = consumer, events
         self.once, self.max_messages, self.wait_seconds = once, max_messages, wait_seconds

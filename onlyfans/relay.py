@@ -106,7 +106,13 @@ def messages_publish_pending(
         )
 
 
-def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
+def _publish_pending(
+    *,
+    limit: int,
+    retry_delays: Sequence[float],
+    sleep: Callable[[float], None],
+    progress: Callable[[int, int], None] | None,
+) -> PublishReport:
     report = PublishReport()
     rows = messages_to_publish(limit=limit)
     by_account: dict[str, list[OutboundMessage]] = {}
@@ -152,7 +158,12 @@ def _publish_pending(*, limit, retry_delays, sleep, progress) -> PublishReport:
     return report
 
 
-def _send_with_retries(wakeups, *, retry_delays, sleep) -> dict[uuid.UUID, str | None] | None:
+def _send_with_retries(
+    wakeups: list[tuple[str, uuid.UUID, float]],
+    *,
+    retry_delays: Sequence[float],
+    sleep: Callable[[float], None],
+) -> dict[uuid.UUID, str | None] | None:
     if not wakeups:
         return {}
     for attempt in range(len(retry_delays) + 1):

@@ -19,9 +19,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from onlyfans import statements
@@ -34,6 +36,9 @@ from onlyfans.models import (
     OutboundMessage,
 )
 from onlyfans.pacing import LANE_ORDER, PICK_ORDER, READY, AccountPace, pace_of
+
+if TYPE_CHECKING:
+    from django.db.models.query import RawQuerySet
 
 
 def _lock_accounts(onlyfans_id: str) -> list[OnlyFansAccount]:
@@ -62,7 +67,7 @@ def ready_params(now: datetime) -> list:
     return [*READY, connection.ops.adapt_datetimefield_value(now)]
 
 
-def candidates(account_ids: list[int], now: datetime):
+def candidates(account_ids: list[int], now: datetime) -> RawQuerySet[OutboundMessage]:
     """One query for the pick: the best ready message of each lane and the account's claims out.
     Each lane's best is a scalar subquery on `outbound_pick_idx`, the claims come from
     `outbound_sending_idx` (the plan test in tests/onlyfans/test_claims.py says so)."""
@@ -159,7 +164,7 @@ def _claim(
     return statements.update(OutboundMessage, values, where, params) == 1
 
 
-def _count_lost_claims(mine, expired: list, now: datetime) -> None:
+def _count_lost_claims(mine: QuerySet[OutboundMessage], expired: list, now: datetime) -> None:
     """Expired leases, in the claim's transaction: each is recorded as an attempt whose outcome
     is unknown (a crash loop must end in a visible state, not loop unseen). The message is ready
     again, or dead-lettered once its claim has been lost ONLYFANS_MAX_LOST_CLAIMS times."""

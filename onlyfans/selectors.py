@@ -5,6 +5,7 @@ CRM (`onlyfans/pacing.py`'s model)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import Max, QuerySet
 
@@ -13,6 +14,9 @@ from huntaze.core.ids import parse_uuid
 from onlyfans import backlog, limiter, pacing
 from onlyfans.models import DeliveryAttempt, MessageStatus, OnlyFansAccount, OutboundMessage
 from onlyfans.pacing import MessageSchedule, appended_eta, message_schedule, message_schedules
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 __all__ = [
     "MessageSchedule",
@@ -28,11 +32,12 @@ __all__ = [
 ]
 
 
-def accounts_of(user) -> QuerySet[OnlyFansAccount]:
-    return OnlyFansAccount.objects.filter(owner=user)
+def accounts_of(user: User | AnonymousUser) -> QuerySet[OnlyFansAccount]:
+    # The views admit only signed-in users; request.user's type still includes AnonymousUser.
+    return OnlyFansAccount.objects.filter(owner=user)  # type: ignore[misc]
 
 
-def account_for_user(*, user, account_pk: int | None) -> OnlyFansAccount:
+def account_for_user(*, user: User | AnonymousUser, account_pk: int | None) -> OnlyFansAccount:
     """The account a request acts on: named, or the user's only account. Another user's is a 404."""
     if account_pk is not None:
         try:
@@ -49,7 +54,7 @@ def account_for_user(*, user, account_pk: int | None) -> OnlyFansAccount:
     return accounts[0]
 
 
-def message_for_user(*, user, message_id: str) -> OutboundMessage:
+def message_for_user(*, user: User | AnonymousUser, message_id: str) -> OutboundMessage:
     key = parse_uuid(message_id)
     if key is None:
         raise NotFound("Message not found.")
@@ -57,13 +62,15 @@ def message_for_user(*, user, message_id: str) -> OutboundMessage:
         return (
             OutboundMessage.objects.select_related("account")
             .prefetch_related("attempts")
-            .get(pk=key, account__owner=user)
+            .get(pk=key, account__owner=user)  # type: ignore[misc]  # signed in: see accounts_of
         )
     except OutboundMessage.DoesNotExist:
         raise NotFound("Message not found.") from None
 
 
-def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]]:
+def waiting_counts_by_onlyfans_account(
+    *, user: User | AnonymousUser | None = None
+) -> dict[str, dict[str, int]]:
     """Each OnlyFans account's waiting messages (ready or being sent) per lane. An OnlyFans
     account shared by several users counts every user's messages: they share its slots.
 
@@ -85,7 +92,7 @@ def waiting_counts_by_onlyfans_account(*, user=None) -> dict[str, dict[str, int]
     return counts
 
 
-def last_processed_at(*, user=None) -> datetime | None:
+def last_processed_at(*, user: User | AnonymousUser | None = None) -> datetime | None:
     """The last delivery attempt: of the user's own messages (kept on their account rows, so
     no join over the backlog), or of anyone's (the attempts' index gives the maximum)."""
     if user is not None:

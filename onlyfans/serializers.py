@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -49,11 +51,11 @@ HTTPS_URL_PATTERN = r"^https://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00-\x20\x7f]*)?$"
 class HttpsUrlField(StrictCharField):
     default_error_messages = {"https": "Must be an https:// URL."}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(max_length=MEDIA_URL_MAX_LENGTH, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         if not re.fullmatch(HTTPS_URL_PATTERN, value):
             self.fail("https")
@@ -69,7 +71,7 @@ class MetadataField(serializers.JSONField):
         "too_deep": f"Must not nest more than {METADATA_MAX_DEPTH} levels deep.",
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             self.fail("not_object")
         problem = json_text_problem(data, max_depth=METADATA_MAX_DEPTH)
@@ -130,7 +132,7 @@ class MessageInputSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
         return message_input(self.validated_data)
 
 
-def message_input(data) -> MessageInput:
+def message_input(data: Mapping[str, Any]) -> MessageInput:
     return MessageInput(
         recipient_id=data["recipientId"],
         content=data["content"],
@@ -154,7 +156,7 @@ class ScheduledAtField(serializers.Field):
         "too_far": "Must be at most 365 days ahead.",
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> datetime:
         if not isinstance(data, str):
             self.fail("invalid")
         try:
@@ -172,7 +174,7 @@ class ScheduledAtField(serializers.Field):
             self.fail("too_far")
         return value
 
-    def to_representation(self, value):
+    def to_representation(self, value: datetime) -> str:
         return value.isoformat()
 
 

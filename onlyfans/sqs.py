@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -58,7 +58,7 @@ class QueueAttributes:
     dlq_count: int
 
 
-def _client(timeout: float | None):
+def _client(timeout: float | None) -> Any:
     config = Config(
         region_name=settings.AWS_REGION,
         connect_timeout=timeout or 5,
@@ -70,16 +70,16 @@ def _client(timeout: float | None):
 
 
 @lru_cache(maxsize=8)
-def _cached_client(timeout: float | None, endpoint: str | None, region: str):
+def _cached_client(timeout: float | None, endpoint: str | None, region: str) -> Any:
     return _client(timeout)
 
 
-def sqs(timeout: float | None = None):
+def sqs(timeout: float | None = None) -> Any:
     """A client; `timeout` bounds a call for callers that must answer fast (API requests)."""
     return _cached_client(timeout, settings.SQS_ENDPOINT_URL, settings.AWS_REGION)
 
 
-def _call(operation: str, fn, **kwargs) -> Any:
+def _call(operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
     except (BotoCoreError, ClientError) as exc:
@@ -305,7 +305,7 @@ _QUEUE_EXISTS_CODES = {
 }
 
 
-def _create_or_update_queue(client, name: str, queue_attributes: dict[str, str]) -> str:
+def _create_or_update_queue(client: Any, name: str, queue_attributes: dict[str, str]) -> str:
     """CreateQueue refuses an existing queue whose attributes differ (a changed
     SQS_VISIBILITY_TIMEOUT, say); then update that queue instead, so that setup stays idempotent."""
     try:

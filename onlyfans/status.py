@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -18,6 +18,9 @@ from huntaze.core.errors import ServiceUnavailable
 from huntaze.core.formats import iso_z
 from onlyfans import backlog, limiter, pacing, selectors, sqs
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 # SQS' numbers are approximate anyway: a status polled by many clients reads them once per
 # this many seconds per process, not two GetQueueAttributes calls per request.
@@ -63,7 +66,7 @@ class _Counts:
     pending: int
 
 
-def queue_status_get(*, user=None) -> QueueStatus:
+def queue_status_get(*, user: User | AnonymousUser | None = None) -> QueueStatus:
     """The status as `user` may see it; `user=None` (operators) or a staff user sees everything.
 
     Raises ServiceUnavailable when SQS cannot be reached, for every caller: the API's 503.
@@ -118,7 +121,7 @@ def queue_status_get(*, user=None) -> QueueStatus:
     )
 
 
-def _counts_in_database(*, owner) -> _Counts:
+def _counts_in_database(*, owner: User | AnonymousUser) -> _Counts:
     """The owner's messages waiting, being delivered and dead-lettered, from the maintained
     counts (onlyfans/backlog.py): as fast at 100,000 waiting messages as at 1,000."""
     by_status = backlog.by_status(selectors.accounts_of(owner).values_list("pk", flat=True))
@@ -130,7 +133,7 @@ def _counts_in_database(*, owner) -> _Counts:
     )
 
 
-def _drain_seconds(*, owner) -> float:
+def _drain_seconds(*, owner: User | AnonymousUser | None) -> float:
     """The time to drain the slowest account's backlog, by the pacing module's ETA model: the
     accounts drain in parallel, each at its own effective limit, interactive before bulk."""
     by_lane = selectors.waiting_counts_by_onlyfans_account(user=owner)

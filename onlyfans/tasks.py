@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from celery.signals import worker_shutting_down
@@ -14,13 +15,16 @@ from redis.exceptions import RedisError
 from onlyfans import services
 from onlyfans.consumer import Consumer
 
+if TYPE_CHECKING:
+    from celery import Task
+
 # Set when the worker starts a warm shutdown: a running consume task finishes the work in hand,
 # hands its held wake-ups back to SQS and returns, instead of holding the shutdown.
 worker_stopping = threading.Event()
 
 
 @worker_shutting_down.connect
-def _stop_consuming(**kwargs) -> None:
+def _stop_consuming(**kwargs: Any) -> None:
     worker_stopping.set()
 
 
@@ -35,7 +39,7 @@ def _consume_lock_key(hostname: str) -> str:
 
 
 @shared_task(name="onlyfans.tasks.consume_messages", ignore_result=True, bind=True)
-def consume_messages(self, seconds: float | None = None) -> dict:
+def consume_messages(self: Task, seconds: float | None = None) -> dict:
     """Consume for a bounded time with CONSUMER_CONCURRENCY threads. Beat starts one every few
     seconds; each worker runs at most one at a time (a Redis lease per worker host), so a tick
     that lands on a busy worker returns at once, and throughput grows with the number of workers."""

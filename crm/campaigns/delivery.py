@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -16,6 +17,9 @@ from huntaze.core.tasks import task_enqueue
 from onlyfans import selectors
 from onlyfans import services as pipeline
 from onlyfans.models import DEFAULT_PRIORITY, Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ HOLD_UNTIL = pipeline.HOLD_UNTIL
 def create_bulk(
     *,
     account: OnlyFansAccount,
-    sender,
+    sender: User | None,
     recipient_ids: list[str],
     content: str,
     media_urls: list[str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -31,6 +31,9 @@ from huntaze.core.errors import InvalidInput
 from onlyfans.models import MessageStatus, OnlyFansAccount
 from onlyfans.selectors import account_for_user
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 # The message states a recipient can be counted in, but cancelled (which the CRM's own flag
 # reaches too: cancelled before its message was created).
 _MESSAGE_STATES = (
@@ -55,7 +58,7 @@ NOT_LAUNCHED = (CampaignState.DRAFT, CampaignState.SCHEDULED)
 RATE_WINDOW = timedelta(minutes=10)
 
 
-def campaigns_list(*, user, filters: dict[str, Any]) -> Page:
+def campaigns_list(*, user: User | AnonymousUser, filters: dict[str, Any]) -> Page:
     campaigns = scope_to_accounts(
         Campaign.objects.all(), user=user, account_pk=filters.get("accountId")
     )
@@ -68,7 +71,7 @@ def campaigns_list(*, user, filters: dict[str, Any]) -> Page:
     )
 
 
-def campaign_get(*, user, campaign_id: Any) -> Campaign:
+def campaign_get(*, user: User | AnonymousUser, campaign_id: Any) -> Campaign:
     return owned_or_404(
         Campaign.objects.select_related("account"), user=user, pk=campaign_id, what="Campaign"
     )
@@ -336,7 +339,9 @@ def sends_over_time(
     return SendsOverTime(starts_at=start, ends_at=end, counts=counts)
 
 
-def resolve_audience(*, user, data: dict) -> tuple[OnlyFansAccount, Segment | None]:
+def resolve_audience(
+    *, user: User | AnonymousUser, data: dict
+) -> tuple[OnlyFansAccount, Segment | None]:
     """The account and segment a validated create body names, among the user's (else a 404).
     The API and the create page both go through here."""
     segment_id = data.get("segmentId")

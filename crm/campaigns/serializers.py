@@ -4,10 +4,12 @@ create page) and a campaign's progress (the API's `progress`, `manage.py campaig
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from crm.campaigns.models import SkipReason
-from crm.campaigns.selectors import RECIPIENT_STATES
+from crm.campaigns.selectors import RECIPIENT_STATES, CampaignProgress
 from crm.fields import IdField, IsoDateTimeField
 from crm.serializers import RulesSerializer
 from huntaze.core.fields import RejectUnknownFieldsMixin, StrictCharField, StrictIntegerField
@@ -45,7 +47,7 @@ class CampaignCreateInputSerializer(RejectUnknownFieldsMixin, serializers.Serial
                    "(default 30; 0: never skip)."),
     )  # fmt: skip
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("segmentId" in self.initial_data) == ("filter" in self.initial_data):
             raise serializers.ValidationError(
                 {"segmentId": ["Give either segmentId or filter (the audience)."]}
@@ -85,5 +87,5 @@ class ProgressOutputSerializer(serializers.Serializer):
         help_text="scheduled, paused, launching, rate_limit or null.",
     )
 
-    def get_forecast(self, progress) -> str:
+    def get_forecast(self, progress: CampaignProgress) -> str:
         return progress.forecast

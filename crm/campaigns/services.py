@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -33,6 +33,11 @@ from crm.models import Fan, Segment
 from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as onlyfans_services
 from onlyfans.models import OnlyFansAccount
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from onlyfans.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +85,14 @@ def _transition(campaign: Campaign, *, action: str, to: str, **fields: Any) -> C
 
 
 # --- Writes ---------------------------------------------------------------------------------------
-def campaign_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> Campaign:
+def campaign_create(
+    *, account: OnlyFansAccount, user: User | AnonymousUser, data: dict[str, Any]
+) -> Campaign:
     segment: Segment | None = data.get("segment")
     campaign = Campaign.objects.create(
         account=account,
-        created_by=user,
+        # Signed in (the views say so); request.user's type still includes AnonymousUser.
+        created_by=user,  # type: ignore[misc]
         name=data["name"],
         content=data["content"],
         media_urls=list(data.get("media_urls", [])),
@@ -97,7 +105,7 @@ def campaign_create(*, account: OnlyFansAccount, user, data: dict[str, Any]) -> 
     return campaign
 
 
-def campaign_create_from_input(*, user, data: dict[str, Any]) -> Campaign:
+def campaign_create_from_input(*, user: User | AnonymousUser, data: dict[str, Any]) -> Campaign:
     """A campaign from a validated create body (CampaignCreateInputSerializer), its account and
     segment among the user's: what the API and the create page both call."""
     account, segment = resolve_audience(user=user, data=data)
@@ -186,7 +194,7 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def _unsent_messages(campaign: Campaign):
+def _unsent_messages(campaign: Campaign) -> QuerySet[OutboundMessage]:
     return pipeline.unsent(campaign.recipients.filter(message__isnull=False).values("message_id"))
 
 

@@ -3,6 +3,8 @@ also a thread message of its fan's conversation (opened if needed), written in b
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.utils import timezone
 
@@ -61,7 +63,7 @@ def add_to_threads(campaign: Campaign, messages: list[tuple[int, str]]) -> None:
         )
 
 
-def _add_at_once(campaign: Campaign, pairs: str, pair_params: list, when, media) -> None:
+def _add_at_once(campaign: Campaign, pairs: str, pair_params: list, when: Any, media: Any) -> None:
     """`add_to_threads` on PostgreSQL, in one statement: the conversations written (a CTE's
     RETURNING) give the new ones' ids, and only a fan that had a conversation already is looked
     up, with one read of the pairs. If a conversation written concurrently (after this
@@ -96,7 +98,7 @@ def _add_at_once(campaign: Campaign, pairs: str, pair_params: list, when, media)
         )
 
 
-def _message_params(campaign: Campaign, media, when) -> list:
+def _message_params(campaign: Campaign, media: Any, when: Any) -> list:
     """The parameters of a thread message's shared columns, after its conversation's lookup by
     account: the account, the direction, the content, the media, sent_at and created_at."""
     return [campaign.account_id, MessageDirection.OUTBOUND, campaign.content, media, when, when]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.contrib import admin
-from django.http import FileResponse, Http404
+from django.db.models import Model
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from crm.models import ImportJob
@@ -56,10 +58,10 @@ class ImportJobAdmin(admin.ModelAdmin):
     )
     exclude = ("upload", "failed_rows_file", "report")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     @admin.display(description="rows")
@@ -77,7 +79,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def report_json(self, job: ImportJob) -> str:
         return format_html("<pre>{}</pre>", json.dumps(job.report, indent=2, ensure_ascii=False))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<uuid:job_id>/failed-rows.csv",
@@ -87,7 +89,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def failed_rows_view(self, request, job_id):
+    def failed_rows_view(self, request: HttpRequest, job_id: uuid.UUID) -> FileResponse:
         job = get_object_or_404(ImportJob, pk=job_id)
         if not self.has_view_permission(request, job) or not job.failed_rows_file:
             raise Http404

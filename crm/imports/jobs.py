@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +21,9 @@ from huntaze.core.ids import parse_uuid
 from huntaze.core.tasks import task_enqueue
 from onlyfans.models import OnlyFansAccount
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
 logger = logging.getLogger(__name__)
 
 # A running import reports progress (heartbeat_at) at least every few seconds: after the scan
@@ -34,7 +37,12 @@ def import_runs_in_background(size: int) -> bool:
 
 
 def import_job_create(
-    *, account: OnlyFansAccount, file: IO[bytes], filename: str, dry_run: bool, created_by=None
+    *,
+    account: OnlyFansAccount,
+    file: IO[bytes],
+    filename: str,
+    dry_run: bool,
+    created_by: User | None = None,
 ) -> ImportJob:
     """Check what can be checked at once (size, kind, encoding, header), keep the file, and
     queue the job once this transaction commits."""
@@ -135,13 +143,15 @@ def import_job_fail_if_stale(job: ImportJob) -> ImportJob:
     return job
 
 
-def import_job_for_user(*, user, job_id: str) -> ImportJob:
+def import_job_for_user(*, user: User | AnonymousUser, job_id: str) -> ImportJob:
     """A job of one of the user's accounts; any other job, or a malformed id, is a 404."""
     key = parse_uuid(job_id)
     if key is None:
         raise NotFound("Import job not found.")
     try:
-        job = ImportJob.objects.select_related("account").get(pk=key, account__owner=user)
+        # The views admit only signed-in users; request.user's type still includes AnonymousUser.
+        mine = ImportJob.objects.filter(account__owner=user)  # type: ignore[misc]
+        job = mine.select_related("account").get(pk=key)
     except ImportJob.DoesNotExist:
         raise NotFound("Import job not found.") from None
     return import_job_fail_if_stale(job)

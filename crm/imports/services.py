@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -32,6 +32,9 @@ from crm.imports.store import FanStore, sqlite_bulk_mode
 from crm.imports.values import parser_for
 from crm.models import ImportJob, ImportStatus
 from onlyfans.models import OnlyFansAccount
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def fans_import_csv(
     file: IO[bytes],
     filename: str = "",
     dry_run: bool = False,
-    created_by=None,
+    created_by: User | None = None,
     job: ImportJob | None = None,
     on_progress: ProgressCallback | None = None,
     max_bytes: int | None = None,

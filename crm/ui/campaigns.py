@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -117,13 +117,15 @@ def campaign_new(request: HtmxHttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _form_error(request: HttpRequest, values, errors: list[str], status: int = 400) -> HttpResponse:
+def _form_error(
+    request: HttpRequest, values: forms.FormValues, errors: list[str], status: int = 400
+) -> HttpResponse:
     context = form_context(request, values=values, errors=errors)
     context["preview"] = _preview(request, request.POST)
     return render(request, FORM_TEMPLATE, context, status=status)
 
 
-def _preview(request: HttpRequest, form) -> dict[str, Any]:
+def _preview(request: HttpRequest, form: QueryDict) -> dict[str, Any]:
     """The live count and forecast for the audience the form describes, or why it has none."""
     body = forms.audience_from(form)
     if "segmentId" in body and form.get("segment", "") == "":

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -27,6 +27,9 @@ from huntaze.core.errors import InvalidInput, NotFound
 from huntaze.core.ids import parse_id
 from onlyfans.models import MessageStatus, OnlyFansAccount, OutboundMessage
 from onlyfans.selectors import accounts_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 LIST_PAGE_SIZE = 30
 THREAD_PAGE_SIZE = 30
@@ -55,7 +58,7 @@ class ConversationPage:
     markers: dict[int, str] = field(default_factory=dict)  # conversation id → "queued" / "failed"
 
 
-def user_accounts(*, user) -> list[OnlyFansAccount]:
+def user_accounts(*, user: User | AnonymousUser) -> list[OnlyFansAccount]:
     return list(accounts_of(user).order_by("username", "pk"))
 
 
@@ -87,7 +90,7 @@ def decode_cursor(cursor: str) -> tuple[bool, datetime, int]:
     return pinned == "1", when, key
 
 
-def conversations_for(*, user, query: ListQuery):
+def conversations_for(*, user: User | AnonymousUser, query: ListQuery) -> QuerySet[Conversation]:
     """The list's rows for this query, in order, from its cursor on (not yet sliced)."""
     filters: dict[str, Any] = {"accountId": query.account_id, "search": query.search}
     if query.filter == "unread":
@@ -113,7 +116,9 @@ def conversations_for(*, user, query: ListQuery):
     return conversations
 
 
-def conversation_page(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> ConversationPage:
+def conversation_page(
+    *, user: User | AnonymousUser, query: ListQuery, limit: int = LIST_PAGE_SIZE
+) -> ConversationPage:
     """One page of the list, with a marker on conversations where one of our messages waits
     or failed. Three queries whatever the number of conversations: the user's accounts, the
     page, the markers."""
@@ -137,7 +142,9 @@ LIST_FINGERPRINT_FIELDS = (
 )
 
 
-def list_fingerprint_rows(*, user, query: ListQuery, limit: int = LIST_PAGE_SIZE) -> list[tuple]:
+def list_fingerprint_rows(
+    *, user: User | AnonymousUser, query: ListQuery, limit: int = LIST_PAGE_SIZE
+) -> list[tuple]:
     """What the first page shows that can change, without building the rows: the poll's cheap
     "has anything changed?" (the same tuples as `fingerprint_of(page)`)."""
     rows = list(
@@ -191,7 +198,7 @@ def conversation_markers(conversation_ids: list[int], account_ids: set[int]) -> 
     return markers
 
 
-def conversation_for(*, user, conversation_id: Any) -> Conversation:
+def conversation_for(*, user: User | AnonymousUser, conversation_id: Any) -> Conversation:
     return selectors.conversation_get(user=user, conversation_id=conversation_id)
 
 
@@ -275,18 +282,22 @@ def messages_after(*, conversation: Conversation, after: int, limit: int = 50) -
     )
 
 
-def thread_messages(*, user, message_ids: list[int]) -> list[Message]:
+def thread_messages(*, user: User | AnonymousUser, message_ids: list[int]) -> list[Message]:
     """These thread messages, among the user's accounts only (others are silently left out)."""
     if not message_ids:
         return []
     return list(
-        Message.objects.filter(pk__in=message_ids, conversation__account__owner=user)
+        # Signed in (the views say so); request.user's type still includes AnonymousUser.
+        Message.objects.filter(
+            pk__in=message_ids,
+            conversation__account__owner=user,  # type: ignore[misc]
+        )
         .select_related(*selectors.THREAD_RELATED)
         .order_by("id")
     )
 
 
-def thread_message(*, user, message_id: Any) -> Message:
+def thread_message(*, user: User | AnonymousUser, message_id: Any) -> Message:
     pk = parse_id(message_id)
     found = thread_messages(user=user, message_ids=[pk]) if pk else []
     if not found or found[0].outbound is None:

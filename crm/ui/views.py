@@ -11,7 +11,7 @@ import math
 import uuid
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -33,7 +33,10 @@ from crm.ui.selectors import ListQuery
 from huntaze.core.errors import ApplicationError, InvalidInput, NotFound
 from huntaze.core.ids import parse_id, parse_int
 from huntaze.core.throttles import UserSendThrottle
-from onlyfans.models import DEFAULT_PRIORITY
+from onlyfans.models import DEFAULT_PRIORITY, OutboundMessage
+
+if TYPE_CHECKING:
+    from crm.models import Conversation, Message
 
 TEMPLATE = "inbox/inbox.html"
 FILTER_CHOICES = [
@@ -101,7 +104,7 @@ def list_query(request: HttpRequest, accounts: list | None = None) -> ListQuery:
     )
 
 
-def conversation_context(request: HttpRequest, conversation) -> dict[str, Any]:
+def conversation_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
     if conversation.unread_count:
         services.conversation_mark_read(conversation=conversation)
     return {
@@ -169,15 +172,15 @@ def thread_older(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 # --- Composer ------------------------------------------------------------------------------------
 def composer_response(
-    request,
-    conversation,
+    request: HttpRequest,
+    conversation: Conversation,
     *,
-    key,
+    key: uuid.UUID | str,
     status: int = 200,
     error: str = "",
-    values=None,
-    headers=None,
-    message=None,
+    values: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    message: Message | None = None,
 ) -> HttpResponse:
     context = {
         "conversation": conversation,
@@ -276,7 +279,12 @@ def fan_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 
 # --- Cancel and retry ----------------------------------------------------------------------------
-def _message_action(request: HttpRequest, message_id: int, action, refused: str) -> HttpResponse:
+def _message_action(
+    request: HttpRequest,
+    message_id: int,
+    action: Callable[[OutboundMessage], bool],
+    refused: str,
+) -> HttpResponse:
     message = selectors.thread_message(user=request.user, message_id=message_id)
     outbound = message.outbound
     assert outbound is not None  # thread_message finds only messages the pipeline sends

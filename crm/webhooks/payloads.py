@@ -63,7 +63,7 @@ class EventMessageSerializer(serializers.Serializer):
     )
     sentAt = StrictDateTimeField(source="sent_at", required=False)
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs["content"].strip() and not attrs["media_urls"]:
             raise serializers.ValidationError("A message needs content or mediaUrls.")
         return attrs

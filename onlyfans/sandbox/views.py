@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -23,14 +23,14 @@ from onlyfans.pacing import account_pace
 from onlyfans.sandbox.models import SandboxDelivery, SandboxFault
 
 
-def _error(status: int, message: str, **headers) -> JsonResponse:
+def _error(status: int, message: str, **headers: object) -> JsonResponse:
     response = JsonResponse({"error": message}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = str(value)
     return response
 
 
-def _authorized(request) -> bool:
+def _authorized(request: HttpRequest) -> bool:
     return request.headers.get("Authorization", "") == f"Bearer {settings.ONLYFANS_API_KEY}"
 
 
@@ -65,7 +65,7 @@ def _delivery_body(delivery: SandboxDelivery) -> dict:
 
 @csrf_exempt
 @require_POST
-def send_message(request, account: str, recipient_id: str):
+def send_message(request: HttpRequest, account: str, recipient_id: str) -> JsonResponse:
     if not _authorized(request):
         return _error(401, "Invalid API key.")
     try:
@@ -123,7 +123,7 @@ def send_message(request, account: str, recipient_id: str):
 
 @csrf_exempt
 @require_POST
-def add_fault(request):
+def add_fault(request: HttpRequest) -> JsonResponse:
     """`{"statusCode": 500, "count": 3, "account": "…", "retryAfter": 5, "delaySeconds": 0}`"""
     if not _authorized(request):
         return _error(401, "Invalid API key.")

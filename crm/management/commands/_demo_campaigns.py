@@ -8,11 +8,15 @@ pipeline rows: `make run`'s worker delivers them at the bulk pace and the tick t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
 from crm.models import Conversation, Fan, Message, MessageDirection, SubscriptionStatus
 from onlyfans.models import Lane, MessageStatus, OnlyFansAccount, OutboundMessage
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # (name, content, launched minutes ago, {fan: (status, minutes ago)}): fans not listed are
 # skipped (not subscribed). The running one's messages also show in their threads.
@@ -34,7 +38,9 @@ CAMPAIGNS = [
 IN_THREADS = {"Weekend bundle": ("fan_125", "fan_126")}
 
 
-def seed_campaigns(demo, account: OnlyFansAccount, fans: dict[str, Fan], now) -> int:
+def seed_campaigns(
+    demo: User, account: OnlyFansAccount, fans: dict[str, Fan], now: datetime
+) -> int:
     """Creates the campaigns not there yet; returns how many it created."""
     created_count = 0
     for name, content, launched_ago, state, outcomes in CAMPAIGNS:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.campaigns.models import Campaign, CampaignState
 from crm.campaigns.selectors import campaign_progress
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         "cancelled."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "ids", nargs="*", type=int, help="Campaign ids (default: the active ones)."
         )
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             help="One JSON object per campaign, as the API's `progress`.",
         )
 
-    def handle(self, *args, ids, **options):
+    def handle(self, *args: Any, ids: list[int], **options: Any) -> None:
         campaigns = Campaign.objects.select_related("account").order_by("id")
         if ids:
             campaigns = campaigns.filter(pk__in=ids)

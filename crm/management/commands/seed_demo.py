@@ -8,8 +8,9 @@ Running it again changes nothing (every row is found by a natural key before it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -139,7 +140,7 @@ class Command(BaseCommand):
         "superuser admin/admin. Idempotent."
     )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError(
                 "seed_demo creates users with well-known passwords and only runs with "
@@ -257,7 +258,9 @@ def seed_demo() -> dict[str, int]:
     return counts
 
 
-def _seed_pipeline_messages(demo, account: OnlyFansAccount, fans: dict[str, Fan], now) -> int:
+def _seed_pipeline_messages(
+    demo: User, account: OnlyFansAccount, fans: dict[str, Fan], now: datetime
+) -> int:
     created_count = 0
     for fan_id, key, minutes_ago, text, status, error in PIPELINE_MESSAGES:
         when = now - timedelta(minutes=minutes_ago)

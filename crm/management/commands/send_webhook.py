@@ -13,10 +13,11 @@ import json
 import shlex
 import time
 import uuid
+from typing import Any
 
 import requests
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         "(the local stack's by default), so that the inbound flow can be tried by hand."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_account_options(
             parser, required=False, default_help=" Default: the only one, or demo-creator."
         )
@@ -52,7 +53,7 @@ class Command(BaseCommand):
             "--curl", action="store_true", help="Print a signed curl command instead of sending."
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         account = account_from_options(options) or _default_account()
         secret = signatures.secret_for(account)
         if not secret:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from huntaze.core.ids import parse_uuid
 from onlyfans.delivery import CANCELLABLE, messages_cancel
@@ -10,10 +12,10 @@ from onlyfans.models import OutboundMessage
 class Command(BaseCommand):
     help = "Cancel a pending or queued message; the consumer then skips it."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("message_id", help="The message's id (a UUID).")
 
-    def handle(self, *args, message_id, **options):
+    def handle(self, *args: Any, message_id: str, **options: Any) -> None:
         key = parse_uuid(message_id)
         if key is None:
             raise CommandError(f"{message_id!r} is not a message id (a UUID).")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import signal
+from types import FrameType
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from onlyfans import sqs
 from onlyfans.consumer import Consumer
@@ -17,7 +19,7 @@ class Command(BaseCommand):
         "processes on any number of hosts share the work."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="One receive call, then exit.")
         parser.add_argument(
             "--max-messages", type=int, default=None, help="Exit after receiving N wake-ups."
@@ -43,7 +45,16 @@ class Command(BaseCommand):
             help="Skip the start-up re-arm of every waiting account's wake-up.",
         )
 
-    def handle(self, *args, once, max_messages, wait_seconds, concurrency, no_rearm, **options):
+    def handle(
+        self,
+        *args: Any,
+        once: bool,
+        max_messages: int | None,
+        wait_seconds: int,
+        concurrency: int,
+        no_rearm: bool,
+        **options: Any,
+    ) -> None:
         if max_messages is not None and max_messages < 1:
             raise CommandError("--max-messages must be at least 1.")
         if not 0 <= wait_seconds <= 20:
@@ -53,7 +64,7 @@ class Command(BaseCommand):
             raise CommandError("--concurrency must be at least 1.")
         consumer = Consumer(concurrency=concurrency, rearm=not no_rearm)
 
-        def stop(signum, frame):
+        def stop(signum: int, frame: FrameType | None) -> None:
             self.stderr.write(f"Received signal {signum}: finishing in-flight work…")
             consumer.stop.set()
 

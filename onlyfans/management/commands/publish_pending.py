@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from onlyfans import services
 
@@ -17,12 +18,12 @@ class Command(BaseCommand):
     # The pause between retries; tests pass their own through call_command.
     stealth_options = ("sleep",)
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--limit", type=int, default=1000, help="Publish at most N messages (default 1000)."
         )
 
-    def handle(self, *args, limit: int, **options):
+    def handle(self, *args: Any, limit: int, **options: Any) -> None:
         if limit < 1:
             raise CommandError("--limit must be at least 1.")
         sleep = options.get("sleep") or time.sleep

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from huntaze.core.errors import ApplicationError
 from onlyfans import status as pipeline_status
@@ -17,12 +18,12 @@ class Command(BaseCommand):
         "reached."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--json", action="store_true", help="Print the endpoint's JSON body instead of a table."
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             status = pipeline_status.queue_status_get(user=None)
         except ApplicationError as exc:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from onlyfans import sqs
 from onlyfans.dlq import dlq_redrive
@@ -13,13 +15,13 @@ class Command(BaseCommand):
         "dropped from the DLQ."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--limit", type=int, default=None, help="At most N DLQ messages.")
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would move; change nothing."
         )
 
-    def handle(self, *args, limit, dry_run, **options):
+    def handle(self, *args: Any, limit: int | None, dry_run: bool, **options: Any) -> None:
         if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
         try:

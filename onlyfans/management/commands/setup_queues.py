@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from onlyfans import sqs
 
@@ -14,7 +16,7 @@ class Command(BaseCommand):
         "when set (a local SQS), AWS otherwise."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--queue-name",
             default=settings.SQS_QUEUE_NAME,
@@ -26,7 +28,7 @@ class Command(BaseCommand):
             help=f"The dead-letter queue's name (default SQS_DLQ_NAME: {settings.SQS_DLQ_NAME}).",
         )
 
-    def handle(self, *args, queue_name: str, dlq_name: str, **options):
+    def handle(self, *args: Any, queue_name: str, dlq_name: str, **options: Any) -> None:
         queue_name, dlq_name = queue_name.strip(), dlq_name.strip()
         if not queue_name or not dlq_name:
             raise CommandError("--queue-name and --dlq-name must not be empty.")
