@@ -47,7 +47,8 @@ def wait_for(job_id: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if ImportJob.objects.filter(pk=job_id, status__in=FINAL).exists():
+            # Done: final, and the worker's last step, deleting the uploaded copy, behind it.
+            if ImportJob.objects.filter(pk=job_id, status__in=FINAL, upload="").exists():
                 return
         except OperationalError:  # the worker holds SQLite's write lock for a moment
             pass
