@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.campaigns import services as campaigns
-from crm.campaigns.models import CampaignState, SkipReason
+from crm.campaigns.models import NOT_LAUNCHED, SkipReason
 from crm.models import Conversation, Fan, Message, MessageDirection, Segment
 from huntaze.core.errors import ApplicationError, Conflict
 from onlyfans import services as pipeline
@@ -331,9 +331,7 @@ def segment_delete(*, segment: Segment) -> None:
     """A segment a campaign not launched yet still names stays (its audience would be gone);
     launched campaigns keep the audience they froze."""
     waiting = list(
-        segment.campaigns.filter(
-            state__in=[CampaignState.DRAFT, CampaignState.SCHEDULED]
-        ).values_list("pk", flat=True)[:20]
+        segment.campaigns.filter(state__in=NOT_LAUNCHED).values_list("pk", flat=True)[:20]
     )
     if waiting:
         raise SegmentInUse(

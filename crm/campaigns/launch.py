@@ -23,7 +23,7 @@ from redis.exceptions import LockError, RedisError
 
 from crm.campaigns import delivery as pipeline
 from crm.campaigns import threads
-from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.campaigns.models import LAUNCHED, Campaign, CampaignRecipient, CampaignState, SkipReason
 from crm.models import Conversation, Fan, Message, MessageDirection, unreachable_fans
 from crm.selectors import audience_members
 from huntaze.core.sql import in_ids, rows_from
@@ -36,8 +36,6 @@ from onlyfans.models import OutboundMessage
 # MESSAGE_BATCH: the recipients `_create_batch` links, those the freeze left without a message.
 FREEZE_BATCH = 5000
 MESSAGE_BATCH = 5000
-# The states in which a launch goes on (a paused campaign's new messages are held).
-_LAUNCHING = (CampaignState.RUNNING, CampaignState.PAUSED)
 
 
 @dataclass
@@ -55,7 +53,7 @@ def campaign_advance(campaign_id: int, *, budget_seconds: float = 20.0) -> Progr
     deadline = time.monotonic() + budget_seconds
     while time.monotonic() < deadline:
         campaign = Campaign.objects.select_related("account").filter(pk=campaign_id).first()
-        if campaign is None or campaign.state not in _LAUNCHING:
+        if campaign is None or campaign.state not in LAUNCHED:
             progress.done = True
             break
         if campaign.audience_frozen_at is None:
@@ -163,7 +161,7 @@ def _freeze_batch(campaign: Campaign) -> tuple[int, int, int]:
             .values_list("state", "freeze_cursor", "audience_frozen_at")
             .get()
         )
-        if current != cursor or frozen_at is not None or state not in _LAUNCHING:
+        if current != cursor or frozen_at is not None or state not in LAUNCHED:
             # A concurrent run did this batch, or a cancel committed while this one was reading
             # its window: it writes nothing (a cancelled campaign gets no new message).
             return 0, 0, 0
@@ -307,7 +305,7 @@ def _create_batch(campaign: Campaign) -> tuple[int, int]:
             .values_list("state", flat=True)
             .get()
         )
-        if state not in _LAUNCHING:
+        if state not in LAUNCHED:
             return 0, 0  # cancelled meanwhile: no new message
         paused = state == CampaignState.PAUSED
         skipped = sum(_skip(ids, reason) for reason, ids in skips.items())

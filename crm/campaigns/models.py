@@ -20,6 +20,12 @@ class CampaignState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Launched and not final: its launch goes on (a paused one's new messages are held), its
+# recipients can still be skipped. Not launched yet: its audience is still a live query.
+LAUNCHED = (CampaignState.RUNNING, CampaignState.PAUSED)
+NOT_LAUNCHED = (CampaignState.DRAFT, CampaignState.SCHEDULED)
+
+
 class Campaign(models.Model):
     """One message to many fans of one account, sent in the pipeline's bulk lane.
 

@@ -17,7 +17,7 @@ from crm.campaigns.forecast import (
     not_launched_finish,
     running_finish,
 )
-from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState
+from crm.campaigns.models import LAUNCHED, NOT_LAUNCHED, Campaign, CampaignRecipient, CampaignState
 from crm.models import Segment
 from crm.selectors import (
     Page,
@@ -52,8 +52,6 @@ RECIPIENT_STATES = (
     "skipped",
 )
 FINAL_STATES = (*MessageStatus.final(), "skipped")
-LAUNCHED = (CampaignState.RUNNING, CampaignState.PAUSED)
-NOT_LAUNCHED = (CampaignState.DRAFT, CampaignState.SCHEDULED)
 # How far back the effective rate looks.
 RATE_WINDOW = timedelta(minutes=10)
 

@@ -27,7 +27,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.campaigns import delivery as pipeline
-from crm.campaigns.models import Campaign, CampaignRecipient, CampaignState, SkipReason
+from crm.campaigns.models import LAUNCHED, Campaign, CampaignRecipient, CampaignState, SkipReason
 from crm.campaigns.selectors import resolve_audience
 from crm.models import Fan, Segment
 from huntaze.core.errors import ApplicationError, Conflict
@@ -205,7 +205,7 @@ def recipients_skip_for_fan(*, fan: Fan, reason: str) -> int:
         fan=fan,
         skip_reason="",
         cancelled=False,
-        campaign__state__in=[CampaignState.RUNNING, CampaignState.PAUSED],
+        campaign__state__in=LAUNCHED,
     )
     if reason == SkipReason.REPLIED_RECENTLY:
         recipients = recipients.filter(campaign__skip_if_replied_within_minutes__gt=0)
@@ -256,7 +256,7 @@ def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
                 pipeline.hold(_unsent_messages(paused))
     launching = Campaign.objects.filter(
         Q(audience_frozen_at__isnull=True) | Q(messages_created_at__isnull=True),
-        state__in=[CampaignState.RUNNING, CampaignState.PAUSED],
+        state__in=LAUNCHED,
     ).values_list("pk", flat=True)
     for campaign_id in launching:
         pipeline.advance_soon(campaign_id)
